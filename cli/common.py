@@ -1,0 +1,58 @@
+"""What every command module shares: consoles, the one error path, option parsing helpers."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from umlsgraph.errors import UmlsgraphError
+
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str) -> None:
+    """Print one error line to stderr and exit 1: the only way a command reports user errors."""
+    err_console.print(f"[bold red]Error:[/bold red] {message}", highlight=False, markup=True,
+                      soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def user_errors(fn: F) -> F:
+    """Turn library errors into one line on stderr and a non-zero exit, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UmlsgraphError as exc:
+            fail(_escape(str(exc)))
+        except KeyboardInterrupt:
+            err_console.print("Interrupted: work already written is kept; re-run to resume.")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _escape(text: str) -> str:
+    return text.replace("[", "\\[")
+
+
+def split_csv(values: list[str] | None) -> tuple[str, ...]:
+    """Accept both `--sab MSH --sab NCI` and `--sab MSH,NCI`."""
+    out: list[str] = []
+    for value in values or []:
+        out.extend(v.strip() for v in value.split(",") if v.strip())
+    return tuple(out)
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output: plain JSON on stdout, nothing else."""
+    typer.echo(json.dumps(data, indent=2, default=str))

@@ -1,0 +1,48 @@
+"""The `umlsgraph` Typer application: global options and the command modules it gathers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from umlsgraph import __version__
+
+from . import store
+
+app = typer.Typer(
+    name="umlsgraph",
+    rich_markup_mode="rich",
+    no_args_is_help=True,
+    add_completion=False,
+    help="LlamBERT for the UMLS Metathesaurus: load UMLS, annotate a sample with an LLM, "
+    "fine-tune an encoder, label every concept, export the subontology.",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"umlsgraph {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """umlsgraph command line."""
+
+
+for module in (store,):
+    module.register(app)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,93 @@
+"""Commands that build and describe the store: load, info, synth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from .common import console, print_json, split_csv, user_errors
+
+DbOption = Annotated[Path, typer.Option("--db", help="The DuckDB database file.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("load")(user_errors(load))
+    app.command("info")(user_errors(info))
+    app.command("synth")(user_errors(synth))
+
+
+def load(
+    release: Annotated[Path, typer.Argument(help="A UMLS release's META folder (or the folder holding META).")],
+    db: DbOption = Path("umls.duckdb"),
+    lang: Annotated[list[str] | None, typer.Option("--lang", help="Languages to keep (LAT), e.g. ENG,SPA; 'ALL' keeps every language.")] = None,
+    sab: Annotated[list[str] | None, typer.Option("--sab", help="Only these sources (SAB), comma-separated or repeated.")] = None,
+    exclude_sab: Annotated[list[str] | None, typer.Option("--exclude-sab", help="Drop these sources (SAB).")] = None,
+    keep_suppressed: Annotated[bool, typer.Option("--keep-suppressed", help="Keep atoms, relations and definitions with SUPPRESS in O, E, Y.")] = False,
+    rel: Annotated[list[str] | None, typer.Option("--rel", help="Only these relation types (REL), e.g. PAR,CHD,RB,RN.")] = None,
+    rela: Annotated[list[str] | None, typer.Option("--rela", help="Only these relation attributes (RELA), e.g. isa,inverse_isa.")] = None,
+    memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit for the load; spills to disk beyond it.")] = "3GB",
+    threads: Annotated[int | None, typer.Option(help="DuckDB threads (default: all cores).")] = None,
+    store: Annotated[str, typer.Option("--store", help="Where to load: duckdb (default) or neo4j (see `umlsgraph export --help`).")] = "duckdb",
+) -> None:
+    """Load a UMLS release (RRF files: plain, .gz or split parts) into DuckDB, atomically."""
+    from umlsgraph.stores.duckdb import LoadOptions, load_release
+
+    languages = split_csv(lang) or ("ENG",)
+    if any(v.upper() == "ALL" for v in languages):
+        languages = ()
+    options = LoadOptions(
+        languages=languages, include_sabs=split_csv(sab), exclude_sabs=split_csv(exclude_sab),
+        keep_suppressed=keep_suppressed, rels=split_csv(rel), relas=split_csv(rela),
+        memory_limit=memory_limit, threads=threads,
+    )
+    with console.status("loading") as status:
+        counts = load_release(release, db, options, on_step=lambda s: status.update(f"loading {s}"))
+    console.print(f"Loaded {counts['concepts']:,} concepts, {counts['names']:,} names, "
+                  f"{counts['relations']:,} relations into {db}")
+
+
+def info(
+    db: DbOption = Path("umls.duckdb"),
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Counts of what the database holds."""
+    from umlsgraph.stores.duckdb import connect
+    from umlsgraph.stores.duckdb import info as store_info
+
+    con = connect(db, read_only=True)
+    try:
+        counts = store_info(con)
+    finally:
+        con.close()
+    if json_output:
+        print_json(counts)
+        return
+    table = Table(title=f"{db}")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for key in ("concepts", "names", "relations", "semantic_types", "semantic_type_assignments",
+                "definitions", "sources", "languages"):
+        table.add_row(key.replace("_", " "), f"{counts[key]:,}")
+    for rel_name, n in counts["relations_by_rel"].items():
+        table.add_row(f"  REL={rel_name}", f"{n:,}")
+    console.print(table)
+    console.print(f"release: {counts['release']} (loaded {counts['loaded_at']})")
+
+
+def synth(
+    out: Annotated[Path, typer.Argument(help="Folder to write; the RRF files go to OUT/META.")],
+    concepts: Annotated[int, typer.Option(help="Number of concepts.")] = 1000,
+    max_names: Annotated[int, typer.Option(help="Most names per concept (1..N, uniform).")] = 6,
+    other_relations: Annotated[int, typer.Option(help="Non-hierarchical relations per concept.")] = 2,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    gzip: Annotated[bool, typer.Option("--gzip", help="Write .RRF.gz files.")] = False,
+    split: Annotated[int, typer.Option(help="Split MRCONSO and MRREL into this many parts (.aa, .ab…).")] = 1,
+) -> None:
+    """Generate a synthetic release in the exact UMLS RRF layout (for tests and benchmarks)."""
+    from umlsgraph.synth import SynthSpec, generate
+
+    meta = generate(out, SynthSpec(concepts, max_names, other_relations, seed, gzip, split))
+    console.print(f"Wrote a synthetic release to {meta}")

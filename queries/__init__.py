@@ -1,0 +1,1 @@
+"""The query files that ship with umlsgraph (installed as package data)."""

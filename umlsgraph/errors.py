@@ -1,0 +1,41 @@
+"""The errors a user can fix. Each message names the input and says what to do.
+
+The CLI catches `UmlsgraphError`, prints its message on one line and exits non-zero.
+"""
+
+
+class UmlsgraphError(Exception):
+    """Base class for every error caused by input the user can fix."""
+
+
+class ReleaseError(UmlsgraphError):
+    """A UMLS release folder or RRF file is missing, empty or malformed."""
+
+
+class StoreError(UmlsgraphError):
+    """The database is missing, not loaded, or lacks a table a step needs."""
+
+
+class QueryError(UmlsgraphError):
+    """A query file is missing or has an unknown, missing or invalid field."""
+
+
+class ModelError(UmlsgraphError):
+    """A model path or name cannot be loaded, or an optional extra is not installed."""
+
+
+class AnnotationError(UmlsgraphError):
+    """An annotator failed in a way the user can act on (server down, bad labels file)."""
+
+
+class InputFileError(UmlsgraphError):
+    """A user-supplied data file (labels, gold, corpus) is missing or malformed."""
+
+
+class ExportError(UmlsgraphError):
+    """An export format or target is unknown or unreachable."""
+
+
+def missing_extra(package: str, extra: str) -> ModelError:
+    """The error for an optional dependency that is not installed."""
+    return ModelError(f"{package} is not installed: pip install 'umlsgraph[{extra}]'")

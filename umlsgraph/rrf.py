@@ -1,0 +1,168 @@
+"""The RRF format of a UMLS Metathesaurus release: file layouts, discovery, and reading.
+
+Every RRF line is a list of fields separated by `|` and ends with a trailing `|`, so a line
+of an N-column file has N+1 fields, the last always empty. Files are read by DuckDB's own
+CSV reader (no quoting, no escaping, every column VARCHAR), never row by row in Python: a
+full release has ~17M MRCONSO rows and 60M+ MRREL rows.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from umlsgraph.errors import ReleaseError
+
+#: Official column orders (UMLS Reference Manual, "Metathesaurus - Rich Release Format").
+LAYOUTS: dict[str, tuple[str, ...]] = {
+    "MRCONSO": (
+        "CUI LAT TS LUI STT SUI ISPREF AUI SAUI SCUI SDUI SAB TTY CODE STR SRL SUPPRESS CVF"
+    ).split(),
+    "MRREL": (
+        "CUI1 AUI1 STYPE1 REL CUI2 AUI2 STYPE2 RELA RUI SRUI SAB SL RG DIR SUPPRESS CVF"
+    ).split(),
+    "MRSTY": "CUI TUI STN STY ATUI CVF".split(),
+    "MRDEF": "CUI AUI ATUI SATUI SAB DEF SUPPRESS CVF".split(),
+    "MRSAB": (
+        "VCUI RCUI VSAB RSAB SON SF SVER VSTART VEND IMETA RMETA SLC SCC SRL TFR CFR CXTY "
+        "TTYL ATNL LAT CENC CURVER SABIN SSN SCIT"
+    ).split(),
+}
+
+#: Files a release must have; the others are loaded when present.
+REQUIRED = ("MRCONSO",)
+
+#: The column DuckDB sees after the trailing `|` of every line; always empty.
+END_COLUMN = "_END"
+
+_PART_SUFFIX = re.compile(r"\.RRF(\.[a-z]{2})?(\.gz)?$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class RrfFile:
+    """One logical RRF file: a name (MRCONSO) and its physical parts, in reading order."""
+
+    name: str
+    parts: tuple[Path, ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return LAYOUTS[self.name]
+
+    def label(self) -> str:
+        """How error messages name this file: the single path, or the first part and a count."""
+        if len(self.parts) == 1:
+            return str(self.parts[0])
+        return f"{self.parts[0]} (+{len(self.parts) - 1} parts)"
+
+
+def find_meta(path: str | Path) -> Path:
+    """The folder holding the RRF files: `path` itself, or its `META` subfolder."""
+    root = Path(path)
+    if not root.exists():
+        raise ReleaseError(f"{root}: no such folder; pass a UMLS release's META folder")
+    if not root.is_dir():
+        raise ReleaseError(f"{root}: not a folder; pass a UMLS release's META folder")
+    if _has_rrf(root, "MRCONSO"):
+        return root
+    for candidate in (root / "META", root / "meta"):
+        if candidate.is_dir() and _has_rrf(candidate, "MRCONSO"):
+            return candidate
+    raise ReleaseError(
+        f"{root}: no MRCONSO.RRF (plain, .gz or split parts) here or in {root / 'META'}; "
+        "pass the META folder of an unpacked UMLS release"
+    )
+
+
+def _has_rrf(folder: Path, name: str) -> bool:
+    return bool(_parts_of(folder, name))
+
+
+def _parts_of(folder: Path, name: str) -> list[Path]:
+    """All physical files for `name` in `folder`: NAME.RRF, NAME.RRF.gz, NAME.RRF.aa[.gz]…"""
+    found = []
+    for child in folder.iterdir():
+        if not child.is_file() or not child.name.upper().startswith(name + "."):
+            continue
+        match = _PART_SUFFIX.search(child.name)
+        if match and child.name[: match.start()].upper() == name:
+            found.append(child)
+    return sorted(found, key=lambda p: p.name)
+
+
+def discover(meta: Path) -> dict[str, RrfFile]:
+    """The RRF files of a release that umlsgraph knows, keyed by name."""
+    files = {}
+    for name in LAYOUTS:
+        parts = _parts_of(meta, name)
+        if not parts:
+            continue
+        whole = [p for p in parts if _PART_SUFFIX.search(p.name).group(1) is None]  # type: ignore[union-attr]
+        if whole and len(parts) > len(whole):
+            parts = whole  # both MRCONSO.RRF and its split parts: the whole file wins
+        if len(whole) > 1:
+            parts = [p for p in whole if not p.name.endswith(".gz")]  # .RRF and .RRF.gz: plain
+        files[name] = RrfFile(name, tuple(parts))
+    for name in REQUIRED:
+        if name not in files:
+            raise ReleaseError(f"{meta}: {name}.RRF is missing; a release needs at least {name}")
+    return files
+
+
+def check_not_empty(rrf: RrfFile) -> None:
+    """Raise if every part of the file is empty: an empty RRF file is a broken release."""
+    for part in rrf.parts:
+        if part.name.endswith(".gz"):
+            try:
+                with gzip.open(part, "rb") as handle:
+                    if handle.read(1):
+                        return
+            except (OSError, EOFError) as exc:
+                raise ReleaseError(f"{part}: not a readable gzip file ({exc}); re-extract it")
+        elif part.stat().st_size > 0:
+            return
+    raise ReleaseError(f"{rrf.label()}: file is empty; re-extract the release")
+
+
+def read_csv_sql(rrf: RrfFile) -> str:
+    """A DuckDB `read_csv(...)` table expression for the file, every column VARCHAR."""
+    paths = ", ".join(_sql_string(str(p)) for p in rrf.parts)
+    columns = ", ".join(f"'{c}': 'VARCHAR'" for c in (*rrf.columns, END_COLUMN))
+    return (
+        f"read_csv([{paths}], delim='|', quote='', escape='', header=false, "
+        f"auto_detect=false, strict_mode=true, new_line='\\n', comment='', "
+        f"null_padding=false, columns={{{columns}}}, filename=false)"
+    )
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+_LINE = re.compile(r"CSV Error on Line: (\d+)")
+_EXPECTED = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
+_FILE = re.compile(r"^\s*file = (.+)$", re.MULTILINE)
+
+
+def explain_read_error(rrf: RrfFile, exc: Exception) -> ReleaseError:
+    """Turn DuckDB's multi-line CSV error into one line that names the file and line."""
+    text = str(exc)
+    file_match = _FILE.search(text)
+    where = file_match.group(1).strip() if file_match else rrf.label()
+    line = _LINE.search(text)
+    at = f"{where}:{line.group(1)}" if line else where
+    expected = _EXPECTED.search(text)
+    if expected:
+        want, got = int(expected.group(1)) - 1, int(expected.group(2)) - 1
+        return ReleaseError(
+            f"{at}: expected {want} fields ending with '|' for {rrf.name}, found {got}; "
+            "the line is truncated or the file is not a UMLS release"
+        )
+    if "unicode" in text.lower() or "utf-8" in text.lower():
+        return ReleaseError(f"{at}: invalid UTF-8; UMLS RRF files are UTF-8, re-extract the file")
+    if "gzip" in text.lower() or "end of" in text.lower():
+        return ReleaseError(f"{at}: truncated or corrupt gzip data; re-download or re-extract it")
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return ReleaseError(f"{at}: cannot read {rrf.name}: {first}")
