@@ -126,15 +126,38 @@ def check_not_empty(rrf: RrfFile) -> None:
     raise ReleaseError(f"{rrf.label()}: file is empty; re-extract the release")
 
 
-def read_csv_sql(rrf: RrfFile) -> str:
+def read_csv_sql(rrf: RrfFile, filename: bool = False) -> str:
     """A DuckDB `read_csv(...)` table expression for the file, every column VARCHAR."""
     paths = ", ".join(_sql_string(str(p)) for p in rrf.parts)
     columns = ", ".join(f"'{c}': 'VARCHAR'" for c in (*rrf.columns, END_COLUMN))
     return (
         f"read_csv([{paths}], delim='|', quote='', escape='', header=false, "
         f"auto_detect=false, strict_mode=true, new_line='\\n', comment='', "
-        f"null_padding=false, columns={{{columns}}}, filename=false)"
+        f"null_padding=false, columns={{{columns}}}, filename={str(filename).lower()})"
     )
+
+
+#: The marker of the error raised inside DuckDB when a line has one field too many.
+EXTRA_FIELD = "umlsgraph-extra-field"
+
+
+def end_check_sql() -> str:
+    """A WHERE condition that raises when a line has a field after the last column.
+
+    DuckDB's strict mode rejects lines with too few fields, but a line with exactly one
+    extra field parses with that field in the trailing-`|` column; this catches it.
+    """
+    return f"({END_COLUMN} IS NULL OR {END_COLUMN} = '' OR error('{EXTRA_FIELD}'))"
+
+
+def find_extra_field_line(con: object, rrf: RrfFile) -> tuple[str, int] | None:
+    """(file, line number) of the first line with an extra field: a second, error-path pass."""
+    row = con.execute(  # type: ignore[attr-defined]
+        f"SELECT filename, n FROM (SELECT filename, {END_COLUMN}, row_number() OVER "
+        f"(PARTITION BY filename) AS n FROM {read_csv_sql(rrf, filename=True)}) "
+        f"WHERE {END_COLUMN} <> '' ORDER BY filename, n LIMIT 1"
+    ).fetchone()
+    return (row[0], int(row[1])) if row else None
 
 
 def _sql_string(text: str) -> str:
@@ -149,6 +172,11 @@ _FILE = re.compile(r"^\s*file = (.+)$", re.MULTILINE)
 def explain_read_error(rrf: RrfFile, exc: Exception) -> ReleaseError:
     """Turn DuckDB's multi-line CSV error into one line that names the file and line."""
     text = str(exc)
+    if EXTRA_FIELD in text:
+        return ReleaseError(
+            f"{rrf.label()}: a line has more fields than the {len(rrf.columns)} of "
+            f"{rrf.name}; the file is not in the UMLS layout"
+        )
     file_match = _FILE.search(text)
     where = file_match.group(1).strip() if file_match else rrf.label()
     line = _LINE.search(text)

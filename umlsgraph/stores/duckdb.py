@@ -134,6 +134,13 @@ def _run(con: duckdb.DuckDBPyConnection, file: rrf.RrfFile, sql: str) -> None:
     try:
         con.execute(sql)
     except (duckdb.InvalidInputException, duckdb.IOException, duckdb.ConversionException) as exc:
+        if rrf.EXTRA_FIELD in str(exc):
+            where = rrf.find_extra_field_line(con, file)
+            if where:
+                raise ReleaseError(
+                    f"{where[0]}:{where[1]}: expected {len(file.columns)} fields ending with "
+                    f"'|' for {file.name}, found {len(file.columns) + 1}; the line has an extra "
+                    "field or the file is not a UMLS release") from None
         raise rrf.explain_read_error(file, exc) from None
 
 
@@ -178,7 +185,7 @@ def _build(con: duckdb.DuckDBPyConnection, files: dict[str, rrf.RrfFile], option
 
 
 def _build_names(con: duckdb.DuckDBPyConnection, file: rrf.RrfFile, options: LoadOptions) -> None:
-    conds = _sab_filter(options) + _suppress_filter(options)
+    conds = [rrf.end_check_sql()] + _sab_filter(options) + _suppress_filter(options)
     if options.languages:
         conds.append(f"LAT IN ({_in_list(options.languages)})")
     _run(con, file, f"""
@@ -211,7 +218,7 @@ def _build_relations(con: duckdb.DuckDBPyConnection, file: rrf.RrfFile | None,
             rel VARCHAR, cui2 VARCHAR, aui2 VARCHAR, stype2 VARCHAR, rela VARCHAR, rui VARCHAR,
             sab VARCHAR, rg VARCHAR, dir VARCHAR, suppress VARCHAR)""")
         return
-    conds = _sab_filter(options) + _suppress_filter(options)
+    conds = [rrf.end_check_sql()] + _sab_filter(options) + _suppress_filter(options)
     conds.append("CUI1 IN (SELECT cui FROM concepts) AND CUI2 IN (SELECT cui FROM concepts)")
     if options.rels:
         conds.append(f"upper(REL) IN ({_in_list(options.rels)})")
@@ -233,7 +240,8 @@ def _build_semantic_types(con: duckdb.DuckDBPyConnection, file: rrf.RrfFile | No
     _run(con, file, f"""
         CREATE TABLE semantic_types AS
         SELECT CUI AS cui, TUI AS tui, STN AS stn, STY AS sty
-        FROM {rrf.read_csv_sql(file)} WHERE CUI IN (SELECT cui FROM concepts)""")
+        FROM {rrf.read_csv_sql(file)}
+        WHERE {rrf.end_check_sql()} AND CUI IN (SELECT cui FROM concepts)""")
 
 
 def _build_definitions(con: duckdb.DuckDBPyConnection, file: rrf.RrfFile | None,
@@ -242,7 +250,7 @@ def _build_definitions(con: duckdb.DuckDBPyConnection, file: rrf.RrfFile | None,
         con.execute("CREATE TABLE definitions (cui VARCHAR, aui VARCHAR, sab VARCHAR, "
                     "def VARCHAR, suppress VARCHAR)")
         return
-    conds = _sab_filter(options) + _suppress_filter(options)
+    conds = [rrf.end_check_sql()] + _sab_filter(options) + _suppress_filter(options)
     conds.append("CUI IN (SELECT cui FROM concepts)")
     _run(con, file, f"""
         CREATE TABLE definitions AS
@@ -262,7 +270,7 @@ def _build_sources(con: duckdb.DuckDBPyConnection, file: rrf.RrfFile | None) -> 
         WITH sab AS (
             SELECT RSAB AS sab, first(SON ORDER BY CURVER DESC) AS name,
                    first(VSAB ORDER BY CURVER DESC) AS version
-            FROM {rrf.read_csv_sql(file)} GROUP BY RSAB)
+            FROM {rrf.read_csv_sql(file)} WHERE {rrf.end_check_sql()} GROUP BY RSAB)
         SELECT n.sab, sab.name, sab.version, count(*) AS names
         FROM names n LEFT JOIN sab USING (sab)
         GROUP BY n.sab, sab.name, sab.version ORDER BY n.sab""")
