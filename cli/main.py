@@ -8,7 +8,7 @@ import typer
 
 from umlsgraph import __version__
 
-from . import store
+from . import corpus, ontology, store
 
 app = typer.Typer(
     name="umlsgraph",
@@ -35,7 +35,7 @@ def main(
     """umlsgraph command line."""
 
 
-for module in (store,):
+for module in (store, corpus, ontology):
     module.register(app)
 
 
