@@ -32,8 +32,13 @@ def load(
     threads: Annotated[int | None, typer.Option(help="DuckDB threads (default: all cores).")] = None,
     store: Annotated[str, typer.Option("--store", help="Where to load: duckdb (default) or neo4j (see `umlsgraph export --help`).")] = "duckdb",
 ) -> None:
-    """Load a UMLS release (RRF files: plain, .gz or split parts) into DuckDB, atomically."""
-    from umlsgraph.stores.duckdb import LoadOptions, load_release
+    """Load a UMLS release (RRF: plain, .gz or split) or an OBO file into DuckDB, atomically.
+
+    RELEASE may also be an OBO ontology (.obo, .obo.gz): it is converted to the UMLS layout
+    (CUI = the OBO id) and loaded like a release.
+    """
+    from umlsgraph.obo import load as load_any
+    from umlsgraph.stores.duckdb import LoadOptions
 
     languages = split_csv(lang) or ("ENG",)
     if any(v.upper() == "ALL" for v in languages):
@@ -44,7 +49,7 @@ def load(
         memory_limit=memory_limit, threads=threads,
     )
     with console.status("loading") as status:
-        counts = load_release(release, db, options, on_step=lambda s: status.update(f"loading {s}"))
+        counts = load_any(release, db, options, on_step=lambda s: status.update(f"loading {s}"))
     console.print(f"Loaded {counts['concepts']:,} concepts, {counts['names']:,} names, "
                   f"{counts['relations']:,} relations into {db}")
 

