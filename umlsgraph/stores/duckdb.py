@@ -127,6 +127,13 @@ def _configure(con: duckdb.DuckDBPyConnection, options: LoadOptions, staging: Pa
     if options.threads:
         con.execute(f"SET threads = {int(options.threads)}")
     con.execute(f"SET temp_directory = '{staging}.tmp'")
+    # DuckDB estimates ~40 rows for a read_csv() scan, so without this it builds the hash
+    # tables of `CUI IN (SELECT cui FROM concepts)` on the RRF file instead of on concepts:
+    # MRREL then has to fit in memory (out of memory at 6M rows with a 3GB limit).
+    try:
+        con.execute("SET disabled_optimizers = 'build_side_probe_side'")
+    except duckdb.Error:  # an older DuckDB without that optimizer never flips the sides
+        pass
 
 
 def _run(con: duckdb.DuckDBPyConnection, file: rrf.RrfFile, sql: str) -> None:
