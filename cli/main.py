@@ -8,7 +8,7 @@ import typer
 
 from umlsgraph import __version__
 
-from . import corpus, ontology, store
+from . import corpus, ontology, report, store
 
 app = typer.Typer(
     name="umlsgraph",
@@ -35,7 +35,7 @@ def main(
     """umlsgraph command line."""
 
 
-for module in (store, corpus, ontology):
+for module in (store, corpus, ontology, report):
     module.register(app)
 
 

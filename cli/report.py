@@ -1,0 +1,47 @@
+"""The `report` command: one self-contained HTML page (and its PNGs) of a query's pipeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from .common import console, print_json, user_errors
+
+QueryArg = Annotated[str, typer.Argument(
+    help="Query name (see queries/) or path to a .toml file.")]
+DbOption = Annotated[Path, typer.Option("--db", help="The DuckDB database file.")]
+ModelOption = Annotated[Path | None, typer.Option(
+    "--model", help="The model folder `umlsgraph train` wrote: adds the training curve, "
+    "validation metrics and confusion matrix, and picks its predictions (default: the model "
+    "that labelled last).")]
+CorpusOption = Annotated[str | None, typer.Option(
+    "--corpus", help="Report on a flat corpus (corpus_items) instead of UMLS concepts.")]
+OutOption = Annotated[Path, typer.Option("--out", help="Folder for report.html and the PNGs.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print what each section found as JSON.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(user_errors(report))
+
+
+def report(query: QueryArg, db: DbOption = Path("umls.duckdb"), model: ModelOption = None,
+           corpus: CorpusOption = None, out: OutOption = Path("report"),
+           json_output: JsonOption = False) -> None:
+    """Write a self-contained HTML report: class balance, parse failures, training curve,
+    confusion matrix, predicted probabilities and the subontology, with PNGs beside it."""
+    from umlsgraph.report import build_report
+
+    result = build_report(db, query, out, model_dir=model, corpus=corpus)
+    if json_output:
+        print_json({"html": str(result.html), "images": [str(p) for p in result.images],
+                    "sections": result.sections})
+        return
+    for key, facts in result.sections.items():
+        missing = facts.get("missing") if isinstance(facts.get("missing"), str) else None
+        mark = "[yellow]–[/yellow]" if missing else "[green]✓[/green]"
+        line = f"{mark} {key}" + (f": {escape(missing)}" if missing else "")
+        console.print(line, highlight=False, markup=True)
+    console.print(f"Report: {result.html} ({len(result.images)} figures beside it)")
