@@ -153,7 +153,7 @@ def hierarchy_drawing(graph: nx.DiGraph, title: str, max_labels: int = 80) -> by
         nodes.sort(key=lambda n: _parent_x(graph, n, pos))
         for i, node in enumerate(nodes):
             pos[node] = ((i + 0.5) / len(nodes) * width, -depth)
-    fig, ax = plt.subplots(figsize=(fig_width, 2.0 + 1.4 * len(layers)))
+    fig, ax = plt.subplots(figsize=(fig_width, 2.0 + 1.8 * len(layers)))
     nx.draw_networkx_edges(graph, pos, ax=ax, edge_color="#a0aec0", arrows=False, width=0.7)
     roots = layers[min(layers)]
     nx.draw_networkx_nodes(graph, pos, ax=ax, nodelist=[n for n in graph if n not in roots],
@@ -162,13 +162,17 @@ def hierarchy_drawing(graph: nx.DiGraph, title: str, max_labels: int = 80) -> by
                            node_color=PALETTE[1])
     shown = 0
     for nodes in layers.values():
-        crowded = len(nodes) * 1.2 > fig_width
-        for node in nodes:
+        names = [str(graph.nodes[n].get("name") or n) for n in nodes]
+        labels = [_short(t, 40) for t in names]
+        # ~0.07 inch per character at 8-9 pt: slant the layer's labels when they can't fit.
+        crowded = sum(0.07 * len(t) + 0.15 for t in labels) > fig_width * 0.9
+        if crowded:
+            labels = [_short(t, 30) for t in names]
+        for node, label in zip(nodes, labels, strict=True):
             if shown >= max_labels:
                 break
             shown += 1
             x, y = pos[node]
-            label = _short(str(graph.nodes[node].get("name") or node))
             if crowded:
                 ax.text(x, y - 0.08, label, fontsize=8, rotation=40, ha="right", va="top",
                         rotation_mode="anchor")

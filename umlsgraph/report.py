@@ -338,20 +338,30 @@ def largest_component(con: duckdb.DuckDBPyConnection) -> nx.DiGraph:
     return graph
 
 
-def top_levels(graph: nx.DiGraph, limit: int = DRAW_NODES) -> nx.DiGraph:
-    """At most `limit` nodes of `graph` taken breadth-first from its roots, with their depth."""
-    def size(node: Any) -> int:  # how much of the graph a root spans (cheap when large)
+def top_levels(graph: nx.DiGraph, limit: int = DRAW_NODES, max_children: int = 8,
+               max_roots: int = 4) -> nx.DiGraph:
+    """At most `limit` nodes of `graph` taken breadth-first from its main roots, with depth.
+
+    The main roots are those spanning at least 5% of what the biggest root spans (at most
+    `max_roots`), so a few stray roots don't crowd out the real top; each node shows its
+    `max_children` biggest children, so one hub doesn't fill the drawing.
+    """
+    def size(node: Any) -> int:  # how much of the graph a node spans (cheap when large)
         return len(nx.descendants(graph, node)) if len(graph) <= 5000 else graph.out_degree(node)
 
     roots = sorted((n for n in graph if graph.in_degree(n) == 0), key=lambda n: (-size(n), n))
     roots = roots or [max(graph, key=lambda n: (graph.out_degree(n), n))]
-    depth = {r: 0 for r in roots[:limit]}
-    frontier = list(depth)
+    biggest = size(roots[0])
+    roots = [r for r in roots[:max_roots] if size(r) >= 0.05 * biggest][:limit]
+    depth = {r: 0 for r in roots}
+    frontier = list(roots)
     while frontier and len(depth) < limit:
         nxt = []
         for node in frontier:
-            for child in sorted(graph.successors(node)):
-                if child not in depth and len(depth) < limit:
+            children = sorted((c for c in graph.successors(node) if c not in depth),
+                              key=lambda n: (-size(n), n))
+            for child in children[:max_children]:
+                if len(depth) < limit:
                     depth[child] = depth[node] + 1
                     nxt.append(child)
         frontier = nxt
@@ -363,9 +373,12 @@ def top_levels(graph: nx.DiGraph, limit: int = DRAW_NODES) -> nx.DiGraph:
 def subontology_section(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
                         model: str | None, hint: _Hints) -> Section:
     """Size of the subontology the predictions select, and a drawing of its largest part."""
-    from umlsgraph import subontology
-
     section = Section("subontology", "Subontology")
+    try:
+        from umlsgraph import subontology
+    except ImportError:  # the export step is not installed: say so, draw nothing
+        section.missing = "not available: this install has no umlsgraph.subontology (export)"
+        return section
     if source.key != "concepts":
         section.missing = "not applicable: a flat corpus has no hierarchy to select from"
         return section
