@@ -8,7 +8,7 @@ import typer
 
 from umlsgraph import __version__
 
-from . import corpus, ontology, report, store
+from . import corpus, export, neo4j, ontology, report, store
 
 app = typer.Typer(
     name="umlsgraph",
@@ -35,7 +35,7 @@ def main(
     """umlsgraph command line."""
 
 
-for module in (store, corpus, ontology, report):
+for module in (store, corpus, ontology, report, export, neo4j):
     module.register(app)
 
 

@@ -8,6 +8,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from umlsgraph.errors import StoreError
+
+from . import neo4j as neo4j_cli
 from .common import console, print_json, split_csv, user_errors
 
 DbOption = Annotated[Path, typer.Option("--db", help="The DuckDB database file.")]
@@ -30,7 +33,12 @@ def load(
     rela: Annotated[list[str] | None, typer.Option("--rela", help="Only these relation attributes (RELA), e.g. isa,inverse_isa.")] = None,
     memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit for the load; spills to disk beyond it.")] = "3GB",
     threads: Annotated[int | None, typer.Option(help="DuckDB threads (default: all cores).")] = None,
-    store: Annotated[str, typer.Option("--store", help="Where to load: duckdb (default) or neo4j (see `umlsgraph export --help`).")] = "duckdb",
+    store: Annotated[str, typer.Option("--store", help="Where to load: duckdb (default), or neo4j: into the --db file, then the whole store into Neo4j over Bolt (as `umlsgraph neo4j push`).")] = "duckdb",
+    neo4j_uri: neo4j_cli.UriOption = None,
+    neo4j_user: neo4j_cli.UserOption = None,
+    neo4j_password: neo4j_cli.PasswordOption = None,
+    neo4j_database: neo4j_cli.DatabaseOption = None,
+    batch_size: neo4j_cli.BatchOption = None,
 ) -> None:
     """Load a UMLS release (RRF: plain, .gz or split) or an OBO file into DuckDB, atomically.
 
@@ -40,6 +48,8 @@ def load(
     from umlsgraph.obo import load as load_any
     from umlsgraph.stores.duckdb import LoadOptions
 
+    if store.lower() not in ("duckdb", "neo4j"):
+        raise StoreError(f"unknown --store '{store}'; known: duckdb, neo4j")
     languages = split_csv(lang) or ("ENG",)
     if any(v.upper() == "ALL" for v in languages):
         languages = ()
@@ -52,6 +62,9 @@ def load(
         counts = load_any(release, db, options, on_step=lambda s: status.update(f"loading {s}"))
     console.print(f"Loaded {counts['concepts']:,} concepts, {counts['names']:,} names, "
                   f"{counts['relations']:,} relations into {db}")
+    if store.lower() == "neo4j":
+        neo4j_cli.print_push(neo4j_cli.push_store(db, neo4j_cli.settings(
+            neo4j_uri, neo4j_user, neo4j_password, neo4j_database, batch_size)))
 
 
 def info(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.neo4j_server import neo4j_server, neo4j_settings  # noqa: F401 (Bolt fixtures)
 from umlsgraph.stores.duckdb import LoadOptions, load_release
 from umlsgraph.synth import SynthSpec, generate
 

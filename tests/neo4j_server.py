@@ -9,6 +9,7 @@ Tests skip, with the reason, only where the server cannot be started.
 from __future__ import annotations
 
 import importlib.util
+import random
 import socket
 import subprocess
 import time
@@ -22,10 +23,17 @@ from umlsgraph.stores.neo4j import BoltWriter, Neo4jSettings
 AUTH = ("falkordb", "")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _free_port(low: int = 20000, high: int = 32767) -> int:
+    """A port free on 127.0.0.1 below 32768: FalkorDB silently ignores a larger BOLT_PORT
+    (it is read as a 16-bit signed number), and the kernel's ephemeral ports are above it."""
+    for port in random.sample(range(low, high + 1), 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port between {low} and {high}")
 
 
 def _binaries() -> tuple[Path, Path] | None:

@@ -1,9 +1,10 @@
 """GEXF 1.2 (networkx), for Gephi: the same nodes, edges and attributes as GraphML.
 
 The GEXF node label is the concept name (networkx reads it back as the attribute `label`); the
-query's label for the concept is the attribute `query_label`. networkx stamps GEXF files with
-today's date; the date written here is the date of the predictions instead, so re-running an
-export on unchanged data writes the same bytes.
+query's label for the concept is the attribute `query_label`. GEXF reserves the edge attribute
+`type` (directed/undirected), so the edge type (BROADER, RO…) is the attribute `relation`.
+networkx stamps GEXF files with today's date; the date written here is the date of the
+predictions instead, so re-running an export on unchanged data writes the same bytes.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class GEXFExporter(Exporter):
             data["label"] = data.get("name", _cui)
             if data["query_label"] is None:
                 del data["query_label"]
+        for _u, _v, data in graph.edges(data=True):
+            data["relation"] = data.pop("type")  # GEXF's own edge `type` means "directed"
         writer = GEXFWriter(graph, encoding="utf-8", prettyprint=True, version="1.2draft")
         meta = writer.xml.find("meta")
         if meta is not None:

@@ -40,6 +40,7 @@ ENVIRONMENT = {"uri": "NEO4J_URI", "user": "NEO4J_USER", "password": "NEO4J_PASS
 REL_TYPES = frozenset({"AQ", "CHD", "DEL", "PAR", "QB", "RB", "RL", "RN", "RO", "RQ", "RU",
                        "SIB", "SY", "XR"})
 FALLBACK_TYPE = "RELATED"
+BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 #: Parameter budget (JSON bytes per batch) for servers that inline parameters.
 INLINED_PARAMETER_BYTES = 2500
 _PROBE = "it's a \\ probe"
@@ -236,6 +237,9 @@ def _driver(s: Neo4jSettings) -> Any:
     answer the first connection opened after a driver closes.)
     """
     key = (s.uri, s.user, s.password, s.timeout)
+    if s.uri.split("://", 1)[0].lower() not in BOLT_SCHEMES:
+        raise ExportError(f"bad Neo4j URI '{s.uri}' (not a Bolt URI); use e.g. "
+                          "bolt://localhost:7687 or neo4j://host:7687")
     if key not in _DRIVERS:
         try:
             import neo4j

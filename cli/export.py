@@ -1,0 +1,89 @@
+"""`umlsgraph export`: write the subontology a query selects, in one of the export formats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from .common import console, print_json, split_csv, user_errors
+from .neo4j import (
+    BatchOption,
+    DatabaseOption,
+    PasswordOption,
+    ProgressBars,
+    UriOption,
+    UserOption,
+    settings,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(user_errors(export))
+
+
+def export(
+    query: Annotated[str, typer.Argument(help="Query name (see queries/) or path to a .toml file.")],
+    db: Annotated[Path, typer.Option("--db", help="The DuckDB database file.")] = Path("umls.duckdb"),
+    fmt: Annotated[str, typer.Option("--format", "-f", help="graphml, gexf, ttl, nt, jsonld, csv, parquet, neo4j or neo4j-admin.")] = "graphml",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (graphml, gexf, ttl, nt, jsonld) or folder (csv, parquet, neo4j-admin) \\[default: named after the query].")] = None,
+    source: Annotated[str, typer.Option("--source", help="Labels to select by: predictions (the encoder's), annotations (the LLM's) or both (annotations where present).")] = "predictions",
+    threshold: Annotated[float | None, typer.Option("--threshold", help="Select predicted items whose positive probability is at least this, instead of the argmax label.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Which model's predictions \\[default: the most recent].")] = None,
+    annotator: Annotated[str | None, typer.Option("--annotator", help="Only this annotator's labels (with --source annotations/both).")] = None,
+    rel: Annotated[list[str] | None, typer.Option("--rel", help="Also export edges of these REL types, e.g. RO,RB.")] = None,
+    rela: Annotated[list[str] | None, typer.Option("--rela", help="Also export edges of these RELA types, e.g. part_of.")] = None,
+    no_hierarchy: Annotated[bool, typer.Option("--no-hierarchy", help="Leave out the PAR/CHD/isa hierarchy edges.")] = False,
+    drop_isolated: Annotated[bool, typer.Option("--drop-isolated", help="Leave out concepts with no edge.")] = False,
+    min_component_size: Annotated[int, typer.Option("--min-component-size", help="Leave out weakly connected components smaller than this.")] = 1,
+    with_ancestors: Annotated[bool, typer.Option("--with-ancestors", help="Add every ancestor of a selected concept, up to the roots.")] = False,
+    base_iri: Annotated[str | None, typer.Option("--base-iri", help="RDF: IRI prefix of concepts \\[default https://uts.nlm.nih.gov/uts/umls/concept/].")] = None,
+    scheme_iri: Annotated[str | None, typer.Option("--scheme-iri", help="RDF: IRI of the skos:ConceptScheme \\[default urn:umlsgraph:scheme:QUERY].")] = None,
+    neo4j_uri: UriOption = None,
+    neo4j_user: UserOption = None,
+    neo4j_password: PasswordOption = None,
+    neo4j_database: DatabaseOption = None,
+    batch_size: BatchOption = None,
+    corpus: Annotated[str | None, typer.Option("--corpus", help="Export items of this flat corpus instead of UMLS concepts (nodes only).")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Export the concepts a query selects and the hierarchy among them (child -> parent)."""
+    from umlsgraph.exporters import export as run_export
+    from umlsgraph.subontology import SelectionOptions
+
+    selection = SelectionOptions(
+        source=source, threshold=threshold, model=model, annotator=annotator,
+        hierarchy=not no_hierarchy, rels=split_csv(rel), relas=split_csv(rela),
+        drop_isolated=drop_isolated, min_component_size=min_component_size,
+        with_ancestors=with_ancestors)
+    options: dict[str, Any] = {"base_iri": base_iri, "scheme_iri": scheme_iri}
+    if fmt.lower() == "neo4j":
+        options["neo4j"] = settings(neo4j_uri, neo4j_user, neo4j_password, neo4j_database,
+                                    batch_size)
+    with ProgressBars() as bars:
+        summary = run_export(db, query, fmt, out, selection, corpus, on_progress=bars,
+                             **options)
+    if json_output:
+        print_json(summary)
+        return
+    _print(summary)
+
+
+def _print(summary: dict[str, Any]) -> None:
+    table = Table(title=f"{summary['query']} -> {summary['format']}")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for key in ("selected", "ancestors_added", "dropped", "nodes", "edges", "components",
+                "largest_component", "isolated"):
+        table.add_row(key.replace("_", " "), f"{summary[key]:,}")
+    console.print(table)
+    report = summary["export"]
+    for path in report.get("files", []):
+        console.print(f"wrote {path}", highlight=False)
+    if "command" in report:
+        console.print("Import it with (Neo4j stopped):", highlight=False)
+        console.print(report["command"], highlight=False, soft_wrap=True)
+    if "graph" in report and "uri" in report:
+        console.print(f"Neo4j at {report['uri']}: {report['graph']}", highlight=False)

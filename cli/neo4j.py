@@ -1,0 +1,98 @@
+"""`umlsgraph neo4j push`: load a DuckDB store into Neo4j; the Neo4j options other commands share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from .common import console, err_console, print_json, user_errors
+
+if TYPE_CHECKING:
+    from umlsgraph.stores.neo4j import Neo4jSettings
+
+UriOption = Annotated[str | None, typer.Option(
+    "--neo4j-uri", help="Bolt URI of the Neo4j server \\[env NEO4J_URI; default bolt://localhost:7687].")]
+UserOption = Annotated[str | None, typer.Option(
+    "--neo4j-user", help="Neo4j user \\[env NEO4J_USER; default neo4j].")]
+PasswordOption = Annotated[str | None, typer.Option(
+    "--neo4j-password", help="Neo4j password \\[env NEO4J_PASSWORD].")]
+DatabaseOption = Annotated[str | None, typer.Option(
+    "--neo4j-database", help="Neo4j database name \\[env NEO4J_DATABASE; default: the server's].")]
+BatchOption = Annotated[int | None, typer.Option(
+    "--batch-size", help="Rows per UNWIND transaction \\[default 1000].")]
+
+
+def settings(uri: str | None, user: str | None, password: str | None, database: str | None,
+             batch_size: int | None) -> Neo4jSettings:
+    """Neo4j settings from the flags, over the NEO4J_* environment, over the defaults."""
+    from umlsgraph.stores.neo4j import Neo4jSettings
+
+    return Neo4jSettings.resolve(uri=uri, user=user, password=password, database=database,
+                                 batch_size=batch_size)
+
+
+class ProgressBars:
+    """A progress callback (task, done, total) drawing rich bars on stderr."""
+
+    def __init__(self) -> None:
+        from rich.progress import Progress
+
+        self.progress = Progress(console=err_console, transient=True)
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> ProgressBars:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, task: str, done: int, total: int) -> None:
+        if task not in self.tasks:
+            self.tasks[task] = self.progress.add_task(task, total=total or None)
+        self.progress.update(self.tasks[task], completed=done, total=total or None)
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(help="Neo4j: load the whole store over Bolt.", no_args_is_help=True)
+    group.command("push")(user_errors(push))
+    app.add_typer(group, name="neo4j")
+
+
+def push(
+    db: Annotated[Path, typer.Option("--db", help="The DuckDB database file.")] = Path("umls.duckdb"),
+    neo4j_uri: UriOption = None,
+    neo4j_user: UserOption = None,
+    neo4j_password: PasswordOption = None,
+    neo4j_database: DatabaseOption = None,
+    batch_size: BatchOption = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Load every concept (names, semantic types) and relation of the store into Neo4j.
+
+    Batched UNWIND/MERGE over Bolt: re-running it changes nothing. Graph model:
+    (:Concept {cui})-[:PAR|CHD|RO|...]->(:Concept), (:Concept)-[:HAS_SEMANTIC_TYPE]->(:SemanticType).
+    """
+    report = push_store(db, settings(neo4j_uri, neo4j_user, neo4j_password, neo4j_database,
+                                     batch_size))
+    if json_output:
+        print_json(report)
+    else:
+        print_push(report)
+
+
+def push_store(db: Path, neo4j: Neo4jSettings) -> dict[str, Any]:
+    """Push the store with progress bars (shared with `load --store neo4j`)."""
+    from umlsgraph.stores.neo4j import push as push_to_neo4j
+
+    with ProgressBars() as bars:
+        return push_to_neo4j(db, neo4j, on_progress=bars)
+
+
+def print_push(report: dict[str, Any]) -> None:
+    graph = report["graph"]
+    console.print(f"Neo4j at {report['uri']} now holds {graph['concepts']:,} concepts, "
+                  f"{graph['semantic_types']:,} semantic types and "
+                  f"{graph['relationships']:,} relationships", highlight=False)
