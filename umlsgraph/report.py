@@ -75,7 +75,7 @@ def build_report(db: str | Path, query: str | Path | Query, out: str | Path,
     q = query if isinstance(query, Query) else load_query(query)
     src = source or source_for(corpus)
     out = Path(out)
-    hint = _Hints(q, src, Path(db))
+    hint = _Hints(q, src, Path(db), Path(model_dir) if model_dir else None)
     con = connect(db, read_only=True)
     try:
         folder = Path(model_dir) if model_dir else None
@@ -93,9 +93,11 @@ def build_report(db: str | Path, query: str | Path | Query, out: str | Path,
 class _Hints:
     """The commands a section tells the user to run when its step has not run."""
 
-    def __init__(self, query: Query, source: ItemSource, db: Path) -> None:
+    def __init__(self, query: Query, source: ItemSource, db: Path,
+                 model_dir: Path | None = None) -> None:
         corpus = f" --corpus {source.key.split(':', 1)[1]}" if source.key != "concepts" else ""
         self.tail = f"{query.name} --db {db}{corpus}"
+        self.model = f" --model {model_dir or 'MODEL_DIR'}"
 
     def __call__(self, step: str, extra: str = "") -> str:
         return f"not run yet: run `umlsgraph {step} {self.tail}{extra}`"
@@ -295,13 +297,13 @@ def prediction_section(con: duckdb.DuckDBPyConnection, query: Query, source: Ite
                        model: str | None, hint: _Hints) -> Section:
     section = Section("predictions", "Predictions")
     if model is None or not _has_table(con, PREDICTIONS):
-        section.missing = hint("label", " --model MODEL_DIR")
+        section.missing = hint("label", hint.model)
         return section
     labels = dict(con.execute(
         f"SELECT label, count(*) FROM {PREDICTIONS} WHERE query = ? AND source = ? "
         "AND model = ? GROUP BY label ORDER BY label", [query.name, source.key, model]).fetchall())
     if not labels:
-        section.missing = hint("label", f" --model {model}")
+        section.missing = hint("label", hint.model)
         return section
     total = sum(labels.values())
     section.body.append(f"<p>{total:,} items labelled by <code>{_e(model)}</code>.</p>")
@@ -384,7 +386,7 @@ def subontology_section(con: duckdb.DuckDBPyConnection, query: Query, source: It
         return section
     if model is None or not _has_table(con, PREDICTIONS) or not _count_predictions(
             con, query, source, model):
-        section.missing = hint("label", " --model MODEL_DIR")
+        section.missing = hint("label", hint.model)
         return section
     summary = subontology.build(con, query, source,
                                 subontology.SelectionOptions(model=model)).summary
@@ -412,7 +414,7 @@ def subontology_section(con: duckdb.DuckDBPyConnection, query: Query, source: It
 def _count_predictions(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
                        model: str) -> int:
     return int(con.execute(f"SELECT count(*) FROM {PREDICTIONS} WHERE query = ? AND source = ?"
-                           " AND model = ?", [query.name, source.key, model]).fetchone()[0])
+                           " AND model = ?", [query.name, source.key, model]).fetchall()[0][0])
 
 
 # --- HTML --------------------------------------------------------------------------------
