@@ -83,16 +83,23 @@ def measure(cmd: list[str]) -> dict:
     return result
 
 
-def row_counts(meta: Path) -> dict[str, int]:
+def row_counts(meta: Path) -> tuple[dict[str, int], dict[str, int]]:
+    """Rows and uncompressed bytes of each RRF file (read as whole lines, gzip or not)."""
     import duckdb
 
     from umlsgraph import rrf
 
     con = duckdb.connect()
-    counts = {name: int(con.execute(f"SELECT count(*) FROM {rrf.read_csv_sql(f)}").fetchone()[0])
-              for name, f in rrf.discover(rrf.find_meta(meta)).items()}
+    rows, sizes = {}, {}
+    for name, f in rrf.discover(rrf.find_meta(meta)).items():
+        paths = ", ".join(f"'{p}'" for p in f.parts)
+        n, size = con.execute(
+            f"SELECT count(*), sum(strlen(line) + 1) FROM read_csv([{paths}], delim='\\x01', "
+            "quote='', escape='', header=false, auto_detect=false, columns={'line': 'VARCHAR'})"
+        ).fetchone()
+        rows[name], sizes[name] = int(n), int(size)
     con.close()
-    return counts
+    return rows, sizes
 
 
 def release_bytes(meta: Path, name: str) -> int:
@@ -104,10 +111,13 @@ def step_times(marks: list[list]) -> dict[str, float]:
     return {marks[i][0]: marks[i + 1][1] - marks[i][1] for i in range(len(marks) - 1)}
 
 
-def extrapolate(steps: dict[str, float], setup: float, rows: dict[str, int]) -> float:
-    """Full-UMLS seconds: MRREL-driven steps scale with MRREL rows, the rest with MRCONSO's."""
-    conso_scale = UMLS_MRCONSO / rows["MRCONSO"]
-    rel_scale = UMLS_MRREL / rows.get("MRREL", 1)
+def extrapolate(steps: dict[str, float], setup: float, rows: dict[str, int],
+                line_scale: dict[str, float] | None = None) -> float:
+    """Full-UMLS seconds: MRREL-driven steps scale with MRREL rows, the rest with MRCONSO's
+    (each also by `line_scale`, the ratio of real to synthetic line lengths, when given)."""
+    line_scale = line_scale or {}
+    conso_scale = UMLS_MRCONSO / rows["MRCONSO"] * line_scale.get("MRCONSO", 1.0)
+    rel_scale = UMLS_MRREL / rows.get("MRREL", 1) * line_scale.get("MRREL", 1.0)
     total = setup
     for step, seconds in steps.items():
         total += seconds * (rel_scale if step.startswith("relations") else conso_scale)
@@ -142,8 +152,10 @@ def main() -> None:
         t = time.perf_counter()
         meta = generate(work / "release", spec)
         gen = time.perf_counter() - t
-        rows = row_counts(meta)
+        rows, lengths = row_counts(meta)
         sizes = {n: release_bytes(meta, n) for n in ("MRCONSO", "MRREL")}
+        per_row = {n: lengths[n] / rows[n] for n in sizes}
+        line_scale = {n: UMLS_BYTES_PER_ROW[n] / per_row[n] for n in sizes}
         print(f"release: {spec} -> {meta}")
         print(f"  generated in {gen:.1f}s; rows: "
               + ", ".join(f"{k} {v:,}" for k, v in rows.items()))
@@ -164,16 +176,14 @@ def main() -> None:
                                       str(work / "umls.duckdb")]))
         raw = min(raws, key=lambda r: r["wall"])
         load = min(loads, key=lambda r: r["wall"])
-        if args.cli:
-            steps, setup = {}, 0.0
-            extrapolated = load["wall"] * UMLS_MRCONSO / rows["MRCONSO"]  # crude: one scale
+        if args.cli:  # no step times: scale the whole load by its dominant file, MRREL
+            steps, setup = {"relations": load["wall"]}, 0.0
         else:
             marks = json.loads(load["stdout"].strip().splitlines()[-1])["marks"]
             steps = step_times(marks)
             setup = load["wall"] - marks[-1][1]  # interpreter start-up and imports
-            extrapolated = extrapolate(steps, setup, rows)
-        per_row = {n: sizes[n] / rows[n] for n in sizes}
-        by_bytes = extrapolated * max(UMLS_BYTES_PER_ROW[n] / per_row[n] for n in sizes)
+        extrapolated = extrapolate(steps, setup, rows)
+        by_bytes = extrapolate(steps, setup, rows, line_scale)
 
         total_rows = sum(rows.values())
         ratio = load["wall"] / raw["wall"]
@@ -200,6 +210,10 @@ def main() -> None:
               f"({per_row['MRCONSO']:.0f}/{per_row['MRREL']:.0f} B per synthetic "
               f"MRCONSO/MRREL line vs ~{UMLS_BYTES_PER_ROW['MRCONSO']:.0f}/"
               f"{UMLS_BYTES_PER_ROW['MRREL']:.0f} real)")
+        busy = load["cpu"] / load["wall"]
+        print(f"  the same from CPU time (= wall on one idle core, an upper bound for two): "
+              f"{extrapolated * busy / 60:.1f} min; scaled to real line lengths "
+              f"{by_bytes * busy / 60:.1f} min")
         print("all runs (wall s): raw " + ", ".join(f"{r['wall']:.1f}" for r in raws)
               + "; load " + ", ".join(f"{r['wall']:.1f}" for r in loads)
               + f"; load average now {os.getloadavg()[0]:.1f}")
