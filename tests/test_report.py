@@ -13,6 +13,7 @@ import importlib.util
 import io
 import json
 import re
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -54,10 +55,13 @@ def _positive_subtree(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {top} | nx.descendants(tree, top)
 
 
-@pytest.fixture
-def pipeline_db(loaded_db: Path) -> tuple[Path, int]:
+@pytest.fixture(scope="module")
+def _pipeline_template(_loaded_template: Path,
+                       tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
     """The loaded store with annotations (2 annotators, 5 unparseable) and predictions."""
-    con = duckdb.connect(str(loaded_db))
+    db = tmp_path_factory.mktemp("report") / "pipeline.duckdb"
+    shutil.copy(_loaded_template, db)
+    con = duckdb.connect(str(db))
     ids = [r[0] for r in con.execute("SELECT cui FROM concepts ORDER BY cui").fetchall()]
     first = [annotations.Annotation(i, "yes" if k % 4 == 0 else "no", "yes or no")
              for k, i in enumerate(ids[:95])]
@@ -77,7 +81,15 @@ def pipeline_db(loaded_db: Path) -> tuple[Path, int]:
     con.executemany("INSERT INTO predictions (query, source, id, label, probability, model) "
                     "VALUES (?, ?, ?, ?, ?, ?)", rows)
     con.close()
-    return loaded_db, len(positive)
+    return db, len(positive)
+
+
+@pytest.fixture
+def pipeline_db(_pipeline_template: tuple[Path, int], tmp_path: Path) -> tuple[Path, int]:
+    """A fresh copy of the pipeline store per test."""
+    db = tmp_path / "pipeline.duckdb"
+    shutil.copy(_pipeline_template[0], db)
+    return db, _pipeline_template[1]
 
 
 @pytest.fixture
