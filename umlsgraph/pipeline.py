@@ -50,6 +50,7 @@ class RunSettings:
     max_length: int | None = None
     batch_size: int | None = None
     seed: int | None = None
+    min_steps: int | None = None
     formats: tuple[str, ...] = ("graphml", "ttl")
     export_dir: Path | None = None
     report: bool = False
@@ -244,7 +245,7 @@ def train_config(settings: RunSettings) -> Any:
     from umlsgraph.training import TrainConfig
 
     overrides = {k: getattr(settings, k) for k in ("base_model", "epochs", "max_length",
-                                                    "batch_size", "seed")
+                                                    "batch_size", "seed", "min_steps")
                  if getattr(settings, k) is not None}
     return replace(TrainConfig(device=settings.device), **overrides)
 
@@ -277,19 +278,22 @@ def step_label(settings: RunSettings) -> StepResult:
 
 def step_export(settings: RunSettings) -> StepResult:
     """Write the subontology in every requested format (cheap: always rewritten)."""
-    from umlsgraph.exporting import export
-
     if settings.corpus:
         from umlsgraph.corpus import export_corpus
         out = settings.exports / f"{settings.corpus}.parquet"
         out.parent.mkdir(parents=True, exist_ok=True)
         export_corpus(settings.db, settings.corpus, out, query=_query(settings).name)
         return StepResult("export", "done", f"corpus with labels → {out}")
+    from umlsgraph.encoder import read_meta
+    from umlsgraph.exporters import export
+    from umlsgraph.subontology import SelectionOptions
+
+    selection = SelectionOptions(model=read_meta(settings.model_dir)["model_id"])
     settings.exports.mkdir(parents=True, exist_ok=True)
     written, summary = [], {}
     for fmt in settings.formats:
         target = settings.exports / f"{Path(settings.query).stem}.{_suffix(fmt)}"
-        summary = export(settings.db, _query(settings), fmt, target)
+        summary = export(settings.db, settings.query, fmt, target, selection=selection)
         written.append(str(target))
     detail = f"{summary.get('nodes', 0):,} concepts, {summary.get('edges', 0):,} edges → " + \
         ", ".join(written)
@@ -306,6 +310,6 @@ def step_report(settings: RunSettings) -> StepResult:
     from umlsgraph.report import build_report
 
     out = settings.model_dir / "report"
-    path = build_report(settings.db, _query(settings), out, model_dir=settings.model_dir,
-                        corpus=settings.corpus)
-    return StepResult("report", "done", f"{path}")
+    result = build_report(settings.db, _query(settings), out, model_dir=settings.model_dir,
+                          corpus=settings.corpus)
+    return StepResult("report", "done", f"{result.html}")
