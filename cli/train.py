@@ -1,0 +1,182 @@
+"""Commands for steps 4-5 of LlamBERT and their scoring: `train`, `label`, `eval`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from .common import console, print_json, split_csv, user_errors
+
+DbOption = Annotated[Path, typer.Option("--db", help="The DuckDB database file.")]
+QueryArg = Annotated[str, typer.Argument(help="A query name (see queries/) or a .toml path.")]
+CorpusOption = Annotated[str | None, typer.Option(
+    "--corpus", help="Work on this loaded corpus instead of UMLS concepts.")]
+SplitOption = Annotated[str | None, typer.Option(
+    "--split", help="Only the corpus items of this split (e.g. train, test).")]
+DeviceOption = Annotated[str, typer.Option(help="auto (CUDA when present), cpu, cuda, cuda:1…")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(user_errors(train))
+    app.command("label")(user_errors(label))
+    app.command("eval")(user_errors(eval_))
+
+
+def train(
+    query: QueryArg,
+    db: DbOption = Path("umls.duckdb"),
+    out: Annotated[Path, typer.Option(help="The model folder to write (and resume in).")] = Path(
+        "model"),
+    base_model: Annotated[str | None, typer.Option(
+        "--base-model", envvar="UMLSGRAPH_BASE_MODEL",
+        help="Encoder checkpoint: a local folder or a Hugging Face hub name "
+        "\\[default: microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext].")] = None,
+    epochs: Annotated[int, typer.Option(help="Epochs (raised for small label sets, see "
+                                        "--min-steps).")] = 4,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = 5e-5,
+    batch_size: Annotated[int, typer.Option(help="Items per optimisation step.")] = 16,
+    max_length: Annotated[int, typer.Option(help="Most tokens per item.")] = 128,
+    seed: Annotated[int, typer.Option(help="Seed of the split, the shuffles and the head.")] = 42,
+    class_weighting: Annotated[str, typer.Option(
+        help="balanced (weight classes by inverse frequency) or none.")] = "balanced",
+    min_steps: Annotated[int, typer.Option(
+        help="At least this many optimisation steps (more epochs for small label sets).")] = 300,
+    val_fraction: Annotated[float, typer.Option(
+        help="Share of each class held out to pick the best epoch (0: keep the last).")] = 0.1,
+    patience: Annotated[int, typer.Option(
+        help="Stop after this many epochs without a better validation F1.")] = 3,
+    text: Annotated[list[str] | None, typer.Option(
+        "--text", help="Add parts to the concept text the encoder reads: parents, definition, "
+        "semantic_types, preferred_name (comma-separated or repeated).")] = None,
+    annotator: Annotated[str | None, typer.Option(
+        help="Train on this annotator's labels (see `umlsgraph annotations`); default: all.")
+    ] = None,
+    init_model: Annotated[Path | None, typer.Option(
+        help="Combined mode: continue training this umlsgraph model folder on these labels.")
+    ] = None,
+    corpus: CorpusOption = None,
+    split: SplitOption = None,
+    device: DeviceOption = "auto",
+    no_resume: Annotated[bool, typer.Option(
+        "--no-resume", help="Start over instead of resuming from OUT's checkpoint.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Fine-tune an encoder on a query's stored labels; keeps the best epoch on validation F1.
+
+    Re-running the same command resumes an interrupted run and skips a finished one.
+    """
+    from umlsgraph.items import source_for
+    from umlsgraph.query import load_query
+    from umlsgraph.training import DEFAULT_BASE_MODEL, TrainConfig
+    from umlsgraph.training import train as run_train
+
+    config = TrainConfig(
+        base_model=base_model or DEFAULT_BASE_MODEL, epochs=epochs, lr=lr,
+        batch_size=batch_size, max_length=max_length, seed=seed,
+        class_weighting=class_weighting, min_steps=min_steps, val_fraction=val_fraction,
+        patience=patience, device=device, text=split_csv(text))
+    result = run_train(db, load_query(query), source_for(corpus, split), config, out,
+                       annotator=annotator, init_model=init_model, resume=not no_resume,
+                       progress=not json_output)
+    if json_output:
+        print_json({k: getattr(result, k) for k in result.__dataclass_fields__})
+        return
+    best = result.best or {}
+    f1 = f"val F1 {best['f1']:.3f}" if "f1" in best else "no validation split"
+    state = "already trained" if result.already_done else (
+        "resumed and finished" if result.resumed else "trained")
+    console.print(f"{out}: {state} on {result.n_train:,} items ({result.n_val:,} validation); "
+                  f"kept epoch {result.best_epoch} of {result.epochs}, {f1}, "
+                  f"{result.seconds:.0f} s. Model id {result.model_id}")
+
+
+def label(
+    query: QueryArg,
+    db: DbOption = Path("umls.duckdb"),
+    model: Annotated[Path, typer.Option(help="The model folder `umlsgraph train` wrote.")] = Path(
+        "model"),
+    batch_size: Annotated[int | None, typer.Option(
+        help="Items per forward pass \\[default: 64 on CPU, 256 on a GPU].")] = None,
+    max_length: Annotated[int | None, typer.Option(
+        help="Most tokens per item \\[default: the training one].")] = None,
+    chunk_size: Annotated[int, typer.Option(
+        help="Items read, predicted and committed together (bounds memory).")] = 20_000,
+    corpus: CorpusOption = None,
+    split: SplitOption = None,
+    device: DeviceOption = "auto",
+    json_output: JsonOption = False,
+) -> None:
+    """Label every candidate item with a fine-tuned model; resumes where a run stopped."""
+    from dataclasses import asdict
+
+    from umlsgraph.items import source_for
+    from umlsgraph.labeling import label as run_label
+    from umlsgraph.query import load_query
+
+    result = run_label(db, load_query(query), source_for(corpus, split), model,
+                       batch_size=batch_size, max_length=max_length, chunk_size=chunk_size,
+                       device=device, progress=not json_output)
+    if json_output:
+        print_json({**asdict(result), "per_second": result.per_second})
+        return
+    console.print(f"Labelled {result.labelled:,} items ({result.already:,} already done) in "
+                  f"{result.seconds:.0f} s ({result.per_second:,.0f}/s); "
+                  f"{result.positives:,} positive of {result.candidates:,}. "
+                  f"Model id {result.model}")
+
+
+def eval_(
+    query: QueryArg,
+    db: DbOption = Path("umls.duckdb"),
+    gold: Annotated[Path | None, typer.Option(
+        help="Gold labels: CSV (header id,label) or JSONL ({\"id\": …, \"label\": …}).")] = None,
+    source: Annotated[str, typer.Option(
+        "--source", help="What to score: predictions (the encoder's) or annotations (the "
+        "LLM's).")] = "predictions",
+    model: Annotated[str | None, typer.Option(
+        help="Model folder or id whose predictions to score \\[default: the latest].")] = None,
+    annotator: Annotated[str | None, typer.Option(
+        help="With --source annotations: this annotator's labels \\[default: all].")] = None,
+    corpus: CorpusOption = None,
+    split: SplitOption = None,
+    gold_column: Annotated[str | None, typer.Option(
+        help="With --corpus: take gold labels from this column of the corpus (e.g. gold).")
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Accuracy, precision, recall, F1 (positive class and macro) and the confusion matrix."""
+    from umlsgraph.evaluation import evaluate
+    from umlsgraph.items import source_for
+    from umlsgraph.query import load_query
+
+    metrics = evaluate(db, load_query(query), source_for(corpus, split), gold, what=source,
+                       model=model, annotator=annotator, gold_column=gold_column)
+    if json_output:
+        print_json(metrics)
+        return
+    _print_metrics(metrics)
+
+
+def _print_metrics(metrics: dict[str, Any]) -> None:
+    who = metrics.get("model") or metrics.get("annotator")
+    table = Table(title=f"{metrics['what']} ({who}) vs gold, positive = '{metrics['positive']}'")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in ("accuracy", "precision", "recall", "f1", "f1_macro"):
+        table.add_row(key, f"{metrics[key]:.4f}")
+    table.add_row("n", f"{metrics['n']:,}")
+    table.add_row("gold ids without a label", f"{metrics['n_missing']:,}")
+    console.print(table)
+    confusion = metrics["confusion"]
+    if confusion:
+        matrix = Table(title="confusion (rows: gold, columns: predicted)")
+        matrix.add_column("")
+        for predicted in confusion:
+            matrix.add_column(predicted, justify="right")
+        for gold, row in confusion.items():
+            matrix.add_row(gold, *(f"{row[p]:,}" for p in confusion))
+        console.print(matrix)
