@@ -226,6 +226,8 @@ def progress_bar(description: str, total: int | None, enabled: bool = True,
 
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TaskProgressColumn(), Rate(""), TimeElapsedColumn(), TimeRemainingColumn()]
-    with RichProgress(*columns, transient=False) as bar:
+    from rich.console import Console
+
+    with RichProgress(*columns, transient=False, console=Console(stderr=True)) as bar:
         task = bar.add_task(description, total=total, completed=completed)
         yield Progress(bar, task)

@@ -208,7 +208,8 @@ def step_annotate(settings: RunSettings) -> StepResult:
         return StepResult("annotate", "skipped", f"{have:,} answers already stored "
                           f"({annotator.name})")
     try:
-        result = annotating.annotate(settings.db, query, source, annotator, n=target - have,
+        # n is the sample size: the first n items of the seeded order, asking only the missing
+        result = annotating.annotate(settings.db, query, source, annotator, n=target,
                                      batch_size=settings.annotate_batch_size)
     finally:
         annotator.close()
