@@ -12,8 +12,8 @@ from rich.console import Console
 
 from umlsgraph.errors import UmlsgraphError
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(emoji=False)
+err_console = Console(stderr=True, emoji=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
