@@ -237,6 +237,11 @@ def test_unknown_format_lists_the_known_ones(synthetic_db, tmp_path):
                                       "--format", "xml"])
     assert result.exit_code == 1 and "unknown export format 'xml'" in result.output
     assert len(result.output.strip().splitlines()) == 1
+    with pytest.raises(ExportError, match="is a folder; this format writes one file"):
+        export(synthetic_db, QUERY, "graphml", tmp_path)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ExportError, match="exists and is not a folder"):
+        export(synthetic_db, QUERY, "csv", tmp_path / "file")
 
 
 def test_cli_export_prints_the_summary(synthetic_db, tmp_path):

@@ -26,7 +26,7 @@ from typing import Any
 
 import duckdb
 
-from umlsgraph import annotations
+from umlsgraph import annotations as annotation_store
 from umlsgraph.errors import QueryError, StoreError
 from umlsgraph.items import ConceptSource, ItemSource
 from umlsgraph.query import Query
@@ -131,19 +131,19 @@ def _batches(con: duckdb.DuckDBPyConnection, sql: str,
 def build(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource | None = None,
           options: SelectionOptions | None = None) -> Subontology:
     """Select the query's items and their relations into temp tables; return the result."""
-    source = source or ConceptSource()
+    items: ItemSource = source if source is not None else ConceptSource()  # type: ignore[assignment]
     options = options or SelectionOptions()
-    source.check(con)
-    used = _create_selection(con, query, source, options)
-    is_concepts = isinstance(source, ConceptSource)
+    items.check(con)
+    used = _create_selection(con, query, items, options)
+    is_concepts = isinstance(items, ConceptSource)
     ancestors = is_concepts and options.with_ancestors
     if ancestors:
         _add_ancestors(con)
-    _create_nodes(con, source, query, is_concepts, ancestors)
+    _create_nodes(con, items, query, is_concepts, ancestors)
     _create_edges(con, options, is_concepts)
     components = _components(con, options)
-    sub = Subontology(con, query, source.key, options, modified=used.pop("modified"))
-    sub.summary = {"query": query.name, "items": source.key, **used, **components,
+    sub = Subontology(con, query, items.key, options, modified=used.pop("modified"))
+    sub.summary = {"query": query.name, "items": items.key, **used, **components,
                    "edges_by_type": dict(con.execute(
                        f"SELECT type, count(*) FROM {EDGES} GROUP BY type ORDER BY type"
                    ).fetchall())}
@@ -213,13 +213,13 @@ def _create_selection(con: duckdb.DuckDBPyConnection, query: Query, source: Item
 def _annotation_labels_sql(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
                            options: SelectionOptions) -> str | None:
     """SQL of (id, label) from the annotations when the selection uses them and some exist."""
-    if options.source == "predictions" or not annotations.has_table(con):
+    if options.source == "predictions" or not annotation_store.has_table(con):
         return None
-    known = annotations.annotators(con, query.name, source.key)
+    known = annotation_store.annotators(con, query.name, source.key)
     if options.annotator and options.annotator not in known:
         raise StoreError(f"no annotations by '{options.annotator}' for query '{query.name}'; "
                          f"known annotators: {', '.join(known) or 'none'}")
-    return annotations.labels_sql(query.name, source.key, options.annotator) if known else None
+    return annotation_store.labels_sql(query.name, source.key, options.annotator) if known else None
 
 
 def _rule(query: Query, options: SelectionOptions) -> str:

@@ -18,9 +18,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from umlsgraph.errors import ExportError
+
+if TYPE_CHECKING:
+    from umlsgraph.subontology import Subontology
 
 #: Progress callback: (task description, items done, items in total).
 Progress = Callable[[str, int, int], None]
@@ -51,7 +54,7 @@ class Exporter(ABC):
     target: ClassVar[str] = "file"
 
     @abstractmethod
-    def dump(self, subontology: Any, out: Path | None, **options: Any) -> dict[str, Any]:
+    def dump(self, subontology: Subontology, out: Path | None, **options: Any) -> dict[str, Any]:
         """Write the subontology; return what was written (paths, counts) for the summary."""
 
     def default_out(self, query_name: str) -> Path | None:
@@ -80,6 +83,8 @@ def get(name: str) -> Exporter:
 @contextmanager
 def atomic_file(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; move it into place only if the block succeeds."""
+    if path.is_dir():
+        raise ExportError(f"{path}: is a folder; this format writes one file (pass --out FILE)")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
     try:

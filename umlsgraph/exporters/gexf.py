@@ -10,10 +10,13 @@ predictions instead, so re-running an export on unchanged data writes the same b
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from umlsgraph.exporters import Exporter, Progress, atomic_file
 from umlsgraph.exporters.graphml import flat_graph
+
+if TYPE_CHECKING:
+    from umlsgraph.subontology import Subontology
 
 
 class GEXFExporter(Exporter):
@@ -22,7 +25,7 @@ class GEXFExporter(Exporter):
     format: ClassVar[str] = "gexf"
     suffix: ClassVar[str] = ".gexf"
 
-    def dump(self, subontology: Any, out: Path | None, on_progress: Progress | None = None,
+    def dump(self, subontology: Subontology, out: Path | None, on_progress: Progress | None = None,
              **_: Any) -> dict[str, Any]:
         from networkx.readwrite.gexf import GEXFWriter
 

@@ -9,9 +9,12 @@ unpredicted ancestor, a missing definition) is left out of that node.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from umlsgraph.exporters import Exporter, Progress, atomic_file, joined
+
+if TYPE_CHECKING:
+    from umlsgraph.subontology import Subontology
 
 NODE_ATTRIBUTES = ("cui", "name", "semantic_types", "tuis", "probability", "label", "selected",
                    "synonyms", "definition", "component")
@@ -30,7 +33,7 @@ def _flat(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-def flat_graph(subontology: Any, on_progress: Progress | None = None) -> Any:
+def flat_graph(subontology: Subontology, on_progress: Progress | None = None) -> Any:
     """A networkx DiGraph of the subontology with scalar attributes only, in cui order."""
     import networkx as nx
 
@@ -57,7 +60,7 @@ class GraphMLExporter(Exporter):
     format: ClassVar[str] = "graphml"
     suffix: ClassVar[str] = ".graphml"
 
-    def dump(self, subontology: Any, out: Path | None, on_progress: Progress | None = None,
+    def dump(self, subontology: Subontology, out: Path | None, on_progress: Progress | None = None,
              **_: Any) -> dict[str, Any]:
         import networkx as nx
 

@@ -17,7 +17,7 @@ link carries a token of the export that wrote it, and links with another token a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from umlsgraph.exporters import Exporter, Progress
 from umlsgraph.stores.neo4j import (
@@ -27,6 +27,9 @@ from umlsgraph.stores.neo4j import (
     relationship_type,
     run_token,
 )
+
+if TYPE_CHECKING:
+    from umlsgraph.subontology import Subontology
 
 SUBONTOLOGY_CYPHER = (
     "MERGE (s:Subontology {query: $query}) SET s.positive = $positive, "
@@ -51,7 +54,7 @@ class Neo4jExporter(Exporter):
     format: ClassVar[str] = "neo4j"
     target: ClassVar[str] = "server"
 
-    def dump(self, subontology: Any, out: Path | None = None,
+    def dump(self, subontology: Subontology, out: Path | None = None,
              on_progress: Progress | None = None, neo4j: Neo4jSettings | None = None,
              **_: Any) -> dict[str, Any]:
         settings = neo4j or Neo4jSettings.resolve()
@@ -73,7 +76,8 @@ class Neo4jExporter(Exporter):
         return {"uri": settings.uri, "keys": keys, "graph": counts, "run": token,
                 "parameters": "escaped for an inlining server" if writer.escape else "native"}
 
-    def _edges(self, subontology: Any, writer: BoltWriter, on_progress: Progress | None) -> None:
+    def _edges(self, subontology: Subontology, writer: BoltWriter,
+               on_progress: Progress | None) -> None:
         """Edges grouped by relationship type, one MERGE statement per type."""
         total = subontology.edge_count()
         done = 0
@@ -105,7 +109,7 @@ def _offset(on_progress: Progress | None, start: int) -> Progress | None:
     return lambda task, done, total: on_progress(task, start + done, total)
 
 
-def _node_fingerprint(subontology: Any) -> str:
+def _node_fingerprint(subontology: Subontology) -> str:
     """A hash of what the IN_SUBONTOLOGY links carry, so identical re-runs write equal tokens."""
     row = subontology.con.execute(
         "SELECT md5(string_agg(cui || '|' || coalesce(probability::VARCHAR, '') || '|' || "

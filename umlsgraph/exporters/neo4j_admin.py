@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from umlsgraph.exporters import Exporter, Progress, atomic_file, folder
 from umlsgraph.exporters.tables import sql_path
 from umlsgraph.stores.neo4j import FALLBACK_TYPE, REL_TYPES
+
+if TYPE_CHECKING:
+    from umlsgraph.subontology import Subontology
 
 ARRAY_DELIMITER = "\x1f"
 FILES = ("concepts.csv", "subontology.csv", "in_subontology.csv", "edges.csv")
@@ -45,7 +48,7 @@ def _type_sql() -> str:
     return f"CASE WHEN type IN ({known}) THEN type ELSE '{FALLBACK_TYPE}' END"
 
 
-def selects(subontology: Any) -> dict[str, str]:
+def selects(subontology: Subontology) -> dict[str, str]:
     """The SQL of each CSV file, with neo4j-admin header names as column names."""
     s = subontology.summary
     q = _q(subontology.query.name)
@@ -87,7 +90,7 @@ class Neo4jAdminExporter(Exporter):
     format: ClassVar[str] = "neo4j-admin"
     target: ClassVar[str] = "folder"
 
-    def dump(self, subontology: Any, out: Path | None, on_progress: Progress | None = None,
+    def dump(self, subontology: Subontology, out: Path | None, on_progress: Progress | None = None,
              database: str = "neo4j", **_: Any) -> dict[str, Any]:
         assert out is not None
         target = folder(Path(out))

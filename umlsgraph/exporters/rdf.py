@@ -18,11 +18,14 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 from umlsgraph.errors import ExportError
 from umlsgraph.exporters import Exporter, Progress, atomic_file
+
+if TYPE_CHECKING:
+    from umlsgraph.subontology import Subontology
 
 DEFAULT_BASE_IRI = "https://uts.nlm.nih.gov/uts/umls/concept/"
 SCHEME_PREFIX = "urn:umlsgraph:scheme:"
@@ -46,7 +49,7 @@ def check_base_iri(base: str) -> str:
 class _SKOS:
     """Makes the triples of a subontology, batch by batch."""
 
-    def __init__(self, subontology: Any, base_iri: str, scheme_iri: str | None) -> None:
+    def __init__(self, subontology: Subontology, base_iri: str, scheme_iri: str | None) -> None:
         from rdflib import URIRef
 
         self.sub = subontology
@@ -124,14 +127,14 @@ class _RDFExporter(Exporter):
     def graph(self, skos: _SKOS, on_progress: Progress | None) -> Any:
         from rdflib import Graph
 
-        graph = Graph()
+        graph = Graph(store="SimpleMemory")  # no contexts: twice as fast
         skos.bind(graph)
         for triples in skos.batches(on_progress):
             for triple in triples:
                 graph.add(triple)
         return graph
 
-    def dump(self, subontology: Any, out: Path | None, on_progress: Progress | None = None,
+    def dump(self, subontology: Subontology, out: Path | None, on_progress: Progress | None = None,
              base_iri: str | None = None, scheme_iri: str | None = None,
              **_: Any) -> dict[str, Any]:
         assert out is not None
@@ -167,7 +170,7 @@ class NTriplesExporter(_RDFExporter):
         count = 0
         with open(path, "w", encoding="utf-8") as fh:
             for triples in skos.batches(on_progress):
-                graph = Graph()
+                graph = Graph(store="SimpleMemory")  # no contexts: twice as fast
                 for triple in triples:
                     graph.add(triple)
                 lines = sorted(set(graph.serialize(format="nt").splitlines()) - {""})

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from umlsgraph.exporters import Exporter, Progress, atomic_file, folder
-from umlsgraph.subontology import EDGES, NODES
+from umlsgraph.subontology import EDGES, NODES, Subontology
 
 NODE_COLUMNS = ("cui", "name", "semantic_types", "tuis", "probability", "label", "selected",
                 "synonyms", "definition", "component")
@@ -40,7 +40,7 @@ class _TableExporter(Exporter):
                          else c for c in columns)
         return f"SELECT {cols} FROM {table} ORDER BY {order}"
 
-    def dump(self, subontology: Any, out: Path | None, on_progress: Progress | None = None,
+    def dump(self, subontology: Subontology, out: Path | None, on_progress: Progress | None = None,
              **_: Any) -> dict[str, Any]:
         assert out is not None
         target = folder(Path(out))

@@ -9,8 +9,9 @@ Graph model (shared with `umlsgraph export --format neo4j`):
 
     (:Concept {cui, name, semantic_types, tuis, synonyms, definition})
     (:SemanticType {tui, name, stn})       (:Concept)-[:HAS_SEMANTIC_TYPE]->(:SemanticType)
-    (:Concept)-[:PAR|CHD|RB|RN|RO|... {rela, sab}]->(:Concept)   one per (cui1, cui2, REL):
-        MRREL's reading, "the end node is REL of the start node": (child)-[:PAR]->(parent)
+    (:Concept)-[:PAR|CHD|RB|RN|RO|... {rel, rela, sab}]->(:Concept)  one per (cui1, cui2, REL):
+        MRREL's reading, "the end node is REL of the start node": (child)-[:PAR]->(parent);
+        a REL outside the UMLS list becomes [:RELATED {type: REL}]
 
 Servers differ: a uniqueness constraint on `cui` is created where the server allows it, else
 an index, else nothing. Bolt servers that paste parameters into the query text (FalkorDB's
@@ -294,7 +295,7 @@ def merge_relationships_cypher(rel_type: str) -> str:
     """`UNWIND $rows MERGE (a)-[:TYPE]->(b)` for one fixed type (rows: from_cui, to_cui, ...)."""
     if rel_type not in REL_TYPES | {"BROADER", FALLBACK_TYPE}:
         raise ValueError(f"not a relationship type umlsgraph writes: {rel_type!r}")
-    key = " {rel: r.type}" if rel_type == FALLBACK_TYPE else ""
+    key = " {type: r.type}" if rel_type == FALLBACK_TYPE else ""
     return (f"UNWIND $rows AS r MATCH (a:Concept {{cui: r.from_cui}}) "
             f"MATCH (b:Concept {{cui: r.to_cui}}) MERGE (a)-[e:{rel_type}{key}]->(b) "
             "SET e.rel = r.rel, e.rela = r.rela, e.sab = r.sab")
@@ -317,9 +318,9 @@ def _relations_sql() -> str:
     def agg(col: str) -> str:
         return (f"coalesce(list(DISTINCT {col} ORDER BY {col}) FILTER "
                 f"(WHERE coalesce({col}, '') <> ''), []::VARCHAR[]) AS {col}")
-    return (f"SELECT cui1 AS from_cui, cui2 AS to_cui, upper(rel) AS type, {agg('rel')}, "
-            f"{agg('rela')}, {agg('sab')} FROM relations WHERE cui1 <> cui2 "
-            "GROUP BY cui1, cui2, upper(rel)")
+    return (f"SELECT cui1 AS from_cui, cui2 AS to_cui, coalesce(upper(rel), '') AS type, "
+            f"{agg('rel')}, {agg('rela')}, {agg('sab')} FROM relations WHERE cui1 <> cui2 "
+            "GROUP BY cui1, cui2, coalesce(upper(rel), '')")
 
 
 def push(db: str | Path, settings: Neo4jSettings,
