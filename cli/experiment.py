@@ -1,0 +1,93 @@
+"""`umlsgraph experiment`: the seed's table (baseline, LlamBERT, combined) on a gold corpus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from .common import console, print_json, split_csv, user_errors
+
+
+def register(app: typer.Typer) -> None:
+    app.command("experiment")(user_errors(experiment))
+
+
+def experiment(
+    query: Annotated[str, typer.Argument(help="Query name or .toml path, e.g. imdb_sentiment.")],
+    corpus: Annotated[str, typer.Option("--corpus", help="A loaded corpus with gold labels "
+                                        "and train/test splits.")],
+    base_model: Annotated[str, typer.Option("--base-model", help="The encoder to fine-tune "
+                                            "(folder or hub name).")],
+    db: Annotated[Path, typer.Option("--db", help="The DuckDB database file.")] = Path(
+        "umls.duckdb"),
+    llm_annotator: Annotated[str | None, typer.Option(
+        "--llm-annotator", help="Use this annotator's stored labels as the LLM labels "
+        "(see `umlsgraph annotations`).")] = None,
+    annotate_with: Annotated[str | None, typer.Option(
+        "--annotate-with", help="Annotate the sampled train texts first with BACKEND:MODEL "
+        "(e.g. embed, hf:PATH); done texts are not asked again.")] = None,
+    seeds: Annotated[list[str] | None, typer.Option(
+        "--seeds", help="Training seeds, e.g. 1,2,3 (a 95% CI is shown for 2 or more).")
+    ] = None,
+    train_split: Annotated[str, typer.Option(help="Split to train on.")] = "train",
+    test_split: Annotated[str, typer.Option(help="Split to score on.")] = "test",
+    train_size: Annotated[int | None, typer.Option(
+        help="Sample this many train texts (default: all).")] = None,
+    test_size: Annotated[int | None, typer.Option(
+        help="Sample this many test texts (default: all).")] = None,
+    sample_seed: Annotated[int, typer.Option(help="Seed of the two samples.")] = 0,
+    epochs: Annotated[int, typer.Option(help="Epochs per training.")] = 2,
+    max_length: Annotated[int, typer.Option(help="Max tokens per text.")] = 128,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 16,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 5e-5,
+    min_steps: Annotated[int, typer.Option(
+        help="Train at least this many steps (more epochs for small samples).")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
+    score_llm: Annotated[bool, typer.Option(
+        "--score-llm/--no-score-llm", help="With --annotate-with, also annotate the test "
+        "sample to score the LLM itself.")] = True,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the trained models "
+                                      "(finished ones are reused).")] = Path("runs/experiment"),
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print a Markdown table.")] = False,
+) -> None:
+    """Train the same encoder on gold labels, on LLM labels, and on both; score each on gold."""
+    from umlsgraph.experiment import ExperimentConfig, run_experiment, to_markdown
+    from umlsgraph.query import load_query
+
+    config = ExperimentConfig(
+        base_model=base_model, llm_annotator=llm_annotator, annotate_with=annotate_with,
+        seeds=tuple(int(s) for s in split_csv(seeds)) or (1,), train_split=train_split,
+        test_split=test_split, train_size=train_size, test_size=test_size,
+        sample_seed=sample_seed, epochs=epochs, max_length=max_length, batch_size=batch_size,
+        lr=lr, min_steps=min_steps, device=device, score_llm=score_llm, out=out)
+    quiet = json_output or markdown
+    with console.status("experiment", spinner="dots") as status:
+        if quiet:
+            status.stop()
+        result = run_experiment(db, load_query(query), corpus, config,
+                                on_step=None if quiet else status.update)
+    if json_output:
+        print_json({"query": result.query, "corpus": result.corpus,
+                    "settings": result.settings, "summary": result.summary,
+                    "runs": result.runs})
+    elif markdown:
+        typer.echo(to_markdown(result))
+    else:
+        _print_table(result)
+
+
+def _print_table(result) -> None:  # type: ignore[no-untyped-def]
+    from umlsgraph.experiment import describe_settings, format_cell
+
+    table = Table(title=f"{result.query} on corpus '{result.corpus}' (gold test split)")
+    for column in ("model", "accuracy", "F1 (positive)", "macro F1", "seeds"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for condition, entry in result.summary.items():
+        table.add_row(condition, format_cell(entry["accuracy"]), format_cell(entry["f1"]),
+                      format_cell(entry["f1_macro"]), str(entry["seeds"]))
+    console.print(table)
+    console.print(describe_settings(result), highlight=False)
