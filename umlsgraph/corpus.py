@@ -106,7 +106,7 @@ def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
 
 def has_table(con: duckdb.DuckDBPyConnection, table: str = CORPUS_TABLE) -> bool:
     return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
-                            [table]).fetchone()[0])  # type: ignore[index]
+                            [table]).fetchall()[0][0])  # type: ignore[index]
 
 
 @contextmanager
@@ -264,7 +264,7 @@ def _count_skips(con: duckdb.DuckDBPyConnection, result: LoadResult,
                  options: CorpusOptions) -> None:
     """Count the rows that will be skipped, by reason; raise on duplicate ids."""
     def count(where: str) -> int:
-        return int(con.execute(f"SELECT count(*) FROM mapped WHERE {where}").fetchone()[0])  # type: ignore[index]
+        return int(con.execute(f"SELECT count(*) FROM mapped WHERE {where}").fetchall()[0][0])  # type: ignore[index]
 
     result.skip("no id", count("id IS NULL"))
     result.skip("empty text", count("id IS NOT NULL AND (text IS NULL OR trim(text) = '')"))
@@ -274,11 +274,12 @@ def _count_skips(con: duckdb.DuckDBPyConnection, result: LoadResult,
                 "AND id IS NOT NULL AND trim(coalesce(text, '')) <> '' GROUP BY 1 ORDER BY 2 DESC"
         ).fetchall():
             result.skip("label not in --label-map", n, example=f"{label} ({n})")
-    dup = con.execute("SELECT id, count(*) FROM mapped WHERE id IS NOT NULL GROUP BY id "
-                      "HAVING count(*) > 1 ORDER BY 2 DESC LIMIT 1").fetchone()
-    if dup:
-        raise InputFileError(f"id column '{options.id_column}' has duplicate values ('{dup[0]}' "
-                             f"{dup[1]} times); choose a unique --id-column or leave it out to "
+    dups = con.execute("SELECT id, count(*) FROM mapped WHERE id IS NOT NULL GROUP BY id "
+                       "HAVING count(*) > 1 ORDER BY 2 DESC LIMIT 1").fetchall()
+    if dups:
+        dup_id, times = dups[0]
+        raise InputFileError(f"id column '{options.id_column}' has duplicate values ('{dup_id}' "
+                             f"{times} times); choose a unique --id-column or leave it out to "
                              "number the rows")
 
 
@@ -428,14 +429,14 @@ def export_corpus(db: str | Path, corpus: str, out: str | Path, query: str | Non
             first = str(exc).strip().splitlines()[0]
             raise ExportError(f"{out}: cannot write ({first})") from None
         return int(con.execute(f"SELECT count(*) FROM {CORPUS_TABLE} WHERE corpus = ?",
-                               [corpus]).fetchone()[0])  # type: ignore[index]
+                               [corpus]).fetchall()[0][0])  # type: ignore[index]
     finally:
         con.close()
 
 
 def _require_corpus(con: duckdb.DuckDBPyConnection, corpus: str) -> None:
     found = has_table(con) and con.execute(
-        f"SELECT count(*) FROM {CORPUS_TABLE} WHERE corpus = ?", [corpus]).fetchone()[0]  # type: ignore[index]
+        f"SELECT count(*) FROM {CORPUS_TABLE} WHERE corpus = ?", [corpus]).fetchall()[0][0]  # type: ignore[index]
     if not found:
         raise StoreError(f"no corpus '{corpus}' in the database; load one with "
                          f"`umlsgraph corpus load {corpus} --from FILE`")

@@ -229,7 +229,7 @@ def _check_corpus(db: str | Path, query: Query, corpus: str, config: ExperimentC
 
 
 def _count_con(con: Any, sql: str) -> int:
-    return int(con.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0])
+    return int(con.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0])
 
 
 def _count(db: str | Path, sql: str) -> int:

@@ -89,7 +89,7 @@ class CorpusSource:
         require_tables(con, CORPUS_TABLE, hint=f"no corpus '{self.corpus}' in the database; "
                        f"load one with `umlsgraph corpus load {self.corpus} --from FILE`")
         found = con.execute(f"SELECT count(*) FROM {CORPUS_TABLE} WHERE corpus = ?",
-                            [self.corpus]).fetchone()[0]  # type: ignore[index]
+                            [self.corpus]).fetchall()[0][0]  # type: ignore[index]
         if not found:
             raise StoreError(f"no corpus '{self.corpus}' in the database; load one with "
                              f"`umlsgraph corpus load {self.corpus} --from FILE`")
