@@ -34,22 +34,28 @@ def settings(uri: str | None, user: str | None, password: str | None, database: 
 
 
 class ProgressBars:
-    """A progress callback (task, done, total) drawing rich bars on stderr."""
+    """A progress callback (task, done, total) drawing rich bars on stderr once work starts
+    (nothing at all when stderr is not a terminal)."""
 
     def __init__(self) -> None:
         from rich.progress import Progress
 
-        self.progress = Progress(console=err_console, transient=True)
+        self.progress = Progress(console=err_console, transient=True,
+                                 disable=not err_console.is_terminal)
         self.tasks: dict[str, Any] = {}
+        self.started = False
 
     def __enter__(self) -> ProgressBars:
-        self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.started:
+            self.progress.stop()
 
     def __call__(self, task: str, done: int, total: int) -> None:
+        if not self.started:
+            self.progress.start()
+            self.started = True
         if task not in self.tasks:
             self.tasks[task] = self.progress.add_task(task, total=total or None)
         self.progress.update(self.tasks[task], completed=done, total=total or None)

@@ -25,6 +25,7 @@ import atexit
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -282,8 +283,12 @@ def _describe(row: dict[str, Any]) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
+    """The gist of a driver error on one line: its socket reason if it has one."""
     text = str(getattr(exc, "message", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    reason = re.search(r"\(reason ([^)]*)\)", text)
+    if reason:
+        return reason.group(1)
+    return text.splitlines()[0].rstrip(":") if text else type(exc).__name__
 
 
 def relationship_type(rel: str) -> str:
