@@ -1,0 +1,110 @@
+"""Labelled data for the training and labelling tests.
+
+On the synthetic release a concept is "yes" for the nervous-system query when its preferred
+name holds a nervous-system word: a rule the encoder can only learn from the text. `HeldOut`
+restricts any item source to a set of ids, so tests label (and score) just those.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from umlsgraph import annotations
+from umlsgraph.annotations import Annotation
+from umlsgraph.items import ItemSource
+from umlsgraph.query import Query
+
+NEURO = {"nerve", "brain", "spinal", "cord", "cortex", "ganglion", "neuron", "axon",
+         "cerebellum", "thalamus", "plexus"}
+
+
+def word_gold(db: Path) -> dict[str, str]:
+    """{cui: yes|no} for every concept of a synthetic release, by the words of its name."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = con.execute("SELECT cui, name FROM concepts ORDER BY cui").fetchall()
+    finally:
+        con.close()
+    return {cui: "yes" if set(name.lower().split()) & NEURO else "no" for cui, name in rows}
+
+
+def annotate(db: Path, query: Query, labels: dict[str, str], annotator: str = "llm",
+             source: str = "concepts") -> None:
+    """Store `labels` as parsed annotations, as an annotator or a labels file would."""
+    con = duckdb.connect(str(db))
+    try:
+        annotations.write(con, query.name, source, annotator, query.prompt_hash(),
+                          [Annotation(i, lab, lab) for i, lab in labels.items()])
+    finally:
+        con.close()
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """An item source limited to the ids of `ids_sql` (e.g. the concepts never trained on)."""
+
+    inner: ItemSource
+    ids_sql: str
+
+    @property
+    def key(self) -> str:
+        return self.inner.key
+
+    def check(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.inner.check(con)
+
+    def candidates_sql(self, query: Query) -> str:
+        return (f"SELECT id FROM ({self.inner.candidates_sql(query)}) "
+                f"WHERE id IN ({self.ids_sql})")
+
+    def texts_sql(self, query: Query, ids_sql: str) -> str:
+        return self.inner.texts_sql(query, ids_sql)
+
+    def strata_sql(self, query: Query) -> str | None:
+        return None
+
+
+def values_sql(ids: list[str]) -> str:
+    """SQL of one column `id` holding `ids`."""
+    return "SELECT * FROM (VALUES " + ", ".join(f"('{i}')" for i in ids) + ") t(id)"
+
+
+KILL_AFTER_FIRST = """
+import json, os, signal, sys
+from pathlib import Path
+from umlsgraph.items import ConceptSource
+from umlsgraph.query import load_query
+
+def die(*_):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+args = json.loads(sys.argv[1])
+query, source = load_query(args["query"]), ConceptSource()
+if args["step"] == "train":
+    from umlsgraph.training import TrainConfig, train
+    train(args["db"], query, source, TrainConfig(**args["config"]), Path(args["out"]),
+          progress=False, on_epoch=die)
+else:
+    from umlsgraph.labeling import label
+    label(args["db"], query, source, Path(args["model"]), chunk_size=args["chunk_size"],
+          progress=False, on_chunk=die)
+"""
+
+
+def killed_after_first(step: str, **args: Any) -> int:
+    """Run train (label) in a subprocess that kill -9s itself after its first epoch (chunk)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run([sys.executable, "-c", KILL_AFTER_FIRST,
+                           json.dumps({"step": step, **args}, default=str)],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    return proc.returncode
