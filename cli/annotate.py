@@ -1,0 +1,145 @@
+"""Commands for steps 2-3 of LlamBERT: `annotate` (sample + ask an LLM) and `annotations`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from .common import console, err_console, print_json, user_errors
+
+if TYPE_CHECKING:
+    from umlsgraph.annotating import AnnotateResult, ImportResult
+
+DbOption = Annotated[Path, typer.Option("--db", help="The DuckDB database file.")]
+QueryArg = Annotated[str, typer.Argument(help="A query name (see queries/) or a .toml path.")]
+CorpusOption = Annotated[str | None, typer.Option(
+    "--corpus", help="Annotate the items of this loaded corpus instead of UMLS concepts.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("annotate")(user_errors(annotate))
+    app.command("annotations")(user_errors(annotations))
+
+
+def annotate(
+    query: QueryArg,
+    db: DbOption = Path("umls.duckdb"),
+    llm: Annotated[str | None, typer.Option(
+        "--llm", help="BACKEND:MODEL: hf:PATH|HUB_NAME|FILE.gguf, vllm:MODEL, openai:MODEL, "
+        "embed[:ENCODER].")] = None,
+    n: Annotated[int | None, typer.Option(
+        "-n", "--n", help="Sample size (a target: items already answered count towards it). "
+        "Default: the query's [sample] size.")] = None,
+    batch_size: Annotated[int | None, typer.Option(
+        help="Items per batch; each batch is stored before the next is asked.")] = None,
+    mode: Annotated[str | None, typer.Option(
+        help="generate (free text, parsed) or constrained (hf: answer-word likelihoods; "
+        "vllm: structured choice).")] = None,
+    tensor_parallel: Annotated[int, typer.Option(help="vllm: GPUs to split the model over.")] = 1,
+    base_url: Annotated[str | None, typer.Option(
+        help="openai: the server's base URL, e.g. http://127.0.0.1:8000/v1 "
+        "(default: $OPENAI_BASE_URL or OpenAI).")] = None,
+    api_key_env: Annotated[str, typer.Option(
+        help="openai: environment variable that holds the API key.")] = "OPENAI_API_KEY",
+    concurrency: Annotated[int, typer.Option(help="openai: requests in flight at once.")] = 4,
+    timeout: Annotated[float, typer.Option(help="openai: seconds per request.")] = 60.0,
+    max_new_tokens: Annotated[int, typer.Option(help="Most tokens an answer may have.")] = 8,
+    labels_file: Annotated[Path | None, typer.Option(
+        help="Import labels made elsewhere (CSV/JSONL with id and label) instead of asking "
+        "an LLM.")] = None,
+    corpus: CorpusOption = None,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed (default: the query's).")] = None,
+    stratify: Annotated[bool | None, typer.Option(
+        "--stratify/--no-stratify", help="Stratify the sample by semantic type.")] = None,
+    device: Annotated[str, typer.Option(help="hf/embed: auto, cpu, cuda, cuda:1…")] = "auto",
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Sample items and have an LLM (or embeddings, or a labels file) annotate them.
+
+    Every batch is stored as it arrives; re-running the same command resumes.
+    """
+    from umlsgraph.annotating import annotate as run_annotate
+    from umlsgraph.annotating import import_labels
+    from umlsgraph.annotators import AnnotatorOptions
+    from umlsgraph.errors import UmlsgraphError
+    from umlsgraph.items import source_for
+
+    source = source_for(corpus)
+    if labels_file is not None:
+        if llm:
+            raise UmlsgraphError("give either --llm or --labels-file, not both")
+        result = import_labels(db, query, labels_file, source)
+        _print_import(result, json_output)
+        return
+    if not llm:
+        raise UmlsgraphError("say which annotator to use: --llm hf:MODEL, openai:MODEL, "
+                             "vllm:MODEL or embed (or --labels-file FILE)")
+    options = AnnotatorOptions(
+        mode=mode, device=device, max_new_tokens=max_new_tokens, tensor_parallel=tensor_parallel,
+        base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, timeout=timeout)
+    result = run_annotate(db, query, source, llm, n=n, batch_size=batch_size, seed=seed,
+                          stratify=stratify, progress=not json_output, options=options)
+    if json_output:
+        print_json(result.as_dict())
+        return
+    _print_run(result)
+
+
+def _print_run(r: AnnotateResult) -> None:
+    counts = ", ".join(f"{c}: {k:,}" for c, k in sorted(r.counts.items())) or "none"
+    console.print(
+        f"{r.annotator} on {r.query} ({r.source}): asked {r.asked:,} of a {r.sample_size:,}-item "
+        f"sample ({r.skipped_done:,} already answered, {r.candidates:,} candidates)")
+    console.print(f"  {counts}; unparseable: {r.unparseable:,}"
+                  + (f"; {r.items_per_second:,.2f} items/s" if r.asked else ""))
+    if r.missing_text:
+        err_console.print(f"  {r.missing_text:,} sampled items have no text and were skipped")
+
+
+def _print_import(r: ImportResult, json_output: bool) -> None:
+    if json_output:
+        print_json(r.as_dict())
+        return
+    counts = ", ".join(f"{c}: {k:,}" for c, k in sorted(r.counts.items()))
+    console.print(f"Imported {r.imported:,} labels as {r.annotator} ({counts})")
+    if r.unknown_ids:
+        err_console.print(f"  {r.unknown_ids:,} ids are not among the query's items and were "
+                          f"skipped, e.g. {', '.join(r.unknown_examples)}")
+    if r.bad_rows:
+        err_console.print(f"  {r.bad_rows:,} rows were not usable, e.g. "
+                          f"{'; '.join(r.bad_examples)}", highlight=False)
+
+
+def annotations(
+    query: QueryArg,
+    db: DbOption = Path("umls.duckdb"),
+    corpus: CorpusOption = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """What is stored: answers per annotator and prompt, per category, and parse failures."""
+    from umlsgraph.annotating import summary
+    from umlsgraph.items import source_for
+
+    groups = summary(db, query, source_for(corpus))
+    if json_output:
+        print_json(groups)
+        return
+    if not groups:
+        console.print(f"No annotations for {query} yet; run `umlsgraph annotate {query} --llm …`")
+        return
+    table = Table(title=f"annotations of {query}")
+    for column in ("annotator", "prompt", "total", "per category", "unparseable"):
+        table.add_column(column, justify="right" if column in ("total", "unparseable") else "left")
+    for g in groups:
+        per = ", ".join(f"{c}: {k:,}" for c, k in sorted(g["counts"].items()))
+        table.add_row(g["annotator"], g["prompt_hash"], f"{g['total']:,}", per,
+                      f"{g['unparseable']:,}")
+    console.print(table)
+    for g in groups:
+        if g["examples"]:
+            shown = "; ".join(repr(e[:60]) for e in g["examples"])
+            console.print(f"unparseable from {g['annotator']}, e.g. {shown}", highlight=False,
+                          markup=False)

@@ -1,0 +1,100 @@
+"""Turning an LLM's free-text answer into one of the query's categories, or None.
+
+An answer maps to a category when, after normalising (markdown and punctuation stripped,
+lower-cased, whitespace collapsed), either the whole answer or the first words of its first
+line are one of that category's answer words, optionally after a lead-in such as
+"Answer:" or "The answer is". Anything else is unparseable (None): the raw text is kept and
+counted, and never used for training. The rule is deliberately conservative: "Yes, it is"
+is yes, but "It is not clear, no" is unparseable rather than guessed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+#: Lead-ins a model puts before its answer; removed (longest first) from the first line.
+LEAD_INS = ("the final answer is", "final answer", "the answer is", "my answer is", "answer is",
+            "answer", "response", "label", "category", "output", "assistant")
+
+_NON_WORD = re.compile(r"[^\w\s'-]+", re.UNICODE)
+_SPACES = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """Lower-case, strip markdown and punctuation, collapse whitespace: "**Yes.**" -> "yes"."""
+    text = _NON_WORD.sub(" ", text.lower()).replace("_", " ")
+    words = [w.strip("'-") for w in _SPACES.split(text)]
+    return " ".join(w for w in words if w)
+
+
+def first_line(text: str) -> str:
+    """The first line that still has words once normalised ("" when there is none)."""
+    for line in text.splitlines():
+        norm = normalise(line)
+        if norm:
+            return norm
+    return ""
+
+
+def _drop_lead_in(line: str) -> str:
+    for lead in LEAD_INS:
+        if line == lead:
+            return ""
+        if line.startswith(lead + " "):
+            return line[len(lead) + 1:]
+    return line
+
+
+def parse_answer(raw: str | None, labels: Mapping[str, Sequence[str]]) -> str | None:
+    """The category whose answer words `raw` gives, or None when it is unparseable.
+
+    `labels` maps each category to its answer words (the query's `labels`). Multi-word
+    answer words ("not related") are matched whole; a category name counts as its own answer
+    word. When two categories would match, the longer answer word wins.
+    """
+    if not raw:
+        return None
+    words = _answer_words(labels)
+    whole = normalise(raw)
+    if whole in words:
+        return words[whole]
+    line = first_line(raw)
+    for candidate in (line, _drop_lead_in(line)):
+        found = _leading_category(candidate, words)
+        if found is not None:
+            return found or None
+    return None
+
+
+def _leading_category(line: str, words: dict[str, str]) -> str | None:
+    """The category the line starts with; "" when it hedges ("yes or no"); None if none.
+
+    One-letter answer words ("y", "n") only count as the whole line, so "n/a" stays
+    unparseable.
+    """
+    for word in sorted(words, key=len, reverse=True):
+        if line == word:
+            return words[word]
+        if len(word) > 1 and line.startswith(word + " "):
+            rest = line[len(word) + 1:].split()[:2]
+            hedged = any(words.get(w, words[word]) != words[word] for w in rest)
+            return "" if hedged else words[word]
+    return None
+
+
+def _answer_words(labels: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """Normalised answer word -> category; a word claimed by two categories is dropped."""
+    owner: dict[str, str] = {}
+    clashes: set[str] = set()
+    for category, answer_words in labels.items():
+        for word in {normalise(w) for w in (*answer_words, category)} - {""}:
+            if word in owner and owner[word] != category:
+                clashes.add(word)
+            owner.setdefault(word, category)
+    return {w: c for w, c in owner.items() if w not in clashes}
+
+
+def answer_word(labels: Mapping[str, Sequence[str]], category: str) -> str:
+    """The canonical word for a category (its first answer word), used in few-shot turns."""
+    return labels[category][0] if labels[category] else category
