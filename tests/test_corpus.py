@@ -247,6 +247,8 @@ def test_export_errors(tmp_path: Path) -> None:
         export_corpus(db, "reviews", tmp_path / "o.xlsx")
     with pytest.raises(StoreError, match="no corpus 'nope'"):
         export_corpus(db, "nope", tmp_path / "o.csv")
+    with pytest.raises(StoreError, match="no such database; load a corpus with"):
+        list_corpora(tmp_path / "missing.duckdb")
     _add_predictions(db, [("q1", "corpus:reviews", "a1", "positive", 0.9, "m", "2024-01-01"),
                           ("q2", "corpus:reviews", "a1", "positive", 0.9, "m", "2024-01-01")])
     with pytest.raises(ExportError, match="several queries \\(q1, q2\\); choose one with --query"):

@@ -379,9 +379,17 @@ def _insert(con: duckdb.DuckDBPyConnection, name: str,
 
 # --- listing and export -------------------------------------------------------------------
 
+def _open_existing(db: str | Path) -> duckdb.DuckDBPyConnection:
+    """Open the store read-only; a missing file says how corpus mode creates one."""
+    if not Path(db).exists():
+        raise StoreError(f"{db}: no such database; load a corpus with `umlsgraph corpus load "
+                         f"NAME --db {db} --from FILE`")
+    return connect(db, read_only=True)
+
+
 def list_corpora(db: str | Path) -> list[dict]:
     """One dict per corpus: name, rows, rows with gold, rows per split, rows per gold label."""
-    con = connect(db, read_only=True)
+    con = _open_existing(db)
     try:
         if not has_table(con):
             return []
@@ -414,7 +422,7 @@ def export_corpus(db: str | Path, corpus: str, out: str | Path, query: str | Non
     if fmt is None:
         raise ExportError(f"{out}: unknown export format '{out.suffix}'; use one of "
                           f"{', '.join(sorted(EXPORT_FORMATS))}")
-    con = connect(db, read_only=True)
+    con = _open_existing(db)
     try:
         _require_corpus(con, corpus)
         sql = _export_sql(con, corpus, query, model)
