@@ -92,9 +92,10 @@ def _print_run(r: AnnotateResult) -> None:
     counts = ", ".join(f"{c}: {k:,}" for c, k in sorted(r.counts.items())) or "none"
     console.print(
         f"{r.annotator} on {r.query} ({r.source}): asked {r.asked:,} of a {r.sample_size:,}-item "
-        f"sample ({r.skipped_done:,} already answered, {r.candidates:,} candidates)")
+        f"sample ({r.skipped_done:,} already answered, {r.candidates:,} candidates)",
+        soft_wrap=True)
     console.print(f"  {counts}; unparseable: {r.unparseable:,}"
-                  + (f"; {r.items_per_second:,.2f} items/s" if r.asked else ""))
+                  + (f"; {r.items_per_second:,.2f} items/s" if r.asked else ""), soft_wrap=True)
     if r.missing_text:
         err_console.print(f"  {r.missing_text:,} sampled items have no text and were skipped")
 
@@ -104,13 +105,13 @@ def _print_import(r: ImportResult, json_output: bool) -> None:
         print_json(r.as_dict())
         return
     counts = ", ".join(f"{c}: {k:,}" for c, k in sorted(r.counts.items()))
-    console.print(f"Imported {r.imported:,} labels as {r.annotator} ({counts})")
+    console.print(f"Imported {r.imported:,} labels as {r.annotator} ({counts})", soft_wrap=True)
     if r.unknown_ids:
         err_console.print(f"  {r.unknown_ids:,} ids are not among the query's items and were "
-                          f"skipped, e.g. {', '.join(r.unknown_examples)}")
+                          f"skipped, e.g. {', '.join(r.unknown_examples)}", soft_wrap=True)
     if r.bad_rows:
         err_console.print(f"  {r.bad_rows:,} rows were not usable, e.g. "
-                          f"{'; '.join(r.bad_examples)}", highlight=False)
+                          f"{'; '.join(r.bad_examples)}", highlight=False, soft_wrap=True)
 
 
 def annotations(
@@ -142,4 +143,4 @@ def annotations(
         if g["examples"]:
             shown = "; ".join(repr(e[:60]) for e in g["examples"])
             console.print(f"unparseable from {g['annotator']}, e.g. {shown}", highlight=False,
-                          markup=False)
+                          markup=False, soft_wrap=True)

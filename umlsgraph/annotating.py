@@ -105,7 +105,8 @@ def _run(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
     size = batch_size or annotator.default_batch_size
     started = time.perf_counter()
     try:
-        with _progress(f"annotating with {annotator.name}", len(plan.todo), progress) as bar:
+        name = annotator.name if len(annotator.name) <= 40 else "…" + annotator.name[-39:]
+        with _progress(f"annotating with {name}", len(plan.todo), progress) as bar:
             for batch in _batches(con, query, source, plan.todo, size, result):
                 _ask_and_store(con, query, annotator, batch, result)
                 bar(len(batch))
@@ -174,6 +175,7 @@ def _progress(description: str, total: int, enabled: bool) -> Iterator[Any]:
     if not enabled:
         yield lambda _n: None
         return
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -186,8 +188,6 @@ def _progress(description: str, total: int, enabled: bool) -> Iterator[Any]:
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn()]
     started = time.perf_counter()
-    from rich.console import Console
-
     with Progress(*columns, transient=False, console=Console(stderr=True)) as bar:
         task = bar.add_task(description, total=total, rate="? items/s")
         done = 0
