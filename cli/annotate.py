@@ -31,8 +31,8 @@ def annotate(
         "--llm", help="BACKEND:MODEL: hf:PATH|HUB_NAME|FILE.gguf, vllm:MODEL, openai:MODEL, "
         "embed[:ENCODER].")] = None,
     n: Annotated[int | None, typer.Option(
-        "-n", "--n", help="Sample size (a target: items already answered count towards it). "
-        "Default: the query's [sample] size.")] = None,
+        "-n", "--sample-size", help="Sample size (a target: items already answered count "
+        "towards it). Default: the query's \\[sample] size.")] = None,
     batch_size: Annotated[int | None, typer.Option(
         help="Items per batch; each batch is stored before the next is asked.")] = None,
     mode: Annotated[str | None, typer.Option(

@@ -117,12 +117,15 @@ def _run(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
 
 def _batches(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
              ids: list[str], size: int, result: AnnotateResult) -> Iterator[list[tuple[str, str]]]:
-    """(id, text) batches in sample order; texts are rendered in DuckDB chunk by chunk."""
+    """(id, text) batches, chunk by chunk in sample order (texts are rendered in DuckDB per
+    chunk); inside a chunk, longest text first, so that a batch holds texts of similar
+    length and padding wastes little compute (and memory errors show up at once)."""
     for start in range(0, len(ids), TEXT_CHUNK):
         chunk = ids[start:start + TEXT_CHUNK]
         texts = fetch_texts(con, query, source, chunk)
         items = [(i, texts[i]) for i in chunk if texts.get(i)]
         result.missing_text += len(chunk) - len(items)
+        items.sort(key=lambda item: -len(item[1]))
         for b in range(0, len(items), size):
             yield items[b:b + size]
 

@@ -201,10 +201,13 @@ def _load(source: tuple[str, str | None], device: str) -> tuple[Any, Any]:
     folder, gguf = source
     kwargs: dict[str, Any] = {"gguf_file": gguf} if gguf else {}
     dtype = torch.float32 if device == "cpu" else torch.bfloat16
+    # on a GPU, load straight onto it rather than through host memory
+    placement = {"device_map": device} if device.startswith("cuda") else {}
     try:
         with _no_tqdm():  # transformers' GGUF converter draws its own bar
             tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
-            model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **kwargs,
+                                                         **placement)
     except (OSError, ValueError, KeyError, ImportError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModelError(f"{gguf or folder}: cannot load as a causal language model "
