@@ -137,6 +137,26 @@ def test_resumes_after_kill_and_matches_an_uninterrupted_run(
         assert a["loss"] == pytest.approx(b["loss"], abs=1e-4)
         assert a["confusion"] == b["confusion"]
 
+    # interrupted in the middle of an epoch, right after a step checkpoint: same result too
+    from umlsgraph import training
+
+    real_save = training._Trainer._save_checkpoint
+
+    def save_then_stop(self: training._Trainer, started: float) -> None:
+        real_save(self, started)
+        if self.step_in_epoch == 4:
+            raise KeyboardInterrupt
+
+    mid = tiny(minilm_path, checkpoint_steps=4)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(training._Trainer, "_save_checkpoint", save_then_stop)
+        with pytest.raises(KeyboardInterrupt):
+            train(labelled_db, QUERY, ConceptSource(), mid, tmp_path / "mid", progress=False)
+    halfway = train(labelled_db, QUERY, ConceptSource(), mid, tmp_path / "mid", progress=False)
+    assert halfway.resumed
+    assert [h["loss"] for h in halfway.history] == pytest.approx(
+        [h["loss"] for h in straight.history], abs=1e-4)
+
     again = train(labelled_db, QUERY, ConceptSource(), config, out, progress=False)
     assert again.already_done and again.model_id == resumed.model_id
     meta = json.loads((out / "umlsgraph.json").read_text())
@@ -153,11 +173,13 @@ def test_combined_mode_continues_a_trained_model(labelled_db: Path, tmp_path: Pa
     first = train(labelled_db, QUERY, ConceptSource(), tiny(minilm_path, epochs=1),
                   tmp_path / "llm", annotator="llm", progress=False)
     annotate(labelled_db, QUERY, dict(list(gold.items())[200:]), annotator="labels:gold.csv")
-    config = tiny(minilm_path, epochs=1, base_model="unused/when-continuing")
+    # no validation split: the last epoch is kept
+    config = tiny(minilm_path, epochs=1, base_model="unused/when-continuing", val_fraction=0.0)
     combined = train(labelled_db, QUERY, ConceptSource(), config, tmp_path / "combined",
                      annotator="labels:gold.csv", init_model=first.out, progress=False)
     meta = json.loads((tmp_path / "combined" / "umlsgraph.json").read_text())
-    assert combined.n_train + combined.n_val == 100
+    assert (combined.n_train, combined.n_val, combined.best_epoch) == (100, 0, 1)
+    assert (tmp_path / "combined" / "model.safetensors").is_file()
     assert meta["init_model"] == str(first.out) and meta["base_model"] == str(minilm_path)
     assert meta["annotator"] == "labels:gold.csv"
     with pytest.raises(ModelError, match="trained for categories"):

@@ -175,6 +175,8 @@ def pad_id(tokenizer: Any) -> int:
 
 def encode(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[dict[str, list[int]]]:
     """Tokenize without padding (one dict of lists per text), truncated to `max_length`."""
+    if not texts:
+        return []
     enc = tokenizer(list(texts), truncation=True, max_length=max_length, padding=False)
     keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
     return [{k: enc[k][i] for k in keys} for i in range(len(texts))]

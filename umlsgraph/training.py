@@ -389,18 +389,21 @@ class _Trainer:
 
         self.model.train()
         batches = self._epoch_batches(self.epoch)
+        self.train_loss, self.train_batches = torch.zeros((), device=self.device), 0
         for index in range(self.step_in_epoch, len(batches)):
             batch = pad([self.train_enc[i] for i in batches[index]], self.pad_id, self.device)
             labels = torch.tensor([self.train_set[i].label for i in batches[index]],
                                   device=self.device)
-            self._step(batch, labels)
+            self.train_loss = self.train_loss + self._step(batch, labels)
+            self.train_batches += 1
             self.step_in_epoch = index + 1
             self.global_step += 1
             bar.advance(1)
             if self.global_step % self.config.checkpoint_steps == 0:
                 self._save_checkpoint(started)
 
-    def _step(self, batch: dict[str, Any], labels: Any) -> None:
+    def _step(self, batch: dict[str, Any], labels: Any) -> Any:
+        """One optimisation step; returns the (detached) training loss."""
         import torch
 
         with autocast(self.device):
@@ -413,12 +416,14 @@ class _Trainer:
         self.scaler.update()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+        return loss.detach()
 
     def _end_epoch(self, started: float) -> dict[str, Any]:
         """Validate, keep the best model, checkpoint, and move to the next epoch."""
         metrics = self._validate() if self.val_set else {}
         record = {"epoch": self.epoch + 1, "step": self.global_step,
-                  "lr": self.scheduler.get_last_lr()[0], **metrics}
+                  "lr": self.scheduler.get_last_lr()[0],
+                  "train_loss": float(self.train_loss) / max(1, self.train_batches), **metrics}
         self.history.append(record)
         score = (metrics.get("f1", 0.0), metrics.get("f1_macro", 0.0),
                  -metrics.get("loss", 0.0)) if metrics else None
@@ -548,7 +553,8 @@ class _Trainer:
 def _describe(record: dict[str, Any]) -> str:
     if "f1" not in record:
         return f"epoch {record['epoch']}: step {record['step']}"
-    return (f"epoch {record['epoch']}: val loss {record['loss']:.3f}  F1 {record['f1']:.3f}  "
+    return (f"epoch {record['epoch']}: train loss {record['train_loss']:.3f}  "
+            f"val loss {record['loss']:.3f}  F1 {record['f1']:.3f}  "
             f"macro-F1 {record['f1_macro']:.3f}  accuracy {record['accuracy']:.3f}")
 
 
