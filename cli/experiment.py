@@ -38,6 +38,9 @@ def experiment(
         help="Sample this many train texts (default: all).")] = None,
     test_size: Annotated[int | None, typer.Option(
         help="Sample this many test texts (default: all).")] = None,
+    llm_size: Annotated[int | None, typer.Option(
+        help="LLM-label a separate, larger sample of the train split (gold or not) for "
+        "LlamBERT and combined (default: the --train-size texts).")] = None,
     sample_seed: Annotated[int, typer.Option(help="Seed of the two samples.")] = 0,
     epochs: Annotated[int, typer.Option(help="Epochs per training.")] = 2,
     max_length: Annotated[int, typer.Option(help="Max tokens per text.")] = 128,
@@ -61,7 +64,7 @@ def experiment(
     config = ExperimentConfig(
         base_model=base_model, llm_annotator=llm_annotator, annotate_with=annotate_with,
         seeds=tuple(int(s) for s in split_csv(seeds)) or (1,), train_split=train_split,
-        test_split=test_split, train_size=train_size, test_size=test_size,
+        test_split=test_split, train_size=train_size, test_size=test_size, llm_size=llm_size,
         sample_seed=sample_seed, epochs=epochs, max_length=max_length, batch_size=batch_size,
         lr=lr, min_steps=min_steps, device=device, score_llm=score_llm, out=out)
     quiet = json_output or markdown

@@ -157,9 +157,10 @@ def test_experiment_table_on_rotten_tomatoes(rt_db: Path, minilm_path: Path,
     gold_rows = _rows(rt_db, "SELECT count(*) FROM annotations WHERE annotator = 'gold:rt'")
     assert gold_rows[0][0] == _rows(rt_db, "SELECT count(*) FROM corpus_items "
                                            "WHERE split = 'train'")[0][0]
-    combined = json.loads((tmp_path / "runs" / "seed1" / "combined" / "umlsgraph.json")
-                          .read_text())
-    assert combined["init_model"] == str(tmp_path / "runs" / "seed1" / "LlamBERT")
+    runs = Path(data["settings"]["runs_dir"])
+    assert runs.parent == tmp_path / "runs" and runs.name.startswith("imdb_sentiment-rt-")
+    combined = json.loads((runs / "seed1" / "combined" / "umlsgraph.json").read_text())
+    assert combined["init_model"] == str(runs / "seed1" / "LlamBERT")
     # a second run finds the trained models again and gives the same table, as Markdown
     result = CliRunner().invoke(app, [*args[:-1], "--markdown"])
     assert result.exit_code == 0, result.output
@@ -171,17 +172,23 @@ def test_experiment_table_on_rotten_tomatoes(rt_db: Path, minilm_path: Path,
 def test_experiment_annotates_with_the_embed_annotator(rt_db: Path, minilm_path: Path,
                                                        tmp_path: Path) -> None:
     config = ExperimentConfig(base_model=str(minilm_path), annotate_with="embed",
-                              seeds=(3,), train_size=60, test_size=40, epochs=1, max_length=32,
-                              out=tmp_path / "runs", device="cpu")
+                              seeds=(3,), train_size=60, test_size=40, llm_size=90, epochs=1,
+                              max_length=32, out=tmp_path / "runs", device="cpu")
     from umlsgraph.experiment import run_experiment
 
     steps: list[str] = []
     result = run_experiment(rt_db, load_query("imdb_sentiment"), "rt", config, steps.append)
     assert result.settings["llm_annotator"] == "embed"
-    assert result.settings["n_llm_labels"] == 60
+    assert result.settings["n_train"] == 60 and result.settings["n_llm_labels"] == 90
     assert "LLM (embed)" in result.summary and len(result.runs) == 4
     annotated = _rows(rt_db, "SELECT count(*) FROM annotations WHERE annotator = 'embed'")[0][0]
-    assert annotated == 100  # the train and test samples, nothing else
+    assert annotated == 130  # the LLM's train sample and the test sample, nothing else
+    llambert = json.loads((Path(result.settings["runs_dir"]) / "seed3" / "LlamBERT" /
+                           "umlsgraph.json").read_text())
+    baseline = json.loads((Path(result.settings["runs_dir"]) / "seed3" / "baseline" /
+                           "umlsgraph.json").read_text())
+    assert llambert["run"]["n_train"] + llambert["run"]["n_val"] == 90
+    assert baseline["run"]["n_train"] + baseline["run"]["n_val"] == 60
     assert any("annotating split 'train' with embed" in s for s in steps)
 
 

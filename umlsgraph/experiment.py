@@ -47,8 +47,11 @@ class ExperimentError(UmlsgraphError):
 class ExperimentConfig:
     """What to run. `train_size`/`test_size` sample that many texts of each split (None: all).
 
-    The samples are fixed by `sample_seed`, so the seeds vary only the training (head
-    initialisation, batch order, validation split), as in the seed's repeated runs.
+    `llm_size` draws a separate (usually larger) sample of the train split, gold or not, for
+    the LLM labels (the seed's setting: many LLM labels, few gold ones); by default the LLM
+    labels the same texts as the gold baseline. The samples are fixed by `sample_seed`, so
+    the seeds vary only the training (head initialisation, batch order, validation split),
+    as in the seed's repeated runs.
     `score_llm` also annotates the test sample with `annotate_with`, to score the LLM itself.
     """
 
@@ -60,6 +63,7 @@ class ExperimentConfig:
     test_split: str = "test"
     train_size: int | None = None
     test_size: int | None = None
+    llm_size: int | None = None
     sample_seed: int = 0
     epochs: int = 2
     max_length: int = 128
@@ -70,13 +74,24 @@ class ExperimentConfig:
     score_llm: bool = True
     out: Path = Path("runs/experiment")
 
+    def runs_dir(self, query: str, corpus: str) -> Path:
+        """`out/QUERY-CORPUS-HASH`: one folder per setting (seeds and device aside), so a
+        changed setting never reuses models trained for another (combined mode would)."""
+        import hashlib
+        import json
+
+        keep = {k: str(v) for k, v in asdict(self).items()
+                if k not in ("seeds", "device", "out", "score_llm")}
+        digest = hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:8]
+        return self.out / f"{query}-{corpus}-{digest}"
+
     def __post_init__(self) -> None:
         if bool(self.llm_annotator) == bool(self.annotate_with):
             raise ExperimentError("give the LLM labels: --llm-annotator NAME (labels already "
                                   "stored) or --annotate-with BACKEND:MODEL (one of them)")
         if not self.seeds:
             raise ExperimentError("--seeds needs at least one seed, e.g. 1,2,3")
-        for name in ("train_size", "test_size"):
+        for name in ("train_size", "test_size", "llm_size"):
             value = getattr(self, name)
             if value is not None and value < 4:
                 raise ExperimentError(f"--{name.replace('_', '-')} must be at least 4")
@@ -99,12 +114,15 @@ def _lit(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def sample_sql(corpus: str, split: str, size: int | None, seed: int) -> str:
-    """SQL of the ids of a reproducible random sample of a split's texts with gold labels."""
+def sample_sql(corpus: str, split: str, size: int | None, seed: int,
+               gold_only: bool = True) -> str:
+    """SQL of the ids of a reproducible random sample of a split's texts (with gold labels,
+    unless `gold_only` is False). With the same seed and filter a smaller sample is part of a
+    larger one."""
     limit = f" LIMIT {int(size)}" if size else ""
+    gold = " AND gold IS NOT NULL" if gold_only else ""
     return (f"SELECT id FROM {CORPUS_TABLE} WHERE corpus = {_lit(corpus)} "
-            f"AND split = {_lit(split)} AND gold IS NOT NULL "
-            f"ORDER BY md5(id || ':{int(seed)}'){limit}")
+            f"AND split = {_lit(split)}{gold} ORDER BY md5(id || ':{int(seed)}'){limit}")
 
 
 def gold_sql(corpus: str, ids_sql: str) -> str:
@@ -184,23 +202,14 @@ def run_experiment(db: str | Path, query: Query, corpus: str, config: Experiment
     sizes = _check_corpus(db, query, corpus, config, train_ids, test_ids)
     step(f"importing gold labels of split '{config.train_split}' as gold:{corpus}")
     import_gold(db, query, corpus, config.train_split)
-    annotator = config.llm_annotator
-    if config.annotate_with:
-        annotator = _annotate(db, query, corpus, config.train_split, train_ids,
-                              config.annotate_with, step)
-        if config.score_llm:
-            _annotate(db, query, corpus, config.test_split, test_ids, config.annotate_with, step)
-    assert annotator is not None
-    llm_labels = restrict(annotations.labels_sql(query.name, CorpusSource(corpus).key,
-                                                 annotator), train_ids)
-    sizes["llm_labels"] = _count(db, llm_labels)
-    if not sizes["llm_labels"]:
-        raise AnnotationError(f"annotator '{annotator}' has no labels for the sampled texts of "
-                              f"split '{config.train_split}'; annotate them first "
-                              f"(`umlsgraph annotate {query.name} --corpus {corpus} …`)")
-    result = ExperimentResult(query.name, corpus, _settings(config, annotator, sizes))
     gold_labels = restrict(annotations.labels_sql(query.name, CorpusSource(corpus).key,
                                                   f"gold:{corpus}"), train_ids)
+    llm_ids = train_ids if config.llm_size is None else sample_sql(
+        corpus, config.train_split, config.llm_size, config.sample_seed, gold_only=False)
+    annotator, llm_labels = _llm_labels(db, query, corpus, config, llm_ids, test_ids, step)
+    sizes["llm_labels"] = _count(db, llm_labels)
+    result = ExperimentResult(query.name, corpus,
+                              _settings(config, query.name, corpus, annotator, sizes))
     for seed in config.seeds:
         result.runs.extend(_run_seed(db, query, corpus, config, seed, gold_labels, llm_labels,
                                      test_ids, step))
@@ -209,6 +218,24 @@ def run_experiment(db: str | Path, query: Query, corpus: str, config: Experiment
         result.runs.append(llm_row)
     result.summary = summarise(result.runs)
     return result
+
+
+def _llm_labels(db: str | Path, query: Query, corpus: str, config: ExperimentConfig,
+                llm_ids: str, test_ids: str, step: Step) -> tuple[str, str]:
+    """(annotator, SQL of its labels of the LLM sample), annotating first with --annotate-with."""
+    annotator = config.llm_annotator or ""
+    if config.annotate_with:
+        annotator = _annotate(db, query, corpus, config.train_split, llm_ids,
+                              config.annotate_with, step)
+        if config.score_llm:
+            _annotate(db, query, corpus, config.test_split, test_ids, config.annotate_with, step)
+    labels = restrict(annotations.labels_sql(query.name, CorpusSource(corpus).key, annotator),
+                      llm_ids)
+    if not _count(db, labels):
+        raise AnnotationError(f"annotator '{annotator}' has no labels for the sampled texts of "
+                              f"split '{config.train_split}'; annotate them first "
+                              f"(`umlsgraph annotate {query.name} --corpus {corpus} …`)")
+    return annotator, labels
 
 
 def _check_corpus(db: str | Path, query: Query, corpus: str, config: ExperimentConfig,
@@ -240,10 +267,12 @@ def _count(db: str | Path, sql: str) -> int:
         con.close()
 
 
-def _settings(config: ExperimentConfig, annotator: str, sizes: dict[str, int]) -> dict[str, Any]:
+def _settings(config: ExperimentConfig, query: str, corpus: str, annotator: str,
+              sizes: dict[str, int]) -> dict[str, Any]:
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()}
     settings.update(llm_annotator=annotator, n_train=sizes["train"], n_test=sizes["test"],
-                    n_llm_labels=sizes["llm_labels"], seeds=list(config.seeds))
+                    n_llm_labels=sizes["llm_labels"], seeds=list(config.seeds),
+                    runs_dir=str(config.runs_dir(query, corpus)))
     settings.pop("annotate_with", None)
     return settings
 
@@ -266,12 +295,12 @@ def _annotate(db: str | Path, query: Query, corpus: str, split: str, ids_sql: st
 def _run_seed(db: str | Path, query: Query, corpus: str, config: ExperimentConfig, seed: int,
               gold_labels: str, llm_labels: str, test_ids: str, step: Step) -> list[dict]:
     """Train baseline, LlamBERT and combined with one seed; score each on the test sample."""
-    folder = config.out / f"seed{seed}"
+    folder = config.runs_dir(query.name, corpus) / f"seed{seed}"
     plan = [("baseline", gold_labels, None), ("LlamBERT", llm_labels, None),
             ("combined", gold_labels, folder / "LlamBERT")]
     rows = []
     for name, labels, init in plan:
-        step(f"seed {seed}: training {name}")
+        step(f"seed {seed}: training {name} ({config.epochs} epochs) into {folder / name}")
         model_dir = _train(db, query, corpus, config, seed, labels, folder / name, init)
         step(f"seed {seed}: scoring {name} on split '{config.test_split}'")
         metrics = _score_model(db, query, corpus, config, model_dir, test_ids)
