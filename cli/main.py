@@ -8,7 +8,7 @@ import typer
 
 from umlsgraph import __version__
 
-from . import annotate, corpus, experiment, export, neo4j, ontology, report, store, train
+from . import annotate, corpus, experiment, export, neo4j, ontology, pipeline, report, store, train
 
 app = typer.Typer(
     name="umlsgraph",
@@ -35,8 +35,8 @@ def main(
     """umlsgraph command line."""
 
 
-for module in (store, annotate, corpus, ontology, report, export, neo4j, train,
-               experiment):
+for module in (store, annotate, train, export, neo4j, corpus, experiment, ontology, report,
+               pipeline):
     module.register(app)
 
 
