@@ -185,3 +185,23 @@ def test_combined_mode_continues_a_trained_model(labelled_db: Path, tmp_path: Pa
     with pytest.raises(ModelError, match="trained for categories"):
         train(labelled_db, replace(QUERY, labels={"a": ("a",), "b": ("b",)}, positive="a"),
               ConceptSource(), config, tmp_path / "x", init_model=first.out)
+
+
+def test_several_annotators_must_be_chosen_between(loaded_db: Path) -> None:
+    """Gold and LLM labels for one query are never silently mixed into one training set."""
+    from umlsgraph import annotations as stored
+    from umlsgraph.errors import AnnotationError
+    from umlsgraph.items import ConceptSource
+    from umlsgraph.query import load_query
+    from umlsgraph.training import load_examples
+
+    query = load_query("nervous_system")
+    con = duckdb.connect(str(loaded_db))
+    for annotator, answer in (("labels:gold.csv", "yes"), ("embed", "no")):
+        stored.write(con, query.name, "concepts", annotator, "h",
+                     [stored.Annotation("C0000001", answer, answer)])
+    con.close()
+    with pytest.raises(AnnotationError, match="choose one with --annotator"):
+        load_examples(loaded_db, query, ConceptSource())
+    chosen = load_examples(loaded_db, query, ConceptSource(), annotator="embed")
+    assert [(e.id, e.label) for e in chosen] == [("C0000001", query.categories.index("no"))]

@@ -171,6 +171,9 @@ def _annotation_labels(con: Any, query: Query, source: ItemSource, annotator: st
     if not known:
         raise AnnotationError(f"no annotations for query '{query.name}' on {source.key}; run "
                               "`umlsgraph annotate` (or import labels with --labels-file) first")
+    if annotator is None and len(known) > 1:
+        raise AnnotationError(f"several annotators labelled query '{query.name}' on {source.key}: "
+                              f"{', '.join(known)}; choose one with --annotator")
     if annotator and annotator not in known:
         raise AnnotationError(f"--annotator '{annotator}': no annotations by it; known: "
                               f"{', '.join(known)}")
