@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import duckdb
 
 from umlsgraph import annotations
 from umlsgraph.annotations import Annotation
-from umlsgraph.items import ItemSource
+from umlsgraph.items import SubsetSource
 from umlsgraph.query import Query
 
 NEURO = {"nerve", "brain", "spinal", "cord", "cortex", "ganglion", "neuron", "axon",
@@ -48,29 +47,8 @@ def annotate(db: Path, query: Query, labels: dict[str, str], annotator: str = "l
         con.close()
 
 
-@dataclass(frozen=True)
-class HeldOut:
-    """An item source limited to the ids of `ids_sql` (e.g. the concepts never trained on)."""
-
-    inner: ItemSource
-    ids_sql: str
-
-    @property
-    def key(self) -> str:
-        return self.inner.key
-
-    def check(self, con: duckdb.DuckDBPyConnection) -> None:
-        self.inner.check(con)
-
-    def candidates_sql(self, query: Query) -> str:
-        return (f"SELECT id FROM ({self.inner.candidates_sql(query)}) "
-                f"WHERE id IN ({self.ids_sql})")
-
-    def texts_sql(self, query: Query, ids_sql: str) -> str:
-        return self.inner.texts_sql(query, ids_sql)
-
-    def strata_sql(self, query: Query) -> str | None:
-        return None
+#: An item source limited to the ids of `ids_sql` (e.g. the concepts never trained on).
+HeldOut = SubsetSource
 
 
 def values_sql(ids: list[str]) -> str:

@@ -25,7 +25,8 @@ from typing import Any
 from umlsgraph import annotations
 from umlsgraph.annotations import Annotation
 from umlsgraph.errors import AnnotationError, InputFileError, UmlsgraphError
-from umlsgraph.items import CORPUS_TABLE, CorpusSource, ItemSource
+from umlsgraph.items import CORPUS_TABLE, CorpusSource
+from umlsgraph.items import SubsetSource as SampledSource
 from umlsgraph.query import Query
 from umlsgraph.stores.duckdb import connect
 
@@ -134,35 +135,6 @@ def gold_sql(corpus: str, ids_sql: str) -> str:
 def restrict(labels_sql: str, ids_sql: str) -> str:
     """Labels (id, label) of the selected ids only."""
     return f"SELECT id, label FROM ({labels_sql}) WHERE id IN ({ids_sql})"
-
-
-@dataclass(frozen=True)
-class SampledSource:
-    """An item source restricted to the ids `ids_sql` selects (a sample of a split).
-
-    It wraps any `ItemSource`, so training, labelling and annotation run on the sample through
-    their normal code; the key stays the inner source's, so labels are shared with it.
-    """
-
-    inner: ItemSource
-    ids_sql: str
-
-    @property
-    def key(self) -> str:
-        return self.inner.key
-
-    def check(self, con: Any) -> None:
-        self.inner.check(con)
-
-    def candidates_sql(self, query: Query) -> str:
-        return (f"SELECT id FROM ({self.inner.candidates_sql(query)}) "
-                f"WHERE id IN ({self.ids_sql})")
-
-    def texts_sql(self, query: Query, ids_sql: str) -> str:
-        return self.inner.texts_sql(query, ids_sql)
-
-    def strata_sql(self, query: Query) -> str | None:
-        return None
 
 
 def import_gold(db: str | Path, query: Query, corpus: str, split: str) -> int:

@@ -113,6 +113,35 @@ class CorpusSource:
         return None
 
 
+@dataclass(frozen=True)
+class SubsetSource:
+    """An item source restricted to the ids `ids_sql` selects (a sample of a split).
+
+    It wraps any `ItemSource`, so training, labelling and annotation run on the sample through
+    their normal code; the key stays the inner source's, so labels are shared with it.
+    """
+
+    inner: ItemSource
+    ids_sql: str
+
+    @property
+    def key(self) -> str:
+        return self.inner.key
+
+    def check(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.inner.check(con)
+
+    def candidates_sql(self, query: Query) -> str:
+        return (f"SELECT id FROM ({self.inner.candidates_sql(query)}) "
+                f"WHERE id IN ({self.ids_sql})")
+
+    def texts_sql(self, query: Query, ids_sql: str) -> str:
+        return self.inner.texts_sql(query, ids_sql)
+
+    def strata_sql(self, query: Query) -> str | None:
+        return None
+
+
 def source_for(corpus: str | None = None, split: str | None = None) -> ItemSource:
     """The item source a command works on: a corpus by name, else the UMLS concepts."""
     return CorpusSource(corpus, split) if corpus else ConceptSource()
