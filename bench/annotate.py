@@ -29,12 +29,12 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from umlsgraph.annotating import annotate  # noqa: E402
-from umlsgraph.annotators import AnnotatorOptions  # noqa: E402
-from umlsgraph.annotators.hf import HFAnnotator  # noqa: E402
+from umlsgraph.annotate.backends import AnnotatorOptions  # noqa: E402
+from umlsgraph.annotate.backends.hf import HFAnnotator  # noqa: E402
+from umlsgraph.annotate.driver import annotate  # noqa: E402
+from umlsgraph.load.release import LoadOptions, load_release  # noqa: E402
+from umlsgraph.load.synth import SynthSpec, generate  # noqa: E402
 from umlsgraph.query import load_query  # noqa: E402
-from umlsgraph.stores.duckdb import LoadOptions, load_release  # noqa: E402
-from umlsgraph.synth import SynthSpec, generate  # noqa: E402
 
 #: Llama shapes for `--random-llama` (hidden, layers, heads, kv heads, intermediate).
 SHAPES = {"135m": (576, 30, 9, 3, 1536), "1b": (2048, 16, 32, 8, 8192),

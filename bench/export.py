@@ -35,8 +35,8 @@ FILE_FORMATS = "graphml,gexf,ttl,nt,jsonld,csv,parquet,neo4j-admin"
 def prepare(root: Path, concepts: int) -> Path:
     """A loaded synthetic store in which every concept is predicted positive."""
     from tests.subontology_data import PREDICTIONS_DDL
-    from umlsgraph.stores.duckdb import LoadOptions, load_release
-    from umlsgraph.synth import SynthSpec, generate
+    from umlsgraph.load.release import LoadOptions, load_release
+    from umlsgraph.load.synth import SynthSpec, generate
 
     t = time.perf_counter()
     generate(root / "release", SynthSpec(concepts=concepts, seed=1))
@@ -62,9 +62,9 @@ def peak_mb() -> float:
 
 
 def bench_files(db: Path, out: Path, formats: list[str]) -> None:
-    from umlsgraph import exporters
+    from umlsgraph.export import formats as exporters
+    from umlsgraph.export.selection import build
     from umlsgraph.query import load_query
-    from umlsgraph.subontology import build
 
     con = duckdb.connect(str(db), read_only=True)
     t = time.perf_counter()
@@ -86,8 +86,8 @@ def bench_files(db: Path, out: Path, formats: list[str]) -> None:
 
 
 def bench_bolt(db: Path, concepts: int, total: int, settings: object) -> None:
-    from umlsgraph.exporters import export
-    from umlsgraph.subontology import SelectionOptions
+    from umlsgraph.export.formats import export
+    from umlsgraph.export.selection import SelectionOptions
 
     threshold = max(0.0, 1.0 - concepts / total)
     for run in ("first", "re-run"):
@@ -105,7 +105,7 @@ def falkordb(root: Path) -> tuple[object, object]:
     import subprocess
 
     from tests.neo4j_server import AUTH, _binaries, _free_port, _wait_for_bolt
-    from umlsgraph.stores.neo4j import Neo4jSettings
+    from umlsgraph.neo4j.bolt import Neo4jSettings
 
     binaries = _binaries()
     if binaries is None:
@@ -146,7 +146,7 @@ def main() -> None:
         if args.falkordb:
             settings, proc = falkordb(root)
         elif args.neo4j_uri:
-            from umlsgraph.stores.neo4j import Neo4jSettings
+            from umlsgraph.neo4j.bolt import Neo4jSettings
 
             settings = Neo4jSettings(uri=args.neo4j_uri, user=args.neo4j_user,
                                      password=args.neo4j_password)

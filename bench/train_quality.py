@@ -39,7 +39,7 @@ ROOT = "HP:0000707"
 
 def recipes(base: str) -> dict[str, tuple[object, bool]]:
     """name -> (TrainConfig, whether the text includes parents)."""
-    from umlsgraph.training import TrainConfig
+    from umlsgraph.train.trainer import TrainConfig
 
     naive = TrainConfig(base_model=base, epochs=3, lr=5e-5, batch_size=32, max_length=64,
                         class_weighting="none", min_steps=0, val_fraction=0.0)
@@ -52,7 +52,7 @@ def sample(db: Path, n_labels: int, n_held_out: int, noise: float,
     """(training labels, held-out ids, gold SQL), from a seeded shuffle of all phenotypes."""
     import duckdb
 
-    from umlsgraph.gold import subtree_gold_sql
+    from umlsgraph.evaluate.gold import subtree_gold_sql
 
     gold_sql = subtree_gold_sql(ROOT)
     con = duckdb.connect(str(db), read_only=True)
@@ -76,12 +76,12 @@ def main() -> None:
     parser.add_argument("--recipe", action="append", help="Only these recipes.")
     args = parser.parse_args()
 
-    from umlsgraph.evaluation import evaluate
-    from umlsgraph.experiment import SampledSource
-    from umlsgraph.items import ConceptSource
-    from umlsgraph.labeling import label
+    from umlsgraph.db.items import ConceptSource
+    from umlsgraph.evaluate.evaluation import evaluate
+    from umlsgraph.label.labeller import label
     from umlsgraph.query import load_query
-    from umlsgraph.training import train
+    from umlsgraph.train.trainer import train
+    from umlsgraph.workflows.experiment import SampledSource
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

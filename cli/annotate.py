@@ -11,7 +11,7 @@ from rich.table import Table
 from .common import console, err_console, print_json, user_errors
 
 if TYPE_CHECKING:
-    from umlsgraph.annotating import AnnotateResult, ImportResult
+    from umlsgraph.annotate.driver import AnnotateResult, ImportResult
 
 DbOption = Annotated[Path, typer.Option("--db", help="The DuckDB database file.")]
 QueryArg = Annotated[str, typer.Argument(help="A query name (see queries/) or a .toml path.")]
@@ -61,11 +61,11 @@ def annotate(
 
     Every batch is stored as it arrives; re-running the same command resumes.
     """
-    from umlsgraph.annotating import annotate as run_annotate
-    from umlsgraph.annotating import import_labels
-    from umlsgraph.annotators import AnnotatorOptions
+    from umlsgraph.annotate.backends import AnnotatorOptions
+    from umlsgraph.annotate.driver import annotate as run_annotate
+    from umlsgraph.annotate.driver import import_labels
+    from umlsgraph.db.items import source_for
     from umlsgraph.errors import UmlsgraphError
-    from umlsgraph.items import source_for
 
     source = source_for(corpus)
     if labels_file is not None:
@@ -121,8 +121,8 @@ def annotations(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """What is stored: answers per annotator and prompt, per category, and parse failures."""
-    from umlsgraph.annotating import summary
-    from umlsgraph.items import source_for
+    from umlsgraph.annotate.driver import summary
+    from umlsgraph.db.items import source_for
 
     groups = summary(db, query, source_for(corpus))
     if json_output:

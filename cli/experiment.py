@@ -58,8 +58,8 @@ def experiment(
     markdown: Annotated[bool, typer.Option("--markdown", help="Print a Markdown table.")] = False,
 ) -> None:
     """Train the same encoder on gold labels, on LLM labels, and on both; score each on gold."""
-    from umlsgraph.experiment import ExperimentConfig, run_experiment, to_markdown
     from umlsgraph.query import load_query
+    from umlsgraph.workflows.experiment import ExperimentConfig, run_experiment, to_markdown
 
     config = ExperimentConfig(
         base_model=base_model, llm_annotator=llm_annotator, annotate_with=annotate_with,
@@ -84,7 +84,7 @@ def experiment(
 
 
 def _print_table(result) -> None:  # type: ignore[no-untyped-def]
-    from umlsgraph.experiment import describe_settings, format_cell
+    from umlsgraph.workflows.experiment import describe_settings, format_cell
 
     table = Table(title=f"{result.query} on corpus '{result.corpus}' (gold test split)")
     for column in ("model", "accuracy", "F1 (positive)", "macro F1", "seeds"):

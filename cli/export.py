@@ -50,8 +50,8 @@ def export(
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Export the concepts a query selects and the hierarchy among them (child -> parent)."""
-    from umlsgraph.exporters import export as run_export
-    from umlsgraph.subontology import SelectionOptions
+    from umlsgraph.export.formats import export as run_export
+    from umlsgraph.export.selection import SelectionOptions
 
     selection = SelectionOptions(
         source=source, threshold=threshold, model=model, annotator=annotator,

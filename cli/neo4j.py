@@ -10,7 +10,7 @@ import typer
 from .common import console, err_console, print_json, user_errors
 
 if TYPE_CHECKING:
-    from umlsgraph.stores.neo4j import Neo4jSettings
+    from umlsgraph.neo4j.bolt import Neo4jSettings
 
 UriOption = Annotated[str | None, typer.Option(
     "--neo4j-uri", help="Bolt URI of the Neo4j server \\[env NEO4J_URI; default bolt://localhost:7687].")]
@@ -27,7 +27,7 @@ BatchOption = Annotated[int | None, typer.Option(
 def settings(uri: str | None, user: str | None, password: str | None, database: str | None,
              batch_size: int | None) -> Neo4jSettings:
     """Neo4j settings from the flags, over the NEO4J_* environment, over the defaults."""
-    from umlsgraph.stores.neo4j import Neo4jSettings
+    from umlsgraph.neo4j.bolt import Neo4jSettings
 
     return Neo4jSettings.resolve(uri=uri, user=user, password=password, database=database,
                                  batch_size=batch_size)
@@ -91,7 +91,7 @@ def push(
 
 def push_store(db: Path, neo4j: Neo4jSettings) -> dict[str, Any]:
     """Push the store with progress bars (shared with `load --store neo4j`)."""
-    from umlsgraph.stores.neo4j import push as push_to_neo4j
+    from umlsgraph.neo4j.bolt import push as push_to_neo4j
 
     with ProgressBars() as bars:
         return push_to_neo4j(db, neo4j, on_progress=bars)

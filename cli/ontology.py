@@ -27,7 +27,7 @@ def obo2rrf(
         help="Source abbreviation (SAB); default: the ontology's name, e.g. HP.")] = None,
 ) -> None:
     """Write an OBO ontology as a UMLS-layout release (MRCONSO, MRREL, MRDEF, MRSAB, MRSAT)."""
-    from umlsgraph.obo import obo_to_release
+    from umlsgraph.load.obo import obo_to_release
 
     meta = obo_to_release(ontology, out, sab=sab)
     console.print(f"Wrote {ontology.name} as a UMLS-layout release to {meta}")
@@ -43,7 +43,7 @@ def subtree(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Label every concept: POSITIVE if it is ROOT or below it (PAR/CHD), else NEGATIVE."""
-    from umlsgraph.gold import subtree_gold_csv
+    from umlsgraph.evaluate.gold import subtree_gold_csv
 
     result = subtree_gold_csv(db, root, out, positive, negative)
     if json_output:

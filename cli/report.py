@@ -32,7 +32,7 @@ def report(query: QueryArg, db: DbOption = Path("umls.duckdb"), model: ModelOpti
            json_output: JsonOption = False) -> None:
     """Write a self-contained HTML report: class balance, parse failures, training curve,
     confusion matrix, predicted probabilities and the subontology, with PNGs beside it."""
-    from umlsgraph.report import build_report
+    from umlsgraph.report.page import build_report
 
     result = build_report(db, query, out, model_dir=model, corpus=corpus)
     if json_output:

@@ -45,8 +45,8 @@ def load(
     RELEASE may also be an OBO ontology (.obo, .obo.gz): it is converted to the UMLS layout
     (CUI = the OBO id) and loaded like a release.
     """
-    from umlsgraph.obo import load as load_any
-    from umlsgraph.stores.duckdb import LoadOptions
+    from umlsgraph.load.obo import load as load_any
+    from umlsgraph.load.release import LoadOptions
 
     if store.lower() not in ("duckdb", "neo4j"):
         raise StoreError(f"unknown --store '{store}'; known: duckdb, neo4j")
@@ -72,8 +72,8 @@ def info(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Counts of what the database holds."""
-    from umlsgraph.stores.duckdb import connect
-    from umlsgraph.stores.duckdb import info as store_info
+    from umlsgraph.db import connect
+    from umlsgraph.load.release import info as store_info
 
     con = connect(db, read_only=True)
     try:
@@ -105,7 +105,7 @@ def synth(
     split: Annotated[int, typer.Option(help="Split MRCONSO and MRREL into this many parts (.aa, .ab…).")] = 1,
 ) -> None:
     """Generate a synthetic release in the exact UMLS RRF layout (for tests and benchmarks)."""
-    from umlsgraph.synth import SynthSpec, generate
+    from umlsgraph.load.synth import SynthSpec, generate
 
     meta = generate(out, SynthSpec(concepts, max_names, other_relations, seed, gzip, split))
     console.print(f"Wrote a synthetic release to {meta}")

@@ -69,10 +69,10 @@ def train(
 
     Re-running the same command resumes an interrupted run and skips a finished one.
     """
-    from umlsgraph.items import source_for
+    from umlsgraph.db.items import source_for
     from umlsgraph.query import load_query
-    from umlsgraph.training import DEFAULT_BASE_MODEL, TrainConfig
-    from umlsgraph.training import train as run_train
+    from umlsgraph.train.trainer import DEFAULT_BASE_MODEL, TrainConfig
+    from umlsgraph.train.trainer import train as run_train
 
     config = TrainConfig(
         base_model=base_model or DEFAULT_BASE_MODEL, epochs=epochs, lr=lr,
@@ -113,8 +113,8 @@ def label(
     """Label every candidate item with a fine-tuned model; resumes where a run stopped."""
     from dataclasses import asdict
 
-    from umlsgraph.items import source_for
-    from umlsgraph.labeling import label as run_label
+    from umlsgraph.db.items import source_for
+    from umlsgraph.label.labeller import label as run_label
     from umlsgraph.query import load_query
 
     result = run_label(db, load_query(query), source_for(corpus, split), model,
@@ -149,8 +149,8 @@ def eval_(
     json_output: JsonOption = False,
 ) -> None:
     """Accuracy, precision, recall, F1 (positive class and macro) and the confusion matrix."""
-    from umlsgraph.evaluation import evaluate
-    from umlsgraph.items import source_for
+    from umlsgraph.db.items import source_for
+    from umlsgraph.evaluate.evaluation import evaluate
     from umlsgraph.query import load_query
 
     metrics = evaluate(db, load_query(query), source_for(corpus, split), gold, what=source,

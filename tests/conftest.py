@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.neo4j_server import neo4j_server, neo4j_settings  # noqa: F401 (Bolt fixtures)
-from umlsgraph.stores.duckdb import LoadOptions, load_release
-from umlsgraph.synth import SynthSpec, generate
+from umlsgraph.load.release import LoadOptions, load_release
+from umlsgraph.load.synth import SynthSpec, generate
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -84,7 +84,7 @@ def hpo_obo() -> Path:
 
 @pytest.fixture(scope="session")
 def _hpo_template(hpo_obo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from umlsgraph.obo import load
+    from umlsgraph.load.obo import load
 
     db = tmp_path_factory.mktemp("hpo") / "hpo.duckdb"
     load(hpo_obo, db, LoadOptions())

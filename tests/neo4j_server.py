@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from umlsgraph.stores.neo4j import BoltWriter, Neo4jSettings
+from umlsgraph.neo4j.bolt import BoltWriter, Neo4jSettings
 
 AUTH = ("falkordb", "")
 

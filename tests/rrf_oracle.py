@@ -10,7 +10,7 @@ import gzip
 from collections import defaultdict
 from pathlib import Path
 
-from umlsgraph.rrf import LAYOUTS
+from umlsgraph.load.rrf import LAYOUTS
 
 SUPPRESSIBLE = {"O", "E", "Y"}
 

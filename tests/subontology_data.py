@@ -73,7 +73,7 @@ def rename(db: Path, concept: str, name: str) -> None:
 
 def hpo_positives(db: Path, root: str) -> dict[str, float]:
     """The real HPO subtree under `root` (e.g. HP:0001250 Seizure), all predicted yes."""
-    from umlsgraph.gold import subtree_gold_sql
+    from umlsgraph.evaluate.gold import subtree_gold_sql
 
     con = duckdb.connect(str(db), read_only=True)
     try:

@@ -17,9 +17,9 @@ from typing import Any
 
 import duckdb
 
-from umlsgraph import annotations
-from umlsgraph.annotations import Annotation
-from umlsgraph.items import SubsetSource
+from umlsgraph.db import annotations
+from umlsgraph.db.annotations import Annotation
+from umlsgraph.db.items import SubsetSource
 from umlsgraph.query import Query
 
 NEURO = {"nerve", "brain", "spinal", "cord", "cortex", "ganglion", "neuron", "axon",
@@ -59,7 +59,7 @@ def values_sql(ids: list[str]) -> str:
 KILL_AFTER_FIRST = """
 import json, os, signal, sys
 from pathlib import Path
-from umlsgraph.items import ConceptSource
+from umlsgraph.db.items import ConceptSource
 from umlsgraph.query import load_query
 
 def die(*_):
@@ -68,11 +68,11 @@ def die(*_):
 args = json.loads(sys.argv[1])
 query, source = load_query(args["query"]), ConceptSource()
 if args["step"] == "train":
-    from umlsgraph.training import TrainConfig, train
+    from umlsgraph.train.trainer import TrainConfig, train
     train(args["db"], query, source, TrainConfig(**args["config"]), Path(args["out"]),
           progress=False, on_epoch=die)
 else:
-    from umlsgraph.labeling import label
+    from umlsgraph.label.labeller import label
     label(args["db"], query, source, Path(args["model"]), chunk_size=args["chunk_size"],
           progress=False, on_chunk=die)
 """

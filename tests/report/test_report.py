@@ -1,0 +1,251 @@
+"""The HTML report: sections, figures that decode, no external URL, and a real browser.
+
+The database is the synthetic release with annotations and predictions written directly
+(as `annotate` and `label` store them). The model folder holds a `umlsgraph.json` in the
+exact layout `umlsgraph.train.trainer` writes (copied from a real MiniLM run): a real training run
+takes a minute on a loaded 2-core machine, too long for this file's budget.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import io
+import json
+import re
+import shutil
+from pathlib import Path
+
+import duckdb
+import networkx as nx
+import pytest
+from typer.testing import CliRunner
+from umlsgraph_cli.main import app
+
+from umlsgraph.db import annotations
+from umlsgraph.errors import ModelError
+from umlsgraph.query import load_query
+from umlsgraph.report import page as report
+
+pytest.importorskip("matplotlib", reason="the report extra: pip install 'umlsgraph[report]'")
+
+QUERY = load_query("nervous_system")
+MODEL_ID = "tiny-minilm-0a1b2c3d"
+SECTIONS = ("annotations", "failures", "training", "predictions", "subontology")
+FAILED_RAW = "I <b>cannot</b> tell & won't"
+
+
+def _meta(model_id: str = MODEL_ID) -> dict:
+    """A umlsgraph.json as `umlsgraph.train.trainer` writes it (the keys the report reads)."""
+    def record(epoch: int, loss: float, f1: float, tp: int) -> dict:
+        return {"epoch": epoch, "step": 6 * epoch, "lr": 1e-5, "loss": loss, "accuracy": 0.8,
+                "precision": 0.7, "recall": 0.75, "f1": f1, "f1_macro": 0.7, "n": 20,
+                "confusion": {"yes": {"yes": tp, "no": 4 - tp}, "no": {"yes": 2, "no": 14}}}
+    history = [record(1, 0.69, 0.40, 2), record(2, 0.55, 0.72, 3), record(3, 0.58, 0.70, 3)]
+    return {"complete": True, "model_id": model_id, "query": QUERY.name, "source": "concepts",
+            "categories": QUERY.categories, "positive": QUERY.positive,
+            "base_model": "all-MiniLM-L6-v2", "history": history,
+            "run": {"n_train": 80, "n_val": 20, "epochs": 3, "steps": 18, "best_epoch": 2,
+                    "best": history[1], "seconds": 12.5, "resumed": False, "device": "cpu"}}
+
+
+def _positive_subtree(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """A connected set to predict positive: the largest subtree of the synthetic hierarchy."""
+    tree = nx.DiGraph(con.execute("SELECT cui2, cui1 FROM relations WHERE rel = 'PAR'").fetchall())
+    top = sorted(tree, key=lambda n: (-len(nx.descendants(tree, n)), n))[1]
+    return {top} | nx.descendants(tree, top)
+
+
+@pytest.fixture(scope="module")
+def _pipeline_template(_loaded_template: Path,
+                       tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """The loaded store with annotations (2 annotators, 5 unparseable) and predictions."""
+    db = tmp_path_factory.mktemp("report") / "pipeline.duckdb"
+    shutil.copy(_loaded_template, db)
+    con = duckdb.connect(str(db))
+    ids = [r[0] for r in con.execute("SELECT cui FROM concepts ORDER BY cui").fetchall()]
+    first = [annotations.Annotation(i, "yes" if k % 4 == 0 else "no", "yes or no")
+             for k, i in enumerate(ids[:95])]
+    first += [annotations.Annotation(i, None, FAILED_RAW) for i in ids[95:100]]
+    annotations.write(con, QUERY.name, "concepts", "hf:smollm", QUERY.prompt_hash(), first)
+    second = [annotations.Annotation(i, "yes" if k % 3 == 0 else "no", "x", 0.9)
+              for k, i in enumerate(ids[:60])]
+    annotations.write(con, QUERY.name, "concepts", "embed:minilm", QUERY.prompt_hash(), second)
+    positive = _positive_subtree(con)
+    con.execute("""CREATE TABLE predictions (query VARCHAR, source VARCHAR, id VARCHAR,
+        label VARCHAR, probability DOUBLE, model VARCHAR, created_at TIMESTAMP DEFAULT
+        current_timestamp, PRIMARY KEY (query, source, id, model))""")
+    rows = []
+    for k, cui in enumerate(ids):
+        p = 0.55 + 0.44 * (k % 7) / 6 if cui in positive else 0.45 * (k % 11) / 10
+        rows.append((QUERY.name, "concepts", cui, "yes" if p >= 0.5 else "no", p, MODEL_ID))
+    con.executemany("INSERT INTO predictions (query, source, id, label, probability, model) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", rows)
+    con.close()
+    return db, len(positive)
+
+
+@pytest.fixture
+def pipeline_db(_pipeline_template: tuple[Path, int], tmp_path: Path) -> tuple[Path, int]:
+    """A fresh copy of the pipeline store per test."""
+    db = tmp_path / "pipeline.duckdb"
+    shutil.copy(_pipeline_template[0], db)
+    return db, _pipeline_template[1]
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "umlsgraph.json").write_text(json.dumps(_meta()), encoding="utf-8")
+    return folder
+
+
+def _decode_png(data: bytes) -> tuple[int, ...]:
+    import matplotlib.image
+
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    return matplotlib.image.imread(io.BytesIO(data), format="png").shape
+
+
+def test_full_report_has_every_section_and_figure(pipeline_db, model_dir, tmp_path):
+    db, n_positive = pipeline_db
+    result = report.build_report(db, "nervous_system", tmp_path / "out", model_dir=model_dir)
+    page = result.html.read_text(encoding="utf-8")
+
+    for key in SECTIONS:
+        assert f'<section id="{key}">' in page
+        assert "missing" not in result.sections[key]
+    assert "not run yet" not in page
+    names = sorted(p.name for p in result.images)
+    assert names == sorted(f"{n}.png" for n in ("class_balance", "training_curve",
+                                                 "confusion_matrix", "probabilities",
+                                                 "subontology"))
+    # Every inlined image is a PNG that decodes, and the same bytes as the file beside it.
+    inlined = re.findall(r'<img src="data:image/png;base64,([^"]+)"[^>]*title="([^"]+)"', page)
+    assert len(inlined) == 5
+    for data, title in inlined:
+        png = base64.b64decode(data)
+        height, width, _ = _decode_png(png)
+        assert height > 100 and width > 100
+        assert png == (tmp_path / "out" / title).read_bytes()
+    # Self-contained: no external URL, no script; only data: images and in-page links.
+    assert "http" not in page.lower() and "<script" not in page.lower()
+    for attr, value in re.findall(r'\b(src|href)="([^"]*)"', page):
+        assert value.startswith("data:image/png;base64," if attr == "src" else "#")
+    # What the sections found.
+    facts = result.sections
+    assert facts["annotations"]["hf:smollm"]["unparseable"] == 5
+    assert sum(facts["annotations"]["embed:minilm"].values()) == 60
+    assert facts["failures"] == {"answers": 160, "unparseable": 5}
+    assert "I &lt;b&gt;cannot&lt;/b&gt; tell &amp; won&#x27;t" in page
+    assert facts["training"]["model_id"] == MODEL_ID and facts["training"]["epochs"] == 3
+    assert facts["training"]["confusion"] == [[3, 1], [2, 14]]
+    assert facts["training"]["metrics"]["f1"] == pytest.approx(0.72)
+    assert facts["predictions"]["items"] == 300
+    assert sum(facts["predictions"]["histogram"]) == 300
+    assert facts["predictions"]["labels"]["yes"] == n_positive
+    assert facts["subontology"]["nodes"] == n_positive
+    assert facts["subontology"]["components"] == 1
+    assert facts["subontology"]["edges"] >= n_positive - 1
+
+
+def test_large_component_draws_its_top_levels(pipeline_db, model_dir, tmp_path, monkeypatch):
+    db, n_positive = pipeline_db
+    monkeypatch.setattr(report, "DRAW_NODES", 8)
+    result = report.build_report(db, "nervous_system", tmp_path / "out", model_dir=model_dir)
+    page = result.html.read_text(encoding="utf-8")
+    assert f"the top levels of its largest component (8 of {n_positive:,} concepts" in page
+
+
+def test_top_levels_is_breadth_first_from_the_roots():
+    graph = nx.balanced_tree(3, 4, create_using=nx.DiGraph)
+    nx.set_node_attributes(graph, {n: f"node {n}" for n in graph}, "name")
+    top = report.top_levels(graph, 13)
+    assert set(top) == set(range(13))
+    assert nx.get_node_attributes(top, "depth") == {0: 0, **{n: 1 for n in (1, 2, 3)},
+                                                     **{n: 2 for n in range(4, 13)}}
+
+
+def test_missing_steps_say_which_command_to_run(loaded_db, tmp_path):
+    result = report.build_report(loaded_db, "nervous_system", tmp_path / "out")
+    page = result.html.read_text(encoding="utf-8")
+    assert result.images == [] and "<img" not in page
+    assert result.sections["annotations"]["missing"].startswith(
+        "not run yet: run `umlsgraph annotate nervous_system --db ")
+    assert "umlsgraph train nervous_system" in result.sections["training"]["missing"]
+    assert "umlsgraph label nervous_system" in result.sections["predictions"]["missing"]
+    assert "<code>umlsgraph annotate nervous_system" in page
+
+
+def test_predictions_without_model_folder(pipeline_db, tmp_path):
+    db, _ = pipeline_db
+    result = report.build_report(db, "nervous_system", tmp_path / "out")
+    assert result.sections["predictions"]["model"] == MODEL_ID
+    assert f"model `{MODEL_ID}`; pass its folder" in result.sections["training"]["missing"]
+    assert {p.name for p in result.images} == {"class_balance.png", "probabilities.png",
+                                               "subontology.png"}
+
+
+def test_corpus_report_has_no_subontology(loaded_db, tmp_path):
+    con = duckdb.connect(str(loaded_db))
+    con.execute("CREATE TABLE corpus_items (corpus VARCHAR, id VARCHAR, text VARCHAR, "
+                "gold VARCHAR, split VARCHAR)")
+    con.execute("INSERT INTO corpus_items VALUES ('reviews', 'r1', 'great', 'positive', NULL)")
+    con.close()
+    result = report.build_report(loaded_db, "imdb_sentiment", tmp_path / "out", corpus="reviews")
+    assert result.sections["subontology"]["missing"].startswith("not applicable")
+    assert "--corpus reviews" in result.sections["annotations"]["missing"]
+
+
+def test_missing_model_folder_is_a_user_error(loaded_db, tmp_path):
+    with pytest.raises(ModelError, match="no such model folder"):
+        report.build_report(loaded_db, "nervous_system", tmp_path / "out",
+                            model_dir=tmp_path / "nope")
+
+
+def test_cli(pipeline_db, model_dir, tmp_path):
+    db, _ = pipeline_db
+    out = tmp_path / "cli-out"
+    runner = CliRunner()
+    done = runner.invoke(app, ["report", "nervous_system", "--db", str(db), "--model",
+                               str(model_dir), "--out", str(out), "--json"])
+    assert done.exit_code == 0, done.output
+    data = json.loads(done.output)
+    assert data["html"] == str(out / "report.html") and len(data["images"]) == 5
+    assert data["sections"]["subontology"]["nodes"] > 1
+    plain = runner.invoke(app, ["report", "nervous_system", "--db", str(db), "--out", str(out)])
+    assert plain.exit_code == 0 and "Report:" in plain.output
+    bad = runner.invoke(app, ["report", "nervous_system", "--db", str(db), "--model",
+                              str(tmp_path / "nope")])
+    assert bad.exit_code == 1 and "no such model folder" in bad.output
+    assert "Traceback" not in bad.output
+
+
+def _check_report_script():
+    path = Path(__file__).resolve().parents[2] / "scripts" / "check_report.py"
+    spec = importlib.util.spec_from_file_location("check_report", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_report_renders_in_headless_chromium(pipeline_db, model_dir, tmp_path):
+    check = _check_report_script()
+    browser = check.find_chromium()
+    if browser is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium); .ci/run installs it")
+    db, _ = pipeline_db
+    result = report.build_report(db, "nervous_system", tmp_path / "out", model_dir=model_dir)
+    decoded, total, height = check.probe(browser, result.html)
+    assert (decoded, total) == (5, 5)
+    assert height > 1500
+    shot = check.screenshot(browser, result.html, tmp_path / "shot.png", 1100, height)
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(shot)
+    assert pixels.shape[:2] == (height, 1100)
+    # The figures' blue bars and nodes are on the page, not just text on white.
+    rgb = pixels[..., :3]
+    blue = (rgb[..., 2] > 0.55) & (rgb[..., 0] < 0.3) & (rgb[..., 1] < 0.55)
+    assert blue.mean() > 0.005

@@ -1,0 +1,317 @@
+"""Steps 2-3 of LlamBERT: sample items, ask an annotator, store every answer as it arrives.
+
+`annotate` is the one entry point the CLI (and `run`) call. It samples the first N items of
+the seeded order (`umlsgraph.annotate.sampling`), drops those already answered for this query,
+source, annotator and prompt hash, asks the annotator batch by batch, parses each answer
+(`umlsgraph.annotate.parsing`) and writes each batch to DuckDB in its own transaction before asking
+the next. A crash or kill -9 loses at most the batch in flight; re-running asks only what
+has no answer yet, so no paid call is ever repeated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from umlsgraph.annotate import sampling
+from umlsgraph.annotate.backends import (
+    Annotator,
+    AnnotatorOptions,
+    Failure,
+    Reply,
+    create,
+    make_prompt,
+)
+from umlsgraph.annotate.parsing import parse_answer
+from umlsgraph.db import annotations, connect
+from umlsgraph.db.items import ConceptSource, ItemSource
+from umlsgraph.errors import AnnotationError
+from umlsgraph.query import Query, load_query
+
+#: Ids whose texts are fetched from DuckDB at once (texts are rendered set-based per chunk).
+TEXT_CHUNK = 1024
+#: How many unparseable raw answers `summary` shows per annotator.
+EXAMPLES = 5
+
+
+@dataclass
+class AnnotateResult:
+    """What one `annotate` run did."""
+
+    query: str
+    source: str
+    annotator: str
+    prompt_hash: str
+    sample_size: int = 0
+    candidates: int = 0
+    skipped_done: int = 0
+    asked: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    unparseable: int = 0
+    missing_text: int = 0
+    seconds: float = 0.0
+
+    @property
+    def items_per_second(self) -> float:
+        return self.asked / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["items_per_second"] = round(self.items_per_second, 3)
+        return data
+
+
+def annotate(db: str | Path, query: Query | str, source: ItemSource | None = None,
+             annotator: Annotator | str = "embed", n: int | None = None,
+             batch_size: int | None = None, seed: int | None = None,
+             stratify: bool | None = None, progress: bool = True,
+             options: AnnotatorOptions | None = None) -> AnnotateResult:
+    """Annotate the first `n` items of the seeded sample that have no answer yet.
+
+    `n`, `seed` and `stratify` default to the query's ``[sample]``; `annotator` is an
+    `Annotator` or an ``--llm`` spec such as ``"hf:/models/x.gguf"``; `batch_size` defaults
+    to the backend's. Returns counts for the answers of this run.
+    """
+    query = load_query(query) if isinstance(query, str) else query
+    source = source or ConceptSource()
+    owned = isinstance(annotator, str)
+    annotator = create(annotator, options) if isinstance(annotator, str) else annotator
+    con = connect(db)
+    try:
+        return _run(con, query, source, annotator, n, batch_size, seed, stratify, progress)
+    finally:
+        con.close()
+        if owned:
+            annotator.close()
+
+
+def _run(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
+         annotator: Annotator, n: int | None, batch_size: int | None, seed: int | None,
+         stratify: bool | None, progress: bool) -> AnnotateResult:
+    """Plan the sample, then ask and store batch by batch."""
+    source.check(con)
+    annotations.ensure_table(con)
+    prompt_hash = annotator.prompt_hash(query)
+    result = AnnotateResult(query.name, source.key, annotator.name, prompt_hash)
+    done_sql = annotations.done_ids_sql(query.name, source.key, annotator.name, prompt_hash)
+    plan = sampling.plan(con, query, source, n or query.sample.size,
+                         query.sample.seed if seed is None else seed,
+                         query.sample.stratify if stratify is None else stratify, done_sql)
+    result.sample_size, result.candidates = plan.size, plan.candidates
+    result.skipped_done = plan.done
+    if not plan.todo:
+        return result
+    annotator.setup(query)
+    size = batch_size or annotator.default_batch_size
+    started = time.perf_counter()
+    try:
+        name = annotator.name if len(annotator.name) <= 40 else "…" + annotator.name[-39:]
+        with _progress(f"annotating with {name}", len(plan.todo), progress) as bar:
+            for batch in _batches(con, query, source, plan.todo, size, result):
+                _ask_and_store(con, query, annotator, batch, result)
+                bar(len(batch))
+    finally:
+        result.seconds = time.perf_counter() - started
+    return result
+
+
+def _batches(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
+             ids: list[str], size: int, result: AnnotateResult) -> Iterator[list[tuple[str, str]]]:
+    """(id, text) batches, chunk by chunk in sample order (texts are rendered in DuckDB per
+    chunk); inside a chunk, longest text first, so that a batch holds texts of similar
+    length and padding wastes little compute (and memory errors show up at once)."""
+    for start in range(0, len(ids), TEXT_CHUNK):
+        chunk = ids[start:start + TEXT_CHUNK]
+        texts = fetch_texts(con, query, source, chunk)
+        items = [(i, texts[i]) for i in chunk if texts.get(i)]
+        result.missing_text += len(chunk) - len(items)
+        items.sort(key=lambda item: -len(item[1]))
+        for b in range(0, len(items), size):
+            yield items[b:b + size]
+
+
+def fetch_texts(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
+                ids: Sequence[str]) -> dict[str, str]:
+    """id -> text for the given ids, rendered by the source's SQL."""
+    import pyarrow as pa
+
+    con.register("_umlsgraph_ids", pa.table({"id": pa.array(list(ids), pa.string())}))
+    try:
+        sql = source.texts_sql(query, "SELECT id FROM _umlsgraph_ids")
+        return {str(i): t for i, t in con.execute(sql).fetchall()}
+    finally:
+        con.unregister("_umlsgraph_ids")
+
+
+def _ask_and_store(con: duckdb.DuckDBPyConnection, query: Query, annotator: Annotator,
+                   batch: list[tuple[str, str]], result: AnnotateResult) -> None:
+    """Ask one batch, write its answers in one transaction, then report any failures."""
+    prompts = [make_prompt(query, i, t) for i, t in batch]
+    replies = annotator.ask(prompts)
+    rows, failures = [], []
+    for prompt, reply in zip(prompts, replies, strict=True):
+        if isinstance(reply, Failure):
+            failures.append(reply)
+            continue
+        rows.append(_to_annotation(query, prompt.id, reply))
+    annotations.write(con, query.name, result.source, result.annotator, result.prompt_hash, rows)
+    result.asked += len(rows)
+    for row in rows:
+        if row.label is None:
+            result.unparseable += 1
+        else:
+            result.counts[row.label] = result.counts.get(row.label, 0) + 1
+    if failures:
+        raise AnnotationError(
+            f"{len(failures)} of {len(prompts)} requests in a batch failed ({failures[0].reason}); "
+            f"{result.asked} answers of this run are saved; re-run the same command to resume")
+
+
+def _to_annotation(query: Query, item_id: str, reply: Reply) -> annotations.Annotation:
+    label = reply.label if reply.label in query.labels else parse_answer(reply.raw, query.labels)
+    return annotations.Annotation(item_id, label, reply.raw, reply.score)
+
+
+@contextlib.contextmanager
+def _progress(description: str, total: int, enabled: bool) -> Iterator[Any]:
+    """A rich progress bar with items/s and ETA; yields `advance(n)`."""
+    if not enabled:
+        yield lambda _n: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn()]
+    started = time.perf_counter()
+    with Progress(*columns, transient=False, console=Console(stderr=True)) as bar:
+        task = bar.add_task(description, total=total, rate="? items/s")
+        done = 0
+
+        def advance(k: int) -> None:
+            nonlocal done
+            done += k
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            bar.update(task, advance=k, rate=f"{rate:,.2f} items/s")
+
+        yield advance
+
+
+# --- imported labels ---------------------------------------------------------------------
+
+@dataclass
+class ImportResult:
+    """What `import_labels` stored and what it could not use."""
+
+    annotator: str
+    imported: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    unknown_ids: int = 0
+    unknown_examples: list[str] = field(default_factory=list)
+    bad_rows: int = 0
+    bad_examples: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def import_labels(db: str | Path, query: Query | str, path: str | Path,
+                  source: ItemSource | None = None) -> ImportResult:
+    """Store labels made elsewhere (CSV/JSONL with id and label) as annotator ``labels:NAME``.
+
+    Labels may be category names or any of the query's answer words (case-insensitive).
+    Rows without an id or with an unknown label are counted as bad, ids that are not among
+    the query's candidates are counted as unknown; neither is stored.
+    """
+    from umlsgraph.annotate.labelfile import read_labels
+
+    query = load_query(query) if isinstance(query, str) else query
+    source = source or ConceptSource()
+    rows = read_labels(path, query)
+    result = ImportResult(annotator=f"labels:{Path(path).name}")
+    result.bad_rows, result.bad_examples = rows.bad, rows.bad_examples
+    con = connect(db)
+    try:
+        source.check(con)
+        known = _known_ids(con, query, source, list(rows.labels))
+        kept = [annotations.Annotation(i, lab, raw) for i, (lab, raw) in rows.labels.items()
+                if i in known]
+        unknown = [i for i in rows.labels if i not in known]
+        result.unknown_ids, result.unknown_examples = len(unknown), unknown[:EXAMPLES]
+        for start in range(0, len(kept), 5000):
+            annotations.write(con, query.name, source.key, result.annotator, IMPORTED_HASH,
+                              kept[start:start + 5000])
+    finally:
+        con.close()
+    result.imported = len(kept)
+    result.counts = dict(Counter(a.label for a in kept if a.label))
+    return result
+
+
+#: The prompt hash imported labels are stored under (no prompt produced them).
+IMPORTED_HASH = "imported"
+
+
+def _known_ids(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
+               ids: list[str]) -> set[str]:
+    import pyarrow as pa
+
+    con.register("_umlsgraph_ids", pa.table({"id": pa.array(ids, pa.string())}))
+    try:
+        sql = (f"SELECT id FROM _umlsgraph_ids WHERE id IN "
+               f"(SELECT id FROM ({source.candidates_sql(query)}))")
+        return {r[0] for r in con.execute(sql).fetchall()}
+    finally:
+        con.unregister("_umlsgraph_ids")
+
+
+# --- what is stored ----------------------------------------------------------------------
+
+def summary(db: str | Path, query: Query | str, source: ItemSource | None = None,
+            examples: int = EXAMPLES) -> list[dict[str, Any]]:
+    """Per annotator and prompt hash: total, counts per category, unparseable, and a few
+    unparseable raw answers."""
+    query_name = load_query(query).name if isinstance(query, str) else query.name
+    source = source or ConceptSource()
+    con = connect(db, read_only=True)
+    try:
+        groups: dict[tuple[str, str], dict[str, Any]] = {}
+        for annotator, phash, label, count in annotations.counts(con, query_name, source.key):
+            group = groups.setdefault((annotator, phash), {
+                "annotator": annotator, "prompt_hash": phash, "total": 0, "counts": {},
+                "unparseable": 0, "examples": []})
+            group["total"] += count
+            if label is None:
+                group["unparseable"] += count
+            else:
+                group["counts"][label] = count
+        for (annotator, phash), group in groups.items():
+            if group["unparseable"]:
+                group["examples"] = _unparseable(con, query_name, source.key, annotator, phash,
+                                                 examples)
+        return list(groups.values())
+    finally:
+        con.close()
+
+
+def _unparseable(con: duckdb.DuckDBPyConnection, query: str, source: str, annotator: str,
+                 phash: str, limit: int) -> list[str]:
+    rows = con.execute(
+        f"SELECT raw FROM {annotations.TABLE} WHERE query = ? AND source = ? AND annotator = ? "
+        "AND prompt_hash = ? AND label IS NULL ORDER BY created_at, id LIMIT ?",
+        [query, source, annotator, phash, limit]).fetchall()
+    return [r[0] or "" for r in rows]

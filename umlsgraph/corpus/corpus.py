@@ -1,0 +1,479 @@
+"""Flat corpora: named tables of texts (reviews, notes…) that the pipeline works on like concepts.
+
+A corpus lives in the same DuckDB file as the UMLS tables, in one table::
+
+    corpus_items(corpus VARCHAR, id VARCHAR, text VARCHAR, gold VARCHAR, split VARCHAR)
+
+`gold` is an optional known label (e.g. the review's sentiment), `split` an optional split
+name (train/test…). `umlsgraph.db.items.CorpusSource` reads it, so annotate, train, label and eval
+run on a corpus through the same code as on concepts.
+
+Sources: CSV/TSV (also .gz, .bz2, .zst), JSONL, Parquet, and the aclImdb folder layout
+(``train|test/pos|neg|unsup/*.txt``). Loading a corpus replaces that corpus's rows in one
+transaction; other corpora are untouched. Rows that cannot be used (empty text, an undecodable
+file, a label outside ``label_map``) are skipped and counted in the result, never lost silently.
+"""
+
+from __future__ import annotations
+
+import bz2
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from umlsgraph.db import connect
+from umlsgraph.db.items import CORPUS_TABLE
+from umlsgraph.errors import ExportError, InputFileError, StoreError
+
+FORMATS = ("csv", "tsv", "jsonl", "parquet", "aclimdb")
+EXPORT_FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".jsonl": "jsonl",
+                  ".json": "jsonl"}
+#: Labels the aclImdb folder names stand for (the categories of the `imdb_sentiment` query).
+ACLIMDB_LABELS = {"pos": "positive", "neg": "negative", "unsup": None}
+ACLIMDB_BATCH = 2000
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class CorpusOptions:
+    """How to read a tabular source. Column names are case-sensitive, as in the file.
+
+    `id_column` None numbers the rows from 0 in file order. `label_map` renames gold labels
+    (e.g. fresh -> positive) and drops rows whose label is not in it; `holdout` assigns a
+    reproducible fraction of the rows to split "test" and the rest to "train" when the source
+    has no split column.
+    """
+
+    text_column: str = "text"
+    id_column: str | None = None
+    label_column: str | None = None
+    split_column: str | None = None
+    format: str | None = None
+    label_map: dict[str, str] = field(default_factory=dict)
+    holdout: float | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.format is not None and self.format not in FORMATS:
+            raise InputFileError(f"unknown corpus format '{self.format}'; known: "
+                                 f"{', '.join(FORMATS)}")
+        if self.holdout is not None and not 0 < self.holdout < 1:
+            raise InputFileError(f"--holdout must be between 0 and 1, got {self.holdout}")
+
+
+@dataclass
+class LoadResult:
+    """What a load kept and what it skipped, and why."""
+
+    corpus: str
+    rows: int = 0
+    splits: dict[str, int] = field(default_factory=dict)
+    labels: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def skip(self, reason: str, n: int = 1, example: str | None = None) -> None:
+        if n <= 0:
+            return
+        self.skipped[reason] = self.skipped.get(reason, 0) + n
+        if example is not None and len(self.examples.setdefault(reason, [])) < 5:
+            self.examples[reason].append(example)
+
+
+# --- database -----------------------------------------------------------------------------
+
+def open_store(db: str | Path) -> duckdb.DuckDBPyConnection:
+    """Open the store, creating an empty database file: corpus mode needs no UMLS load."""
+    path = Path(db)
+    if path.exists():
+        return connect(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(str(path))
+
+
+def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"CREATE TABLE IF NOT EXISTS {CORPUS_TABLE} (corpus VARCHAR NOT NULL, "
+                "id VARCHAR NOT NULL, text VARCHAR NOT NULL, gold VARCHAR, split VARCHAR, "
+                "PRIMARY KEY (corpus, id))")
+
+
+def has_table(con: duckdb.DuckDBPyConnection, table: str = CORPUS_TABLE) -> bool:
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
+                            [table]).fetchall()[0][0])  # type: ignore[index]
+
+
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    con.execute("BEGIN")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+# --- loading ------------------------------------------------------------------------------
+
+def detect_format(path: Path) -> str:
+    """The corpus format a path has: a folder is aclImdb, a file goes by its extension."""
+    if path.is_dir():
+        return "aclimdb"
+    suffixes = [s.lower() for s in path.suffixes if s.lower() not in (".gz", ".bz2", ".zst")]
+    ext = suffixes[-1] if suffixes else ""
+    known = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
+             ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+    if ext not in known:
+        raise InputFileError(f"{path}: cannot tell the format from the extension; pass "
+                             f"--format ({', '.join(FORMATS)})")
+    return known[ext]
+
+
+def load_corpus(db: str | Path, name: str, source: str | Path,
+                options: CorpusOptions | None = None,
+                progress: Progress | None = None) -> LoadResult:
+    """Load `source` as corpus `name` into `db`, replacing that corpus's rows atomically."""
+    options = options or CorpusOptions()
+    path = Path(source)
+    if not path.exists():
+        raise InputFileError(f"{path}: no such file or folder")
+    if not name or not name.strip():
+        raise InputFileError("a corpus needs a non-empty name")
+    fmt = options.format or detect_format(path)
+    con = open_store(db)
+    try:
+        ensure_table(con)
+        if fmt == "aclimdb":
+            result = _load_aclimdb(con, name, path, progress)
+        else:
+            result = _load_table(con, name, path, fmt, options)
+        _summarise(con, result)
+        return result
+    finally:
+        con.close()
+
+
+def _load_table(con: duckdb.DuckDBPyConnection, name: str, path: Path, fmt: str,
+                options: CorpusOptions) -> LoadResult:
+    """CSV/TSV/JSONL/Parquet: stage in a temp table (file order = rowid), check, insert."""
+    result = LoadResult(name)
+    with _readable(path) as readable:
+        _stage(con, readable, fmt, path)
+    try:
+        columns = [r[0] for r in con.execute("DESCRIBE staged").fetchall()]
+        _check_columns(path, columns, options)
+        con.execute(f"CREATE TEMP VIEW mapped AS {_mapped_sql(options)}")
+        _count_skips(con, result, options)
+        with _transaction(con):
+            con.execute(f"DELETE FROM {CORPUS_TABLE} WHERE corpus = ?", [name])
+            con.execute(f"INSERT INTO {CORPUS_TABLE} SELECT ?, id, text, gold, split FROM mapped "
+                        f"WHERE {_keep_sql(options)}", [name])
+    finally:
+        con.execute("DROP VIEW IF EXISTS mapped")
+        con.execute("DROP TABLE IF EXISTS staged")
+    return result
+
+
+@contextmanager
+def _readable(path: Path) -> Iterator[Path]:
+    """A path DuckDB can read: .bz2 is decompressed, streaming, to a temporary file."""
+    if path.suffix.lower() != ".bz2":
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="umlsgraph-corpus-") as tmp:
+        plain = Path(tmp) / path.with_suffix("").name
+        try:
+            with bz2.open(path, "rb") as src, plain.open("wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+        except (OSError, EOFError) as exc:
+            raise InputFileError(f"{path}: not a readable bz2 file ({exc})") from None
+        yield plain
+
+
+def _stage(con: duckdb.DuckDBPyConnection, readable: Path, fmt: str, shown: Path) -> None:
+    quoted = "'" + str(readable).replace("'", "''") + "'"
+    reader = {
+        "csv": f"read_csv({quoted}, header = true, all_varchar = true)",
+        "tsv": f"read_csv({quoted}, header = true, all_varchar = true, delim = '\t', "
+               "quote = '')",
+        "jsonl": f"read_json({quoted}, format = 'newline_delimited')",
+        "parquet": f"read_parquet({quoted})",
+    }[fmt]
+    try:
+        con.execute("SET preserve_insertion_order = true")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS SELECT * FROM {reader}")
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise InputFileError(f"{shown}: cannot read as {fmt} ({first})") from None
+
+
+def _check_columns(path: Path, columns: list[str], options: CorpusOptions) -> None:
+    wanted = {"--text-column": options.text_column, "--id-column": options.id_column,
+              "--label-column": options.label_column, "--split-column": options.split_column}
+    for flag, column in wanted.items():
+        if column is not None and column not in columns:
+            raise InputFileError(f"{path}: no column '{column}' ({flag}); available: "
+                                 f"{', '.join(columns)}")
+
+
+def _ident(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
+
+
+def _mapped_sql(options: CorpusOptions) -> str:
+    """SQL of (id, text, raw_gold, gold, split) over the staged rows, all VARCHAR."""
+    ident = _ident(options.id_column) if options.id_column else "rowid"
+    raw_gold = (f"CAST({_ident(options.label_column)} AS VARCHAR)"
+                if options.label_column else "NULL::VARCHAR")
+    gold = raw_gold
+    if options.label_map:
+        cases = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in options.label_map.items())
+        gold = f"CASE {raw_gold} {cases} ELSE NULL END"
+    if options.split_column:
+        split = f"CAST({_ident(options.split_column)} AS VARCHAR)"
+    elif options.holdout:
+        bucket = f"md5_number(CAST({ident} AS VARCHAR) || '/{int(options.seed)}') % 1000000"
+        split = f"CASE WHEN {bucket} < {int(options.holdout * 1_000_000)} THEN 'test' " \
+                "ELSE 'train' END"
+    else:
+        split = "NULL::VARCHAR"
+    return (f"SELECT CAST({ident} AS VARCHAR) AS id, CAST({_ident(options.text_column)} "
+            f"AS VARCHAR) AS text, {raw_gold} AS raw_gold, {gold} AS gold, {split} AS split "
+            "FROM staged")
+
+
+def _lit(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _keep_sql(options: CorpusOptions) -> str:
+    cond = "id IS NOT NULL AND text IS NOT NULL AND trim(text) <> ''"
+    if options.label_map:
+        cond += " AND (raw_gold IS NULL OR gold IS NOT NULL)"
+    return cond
+
+
+def _count_skips(con: duckdb.DuckDBPyConnection, result: LoadResult,
+                 options: CorpusOptions) -> None:
+    """Count the rows that will be skipped, by reason; raise on duplicate ids."""
+    def count(where: str) -> int:
+        return int(con.execute(f"SELECT count(*) FROM mapped WHERE {where}").fetchall()[0][0])  # type: ignore[index]
+
+    result.skip("no id", count("id IS NULL"))
+    result.skip("empty text", count("id IS NOT NULL AND (text IS NULL OR trim(text) = '')"))
+    if options.label_map:
+        for label, n in con.execute(
+                "SELECT raw_gold, count(*) FROM mapped WHERE raw_gold IS NOT NULL AND gold IS NULL "
+                "AND id IS NOT NULL AND trim(coalesce(text, '')) <> '' GROUP BY 1 ORDER BY 2 DESC"
+        ).fetchall():
+            result.skip("label not in --label-map", n, example=f"{label} ({n})")
+    dups = con.execute("SELECT id, count(*) FROM mapped WHERE id IS NOT NULL GROUP BY id "
+                       "HAVING count(*) > 1 ORDER BY 2 DESC LIMIT 1").fetchall()
+    if dups:
+        dup_id, times = dups[0]
+        raise InputFileError(f"id column '{options.id_column}' has duplicate values ('{dup_id}' "
+                             f"{times} times); choose a unique --id-column or leave it out to "
+                             "number the rows")
+
+
+def _summarise(con: duckdb.DuckDBPyConnection, result: LoadResult) -> None:
+    rows = con.execute(f"SELECT coalesce(split, ''), coalesce(gold, ''), count(*) "
+                       f"FROM {CORPUS_TABLE} WHERE corpus = ? GROUP BY ALL",
+                       [result.corpus]).fetchall()
+    splits: Counter[str] = Counter()
+    labels: Counter[str] = Counter()
+    for split, gold, n in rows:
+        splits[split or "(none)"] += n
+        labels[gold or "(none)"] += n
+    result.rows = sum(splits.values())
+    result.splits = dict(sorted(splits.items()))
+    result.labels = dict(sorted(labels.items()))
+
+
+# --- the aclImdb folder layout ------------------------------------------------------------
+
+def _aclimdb_root(path: Path) -> Path:
+    """The folder holding train/ and test/ (the path itself or its aclImdb/ subfolder)."""
+    for candidate in (path, path / "aclImdb"):
+        if any((candidate / s / lab).is_dir() for s in ("train", "test")
+               for lab in ACLIMDB_LABELS):
+            return candidate
+    raise InputFileError(f"{path}: not an aclImdb folder (expected train|test/pos|neg|unsup/"
+                         "*.txt); pass a CSV/JSONL/Parquet file or --format")
+
+
+def _aclimdb_files(root: Path) -> Iterator[tuple[str, str, Path]]:
+    """(split, label folder, file) for every review file, in a stable order."""
+    for split in ("train", "test"):
+        for label in ACLIMDB_LABELS:
+            folder = root / split / label
+            if folder.is_dir():
+                for path in sorted(folder.glob("*.txt")):
+                    yield split, label, path
+
+
+def _load_aclimdb(con: duckdb.DuckDBPyConnection, name: str, path: Path,
+                  progress: Progress | None) -> LoadResult:
+    """Stream the review files into the table in batches, inside one transaction."""
+    root = _aclimdb_root(path)
+    total = sum(1 for _ in _aclimdb_files(root))
+    result = LoadResult(name)
+    done = 0
+    with _transaction(con):
+        con.execute(f"DELETE FROM {CORPUS_TABLE} WHERE corpus = ?", [name])
+        batch: list[tuple[str, str, str | None, str]] = []
+        for split, label, file in _aclimdb_files(root):
+            row = _read_review(file, root, split, label, result)
+            if row:
+                batch.append(row)
+            done += 1
+            if len(batch) >= ACLIMDB_BATCH:
+                _insert(con, name, batch)
+                batch = []
+            if progress and (done % 500 == 0 or done == total):
+                progress(done, total)
+        _insert(con, name, batch)
+    return result
+
+
+def _read_review(file: Path, root: Path, split: str, label: str,
+                 result: LoadResult) -> tuple[str, str, str | None, str] | None:
+    relative = file.relative_to(root).as_posix()
+    try:
+        text = file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        result.skip("undecodable file (not UTF-8)", example=relative)
+        return None
+    except OSError as exc:
+        result.skip("unreadable file", example=f"{relative} ({exc.strerror})")
+        return None
+    if not text.strip():
+        result.skip("empty text", example=relative)
+        return None
+    return relative.removesuffix(".txt"), text, ACLIMDB_LABELS[label], split
+
+
+def _insert(con: duckdb.DuckDBPyConnection, name: str,
+            batch: list[tuple[str, str, str | None, str]]) -> None:
+    if not batch:
+        return
+    import pyarrow as pa
+
+    ids, texts, golds, splits = zip(*batch, strict=True)
+    table = pa.table({"corpus": [name] * len(batch), "id": list(ids), "text": list(texts),
+                      "gold": pa.array(golds, pa.string()), "split": list(splits)})
+    con.register("acl_batch", table)
+    try:
+        con.execute(f"INSERT INTO {CORPUS_TABLE} SELECT corpus, id, text, gold, split "
+                    "FROM acl_batch")
+    finally:
+        con.unregister("acl_batch")
+
+
+# --- listing and export -------------------------------------------------------------------
+
+def _open_existing(db: str | Path) -> duckdb.DuckDBPyConnection:
+    """Open the store read-only; a missing file says how corpus mode creates one."""
+    if not Path(db).exists():
+        raise StoreError(f"{db}: no such database; load a corpus with `umlsgraph corpus load "
+                         f"NAME --db {db} --from FILE`")
+    return connect(db, read_only=True)
+
+
+def list_corpora(db: str | Path) -> list[dict]:
+    """One dict per corpus: name, rows, rows with gold, rows per split, rows per gold label."""
+    con = _open_existing(db)
+    try:
+        if not has_table(con):
+            return []
+        rows = con.execute(f"SELECT corpus, count(*), count(gold) FROM {CORPUS_TABLE} "
+                           "GROUP BY corpus ORDER BY corpus").fetchall()
+        out = []
+        for corpus, n, n_gold in rows:
+            splits = dict(con.execute(
+                f"SELECT coalesce(split, '(none)'), count(*) FROM {CORPUS_TABLE} "
+                "WHERE corpus = ? GROUP BY 1 ORDER BY 1", [corpus]).fetchall())
+            labels = dict(con.execute(
+                f"SELECT gold, count(*) FROM {CORPUS_TABLE} WHERE corpus = ? "
+                "AND gold IS NOT NULL GROUP BY 1 ORDER BY 1", [corpus]).fetchall())
+            out.append({"corpus": corpus, "rows": n, "with_gold": n_gold, "splits": splits,
+                        "labels": labels})
+        return out
+    finally:
+        con.close()
+
+
+def export_corpus(db: str | Path, corpus: str, out: str | Path, query: str | None = None,
+                  model: str | None = None) -> int:
+    """Write a corpus with its latest predictions (label, probability) and gold to `out`.
+
+    The format follows the extension (.csv, .tsv, .parquet, .jsonl). Items without a
+    prediction have empty label and probability. Returns the number of rows written.
+    """
+    out = Path(out)
+    fmt = EXPORT_FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        raise ExportError(f"{out}: unknown export format '{out.suffix}'; use one of "
+                          f"{', '.join(sorted(EXPORT_FORMATS))}")
+    con = _open_existing(db)
+    try:
+        _require_corpus(con, corpus)
+        sql = _export_sql(con, corpus, query, model)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        copy_options = {"csv": "FORMAT csv, HEADER true",
+                        "tsv": "FORMAT csv, HEADER true, DELIMITER '\t'",
+                        "parquet": "FORMAT parquet", "jsonl": "FORMAT json"}[fmt]
+        target = str(out).replace("'", "''")
+        try:
+            con.execute(f"COPY ({sql}) TO '{target}' ({copy_options})")
+        except duckdb.Error as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise ExportError(f"{out}: cannot write ({first})") from None
+        return int(con.execute(f"SELECT count(*) FROM {CORPUS_TABLE} WHERE corpus = ?",
+                               [corpus]).fetchall()[0][0])  # type: ignore[index]
+    finally:
+        con.close()
+
+
+def _require_corpus(con: duckdb.DuckDBPyConnection, corpus: str) -> None:
+    found = has_table(con) and con.execute(
+        f"SELECT count(*) FROM {CORPUS_TABLE} WHERE corpus = ?", [corpus]).fetchall()[0][0]  # type: ignore[index]
+    if not found:
+        raise StoreError(f"no corpus '{corpus}' in the database; load one with "
+                         f"`umlsgraph corpus load {corpus} --from FILE`")
+
+
+def _export_sql(con: duckdb.DuckDBPyConnection, corpus: str, query: str | None,
+                model: str | None) -> str:
+    """Items LEFT JOIN their latest prediction (of `query`/`model` when given)."""
+    items = (f"SELECT rowid AS n, id, text, gold, split FROM {CORPUS_TABLE} "
+             f"WHERE corpus = {_lit(corpus)}")
+    if not has_table(con, "predictions"):
+        return (f"SELECT id, text, gold, split, NULL::VARCHAR AS label, "
+                f"NULL::DOUBLE AS probability, NULL::VARCHAR AS model FROM ({items}) ORDER BY n")
+    cond = f"source = {_lit('corpus:' + corpus)}"
+    if model:
+        cond += f" AND model = {_lit(model)}"
+    if query:
+        cond += f" AND query = {_lit(query)}"
+    else:
+        queries = [r[0] for r in con.execute(
+            f"SELECT DISTINCT query FROM predictions WHERE {cond} ORDER BY 1").fetchall()]
+        if len(queries) > 1:
+            raise ExportError(f"corpus '{corpus}' has predictions of several queries "
+                              f"({', '.join(queries)}); choose one with --query")
+    return f"""
+    WITH latest AS (
+        SELECT id, arg_max(label, created_at) AS label,
+               arg_max(probability, created_at) AS probability,
+               arg_max(model, created_at) AS model
+        FROM predictions WHERE {cond} GROUP BY id)
+    SELECT i.id, i.text, i.gold, i.split, l.label, l.probability, l.model
+    FROM ({items}) i LEFT JOIN latest l USING (id) ORDER BY i.n"""

@@ -1,0 +1,61 @@
+"""The one way into the DuckDB store: open it, check its tables, run a transaction.
+
+Every step opens the database through `connect` (a missing or non-DuckDB file is a user
+error naming the path), checks what it needs with `require_tables`/`table_exists`, and
+groups writes with `transaction` so a failure leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from umlsgraph.errors import StoreError
+
+SUPPRESSIBLE = ("O", "E", "Y")
+
+
+def connect(db: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open an existing store; a missing file is a user error, not a new empty database."""
+    path = Path(db)
+    if not path.exists():
+        raise StoreError(
+            f"{path}: no such database; create it with `umlsgraph load META --db {path}`"
+        )
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise StoreError(f"{path}: cannot open as a DuckDB database ({first})") from None
+
+
+def require_tables(con: duckdb.DuckDBPyConnection, *tables: str, hint: str = "") -> None:
+    """Raise a StoreError naming the first missing table and the command that creates it."""
+    have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    for table in tables:
+        if table not in have:
+            raise StoreError(hint or f"the database has no `{table}` table; run `umlsgraph load` first")
+
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """True when the store has `table` (in the main schema)."""
+    row = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]
+    ).fetchone()
+    return bool(row and row[0])
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN … COMMIT, or ROLLBACK on any exception (Ctrl-C included), then re-raise."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")

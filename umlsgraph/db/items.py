@@ -1,0 +1,222 @@
+"""Item sources: what the pipeline annotates, trains on and labels, as SQL over the store.
+
+Every step after loading works on items, each an (id, text) pair. A `ConceptSource` makes
+them from the UMLS tables (id = CUI, text = the concept text rendered in SQL for all concepts
+at once); a `CorpusSource` reads a named flat corpus (id and text columns of the
+`corpus_items` table). Steps take an `ItemSource` and never care which one it is.
+
+Both return SQL strings, not rows, so a caller can sample, join, stream or count inside
+DuckDB without pulling 3M texts into Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import duckdb
+
+from umlsgraph.db import SUPPRESSIBLE, require_tables
+from umlsgraph.errors import StoreError
+from umlsgraph.query import Query, TextOptions
+
+#: The table that holds every flat corpus (one row per text): corpus, id, text, gold, split.
+CORPUS_TABLE = "corpus_items"
+
+
+class ItemSource(Protocol):
+    """Where items come from. `key` is stored with annotations and predictions."""
+
+    key: str
+
+    def check(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Raise a StoreError if the tables this source reads are missing."""
+
+    def candidates_sql(self, query: Query) -> str:
+        """SQL selecting one column `id`: every item the query applies to."""
+
+    def texts_sql(self, query: Query, ids_sql: str) -> str:
+        """SQL selecting (`id`, `text`) for the ids that `ids_sql` selects (one column `id`)."""
+
+    def strata_sql(self, query: Query) -> str | None:
+        """SQL selecting (`id`, `stratum`) for stratified sampling, or None if not supported."""
+
+
+def _in_list(values: tuple[str, ...]) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+
+
+@dataclass(frozen=True)
+class ConceptSource:
+    """UMLS concepts. Text is the seed's recipe unless the query's [text] asks for more."""
+
+    key: str = "concepts"
+
+    def check(self, con: duckdb.DuckDBPyConnection) -> None:
+        require_tables(con, "concepts", "names", "relations", "semantic_types", "definitions")
+
+    def candidates_sql(self, query: Query) -> str:
+        conds = []
+        if query.filter.semantic_types:
+            conds.append("cui IN (SELECT cui FROM semantic_types WHERE tui IN "
+                         f"({_in_list(query.filter.semantic_types)}))")
+        if query.filter.sources:
+            conds.append("cui IN (SELECT cui FROM names WHERE sab IN "
+                         f"({_in_list(query.filter.sources)}))")
+        where = ("WHERE " + " AND ".join(conds)) if conds else ""
+        return f"SELECT cui AS id FROM concepts {where}"
+
+    def texts_sql(self, query: Query, ids_sql: str) -> str:
+        return concept_text_sql(query.text, ids_sql)
+
+    def strata_sql(self, query: Query) -> str | None:
+        return ("SELECT cui AS id, min(tui) AS stratum FROM semantic_types "
+                f"WHERE cui IN ({self.candidates_sql(query)}) GROUP BY cui")
+
+
+@dataclass(frozen=True)
+class CorpusSource:
+    """A named flat corpus in the `corpus_items` table (see `umlsgraph.corpus.corpus`)."""
+
+    corpus: str
+    split: str | None = None
+
+    @property
+    def key(self) -> str:  # type: ignore[override]
+        return f"corpus:{self.corpus}"
+
+    def check(self, con: duckdb.DuckDBPyConnection) -> None:
+        require_tables(con, CORPUS_TABLE, hint=f"no corpus '{self.corpus}' in the database; "
+                       f"load one with `umlsgraph corpus load {self.corpus} --from FILE`")
+        found = con.execute(f"SELECT count(*) FROM {CORPUS_TABLE} WHERE corpus = ?",
+                            [self.corpus]).fetchall()[0][0]  # type: ignore[index]
+        if not found:
+            raise StoreError(f"no corpus '{self.corpus}' in the database; load one with "
+                             f"`umlsgraph corpus load {self.corpus} --from FILE`")
+
+    def _where(self) -> str:
+        name = self.corpus.replace("'", "''")
+        cond = f"corpus = '{name}'"
+        if self.split:
+            cond += f" AND split = '{self.split.replace(chr(39), chr(39) * 2)}'"
+        return cond
+
+    def candidates_sql(self, query: Query) -> str:
+        return f"SELECT id FROM {CORPUS_TABLE} WHERE {self._where()}"
+
+    def texts_sql(self, query: Query, ids_sql: str) -> str:
+        max_chars = query.text.max_chars
+        return (f"SELECT id, left(text, {max_chars}) AS text FROM {CORPUS_TABLE} "
+                f"WHERE {self._where()} AND id IN ({ids_sql})")
+
+    def strata_sql(self, query: Query) -> str | None:
+        return None
+
+
+@dataclass(frozen=True)
+class SubsetSource:
+    """An item source restricted to the ids `ids_sql` selects (a sample of a split).
+
+    It wraps any `ItemSource`, so training, labelling and annotation run on the sample through
+    their normal code; the key stays the inner source's, so labels are shared with it.
+    """
+
+    inner: ItemSource
+    ids_sql: str
+
+    @property
+    def key(self) -> str:
+        return self.inner.key
+
+    def check(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.inner.check(con)
+
+    def candidates_sql(self, query: Query) -> str:
+        return (f"SELECT id FROM ({self.inner.candidates_sql(query)}) "
+                f"WHERE id IN ({self.ids_sql})")
+
+    def texts_sql(self, query: Query, ids_sql: str) -> str:
+        return self.inner.texts_sql(query, ids_sql)
+
+    def strata_sql(self, query: Query) -> str | None:
+        return None
+
+
+def source_for(corpus: str | None = None, split: str | None = None) -> ItemSource:
+    """The item source a command works on: a corpus by name, else the UMLS concepts."""
+    return CorpusSource(corpus, split) if corpus else ConceptSource()
+
+
+def concept_text_sql(options: TextOptions, ids_sql: str) -> str:
+    """SQL of (id, text) for the concepts `ids_sql` selects, rendered set-based in DuckDB.
+
+    Default (the seed's recipe): the concept's English, non-suppressed names, with UMLS's
+    `&#x7C;` turned back into `|`, lower-cased, de-duplicated, sorted by length, joined
+    with "; ". Options add the preferred name, semantic types, parents' names, definition.
+    """
+    suppressed = _in_list(SUPPRESSIBLE)
+    parts = []
+    if options.preferred_name:
+        parts.append("c.name")
+    if options.synonyms:
+        parts.append("syn.names")
+    if options.semantic_types:
+        parts.append("'type: ' || sty.types")
+    if options.parents:
+        parts.append("'parents: ' || par.parents")
+    if options.definition:
+        parts.append("'definition: ' || def.def")
+    if not parts:
+        parts.append("c.name")
+    body = " , ".join(parts)
+    return f"""
+    WITH ids AS ({ids_sql}),
+    clean AS (
+        SELECT DISTINCT n.cui, lower(replace(n.str, '&#x7C;', '|')) AS s FROM names n
+        WHERE n.cui IN (SELECT id FROM ids) AND n.lat = 'ENG'
+          AND coalesce(n.suppress, '') NOT IN ({suppressed})),
+    syn AS (
+        SELECT cui, array_to_string(list(s ORDER BY length(s), s)[1:{options.max_names}], '; ')
+               AS names
+        FROM clean GROUP BY cui)
+    {_optional_ctes(options)}
+    SELECT c.cui AS id,
+           left(coalesce(nullif(concat_ws(' | ', {body}), ''), lower(c.name)),
+                {options.max_chars}) AS text
+    FROM concepts c
+    LEFT JOIN syn ON syn.cui = c.cui
+    {_optional_joins(options)}
+    WHERE c.cui IN (SELECT id FROM ids)"""
+
+
+def _optional_ctes(options: TextOptions) -> str:
+    ctes = []
+    if options.semantic_types:
+        ctes.append("""sty AS (SELECT cui, string_agg(DISTINCT sty, ', ' ORDER BY sty) AS types
+            FROM semantic_types WHERE cui IN (SELECT id FROM ids) GROUP BY cui)""")
+    if options.parents:
+        ctes.append("""edges AS (
+            SELECT cui1 AS child, cui2 AS parent FROM relations WHERE rel = 'PAR'
+              AND cui1 IN (SELECT id FROM ids)
+            UNION SELECT cui2, cui1 FROM relations WHERE rel = 'CHD'
+              AND cui2 IN (SELECT id FROM ids)),
+        par AS (SELECT e.child AS cui,
+                   array_to_string(list(DISTINCT lower(p.name) ORDER BY lower(p.name))[1:5], '; ')
+                   AS parents
+            FROM edges e JOIN concepts p ON p.cui = e.parent
+            WHERE e.child <> e.parent GROUP BY e.child)""")
+    if options.definition:
+        ctes.append("""def AS (SELECT cui, first(def ORDER BY length(def) DESC) AS def
+            FROM definitions WHERE cui IN (SELECT id FROM ids) GROUP BY cui)""")
+    return ("," + ",\n".join(ctes)) if ctes else ""
+
+
+def _optional_joins(options: TextOptions) -> str:
+    joins = []
+    if options.semantic_types:
+        joins.append("LEFT JOIN sty ON sty.cui = c.cui")
+    if options.parents:
+        joins.append("LEFT JOIN par ON par.cui = c.cui")
+    if options.definition:
+        joins.append("LEFT JOIN def ON def.cui = c.cui")
+    return "\n".join(joins)

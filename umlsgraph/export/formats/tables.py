@@ -1,0 +1,74 @@
+"""CSV and Parquet: a folder holding `nodes.<ext>` and `edges.<ext>`, written by DuckDB COPY.
+
+`--out` is a folder (created if missing; the two files in it are replaced). Columns:
+
+    nodes: cui, name, semantic_types, tuis, probability, label, selected, synonyms,
+           definition, component
+    edges: from_cui, to_cui, type, rel, rela, sab      (from_cui is the child for BROADER)
+
+Parquet keeps list columns as lists; CSV joins them with "|".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from umlsgraph.export.formats import Exporter, Progress, atomic_file, folder
+from umlsgraph.export.selection import EDGES, NODES, Subontology
+
+NODE_COLUMNS = ("cui", "name", "semantic_types", "tuis", "probability", "label", "selected",
+                "synonyms", "definition", "component")
+EDGE_COLUMNS = ("from_cui", "to_cui", "type", "rel", "rela", "sab")
+LISTS = {"semantic_types", "tuis", "synonyms", "rel", "rela", "sab"}
+
+
+def sql_path(path: Path) -> str:
+    """A path as a SQL string literal."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+class _TableExporter(Exporter):
+    """Shared by CSV and Parquet: two COPY statements into a folder."""
+
+    target: ClassVar[str] = "folder"
+    copy_options: ClassVar[str]
+    join_lists: ClassVar[bool]
+
+    def select(self, table: str, columns: tuple[str, ...], order: str) -> str:
+        cols = ", ".join(f"array_to_string({c}, '|') AS {c}" if self.join_lists and c in LISTS
+                         else c for c in columns)
+        return f"SELECT {cols} FROM {table} ORDER BY {order}"
+
+    def dump(self, subontology: Subontology, out: Path | None, on_progress: Progress | None = None,
+             **_: Any) -> dict[str, Any]:
+        assert out is not None
+        target = folder(Path(out))
+        files = []
+        jobs = [("nodes", self.select(NODES, NODE_COLUMNS, "cui")),
+                ("edges", self.select(EDGES, EDGE_COLUMNS, "from_cui, to_cui, type"))]
+        for step, (name, sql) in enumerate(jobs, 1):
+            path = target / f"{name}.{self.format}"
+            with atomic_file(path) as tmp:
+                subontology.con.execute(f"COPY ({sql}) TO {sql_path(tmp)} "
+                                        f"({self.copy_options})").fetchall()
+            files.append(str(path))
+            if on_progress:
+                on_progress(name, step, len(jobs))
+        return {"files": files}
+
+
+class CSVExporter(_TableExporter):
+    """`--format csv`: OUT/nodes.csv and OUT/edges.csv (header row, lists joined by '|')."""
+
+    format: ClassVar[str] = "csv"
+    copy_options: ClassVar[str] = "FORMAT csv, HEADER true"
+    join_lists: ClassVar[bool] = True
+
+
+class ParquetExporter(_TableExporter):
+    """`--format parquet`: OUT/nodes.parquet and OUT/edges.parquet (list columns kept)."""
+
+    format: ClassVar[str] = "parquet"
+    copy_options: ClassVar[str] = "FORMAT parquet, COMPRESSION zstd"
+    join_lists: ClassVar[bool] = False

@@ -1,0 +1,398 @@
+"""The subontology a query selects: its concepts and the relations among them, built in DuckDB.
+
+Selection: the items whose label for the query is the query's positive category, from the
+encoder's `predictions` (default), from the LLM's `annotations`, or `both` (an annotation
+overrides the prediction where one exists). A probability threshold replaces the argmax rule
+for predicted items.
+
+Edges (REL is the relation of CUI2 to CUI1): by default the hierarchy, directed child -> parent.
+A row with ``rel='PAR'`` makes cui1 the child of cui2, ``rel='CHD'`` makes cui2 the child of
+cui1; rows of any other REL count by their RELA (``inverse_isa`` like PAR, ``isa`` like CHD).
+Each child -> parent pair is one edge of type ``BROADER`` whatever the number of rows and
+sources stating it; its ``rel``, ``rela`` and ``sab`` attributes list them all. Extra REL/RELA
+types chosen by the user become edges ``cui1 -> cui2`` of type REL (read "cui2 is REL of
+cui1", as in MRREL), one per pair and REL.
+
+Everything is set-based: two temp tables, ``subontology_nodes`` and ``subontology_edges``,
+that exporters read with SQL (COPY for CSV/Parquet) or in Arrow batches (networkx, rdflib,
+Neo4j). Components are computed with networkx on the edge list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from umlsgraph.db import SUPPRESSIBLE
+from umlsgraph.db import annotations as annotation_store
+from umlsgraph.db.items import ConceptSource, ItemSource
+from umlsgraph.errors import QueryError, StoreError
+from umlsgraph.query import Query
+
+NODES = "subontology_nodes"
+EDGES = "subontology_edges"
+SOURCES = ("predictions", "annotations", "both")
+HIERARCHY_TYPE = "BROADER"
+
+#: SQL predicates on a `relations` row: which rows state a hierarchy, and in which direction.
+CHILD_IS_CUI1 = "(rel = 'PAR' OR (rel NOT IN ('PAR', 'CHD') AND rela = 'inverse_isa'))"
+CHILD_IS_CUI2 = "(rel = 'CHD' OR (rel NOT IN ('PAR', 'CHD') AND rela = 'isa'))"
+HIERARCHICAL = f"({CHILD_IS_CUI1} OR {CHILD_IS_CUI2})"
+
+
+@dataclass(frozen=True)
+class SelectionOptions:
+    """Which items make the subontology and which relations join them."""
+
+    source: str = "predictions"
+    threshold: float | None = None
+    model: str | None = None
+    annotator: str | None = None
+    hierarchy: bool = True
+    rels: tuple[str, ...] = ()
+    relas: tuple[str, ...] = ()
+    drop_isolated: bool = False
+    min_component_size: int = 1
+    with_ancestors: bool = False
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise QueryError(f"unknown selection source '{self.source}'; "
+                             f"known: {', '.join(SOURCES)}")
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
+            raise QueryError(f"--threshold must be between 0 and 1, got {self.threshold}")
+        if self.min_component_size < 1:
+            raise QueryError(f"--min-component-size must be at least 1, got "
+                             f"{self.min_component_size}")
+        object.__setattr__(self, "rels", tuple(r.upper() for r in self.rels))
+
+
+@dataclass
+class Subontology:
+    """A built selection: temp tables `subontology_nodes`/`subontology_edges` on `con`.
+
+    Node columns: cui, name, english, semantic_types (list), tuis (list), probability,
+    label, selected (False for added ancestors), synonyms (list), definition, component.
+    Edge columns: from_cui, to_cui, type ('BROADER' or a REL), rel, rela, sab (lists).
+    """
+
+    con: duckdb.DuckDBPyConnection
+    query: Query
+    source: str
+    options: SelectionOptions
+    summary: dict[str, Any] = field(default_factory=dict)
+    modified: str = ""
+
+    def node_count(self) -> int:
+        return _count(self.con, NODES)
+
+    def edge_count(self) -> int:
+        return _count(self.con, EDGES)
+
+    def node_batches(self, size: int, columns: str = "*") -> Iterator[list[dict[str, Any]]]:
+        """Nodes as lists of dicts, `size` at a time, ordered by cui."""
+        return _batches(self.con, f"SELECT {columns} FROM {NODES} ORDER BY cui", size)
+
+    def edge_batches(self, size: int, columns: str = "*") -> Iterator[list[dict[str, Any]]]:
+        """Edges as lists of dicts, `size` at a time, ordered by (from_cui, to_cui, type)."""
+        return _batches(self.con, f"SELECT {columns} FROM {EDGES} "
+                        "ORDER BY from_cui, to_cui, type", size)
+
+    def to_networkx(self, attributes: bool = True) -> Any:
+        """A `networkx.DiGraph` (cui nodes; edges child -> parent), optionally with attributes."""
+        import networkx as nx
+
+        graph = nx.DiGraph(query=self.query.name)
+        for batch in self.node_batches(50_000, "*" if attributes else "cui"):
+            graph.add_nodes_from((row.pop("cui"), row) for row in batch)
+        for batch in self.edge_batches(50_000, "*" if attributes else "from_cui, to_cui"):
+            graph.add_edges_from((row.pop("from_cui"), row.pop("to_cui"), row) for row in batch)
+        return graph
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    return int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+
+
+def _batches(con: duckdb.DuckDBPyConnection, sql: str,
+             size: int) -> Iterator[list[dict[str, Any]]]:
+    """Rows of `sql` in Arrow batches (the connection must not run other statements meanwhile:
+    temp tables are only visible on this connection, so a cursor cannot be used)."""
+    con.execute("SELECT NULL").fetchall()  # DuckDB 2 refuses con.sql() while a result is open
+    reader = con.sql(sql).to_arrow_reader(size)
+    for batch in reader:
+        if batch.num_rows:
+            yield batch.to_pylist()
+
+
+def build(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource | None = None,
+          options: SelectionOptions | None = None) -> Subontology:
+    """Select the query's items and their relations into temp tables; return the result."""
+    items: ItemSource = source if source is not None else ConceptSource()  # type: ignore[assignment]
+    options = options or SelectionOptions()
+    items.check(con)
+    used = _create_selection(con, query, items, options)
+    is_concepts = isinstance(items, ConceptSource)
+    ancestors = is_concepts and options.with_ancestors
+    if ancestors:
+        _add_ancestors(con)
+    _create_nodes(con, items, query, is_concepts, ancestors)
+    _create_edges(con, options, is_concepts)
+    components = _components(con, options)
+    sub = Subontology(con, query, items.key, options, modified=used.pop("modified"))
+    sub.summary = {"query": query.name, "items": items.key, **used, **components,
+                   "edges_by_type": dict(con.execute(
+                       f"SELECT type, count(*) FROM {EDGES} GROUP BY type ORDER BY type"
+                   ).fetchall())}
+    return sub
+
+
+# --- selection -------------------------------------------------------------------------------
+
+def _q(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
+                            [table]).fetchall()[0][0])
+
+
+def resolve_model(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
+                  model: str | None) -> str | None:
+    """The predictions' model to use: the one asked for, else the most recent; None if none."""
+    if not _has_table(con, "predictions"):
+        return None
+    rows = con.execute("SELECT model FROM predictions WHERE query = ? AND source = ? "
+                       "GROUP BY model ORDER BY max(created_at) DESC, model",
+                       [query.name, source.key]).fetchall()
+    models = [r[0] for r in rows]
+    if model is None:
+        return models[0] if models else None
+    if model not in models:
+        raise StoreError(f"no predictions by model '{model}' for query '{query.name}'; "
+                         f"known models: {', '.join(models) or 'none'}")
+    return model
+
+
+def _create_selection(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
+                      options: SelectionOptions) -> dict[str, Any]:
+    """Temp tables `subontology_scores(id, label, probability)` (every labelled item) and
+    `subontology_selected` (the positive ones)."""
+    model = resolve_model(con, query, source, options.model)
+    ann = _annotation_labels_sql(con, query, source, options)
+    if options.source == "predictions" and model is None:
+        raise StoreError(f"no predictions for query '{query.name}' on {source.key}; run "
+                         f"`umlsgraph label {query.name}` first (or use --source annotations)")
+    if ann is None and (options.source == "annotations" or model is None):
+        raise StoreError(f"no annotations for query '{query.name}' on {source.key}; run "
+                         f"`umlsgraph annotate {query.name}` first")
+    pred = (f"SELECT id, label, probability, created_at FROM predictions WHERE query = "
+            f"{_q(query.name)} AND source = {_q(source.key)} AND model = {_q(model)}"
+            if model else "SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS label, "
+                          "NULL::DOUBLE AS probability, NULL::TIMESTAMP AS created_at LIMIT 0")
+    ann = ann or "SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS label LIMIT 0"
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE subontology_scores AS
+        WITH p AS ({pred}), a AS ({ann}),
+        items AS (SELECT id FROM p UNION SELECT id FROM a)
+        SELECT i.id, p.label AS predicted, a.label AS annotated,
+               coalesce(a.label, p.label) AS label, p.probability
+        FROM items i LEFT JOIN p USING (id) LEFT JOIN a USING (id)
+        WHERE i.id IN (SELECT id FROM ({source.candidates_sql(query)}))""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE subontology_selected AS
+        SELECT id FROM subontology_scores WHERE {_rule(query, options)}""")
+    modified = con.execute(f"SELECT strftime(max(created_at), '%Y-%m-%d') FROM ({pred})"
+                           ).fetchall()[0][0]
+    return {"selection": options.source, "model": model, "threshold": options.threshold,
+            "modified": modified or "", "selected": _count(con, "subontology_selected")}
+
+
+def _annotation_labels_sql(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
+                           options: SelectionOptions) -> str | None:
+    """SQL of (id, label) from the annotations when the selection uses them and some exist."""
+    if options.source == "predictions" or not annotation_store.has_table(con):
+        return None
+    known = annotation_store.annotators(con, query.name, source.key)
+    if options.annotator and options.annotator not in known:
+        raise StoreError(f"no annotations by '{options.annotator}' for query '{query.name}'; "
+                         f"known annotators: {', '.join(known) or 'none'}")
+    return annotation_store.labels_sql(query.name, source.key, options.annotator) if known else None
+
+
+def _rule(query: Query, options: SelectionOptions) -> str:
+    """The SQL condition on `subontology_scores` that selects an item."""
+    positive = _q(query.positive)
+    by_prediction = (f"probability >= {float(options.threshold)!r}"
+                     if options.threshold is not None else f"predicted = {positive}")
+    if options.source == "predictions":
+        return by_prediction
+    if options.source == "annotations":
+        return f"annotated = {positive}"
+    return (f"(annotated IS NOT NULL AND annotated = {positive}) "
+            f"OR (annotated IS NULL AND {by_prediction})")
+
+
+def _hierarchy_sql(where: str = "TRUE") -> str:
+    """SQL of (child, parent, rel, rela, sab): every hierarchy row, oriented child -> parent."""
+    return f"""
+        SELECT CASE WHEN {CHILD_IS_CUI1} THEN cui1 ELSE cui2 END AS child,
+               CASE WHEN {CHILD_IS_CUI1} THEN cui2 ELSE cui1 END AS parent, rel, rela, sab
+        FROM relations WHERE {HIERARCHICAL} AND cui1 <> cui2 AND ({where})"""
+
+
+def _add_ancestors(con: duckdb.DuckDBPyConnection) -> None:
+    """Add every ancestor of a selected concept (up to the roots) as an unselected item."""
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE subontology_ancestors AS
+        WITH RECURSIVE hier AS (SELECT DISTINCT child, parent FROM ({_hierarchy_sql()})),
+        up(cui) AS (
+            SELECT id FROM subontology_selected
+            UNION
+            SELECT h.parent FROM up JOIN hier h ON h.child = up.cui)
+        SELECT cui AS id FROM up WHERE cui NOT IN (SELECT id FROM subontology_selected)""")
+
+
+# --- nodes and edges -------------------------------------------------------------------------
+
+def concept_attributes_sql(ids_sql: str) -> str:
+    """SQL of (cui, name, english, semantic_types, tuis, synonyms, definition) for `ids_sql`.
+
+    Synonyms are the concept's English, non-suppressed names other than the preferred one,
+    de-duplicated case-insensitively (the shortest spelling first wins); the definition is
+    the longest non-suppressed one, as the concept text uses.
+    """
+    suppressed = ", ".join(_q(s) for s in SUPPRESSIBLE)
+    return f"""
+    WITH ids AS (SELECT DISTINCT id FROM ({ids_sql})),
+    eng AS (
+        SELECT n.cui, replace(n.str, '&#x7C;', '|') AS s FROM names n
+        WHERE n.cui IN (SELECT id FROM ids) AND n.lat = 'ENG'
+          AND coalesce(n.suppress, '') NOT IN ({suppressed})),
+    syn AS (
+        SELECT e.cui, list(s ORDER BY lower(s)) AS synonyms FROM (
+            SELECT cui, first(s ORDER BY length(s), s) AS s FROM eng GROUP BY cui, lower(s)) e
+        JOIN concepts c ON c.cui = e.cui
+        WHERE lower(e.s) <> lower(replace(c.name, '&#x7C;', '|')) GROUP BY e.cui),
+    sty AS (
+        SELECT cui, list(DISTINCT sty ORDER BY sty) AS semantic_types,
+               list(DISTINCT tui ORDER BY tui) AS tuis
+        FROM semantic_types WHERE cui IN (SELECT id FROM ids) GROUP BY cui),
+    def AS (
+        SELECT cui, first(def ORDER BY length(def) DESC, def) AS definition FROM definitions
+        WHERE cui IN (SELECT id FROM ids) AND coalesce(suppress, '') NOT IN ({suppressed})
+        GROUP BY cui)
+    SELECT c.cui, replace(c.name, '&#x7C;', '|') AS name,
+           c.cui IN (SELECT cui FROM eng) AS english,
+           coalesce(sty.semantic_types, []::VARCHAR[]) AS semantic_types,
+           coalesce(sty.tuis, []::VARCHAR[]) AS tuis,
+           coalesce(syn.synonyms, []::VARCHAR[]) AS synonyms, def.definition
+    FROM concepts c LEFT JOIN sty USING (cui) LEFT JOIN syn USING (cui) LEFT JOIN def USING (cui)
+    WHERE c.cui IN (SELECT id FROM ids)"""
+
+
+def _create_nodes(con: duckdb.DuckDBPyConnection, source: ItemSource, query: Query,
+                  is_concepts: bool, with_ancestors: bool) -> None:
+    """Temp table `subontology_nodes`: members with their attributes and scores."""
+    ancestors = "UNION ALL SELECT id, FALSE FROM subontology_ancestors" if with_ancestors else ""
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE subontology_members AS
+        SELECT id, TRUE AS selected FROM subontology_selected {ancestors}""")
+    if is_concepts:
+        attrs = concept_attributes_sql("SELECT id FROM subontology_members")
+    else:
+        attrs = f"""SELECT id AS cui, text AS name, TRUE AS english,
+            []::VARCHAR[] AS semantic_types, []::VARCHAR[] AS tuis, []::VARCHAR[] AS synonyms,
+            NULL::VARCHAR AS definition
+            FROM ({source.texts_sql(query, 'SELECT id FROM subontology_members')})"""
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {NODES} AS
+        SELECT a.cui, a.name, a.english, a.semantic_types, a.tuis, s.probability, s.label,
+               m.selected, a.synonyms, a.definition, 0 AS component
+        FROM ({attrs}) a JOIN subontology_members m ON m.id = a.cui
+        LEFT JOIN subontology_scores s ON s.id = a.cui
+        ORDER BY a.cui""")
+
+
+def _create_edges(con: duckdb.DuckDBPyConnection, options: SelectionOptions,
+                  is_concepts: bool) -> None:
+    empty = (f"CREATE OR REPLACE TEMP TABLE {EDGES} (from_cui VARCHAR, to_cui VARCHAR, "
+             "type VARCHAR, rel VARCHAR[], rela VARCHAR[], sab VARCHAR[])")
+    if not is_concepts:
+        con.execute(empty)
+        return
+    inside = f"cui1 IN (SELECT cui FROM {NODES}) AND cui2 IN (SELECT cui FROM {NODES})"
+    parts = []
+    if options.hierarchy:
+        parts.append(f"""SELECT child AS from_cui, parent AS to_cui, '{HIERARCHY_TYPE}' AS type,
+            {_lists()} FROM ({_hierarchy_sql(inside)}) GROUP BY child, parent""")
+    other = _other_filter(options)
+    if other:
+        parts.append(f"""SELECT cui1 AS from_cui, cui2 AS to_cui, upper(rel) AS type, {_lists()}
+            FROM relations WHERE {inside} AND cui1 <> cui2 AND ({other})
+            GROUP BY cui1, cui2, upper(rel)""")
+    if not parts:
+        con.execute(empty)
+        return
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {EDGES} AS "
+                + " UNION ALL ".join(f"({p})" for p in parts)
+                + " ORDER BY from_cui, to_cui, type")
+
+
+def _lists() -> str:
+    def agg(col: str) -> str:
+        return (f"coalesce(list(DISTINCT {col} ORDER BY {col}) FILTER "
+                f"(WHERE coalesce({col}, '') <> ''), []::VARCHAR[]) AS {col}")
+    return ", ".join(agg(c) for c in ("rel", "rela", "sab"))
+
+
+def _other_filter(options: SelectionOptions) -> str:
+    """Rows of the extra REL/RELA types (hierarchy rows are BROADER edges unless disabled)."""
+    conds = []
+    if options.rels:
+        conds.append(f"upper(rel) IN ({', '.join(_q(r) for r in options.rels)})")
+    if options.relas:
+        conds.append(f"rela IN ({', '.join(_q(r) for r in options.relas)})")
+    if not conds:
+        return ""
+    where = " OR ".join(conds)
+    return f"({where}) AND NOT {HIERARCHICAL}" if options.hierarchy else where
+
+
+# --- components ------------------------------------------------------------------------------
+
+def _components(con: duckdb.DuckDBPyConnection, options: SelectionOptions) -> dict[str, Any]:
+    """Number weakly connected components, drop the small ones, and summarise."""
+    import networkx as nx
+    import pyarrow as pa
+
+    graph = nx.Graph()
+    graph.add_nodes_from(r[0] for r in con.execute(f"SELECT cui FROM {NODES}").fetchall())
+    graph.add_edges_from(con.execute(f"SELECT from_cui, to_cui FROM {EDGES}").fetchall())
+    comps = sorted(nx.connected_components(graph), key=lambda c: (-len(c), min(c)))
+    cuis, ids, sizes = [], [], []
+    for number, comp in enumerate(comps, 1):
+        cuis.extend(comp)
+        ids.extend([number] * len(comp))
+        sizes.extend([len(comp)] * len(comp))
+    table = pa.table({"cui": pa.array(cuis, pa.string()), "component": pa.array(ids, pa.int64()),
+                      "size": pa.array(sizes, pa.int64())})
+    before = graph.number_of_nodes()
+    min_size = max(options.min_component_size, 2 if options.drop_isolated else 1)
+    con.register("subontology_components", table)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {NODES} AS
+        SELECT n.* REPLACE (c.component AS component) FROM {NODES} n
+        JOIN subontology_components c USING (cui) WHERE c.size >= {min_size} ORDER BY n.cui""")
+    con.unregister("subontology_components")
+    con.execute(f"""DELETE FROM {EDGES} WHERE from_cui NOT IN (SELECT cui FROM {NODES})
+                    OR to_cui NOT IN (SELECT cui FROM {NODES})""").fetchall()
+    kept = [len(c) for c in comps if len(c) >= min_size]
+    return {
+        "nodes": _count(con, NODES),
+        "ancestors_added": int(con.execute(f"SELECT count(*) FROM {NODES} WHERE NOT selected"
+                                           ).fetchall()[0][0]),
+        "edges": _count(con, EDGES),
+        "components": len(kept),
+        "largest_component": max(kept, default=0),
+        "isolated": sum(1 for size in kept if size == 1),
+        "dropped": before - sum(kept),
+    }

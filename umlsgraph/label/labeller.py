@@ -1,0 +1,261 @@
+"""Label every candidate item with a fine-tuned encoder (step 5 of LlamBERT).
+
+Items stream from DuckDB in chunks (`chunk_size` ids at a time; their text is rendered for
+that chunk only), each chunk is sorted by token length and cut into batches padded to their
+own longest item, and the chunk's predictions are written in one transaction. Memory stays
+bounded by the chunk, whatever the number of candidates. A re-run skips the ids this model
+already labelled, so an interrupted run resumes where it stopped. While one chunk runs through
+the model, a background thread fetches and tokenizes the next.
+
+Table ``predictions`` (the shared contract)::
+
+    query VARCHAR, source VARCHAR, id VARCHAR, label VARCHAR, probability DOUBLE,
+    model VARCHAR, created_at TIMESTAMP;  PRIMARY KEY (query, source, id, model)
+
+`probability` is the probability of the query's positive category, `label` the argmax.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from umlsgraph.db import connect
+from umlsgraph.db.items import ItemSource
+from umlsgraph.errors import ModelError
+from umlsgraph.query import Query, TextOptions
+from umlsgraph.train.encoder import (
+    autocast,
+    encode,
+    length_batches,
+    load_classifier,
+    pad,
+    pad_id,
+    progress_bar,
+    read_meta,
+    resolve_device,
+)
+
+TABLE = "predictions"
+TODO = "_label_todo"
+
+
+@dataclass(frozen=True)
+class LabelResult:
+    """What a `label` run did."""
+
+    model: str
+    candidates: int
+    already: int
+    labelled: int
+    positives: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.labelled / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class _Chunk:
+    """One chunk ready for the model: ids, and batches of (positions, padded CPU tensors)."""
+
+    ids: list[str]
+    batches: list[tuple[list[int], dict[str, Any]]]
+
+
+def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+        query VARCHAR NOT NULL, source VARCHAR NOT NULL, id VARCHAR NOT NULL,
+        label VARCHAR, probability DOUBLE, model VARCHAR NOT NULL,
+        created_at TIMESTAMP DEFAULT current_timestamp,
+        PRIMARY KEY (query, source, id, model))""")
+
+
+def label(db: str | Path, query: Query, source: ItemSource, model_dir: str | Path,
+          batch_size: int | None = None, max_length: int | None = None,
+          chunk_size: int = 20_000, device: str = "auto", progress: bool = True,
+          on_chunk: Callable[[int], None] | None = None) -> LabelResult:
+    """Classify every candidate item of `query` not yet labelled by this model.
+
+    `batch_size` defaults to 64 on CPU and 256 on a GPU; `max_length` to the training one.
+    `on_chunk(n_written)` is called after each chunk is committed.
+    """
+    if chunk_size < 1 or (batch_size is not None and batch_size < 1):
+        raise ModelError("--batch-size and --chunk-size must be positive")
+    meta = read_meta(model_dir)
+    query = _model_query(query, meta, model_dir)
+    max_length = max_length or int(meta.get("max_length", 128))
+    started = time.monotonic()
+    con = connect(db)
+    try:
+        source.check(con)
+        ensure_table(con)
+        candidates, todo = _plan(con, query, source, meta["model_id"])
+        labelled = 0
+        if todo:
+            labeller = _Labeller(model_dir, meta, device, batch_size, max_length)
+            labelled = _run(con, query, source, labeller, todo, chunk_size, progress, on_chunk)
+        positives = _count_positives(con, query, source, meta["model_id"])
+        con.execute(f"DROP TABLE IF EXISTS {TODO}")
+    finally:
+        con.close()
+    return LabelResult(meta["model_id"], candidates, candidates - todo, labelled, positives,
+                       time.monotonic() - started)
+
+
+def _model_query(query: Query, meta: dict[str, Any], model_dir: str | Path) -> Query:
+    """The query with the text options the model was trained on; categories must match."""
+    if meta["categories"] != query.categories:
+        raise ModelError(f"{model_dir}: trained for categories {meta['categories']}, but query "
+                         f"'{query.name}' has {query.categories}")
+    return replace(query, text=TextOptions(**meta["text"])) if "text" in meta else query
+
+
+def _plan(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
+          model: str) -> tuple[int, int]:
+    """Number the candidates this model has not labelled yet (a temp table); (total, todo)."""
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {TODO} AS
+        SELECT id, row_number() OVER (ORDER BY id) AS rn FROM (
+            SELECT DISTINCT id FROM ({source.candidates_sql(query)}) c
+            WHERE NOT EXISTS (SELECT 1 FROM {TABLE} p WHERE p.query = $q AND p.source = $s
+                              AND p.model = $m AND p.id = c.id))""",
+                {"q": query.name, "s": source.key, "m": model})
+    todo = _scalar(con, f"SELECT count(*) FROM {TODO}")
+    total = _scalar(con, f"SELECT count(DISTINCT id) FROM ({source.candidates_sql(query)})")
+    return total, todo
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> int:
+    """One integer, fetched to the end (DuckDB 2 refuses new work while a result is open)."""
+    return int(con.execute(sql, params or []).fetchall()[0][0])
+
+
+def _count_positives(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
+                     model: str) -> int:
+    return _scalar(con, f"SELECT count(*) FROM {TABLE} WHERE query = ? AND source = ? AND "
+                   "model = ? AND label = ?", [query.name, source.key, model, query.positive])
+
+
+def _run(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
+         labeller: _Labeller, todo: int, chunk_size: int, progress: bool,
+         on_chunk: Callable[[int], None] | None) -> int:
+    """Stream the todo list chunk by chunk: fetch+tokenize the next while predicting this one."""
+    starts = list(range(0, todo, chunk_size))
+    reader = con.cursor()
+    written = 0
+    with ThreadPoolExecutor(max_workers=1) as pool, \
+            progress_bar("labelling", todo, progress, unit="items") as bar:
+        ids = _chunk_ids(con, starts[0], chunk_size)
+        pending = pool.submit(_prepare, reader, query, source, labeller, ids)
+        for n in range(len(starts)):
+            chunk = pending.result()
+            if n + 1 < len(starts):
+                ids = _chunk_ids(con, starts[n + 1], chunk_size)
+                pending = pool.submit(_prepare, reader, query, source, labeller, ids)
+            labels, probs = labeller.predict(chunk, bar.advance)
+            _write(con, query, source, labeller.model_id, chunk.ids, labels, probs)
+            written += len(chunk.ids)
+            if on_chunk:
+                on_chunk(written)
+    reader.close()
+    return written
+
+
+def _chunk_ids(con: duckdb.DuckDBPyConnection, start: int, size: int) -> Any:
+    """The ids of one chunk as an Arrow table (at most `size` strings)."""
+    import pyarrow as pa
+
+    rows = con.execute(f"SELECT id FROM {TODO} WHERE rn > ? AND rn <= ? ORDER BY rn",
+                       [start, start + size]).fetchall()
+    return pa.table({"id": [str(r[0]) for r in rows]})
+
+
+def _prepare(reader: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
+             labeller: _Labeller, ids: Any) -> _Chunk:
+    """Render the chunk's texts in DuckDB, tokenize, sort and pad them (in the prefetch
+    thread, while the model works on the previous chunk)."""
+    reader.register("_chunk_ids", ids)
+    try:
+        rows = reader.execute(source.texts_sql(query, "SELECT id FROM _chunk_ids")).fetchall()
+    finally:
+        reader.unregister("_chunk_ids")
+    found = {str(i): t or "" for i, t in rows}
+    chunk_ids = [str(i) for i in ids.column("id").to_pylist()]
+    texts = [found.get(i, "") for i in chunk_ids]
+    return _Chunk(chunk_ids, labeller.batches(texts))
+
+
+def _write(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource, model: str,
+           ids: list[str], labels: list[str], probs: list[float]) -> None:
+    """Insert one chunk's predictions in one transaction."""
+    import pyarrow as pa
+
+    table = pa.table({"id": ids, "label": labels, "probability": probs})
+    con.register("_chunk_predictions", table)
+    con.execute("BEGIN")
+    try:
+        con.execute(f"INSERT OR REPLACE INTO {TABLE} (query, source, id, label, probability, "
+                    "model) SELECT ?, ?, id, label, probability, ? FROM _chunk_predictions",
+                    [query.name, source.key, model])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("_chunk_predictions")
+
+
+class _Labeller:
+    """The loaded model: tokenizes texts and predicts (label, P(positive)) for encodings."""
+
+    def __init__(self, model_dir: str | Path, meta: dict[str, Any], device: str,
+                 batch_size: int | None, max_length: int) -> None:
+        import torch
+
+        self.device = resolve_device(device)
+        self.model, self.tokenizer = load_classifier(model_dir)
+        if self.model.config.num_labels != len(meta["categories"]):
+            raise ModelError(f"{model_dir}: the model has {self.model.config.num_labels} outputs "
+                             f"but umlsgraph.json lists {len(meta['categories'])} categories")
+        if self.device.startswith("cuda"):
+            bf16 = torch.cuda.is_bf16_supported()
+            self.model.to(torch.bfloat16 if bf16 else torch.float16)
+        self.model.to(self.device).eval()
+        self.categories = list(meta["categories"])
+        self.positive = self.categories.index(meta["positive"])
+        self.model_id = str(meta["model_id"])
+        self.batch_size = batch_size or (256 if self.device.startswith("cuda") else 64)
+        self.max_length = max_length
+        self.pad_id = pad_id(self.tokenizer)
+
+    def batches(self, texts: list[str]) -> list[tuple[list[int], dict[str, Any]]]:
+        """Tokenized, length-sorted (longest first) and padded batches, on the CPU."""
+        encodings = encode(self.tokenizer, texts, self.max_length)
+        lengths = [len(e["input_ids"]) for e in encodings]
+        return [(ids, pad([encodings[i] for i in ids], self.pad_id, "cpu"))
+                for ids in length_batches(lengths, self.batch_size)]
+
+    def predict(self, chunk: _Chunk,
+                advance: Callable[[int], None]) -> tuple[list[str], list[float]]:
+        """Labels and P(positive) of a chunk's items, in the chunk's order."""
+        import torch
+
+        labels: list[str] = [""] * len(chunk.ids)
+        probs: list[float] = [0.0] * len(chunk.ids)
+        with torch.inference_mode(), autocast(self.device):
+            for positions, cpu_batch in chunk.batches:
+                batch = {k: v.to(self.device, non_blocking=True) for k, v in cpu_batch.items()}
+                p = torch.softmax(self.model(**batch).logits.float(), dim=-1).cpu()
+                best, positive = p.argmax(-1).tolist(), p[:, self.positive].tolist()
+                for row, i in enumerate(positions):
+                    labels[i] = self.categories[best[row]]
+                    probs[i] = positive[row]
+                advance(len(positions))
+        return labels, probs

@@ -1,0 +1,316 @@
+"""The whole LlamBERT method as one resumable run: load → annotate → train → label → export.
+
+Every step first asks "is this already done?" and skips what is, so re-running after a crash
+(or after changing only an export option) does only the missing work:
+
+- load: skipped when the database already holds the same release loaded with the same filters;
+- annotate: asks only for the items still missing to reach the sample size (answers are
+  stored as they arrive, so a killed run loses at most the batch in flight);
+- train: skipped when the model folder holds a finished run on the same labels and settings,
+  and resumed from its last checkpoint otherwise;
+- label: classifies only items this model has not labelled yet;
+- export / report: cheap, rewritten from the stored predictions every time.
+
+Settings resolve in one place, in one order: defaults < project file (TOML) < flags.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from umlsgraph.errors import InputFileError, QueryError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything `umlsgraph run` needs; each field is also a flag and a project-file key."""
+
+    query: str
+    db: Path = Path("umls.duckdb")
+    release: Path | None = None
+    corpus: str | None = None
+    llm: str = "embed"
+    labels_file: Path | None = None
+    n: int | None = None
+    annotate_batch_size: int | None = None
+    base_model: str | None = None
+    out: Path | None = None
+    epochs: int | None = None
+    max_length: int | None = None
+    batch_size: int | None = None
+    seed: int | None = None
+    min_steps: int | None = None
+    formats: tuple[str, ...] = ("graphml", "ttl")
+    export_dir: Path | None = None
+    report: bool = False
+    device: str = "auto"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.out or Path("runs") / Path(self.query).stem
+
+    @property
+    def exports(self) -> Path:
+        return self.export_dir or self.model_dir / "export"
+
+
+@dataclass
+class StepResult:
+    """What one step did: `status` is "done" (work was done) or "skipped" (nothing missing)."""
+
+    name: str
+    status: str
+    detail: str = ""
+    seconds: float = 0.0
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+PATH_FIELDS = {"db", "release", "labels_file", "out", "export_dir"}
+
+
+def read_project_file(path: str | Path) -> dict[str, Any]:
+    """The `[run]` table of a project file (or its top level), validated against the fields."""
+    file = Path(path)
+    if not file.is_file():
+        raise InputFileError(f"{file}: no such project file")
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputFileError(f"{file}: not valid TOML ({exc})") from None
+    table = data.get("run", data)
+    known = {f.name for f in fields(RunSettings)}
+    for key in table:
+        if key.replace("-", "_") not in known:
+            raise InputFileError(f"{file}: unknown setting '{key}'; known: "
+                                 f"{', '.join(sorted(known))}")
+    base = file.resolve().parent
+    values = {}
+    for key, value in table.items():
+        key = key.replace("-", "_")
+        if key in PATH_FIELDS and value is not None:
+            value = Path(value) if Path(value).is_absolute() else base / value
+        if key == "formats" and isinstance(value, str):
+            value = tuple(v.strip() for v in value.split(",") if v.strip())
+        elif key == "formats":
+            value = tuple(value)
+        values[key] = value
+    return values
+
+
+def resolve_settings(flags: dict[str, Any], project_file: str | Path | None = None
+                     ) -> RunSettings:
+    """defaults < project file < flags (a flag left at None does not override)."""
+    values: dict[str, Any] = read_project_file(project_file) if project_file else {}
+    values.update({k: v for k, v in flags.items() if v is not None})
+    if not values.get("query"):
+        raise QueryError("no query given: pass QUERY or set `query` in the project file")
+    return RunSettings(**values)
+
+
+Step = Callable[[RunSettings], StepResult]
+
+
+def run_pipeline(settings: RunSettings, on_step: Callable[[StepResult], None] | None = None
+                 ) -> list[StepResult]:
+    """Run every step in order, skipping what is done; returns what each step did."""
+    results = []
+    for step in (step_load, step_annotate, step_train, step_label, step_export, step_report):
+        started = time.monotonic()
+        result = step(settings)
+        result.seconds = time.monotonic() - started
+        results.append(result)
+        if on_step:
+            on_step(result)
+    return results
+
+
+def _query(settings: RunSettings) -> Any:
+    from umlsgraph.query import load_query
+    return load_query(settings.query)
+
+
+def _source(settings: RunSettings) -> Any:
+    from umlsgraph.db.items import source_for
+    return source_for(settings.corpus)
+
+
+def step_load(settings: RunSettings) -> StepResult:
+    """Load the release unless the database already holds it with the same filters."""
+    if settings.release is None:
+        if not Path(settings.db).exists():
+            from umlsgraph.errors import StoreError
+            raise StoreError(f"{settings.db}: no such database; give --release META to load one")
+        return StepResult("load", "skipped", "no release given; using the existing database")
+    from umlsgraph.load import obo
+    from umlsgraph.load.release import LoadOptions
+
+    if _already_loaded(settings):
+        return StepResult("load", "skipped", f"{settings.release} is already loaded")
+    counts = obo.load(settings.release, settings.db, LoadOptions())
+    return StepResult("load", "done", f"{counts['concepts']:,} concepts, "
+                      f"{counts['relations']:,} relations", data=counts)
+
+
+def _already_loaded(settings: RunSettings) -> bool:
+    """True when the db's `release` table names this release and the default filters."""
+    import duckdb
+
+    from umlsgraph.load import rrf
+    from umlsgraph.load.release import LoadOptions
+
+    if not Path(settings.db).exists() or settings.release is None:
+        return False
+    con = duckdb.connect(str(settings.db), read_only=True)
+    try:
+        rows = dict(con.execute("SELECT key, value FROM release").fetchall())
+    except duckdb.Error:
+        return False
+    finally:
+        con.close()
+    release = Path(settings.release)
+    wanted = {k: v for k, v in asdict(LoadOptions()).items()
+              if k not in ("memory_limit", "threads")}
+    try:
+        path = str(rrf.find_meta(release).resolve()) if release.is_dir() else None
+    except Exception:  # noqa: BLE001 - an unreadable release is "not loaded": load reports why
+        path = None
+    same_source = rows.get("path") in {path, str(release.resolve())}
+    return same_source and json.loads(rows.get("options", "{}")) == json.loads(
+        json.dumps(wanted))
+
+
+def step_annotate(settings: RunSettings) -> StepResult:
+    """Bring the query's annotations up to the sample size (or import a labels file)."""
+    from umlsgraph.annotate import driver as annotating
+    from umlsgraph.annotate.backends import create
+
+    query, source = _query(settings), _source(settings)
+    if settings.labels_file is not None:
+        result = annotating.import_labels(settings.db, query, settings.labels_file, source)
+        return StepResult("annotate", "done", f"imported {result.imported:,} labels",
+                          data=result.as_dict())
+    annotator = create(settings.llm)
+    target = settings.n or query.sample.size
+    have = _annotation_count(settings, annotator.name, annotator.prompt_hash(query))
+    if have >= target:
+        annotator.close()
+        return StepResult("annotate", "skipped", f"{have:,} answers already stored "
+                          f"({annotator.name})")
+    try:
+        # n is the sample size: the first n items of the seeded order, asking only the missing
+        result = annotating.annotate(settings.db, query, source, annotator, n=target,
+                                     batch_size=settings.annotate_batch_size)
+    finally:
+        annotator.close()
+    counts = ", ".join(f"{k}={v:,}" for k, v in sorted(result.counts.items()))
+    detail = f"{result.asked:,} asked with {annotator.name} ({counts}, " \
+             f"unparseable={result.unparseable:,})"
+    return StepResult("annotate", "done", detail, data=result.as_dict())
+
+
+def _annotation_count(settings: RunSettings, annotator: str, prompt_hash: str) -> int:
+    import duckdb
+
+    from umlsgraph.db import annotations
+
+    con = duckdb.connect(str(settings.db), read_only=True)
+    try:
+        if not annotations.has_table(con):
+            return 0
+        sql = annotations.done_ids_sql(_query(settings).name, _source(settings).key, annotator,
+                                       prompt_hash)
+        return int(con.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0])  # type: ignore[index]
+    finally:
+        con.close()
+
+
+def _annotator_name(settings: RunSettings) -> str | None:
+    if settings.labels_file is not None:
+        return f"labels:{Path(settings.labels_file).name}"
+    from umlsgraph.annotate.backends import create
+    return create(settings.llm).name
+
+
+def train_config(settings: RunSettings) -> Any:
+    from umlsgraph.train.trainer import TrainConfig
+
+    overrides = {k: getattr(settings, k) for k in ("base_model", "epochs", "max_length",
+                                                    "batch_size", "seed", "min_steps")
+                 if getattr(settings, k) is not None}
+    return replace(TrainConfig(device=settings.device), **overrides)
+
+
+def step_train(settings: RunSettings) -> StepResult:
+    """Fine-tune the encoder on this annotator's labels (resumes; skips a finished run)."""
+    from umlsgraph.train.trainer import train
+
+    result = train(settings.db, _query(settings), _source(settings), train_config(settings),
+                   settings.model_dir, annotator=_annotator_name(settings))
+    best = result.best or {}
+    detail = (f"{result.n_train:,} train / {result.n_val:,} val, best epoch "
+              f"{result.best_epoch}, val F1 {best.get('f1', float('nan')):.3f}")
+    status = "skipped" if result.already_done else "done"
+    return StepResult("train", status, detail + (" (already trained)" if result.already_done
+                                                 else ""), data={"model": str(result.out)})
+
+
+def step_label(settings: RunSettings) -> StepResult:
+    """Label every candidate item with the fine-tuned encoder (only those not yet labelled)."""
+    from umlsgraph.label.labeller import label
+
+    result = label(settings.db, _query(settings), _source(settings), settings.model_dir,
+                   batch_size=None, device=settings.device)
+    status = "done" if result.labelled else "skipped"
+    detail = (f"{result.labelled:,} labelled ({result.already:,} already), "
+              f"{result.positives:,} positive of {result.candidates:,}")
+    return StepResult("label", status, detail, data=asdict(result))
+
+
+def step_export(settings: RunSettings) -> StepResult:
+    """Write the subontology in every requested format (cheap: always rewritten)."""
+    if settings.corpus:
+        from umlsgraph.corpus.corpus import export_corpus
+        out = settings.exports / f"{settings.corpus}.parquet"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        export_corpus(settings.db, settings.corpus, out, query=_query(settings).name)
+        return StepResult("export", "done", f"corpus with labels → {out}")
+    from umlsgraph.export.formats import export
+    from umlsgraph.export.selection import SelectionOptions
+    from umlsgraph.train.encoder import read_meta
+
+    selection = SelectionOptions(model=read_meta(settings.model_dir)["model_id"])
+    settings.exports.mkdir(parents=True, exist_ok=True)
+    written, summary = [], {}
+    for fmt in settings.formats:
+        target = settings.exports / f"{Path(settings.query).stem}.{_suffix(fmt)}"
+        summary = export(settings.db, settings.query, fmt, target, selection=selection)
+        written.append(str(target))
+    detail = f"{summary.get('nodes', 0):,} concepts, {summary.get('edges', 0):,} edges → " + \
+        ", ".join(written)
+    return StepResult("export", "done", detail, data={"files": written, "summary": summary})
+
+
+def _suffix(fmt: str) -> str:
+    return {"neo4j-admin": "neo4j-admin", "csv": "csv", "parquet": "parquet"}.get(fmt, fmt)
+
+
+def step_report(settings: RunSettings) -> StepResult:
+    if not settings.report:
+        return StepResult("report", "skipped", "not asked (--report)")
+    from umlsgraph.report.page import build_report
+
+    out = settings.model_dir / "report"
+    result = build_report(settings.db, _query(settings), out, model_dir=settings.model_dir,
+                          corpus=settings.corpus)
+    return StepResult("report", "done", f"{result.html}")
