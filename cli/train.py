@@ -41,8 +41,15 @@ def train(
     batch_size: Annotated[int, typer.Option(help="Items per optimisation step.")] = 16,
     max_length: Annotated[int, typer.Option(help="Most tokens per item.")] = 128,
     seed: Annotated[int, typer.Option(help="Seed of the split, the shuffles and the head.")] = 42,
-    class_weighting: Annotated[str, typer.Option(
-        help="balanced (weight classes by inverse frequency) or none.")] = "balanced",
+    class_weighting: Annotated[str | None, typer.Option(
+        help="none, sqrt (tempered) or balanced (weight classes by inverse frequency; "
+        "multiplies the weight of wrong minority labels when labels are noisy) "
+        "\\[default: none].")] = None,
+    label_smoothing: Annotated[float | None, typer.Option(
+        help="Cross-entropy label smoothing, 0 to <0.5 \\[default: 0].")] = None,
+    keep: Annotated[str | None, typer.Option(
+        help="Which epoch the model folder keeps: last, or best on the validation split "
+        "(small noisy splits pick badly) \\[default: last].")] = None,
     min_steps: Annotated[int, typer.Option(
         help="At least this many optimisation steps (more epochs for small label sets).")] = 300,
     val_fraction: Annotated[float, typer.Option(
@@ -50,8 +57,9 @@ def train(
     patience: Annotated[int, typer.Option(
         help="Stop after this many epochs without a better validation F1.")] = 3,
     text: Annotated[list[str] | None, typer.Option(
-        "--text", help="Add parts to the concept text the encoder reads: parents, definition, "
-        "semantic_types, preferred_name (comma-separated or repeated).")] = None,
+        "--text", help="Parts of the concept text the encoder reads besides the query's: "
+        "parents, grandparents, definition, semantic_types, preferred_name (comma-separated "
+        "or repeated), or none \\[default: parents].")] = None,
     annotator: Annotated[str | None, typer.Option(
         help="Train on this annotator's labels (see `umlsgraph annotations`); default: all.")
     ] = None,
@@ -74,11 +82,13 @@ def train(
     from umlsgraph.train.trainer import DEFAULT_BASE_MODEL, TrainConfig
     from umlsgraph.train.trainer import train as run_train
 
+    chosen = {"class_weighting": class_weighting, "label_smoothing": label_smoothing,
+              "keep": keep, "text": text_parts(text)}
     config = TrainConfig(
         base_model=base_model or DEFAULT_BASE_MODEL, epochs=epochs, lr=lr,
-        batch_size=batch_size, max_length=max_length, seed=seed,
-        class_weighting=class_weighting, min_steps=min_steps, val_fraction=val_fraction,
-        patience=patience, device=device, text=split_csv(text))
+        batch_size=batch_size, max_length=max_length, seed=seed, min_steps=min_steps,
+        val_fraction=val_fraction, patience=patience, device=device,
+        **{k: v for k, v in chosen.items() if v is not None})
     result = run_train(db, load_query(query), source_for(corpus, split), config, out,
                        annotator=annotator, init_model=init_model, resume=not no_resume,
                        progress=not json_output)
@@ -92,6 +102,14 @@ def train(
     console.print(f"{out}: {state} on {result.n_train:,} items ({result.n_val:,} validation); "
                   f"kept epoch {result.best_epoch} of {result.epochs}, {f1}, "
                   f"{result.seconds:.0f} s. Model id {result.model_id}")
+
+
+def text_parts(values: list[str] | None) -> tuple[str, ...] | None:
+    """`--text` as TrainConfig wants it: None keeps the default, `none` means names only."""
+    if values is None:
+        return None
+    parts = split_csv(values)
+    return () if parts == ("none",) else parts
 
 
 def label(

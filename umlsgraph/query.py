@@ -28,7 +28,7 @@ TOP_FIELDS = {"name", "description", "prompt", "system", "labels", "positive", "
 SAMPLE_FIELDS = {"size", "seed", "stratify"}
 FILTER_FIELDS = {"semantic_types", "sources"}
 TEXT_FIELDS = {"synonyms", "preferred_name", "semantic_types", "definition", "parents",
-               "max_names", "max_chars"}
+               "grandparents", "max_names", "max_chars"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class TextOptions:
     semantic_types: bool = False
     definition: bool = False
     parents: bool = False
+    grandparents: bool = False
     max_names: int = 50
     max_chars: int = 2000
 

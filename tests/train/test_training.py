@@ -51,6 +51,7 @@ def labelled_db(loaded_db: Path) -> Path:
 @pytest.mark.parametrize(("field", "value", "message"), [
     ("lr", 0.0, "--lr"), ("epochs", 0, "--epochs"), ("class_weighting", "inverse", "balanced"),
     ("val_fraction", 0.95, "--val-fraction"), ("text", ("synonyms_x",), "--text"),
+    ("label_smoothing", 0.6, "--label-smoothing"), ("keep", "first", "--keep"),
 ])
 def test_config_is_validated(field: str, value: object, message: str) -> None:
     with pytest.raises(TrainingError, match=message):
@@ -67,6 +68,27 @@ def test_split_is_stratified_and_weights_are_balanced() -> None:
     weights = class_weights(train_set, 2, "balanced")
     assert weights[1] == pytest.approx(90 / (2 * 18)) and weights[0] == pytest.approx(90 / 144)
     assert class_weights(train_set, 2, "none") == [1.0, 1.0]
+    tempered = class_weights(train_set, 2, "sqrt")
+    assert tempered[1] == pytest.approx((90 / 36) ** 0.5) and 1 < tempered[1] < weights[1]
+
+
+def test_concept_text_carries_the_hierarchy_by_default(hpo_db: Path) -> None:
+    """The encoder reads a concept's parents (and, when asked, grandparents) from the store:
+    what the issue-11 measurements showed a noisy-label encoder needs."""
+    from umlsgraph.train.trainer import Example, load_examples, training_text
+
+    query = parse_query({"name": "q", "prompt": "{text}?", "labels": {"yes": ["yes"],
+                         "no": ["no"]}, "positive": "yes"})
+    annotate(hpo_db, query, {"HP:0002868": "no", "HP:0001250": "yes"})
+    default = load_examples(hpo_db, training_text(query, TrainConfig()), ConceptSource())
+    assert Example("HP:0002868", 1, "narrow iliac wing; narrow iliac wings | parents: "
+                   "abnormal iliac wing morphology") in default
+    both = training_text(query, TrainConfig(text=("parents", "grandparents")))
+    texts = dict((e.id, e.text) for e in load_examples(hpo_db, both, ConceptSource()))
+    assert texts["HP:0002868"].endswith("| grandparents: abnormal ilium morphology")
+    names_only = load_examples(hpo_db, training_text(query, TrainConfig(text=())),
+                               ConceptSource())
+    assert "parents" not in " ".join(e.text for e in names_only)
 
 
 def test_user_errors_are_one_line(loaded_db: Path, tmp_path: Path, minilm_path: Path) -> None:

@@ -164,6 +164,8 @@ def concept_text_sql(options: TextOptions, ids_sql: str) -> str:
         parts.append("'type: ' || sty.types")
     if options.parents:
         parts.append("'parents: ' || par.parents")
+    if options.grandparents:
+        parts.append("'grandparents: ' || gpar.names")
     if options.definition:
         parts.append("'definition: ' || def.def")
     if not parts:
@@ -194,7 +196,7 @@ def _optional_ctes(options: TextOptions) -> str:
     if options.semantic_types:
         ctes.append("""sty AS (SELECT cui, string_agg(DISTINCT sty, ', ' ORDER BY sty) AS types
             FROM semantic_types WHERE cui IN (SELECT id FROM ids) GROUP BY cui)""")
-    if options.parents:
+    if options.parents or options.grandparents:
         ctes.append("""edges AS (
             SELECT cui1 AS child, cui2 AS parent FROM relations WHERE rel = 'PAR'
               AND cui1 IN (SELECT id FROM ids)
@@ -205,6 +207,17 @@ def _optional_ctes(options: TextOptions) -> str:
                    AS parents
             FROM edges e JOIN concepts p ON p.cui = e.parent
             WHERE e.child <> e.parent GROUP BY e.child)""")
+    if options.grandparents:
+        ctes.append("""up AS (
+            SELECT cui1 AS child, cui2 AS parent FROM relations WHERE rel = 'PAR'
+              AND cui1 IN (SELECT parent FROM edges)
+            UNION SELECT cui2, cui1 FROM relations WHERE rel = 'CHD'
+              AND cui2 IN (SELECT parent FROM edges)),
+        gpar AS (SELECT e.child AS cui,
+                   array_to_string(list(DISTINCT lower(g.name) ORDER BY lower(g.name))[1:5], '; ')
+                   AS names
+            FROM edges e JOIN up u ON u.child = e.parent JOIN concepts g ON g.cui = u.parent
+            WHERE g.cui <> e.child AND g.cui <> e.parent GROUP BY e.child)""")
     if options.definition:
         ctes.append("""def AS (SELECT cui, first(def ORDER BY length(def) DESC) AS def
             FROM definitions WHERE cui IN (SELECT id FROM ids) GROUP BY cui)""")
@@ -217,6 +230,8 @@ def _optional_joins(options: TextOptions) -> str:
         joins.append("LEFT JOIN sty ON sty.cui = c.cui")
     if options.parents:
         joins.append("LEFT JOIN par ON par.cui = c.cui")
+    if options.grandparents:
+        joins.append("LEFT JOIN gpar ON gpar.cui = c.cui")
     if options.definition:
         joins.append("LEFT JOIN def ON def.cui = c.cui")
     return "\n".join(joins)

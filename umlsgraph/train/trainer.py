@@ -46,7 +46,9 @@ from umlsgraph.train.encoder import (
 
 DEFAULT_BASE_MODEL = "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext"
 CHECKPOINT = "checkpoint.pt"
-TEXT_PARTS = ("preferred_name", "semantic_types", "definition", "parents")
+TEXT_PARTS = ("preferred_name", "semantic_types", "definition", "parents", "grandparents")
+WEIGHTINGS = ("none", "sqrt", "balanced")
+KEEP = ("best", "last")
 
 
 class TrainingError(UmlsgraphError):
@@ -71,14 +73,16 @@ class TrainConfig:
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     seed: int = 42
-    class_weighting: str = "balanced"
+    class_weighting: str = "none"
+    label_smoothing: float = 0.0
+    keep: str = "best"
     min_steps: int = 300
     max_epochs: int = 40
     val_fraction: float = 0.1
     patience: int = 3
     device: str = "auto"
     checkpoint_steps: int = 500
-    text: tuple[str, ...] = ()
+    text: tuple[str, ...] = ("parents",)
 
     def __post_init__(self) -> None:
         positive_ints = ("epochs", "batch_size", "max_length", "max_epochs", "checkpoint_steps",
@@ -94,9 +98,13 @@ class TrainConfig:
             raise TrainingError(f"--val-fraction {self.val_fraction}: must be in [0, 0.9)")
         if not 0 <= self.warmup_ratio < 1 or self.weight_decay < 0:
             raise TrainingError("--warmup-ratio must be in [0, 1) and --weight-decay >= 0")
-        if self.class_weighting not in ("balanced", "none"):
-            raise TrainingError(f"--class-weighting {self.class_weighting}: choose balanced "
-                                "or none")
+        if self.class_weighting not in WEIGHTINGS:
+            raise TrainingError(f"--class-weighting {self.class_weighting}: choose "
+                                f"{', '.join(WEIGHTINGS)}")
+        if not 0 <= self.label_smoothing < 0.5:
+            raise TrainingError(f"--label-smoothing {self.label_smoothing}: must be in [0, 0.5)")
+        if self.keep not in KEEP:
+            raise TrainingError(f"--keep {self.keep}: choose {' or '.join(KEEP)}")
         self.text = tuple(self.text)
         for part in self.text:
             if part not in TEXT_PARTS:
@@ -214,12 +222,14 @@ def check_examples(train: list[Example], categories: list[str]) -> None:
 
 
 def class_weights(train: list[Example], n_classes: int, mode: str) -> list[float]:
-    """'balanced': n / (classes * count) per class, as scikit-learn; 'none': all ones."""
+    """'balanced': n / (classes * count) per class, as scikit-learn; 'sqrt': its square root
+    (tempered); 'none': all ones."""
     counts = [sum(ex.label == c for ex in train) for c in range(n_classes)]
     if mode == "none":
         return [1.0] * n_classes
     present = sum(1 for c in counts if c)
-    return [len(train) / (present * c) if c else 1.0 for c in counts]
+    power = 0.5 if mode == "sqrt" else 1.0
+    return [(len(train) / (present * c)) ** power if c else 1.0 for c in counts]
 
 
 # ---------------------------------------------------------------------------- the loop
@@ -338,7 +348,7 @@ class _Trainer:
                 bar.log(_describe(record))
                 if self.on_epoch:
                     self.on_epoch(record)
-        if not self.val_set:
+        if not self.val_set or self.config.keep == "last":
             self._save_best()
         return self._finish(started)
 
@@ -362,7 +372,8 @@ class _Trainer:
         self.epochs = min(wanted, max(cfg.max_epochs, cfg.epochs))
         self.total_steps = self.epochs * self.steps_per_epoch
         weights = class_weights(self.train_set, len(self.query.categories), cfg.class_weighting)
-        self.loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor(weights).to(self.device))
+        self.loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor(weights).to(self.device),
+                                                 label_smoothing=cfg.label_smoothing)
         self.optimizer = torch.optim.AdamW(_param_groups(self.model, cfg.weight_decay), lr=cfg.lr)
         self.scheduler = _linear_schedule(self.optimizer, int(cfg.warmup_ratio * self.total_steps),
                                           self.total_steps)
@@ -431,7 +442,8 @@ class _Trainer:
                  -metrics.get("loss", 0.0)) if metrics else None
         if score is not None and (self.best_score is None or score > self.best_score):
             self.best_score, self.best, self.bad_epochs = score, record, 0
-            self._save_best()
+            if self.config.keep == "best":
+                self._save_best()
         elif score is not None:
             self.bad_epochs += 1
         self.epoch += 1
@@ -440,7 +452,8 @@ class _Trainer:
         return record
 
     def _should_stop(self) -> bool:
-        return (bool(self.val_set) and self.bad_epochs >= self.config.patience
+        return (bool(self.val_set) and self.config.keep == "best"
+                and self.bad_epochs >= self.config.patience
                 and self.global_step >= self.config.min_steps)
 
     def _validate(self) -> dict[str, Any]:
@@ -526,7 +539,8 @@ class _Trainer:
 
     def _meta(self, seconds: float) -> dict[str, Any]:
         base = self.init_meta["base_model"] if self.init_meta else self.config.base_model
-        best = self.best or (self.history[-1] if self.history else {})
+        last = self.history[-1] if self.history else {}
+        best = last if self.config.keep == "last" else (self.best or last)
         return {
             "complete": True,
             "model_id": f"{self.out.resolve().name}-{uuid.uuid4().hex[:8]}",
