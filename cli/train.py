@@ -53,13 +53,15 @@ def train(
     min_steps: Annotated[int, typer.Option(
         help="At least this many optimisation steps (more epochs for small label sets).")] = 300,
     val_fraction: Annotated[float, typer.Option(
-        help="Share of each class held out to pick the best epoch (0: keep the last).")] = 0.1,
+        help="Share of each class held out to score each epoch (and, with --keep best, "
+        "to pick one; 0: none).")] = 0.1,
     patience: Annotated[int, typer.Option(
-        help="Stop after this many epochs without a better validation F1.")] = 3,
+        help="With --keep best: stop after this many epochs without a better validation F1.")
+    ] = 3,
     text: Annotated[list[str] | None, typer.Option(
         "--text", help="Parts of the concept text the encoder reads besides the query's: "
         "parents, grandparents, definition, semantic_types, preferred_name (comma-separated "
-        "or repeated), or none \\[default: parents].")] = None,
+        "or repeated), or none \\[default: parents,grandparents].")] = None,
     annotator: Annotated[str | None, typer.Option(
         help="Train on this annotator's labels (see `umlsgraph annotations`); default: all.")
     ] = None,
@@ -73,7 +75,7 @@ def train(
         "--no-resume", help="Start over instead of resuming from OUT's checkpoint.")] = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Fine-tune an encoder on a query's stored labels; keeps the best epoch on validation F1.
+    """Fine-tune an encoder on a query's stored labels (defaults made for noisy LLM labels).
 
     Re-running the same command resumes an interrupted run and skips a finished one.
     """
