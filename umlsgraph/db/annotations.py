@@ -93,6 +93,37 @@ def annotators(con: duckdb.DuckDBPyConnection, query: str, source: str) -> list[
     return [r[0] for r in rows]
 
 
+def choose_annotator(con: duckdb.DuckDBPyConnection, query: str, source: str,
+                     annotator: str | None) -> str:
+    """The one rule for whose labels a step uses: the one named, else the only one.
+
+    Gold and LLM labels are never mixed silently: with several annotators and none named,
+    this is an error listing them.
+    """
+    from umlsgraph.errors import AnnotationError
+
+    known = annotators(con, query, source)
+    if not known:
+        raise AnnotationError(f"no annotations for query '{query}' on {source}; run "
+                              "`umlsgraph annotate` (or import labels with --labels-file) first")
+    if annotator is None and len(known) > 1:
+        raise AnnotationError(f"several annotators labelled query '{query}' on {source}: "
+                              f"{', '.join(known)}; choose one with --annotator")
+    if annotator and annotator not in known:
+        raise AnnotationError(f"--annotator '{annotator}': no annotations by it; known: "
+                              f"{', '.join(known)}")
+    return annotator or known[0]
+
+
+def scores(con: duckdb.DuckDBPyConnection, query: str, source: str,
+           annotator: str) -> dict[str, float]:
+    """id -> the annotator's stored score (its P(positive) or margin), latest answer per id."""
+    rows = con.execute(f"SELECT id, arg_max(score, created_at) FROM {TABLE} WHERE query = ? "
+                       "AND source = ? AND annotator = ? AND label IS NOT NULL AND score IS NOT "
+                       "NULL GROUP BY id", [query, source, annotator]).fetchall()
+    return {r[0]: float(r[1]) for r in rows}
+
+
 def has_table(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
                             [TABLE]).fetchone()[0])  # type: ignore[index]

@@ -212,6 +212,18 @@ def _write(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource, mod
         con.unregister("_chunk_predictions")
 
 
+def predict_texts(model_dir: str | Path, texts: list[str], device: str = "auto",
+                  batch_size: int | None = None) -> list[list[float]]:
+    """Each text's probabilities of the model's categories (in its umlsgraph.json order).
+
+    For a few thousand texts held in memory (an audit fold, an uncertainty pool); whole
+    candidate sets go through `label`, which streams and stores.
+    """
+    meta = read_meta(model_dir)
+    labeller = _Labeller(model_dir, meta, device, batch_size, int(meta.get("max_length", 128)))
+    return labeller.probabilities(texts)
+
+
 class _Labeller:
     """The loaded model: tokenizes texts and predicts (label, P(positive)) for encodings."""
 
@@ -241,6 +253,19 @@ class _Labeller:
         lengths = [len(e["input_ids"]) for e in encodings]
         return [(ids, pad([encodings[i] for i in ids], self.pad_id, "cpu"))
                 for ids in length_batches(lengths, self.batch_size)]
+
+    def probabilities(self, texts: list[str]) -> list[list[float]]:
+        """Full probability vectors of `texts`, in order."""
+        import torch
+
+        out: list[list[float]] = [[] for _ in texts]
+        with torch.inference_mode(), autocast(self.device):
+            for positions, cpu_batch in self.batches(texts):
+                batch = {k: v.to(self.device) for k, v in cpu_batch.items()}
+                p = torch.softmax(self.model(**batch).logits.float(), dim=-1).cpu().tolist()
+                for row, i in enumerate(positions):
+                    out[i] = p[row]
+        return out
 
     def predict(self, chunk: _Chunk,
                 advance: Callable[[int], None]) -> tuple[list[str], list[float]]:
