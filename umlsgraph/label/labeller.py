@@ -90,7 +90,7 @@ def label(db: str | Path, query: Query, source: ItemSource, model_dir: str | Pat
     if chunk_size < 1 or (batch_size is not None and batch_size < 1):
         raise ModelError("--batch-size and --chunk-size must be positive")
     meta = read_meta(model_dir)
-    query = _model_query(query, meta, model_dir)
+    query = model_query(query, meta, model_dir)
     max_length = max_length or int(meta.get("max_length", 128))
     started = time.monotonic()
     con = connect(db)
@@ -110,7 +110,7 @@ def label(db: str | Path, query: Query, source: ItemSource, model_dir: str | Pat
                        time.monotonic() - started)
 
 
-def _model_query(query: Query, meta: dict[str, Any], model_dir: str | Path) -> Query:
+def model_query(query: Query, meta: dict[str, Any], model_dir: str | Path) -> Query:
     """The query with the text options the model was trained on; categories must match."""
     if meta["categories"] != query.categories:
         raise ModelError(f"{model_dir}: trained for categories {meta['categories']}, but query "
@@ -224,6 +224,15 @@ def predict_texts(model_dir: str | Path, texts: list[str], device: str = "auto",
     return labeller.probabilities(texts)
 
 
+def embed_texts(model_dir: str | Path, texts: list[str], device: str = "auto",
+                batch_size: int | None = None) -> list[list[float]]:
+    """Each text's embedding by the model's encoder (last hidden layer, mean-pooled over
+    tokens, L2-normalised): for grouping similar items, e.g. a diverse annotation round."""
+    meta = read_meta(model_dir)
+    labeller = _Labeller(model_dir, meta, device, batch_size, int(meta.get("max_length", 128)))
+    return labeller.embeddings(texts)
+
+
 class _Labeller:
     """The loaded model: tokenizes texts and predicts (label, P(positive)) for encodings."""
 
@@ -265,6 +274,22 @@ class _Labeller:
                 p = torch.softmax(self.model(**batch).logits.float(), dim=-1).cpu().tolist()
                 for row, i in enumerate(positions):
                     out[i] = p[row]
+        return out
+
+    def embeddings(self, texts: list[str]) -> list[list[float]]:
+        """Mean-pooled, L2-normalised last hidden states of `texts`, in order."""
+        import torch
+
+        out: list[list[float]] = [[] for _ in texts]
+        with torch.inference_mode(), autocast(self.device):
+            for positions, cpu_batch in self.batches(texts):
+                batch = {k: v.to(self.device) for k, v in cpu_batch.items()}
+                hidden = self.model(**batch, output_hidden_states=True).hidden_states[-1].float()
+                mask = batch["attention_mask"].unsqueeze(-1).float()
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+                pooled = torch.nn.functional.normalize(pooled, dim=-1).cpu().tolist()
+                for row, i in enumerate(positions):
+                    out[i] = pooled[row]
         return out
 
     def predict(self, chunk: _Chunk,
