@@ -139,3 +139,37 @@ def test_strategy_errors_are_one_line(loaded_db: Path, tmp_path: Path, args: lis
                                       "--llm", f"labels:{path}", *args])
     assert result.exit_code == 1, result.output
     assert message in " ".join(result.output.split()) and "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_a_diverse_round_with_a_real_encoder(loaded_db: Path, tmp_path: Path,
+                                             minilm_path: Path) -> None:
+    """Through the CLI: the encoder scores the unlabelled candidates (stored as its
+    predictions), the 4N most uncertain are clustered, N are asked, and `train` then uses
+    all of that annotator's labels."""
+    from umlsgraph.db.items import ConceptSource
+    from umlsgraph.train.trainer import TrainConfig, train
+
+    gold = word_gold(loaded_db)
+    path = write_labels(tmp_path / "gold.csv", gold)
+    runner = CliRunner()
+    args = ["annotate", "nervous_system", "--db", str(loaded_db), "--llm", f"labels:{path}"]
+    assert runner.invoke(app, [*args, "-n", "100"]).exit_code == 0
+    config = TrainConfig(base_model=str(minilm_path), epochs=1, min_steps=0, max_length=24,
+                         val_fraction=0.0)
+    first = train(loaded_db, QUERY, ConceptSource(), config, tmp_path / "m1", progress=False)
+    result = runner.invoke(app, [*args, "--strategy", "diverse", "--model",
+                                 str(tmp_path / "m1"), "-n", "10", "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"asked": 10' in result.output
+    con = duckdb.connect(str(loaded_db), read_only=True)
+    scores = dict(con.execute("SELECT id, probability FROM predictions WHERE model = ?",
+                              [first.model_id]).fetchall())
+    chosen = [r[0] for r in con.execute("SELECT id FROM annotation_rounds").fetchall()]
+    con.close()
+    assert len(scores) == 200  # every unlabelled candidate was scored (and stored) once
+    pool = sorted(scores, key=lambda i: abs(scores[i] - 0.5))[:40]
+    assert len(chosen) == 10 and set(chosen) <= set(pool)
+    assert len(stored(loaded_db, "labels:gold.csv")) == 110
+    second = train(loaded_db, QUERY, ConceptSource(), config, tmp_path / "m2", progress=False)
+    assert second.n_train == 110
