@@ -14,9 +14,9 @@ from umlsgraph.corpus.corpus import CorpusOptions, load_corpus
 from umlsgraph.db import annotations
 from umlsgraph.db.annotations import Annotation
 from umlsgraph.db.items import ConceptSource, CorpusSource
-from umlsgraph.errors import InputFileError, StoreError
+from umlsgraph.errors import AnnotationError, InputFileError, StoreError
 from umlsgraph.evaluate.evaluation import evaluate, evaluate_rows, read_gold
-from umlsgraph.label.labeller import ensure_table
+from umlsgraph.db.predictions import ensure_table
 from umlsgraph.query import load_query
 
 QUERY = load_query("nervous_system")
@@ -106,7 +106,7 @@ def test_evaluate_annotations(loaded_db: Path, tmp_path: Path) -> None:
                                            zip(ids, PAIRS, strict=True)))
     m = evaluate(loaded_db, QUERY, ConceptSource(), gold, what="annotations", annotator="llm")
     assert (m["n"], m["accuracy"], m["annotator"]) == (10, 0.7, "llm")
-    with pytest.raises(StoreError, match="no annotations by it"):
+    with pytest.raises(AnnotationError, match="no labels by it"):
         evaluate(loaded_db, QUERY, ConceptSource(), gold, what="annotations", annotator="x")
 
 

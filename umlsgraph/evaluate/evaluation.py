@@ -18,12 +18,12 @@ from typing import Any
 
 import duckdb
 
-from umlsgraph.db import annotations, connect
+from umlsgraph.db import annotations, connect, predictions
 from umlsgraph.db.items import CORPUS_TABLE, CorpusSource, ItemSource
-from umlsgraph.errors import InputFileError, StoreError
+from umlsgraph.db.sql import identifier, literal
+from umlsgraph.errors import InputFileError
 from umlsgraph.query import Query
 
-PREDICTIONS = "predictions"
 ID_COLUMNS = ("id", "cui", "concept")
 LABEL_COLUMNS = ("label", "gold")
 
@@ -155,44 +155,18 @@ def gold_column_sql(source: ItemSource, column: str) -> str:
         raise InputFileError("--gold-column needs --corpus NAME; for concepts give --gold FILE")
     if not column.replace("_", "").isalnum():
         raise InputFileError(f"--gold-column '{column}': not a column name")
-    name = source.corpus.replace("'", "''")
-    return (f'SELECT id, "{column}" AS label FROM {CORPUS_TABLE} '
-            f"WHERE corpus = '{name}' AND \"{column}\" IS NOT NULL")
+    col = identifier(column)
+    return (f"SELECT id, {col} AS label FROM {CORPUS_TABLE} "
+            f"WHERE corpus = {literal(source.corpus)} AND {col} IS NOT NULL")
 
 
 def predictions_sql(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
                     model: str | None) -> tuple[str, str]:
-    """SQL of (id, label) of one model's predictions, and that model's id.
-
-    With no model given, the model that labelled most recently is used.
-    """
-    from umlsgraph.train.encoder import model_key
-
-    if not _has_table(con, PREDICTIONS):
-        raise StoreError("no predictions in the database; run `umlsgraph label` first")
-    key = model_key(model) if model else _latest_model(con, query, source)
-    sql = (f"SELECT id, label FROM {PREDICTIONS} WHERE query = {_q(query.name)} "
-           f"AND source = {_q(source.key)} AND model = {_q(key)}")
-    return sql, key
-
-
-def _latest_model(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource) -> str:
-    rows = con.execute(f"SELECT model FROM {PREDICTIONS} WHERE query = ? AND source = ? "
-                       "GROUP BY model ORDER BY max(created_at) DESC LIMIT 1",
-                       [query.name, source.key]).fetchall()
-    if not rows:
-        raise StoreError(f"no predictions for query '{query.name}' on {source.key}; run "
-                         f"`umlsgraph label {query.name} --model DIR` first")
-    return str(rows[0][0])
-
-
-def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
-                            [table]).fetchall()[0][0])
-
-
-def _q(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+    """SQL of (id, label) of one model's predictions, and that model's id (see
+    `predictions.resolve_model`: the given one, else the most recent)."""
+    key = predictions.resolve_model(con, query.name, source.key, model)
+    assert key is not None
+    return f"SELECT id, label FROM ({predictions.labels_sql(query.name, source.key, key)})", key
 
 
 def evaluate(db: str | Path, query: Query, source: ItemSource, gold: Path | str | None = None,
@@ -243,13 +217,8 @@ def _confusion(con: duckdb.DuckDBPyConnection, gold: dict[str, str],
 
 def _annotations_sql(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
                      annotator: str | None) -> tuple[str, str]:
-    if not annotations.has_table(con) or not annotations.annotators(con, query.name, source.key):
-        raise StoreError(f"no annotations for query '{query.name}' on {source.key}; run "
-                         "`umlsgraph annotate` first")
-    if annotator and annotator not in annotations.annotators(con, query.name, source.key):
-        known = ", ".join(annotations.annotators(con, query.name, source.key))
-        raise StoreError(f"--annotator '{annotator}': no annotations by it; known: {known}")
-    return annotations.labels_sql(query.name, source.key, annotator), annotator or "all"
+    chosen = annotations.choose_annotators(con, query.name, source.key, annotator)
+    return annotations.labels_sql(query.name, source.key, chosen), ",".join(chosen)
 
 
 def _gold_from_sql(con: duckdb.DuckDBPyConnection, sql: str, query: Query) -> dict[str, str]:
