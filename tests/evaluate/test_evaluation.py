@@ -111,11 +111,11 @@ def test_evaluate_annotations(loaded_db: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    (None, "no such gold file"),
-    ("cui;answer\nC1;yes\n", "needs columns id and label"),
+    (None, "no such labels file"),
+    ("key;answer\nC1;yes\n", "no id column"),
     ("id,label\nC0000001,maybe\n", "line 2: label 'maybe' is not one of"),
     ("id,label\nC1,yes\nC1,no\n", "line 3: id 'C1' has two different labels"),
-    ("id,label\n", "no gold rows"),
+    ("id,label\n", "no usable labels"),
 ])
 def test_bad_gold_files_are_one_line_errors(tmp_path: Path, content: str | None,
                                             message: str) -> None:
@@ -130,7 +130,7 @@ def test_bad_gold_files_are_one_line_errors(tmp_path: Path, content: str | None,
 def test_bad_jsonl_gold(tmp_path: Path) -> None:
     path = tmp_path / "gold.jsonl"
     path.write_text('{"id": "C1", "label": "yes"}\n{oops\n')
-    with pytest.raises(InputFileError, match="line 2: not valid JSON"):
+    with pytest.raises(InputFileError, match="line 2: not a JSON object"):
         read_gold(path, QUERY)
 
 
@@ -167,6 +167,6 @@ def test_cli_eval_json_and_errors(scored_db: tuple[Path, Path], tmp_path: Path) 
     bad = runner.invoke(app, ["eval", "nervous_system", "--db", str(db), "--gold",
                               str(tmp_path / "missing.csv")])
     assert bad.exit_code == 1
-    assert "no such gold file" in bad.output and "Traceback" not in bad.output
+    assert "no such labels file" in bad.output and "Traceback" not in bad.output
     no_preds = runner.invoke(app, ["eval", "anatomy", "--db", str(db), "--gold", str(gold)])
     assert no_preds.exit_code == 1 and "run `umlsgraph label" in no_preds.output

@@ -141,16 +141,16 @@ def import_gold(db: str | Path, query: Query, corpus: str, split: str) -> int:
     Labels are normalised to the query's categories (answer words like "pos" count); a label
     that is none of them is a one-line error. Returns the number of labels stored.
     """
-    from umlsgraph.evaluate.evaluation import label_normaliser
+    from umlsgraph.labelfile import label_lookup, to_category
 
-    lookup = label_normaliser(query)
+    lookup = label_lookup(query)
     con = connect(db)
     try:
         rows = con.execute(f"SELECT id, gold FROM {CORPUS_TABLE} WHERE corpus = ? AND split = ? "
                            "AND gold IS NOT NULL ORDER BY id", [corpus, split]).fetchall()
         batch = []
         for item_id, raw in rows:
-            category = lookup.get(str(raw).strip().lower())
+            category = to_category(raw, query, lookup)
             if category is None:
                 raise InputFileError(f"corpus '{corpus}': gold label '{raw}' of '{item_id}' is "
                                      f"not one of {query.categories}; reload it with --label-map")
