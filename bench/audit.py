@@ -128,7 +128,7 @@ def main() -> None:
             print(f"  the {k:,} lowest-quality labels: precision {len(top & flipped) / k:.3f}")
         if not args.train:
             return
-        sample_sql = annotations.labels_sql(query.name, "concepts", result.annotator)
+        sample_sql = annotations.labels_sql(query.name, "concepts", [result.annotator])
         sample_ids_sql = f"SELECT id FROM ({sample_sql})"
         for name, labels_sql in (
                 ("all labels", None),

@@ -63,7 +63,7 @@ def test_labels_file_answers_only_what_it_is_asked(loaded_db: Path, tmp_path: Pa
 
 def fixed_predictions(db: Path, model: str, probability: dict[str, float]) -> None:
     """Store an encoder's predictions as `label` would (a model known only by its id)."""
-    from umlsgraph.label.labeller import TABLE, ensure_table
+    from umlsgraph.db.predictions import TABLE, ensure_table
 
     con = duckdb.connect(str(db))
     ensure_table(con)

@@ -24,7 +24,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from umlsgraph.db import annotations, connect, rounds
+from umlsgraph.db import annotations, connect, predictions, rounds
 from umlsgraph.db.items import ItemSource, SubsetSource
 from umlsgraph.db.sql import literal
 from umlsgraph.errors import QueryError
@@ -58,12 +58,10 @@ def choose(db: str | Path, query: Query, source: ItemSource, strategy: str,
            model: str | Path, n: int, annotator: str, prompt_hash: str, seed: int = 42,
            progress: bool = True) -> Round:
     """Choose (or reload) the round of `n` items for `annotator` by `strategy`."""
-    from umlsgraph.train.encoder import model_key
-
     check_strategy(strategy, model)
     if n < 1:
         raise QueryError(f"-n {n}: a round needs at least one item")
-    model_id = model_key(model)
+    model_id = predictions.model_id(model)
     key = _round_key(strategy, model_id, annotator, prompt_hash, n, seed)
     con = connect(db)
     try:
@@ -99,7 +97,7 @@ def _round_key(*parts: object) -> str:
 def unlabelled_sql(query: Query, source: ItemSource, annotator: str, prompt_hash: str) -> str:
     """SQL of one column `id`: candidates with no parsed label from anyone and no answer
     from `annotator` under `prompt_hash`."""
-    labelled = annotations.labels_sql(query.name, source.key)
+    labelled = annotations.labelled_ids_sql(query.name, source.key)
     answered = annotations.done_ids_sql(query.name, source.key, annotator, prompt_hash)
     return (f"SELECT id FROM ({source.candidates_sql(query)}) WHERE id NOT IN "
             f"(SELECT id FROM ({labelled})) AND id NOT IN ({answered})")
@@ -110,20 +108,20 @@ def uncertain(db: str | Path, query: Query, source: ItemSource, model: str | Pat
               progress: bool = True) -> list[tuple[str, float]]:
     """The `n` unlabelled items with P(positive) nearest 0.5 by `model`, most uncertain
     first, as (id, P(positive)); ties in seeded random order."""
-    from umlsgraph.label.labeller import TABLE, ensure_table, label
-    from umlsgraph.train.encoder import model_key
+    from umlsgraph.label.labeller import label
 
     todo = unlabelled_sql(query, source, annotator, prompt_hash)
     if Path(model).is_dir():  # score what has no stored prediction (a folder can predict)
         label(db, query, SubsetSource(source, todo), model, progress=progress)
     con = connect(db)
     try:
-        ensure_table(con)
+        predictions.ensure_table(con)
         rows = con.execute(
-            f"SELECT p.id, p.probability FROM {TABLE} p WHERE p.query = ? AND p.source = ? "
-            f"AND p.model = ? AND p.id IN ({todo}) ORDER BY abs(p.probability - 0.5), "
-            f"md5({literal(str(int(seed)) + ':')} || p.id) LIMIT ?",
-            [query.name, source.key, model_key(model), n]).fetchall()
+            f"SELECT p.id, p.probability FROM {predictions.TABLE} p WHERE p.query = ? "
+            f"AND p.source = ? AND p.model = ? AND p.id IN ({todo}) "
+            f"ORDER BY abs(p.probability - 0.5), md5({literal(f'{int(seed)}:')} || p.id) "
+            "LIMIT ?",
+            [query.name, source.key, predictions.model_id(model), n]).fetchall()
     finally:
         con.close()
     return [(r[0], float(r[1])) for r in rows]

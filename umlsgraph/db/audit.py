@@ -1,6 +1,6 @@
 """Storage of label audits: out-of-sample probabilities and the flags of likely-wrong labels.
 
-Table ``label_audit``, one row per audited annotation::
+Table ``label_audit`` (DDL in `umlsgraph.db.schema`), one row per audited annotation::
 
     query VARCHAR, source VARCHAR, annotator VARCHAR, id VARCHAR, audit_key VARCHAR,
     fold INTEGER, label VARCHAR, probabilities DOUBLE[] (one per category, NULL until the
@@ -22,10 +22,11 @@ from dataclasses import dataclass
 import duckdb
 
 from umlsgraph.db.connection import table_exists, transaction
+from umlsgraph.db.schema import LABEL_AUDIT, ensure
 from umlsgraph.db.sql import literal
 from umlsgraph.errors import StoreError
 
-TABLE = "label_audit"
+TABLE = LABEL_AUDIT
 
 
 @dataclass(frozen=True)
@@ -43,13 +44,7 @@ class Flag:
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(f"""CREATE TABLE IF NOT EXISTS {TABLE} (
-        query VARCHAR NOT NULL, source VARCHAR NOT NULL, annotator VARCHAR NOT NULL,
-        id VARCHAR NOT NULL, audit_key VARCHAR NOT NULL, fold INTEGER NOT NULL,
-        label VARCHAR NOT NULL, probabilities DOUBLE[], p_out_of_sample DOUBLE,
-        annotator_score DOUBLE, quality DOUBLE, suspect BOOLEAN,
-        created_at TIMESTAMP DEFAULT current_timestamp,
-        PRIMARY KEY (query, source, annotator, id))""")
+    ensure(con, TABLE)
 
 
 def start(con: duckdb.DuckDBPyConnection, query: str, source: str, annotator: str, key: str,

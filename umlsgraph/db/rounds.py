@@ -1,6 +1,6 @@
 """Storage of annotation rounds: which items a sampling strategy chose to ask, in what order.
 
-Table ``annotation_rounds``, one row per chosen item::
+Table ``annotation_rounds`` (DDL in `umlsgraph.db.schema`), one row per chosen item::
 
     query VARCHAR, source VARCHAR, round_key VARCHAR, strategy VARCHAR, id VARCHAR,
     rank INTEGER (1 = asked first), score DOUBLE (the strategy's, e.g. |P - 0.5|),
@@ -18,17 +18,14 @@ from collections.abc import Sequence
 import duckdb
 
 from umlsgraph.db.connection import table_exists, transaction
+from umlsgraph.db.schema import ANNOTATION_ROUNDS, ensure
 from umlsgraph.db.sql import literal
 
-TABLE = "annotation_rounds"
+TABLE = ANNOTATION_ROUNDS
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(f"""CREATE TABLE IF NOT EXISTS {TABLE} (
-        query VARCHAR NOT NULL, source VARCHAR NOT NULL, round_key VARCHAR NOT NULL,
-        strategy VARCHAR NOT NULL, id VARCHAR NOT NULL, rank INTEGER NOT NULL, score DOUBLE,
-        created_at TIMESTAMP DEFAULT current_timestamp,
-        PRIMARY KEY (query, source, round_key, id))""")
+    ensure(con, TABLE)
 
 
 def has_round(con: duckdb.DuckDBPyConnection, query: str, source: str, key: str) -> bool:

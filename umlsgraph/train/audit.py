@@ -160,18 +160,28 @@ def audit(db: str | Path, query: Query | str, source: ItemSource | None = None,
 
 def _annotator(db: str | Path, query: Query, source: ItemSource,
                annotator: str | None) -> tuple[str, dict[str, float]]:
-    """The annotator to audit (the one rule of `annotations.choose_annotator`) and its
+    """The annotator to audit (the one rule of `annotations.choose_annotators`) and its
     stored scores when they are probabilities (a margin, as `embed` stores, is not used)."""
     con = connect(db, read_only=True)
     try:
         source.check(con)
-        name = annotations.choose_annotator(con, query.name, source.key, annotator)
+        name = _one_annotator(con, query, source, annotator)
         scores = annotations.scores(con, query.name, source.key, name)
     finally:
         con.close()
     if not scores or not all(0.0 <= s <= 1.0 for s in scores.values()):
         return name, {}
     return name, scores
+
+
+def _one_annotator(con: Any, query: Query, source: ItemSource, annotator: str | None) -> str:
+    """`annotations.choose_annotators`, held to one annotator: an audit judges one
+    annotator's labels (its flags are that annotator's)."""
+    chosen = annotations.choose_annotators(con, query.name, source.key, annotator)
+    if len(chosen) != 1:
+        raise AuditError(f"--annotator {annotator}: an audit checks one annotator's labels; "
+                         f"name one of {', '.join(chosen)}")
+    return chosen[0]
 
 
 def _check_examples(examples: list[Example], query: Query, folds: int) -> None:
@@ -315,7 +325,7 @@ def suspects(db: str | Path, query: Query | str, source: ItemSource | None = Non
     source = source or ConceptSource()
     con = connect(db, read_only=True)
     try:
-        name = annotations.choose_annotator(con, query.name, source.key, annotator)
+        name = _one_annotator(con, query, source, annotator)
         store.suspects_sql(con, query.name, source.key, name)  # no finished audit: one line
     finally:
         con.close()
@@ -328,9 +338,9 @@ def labels_without_suspects(db: str | Path, query: Query, source: ItemSource,
     suspects; a StoreError when that annotator has no finished audit."""
     con = connect(db, read_only=True)
     try:
-        name = annotations.choose_annotator(con, query.name, source.key, annotator)
+        name = _one_annotator(con, query, source, annotator)
         flagged = store.suspects_sql(con, query.name, source.key, name)
     finally:
         con.close()
-    labels = annotations.labels_sql(query.name, source.key, name)
+    labels = annotations.labels_sql(query.name, source.key, [name])
     return f"SELECT * FROM ({labels}) WHERE id NOT IN ({flagged})", name

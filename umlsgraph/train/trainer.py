@@ -166,7 +166,7 @@ def load_examples(db: str | Path, query: Query, source: ItemSource,
 
 
 def _annotation_labels(con: Any, query: Query, source: ItemSource, annotator: str | None) -> str:
-    chosen = annotations.choose_annotator(con, query.name, source.key, annotator)
+    chosen = annotations.choose_annotators(con, query.name, source.key, annotator)
     return annotations.labels_sql(query.name, source.key, chosen)
 
 
@@ -232,9 +232,8 @@ def train(db: str | Path, query: Query, source: ItemSource, config: TrainConfig,
     done = _finished(out, key) if resume else None
     if done is not None:
         return done
-    who = annotator if labels_sql is None else (annotator or "custom labels")
     trainer = _Trainer(text_query, source, examples, config, out, key, init_model, init_meta,
-                       who, progress, on_epoch)
+                       annotator if labels_sql is None else "custom labels", progress, on_epoch)
     return trainer.run(resume)
 
 

@@ -2,10 +2,10 @@
 
 For measuring sampling strategies offline (random, uncertainty, diverse) with known labels:
 an item the driver asks about gets its label from FILE (CSV/JSONL with id,label, read by
-`umlsgraph.annotate.labelfile.read_labels`); an item FILE has no label for is stored as
-unanswerable (label NULL, raw text saying so), never guessed, so it is counted, never asked
-again and never trained on. Everything else (sampling, -n, resume, storage) is the driver's,
-as for any backend.
+`umlsgraph.labelfile.read_label_file`, as `--labels-file` reads it); an item FILE has no
+label for is stored as unanswerable (label NULL, raw text saying so), never guessed, so it
+is counted, never asked again and never trained on. Everything else (sampling, -n, resume,
+storage) is the driver's, as for any backend.
 
 Answers are stored under the same annotator name and prompt hash as ``--labels-file FILE``
 imports (``labels:NAME``, ``imported``): the file says the same whichever way it is read, so
@@ -47,10 +47,10 @@ class LabelsAnnotator(Annotator):
         return IMPORTED_HASH
 
     def setup(self, query: Query) -> None:
-        from umlsgraph.annotate.labelfile import read_labels
+        from umlsgraph.labelfile import read_label_file
 
         super().setup(query)
-        self.labels = read_labels(self.path, query).labels
+        self.labels = read_label_file(self.path, query).labels
 
     def answer(self, prompts: Sequence[Prompt]) -> list[Reply]:
         self.asked.extend(p.id for p in prompts)
