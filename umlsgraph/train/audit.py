@@ -127,7 +127,7 @@ def audit(db: str | Path, query: Query | str, source: ItemSource | None = None,
     """
     started = time.monotonic()
     query = load_query(query) if isinstance(query, str) else query
-    source = source or ConceptSource()
+    source = _source(source)
     config = config or AuditConfig()
     train_config = train_config or fold_config()
     name, scores = _annotator(db, query, source, annotator)
@@ -156,6 +156,10 @@ def audit(db: str | Path, query: Query | str, source: ItemSource | None = None,
     found = _suspects(db, query, source, name, texts)
     return AuditResult(query.name, source.key, name, len(examples), config.folds, len(todo),
                        resumed, used, found, time.monotonic() - started)
+
+
+def _source(source: ItemSource | None) -> ItemSource:
+    return source if source is not None else ConceptSource()
 
 
 def _annotator(db: str | Path, query: Query, source: ItemSource,
@@ -285,8 +289,8 @@ def confident_learning(labels: list[int], probs: list[list[float]],
     """(label quality, is a label issue) per item, by cleanlab's confident learning."""
     try:
         import numpy as np
-        from cleanlab.filter import find_label_issues
-        from cleanlab.rank import get_label_quality_scores
+        from cleanlab.filter import find_label_issues  # type: ignore[import-untyped]
+        from cleanlab.rank import get_label_quality_scores  # type: ignore[import-untyped]
     except ImportError:
         raise missing_extra("cleanlab", "ml") from None
     y = np.asarray(labels, dtype=int)
@@ -322,7 +326,7 @@ def suspects(db: str | Path, query: Query | str, source: ItemSource | None = Non
              annotator: str | None = None) -> list[Suspect]:
     """The stored flags of a finished audit, least supported first (no training)."""
     query = load_query(query) if isinstance(query, str) else query
-    source = source or ConceptSource()
+    source = _source(source)
     con = connect(db, read_only=True)
     try:
         name = _one_annotator(con, query, source, annotator)

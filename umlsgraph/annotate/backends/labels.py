@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from umlsgraph.annotate.backends.base import Annotator, AnnotatorOptions, Prompt, Reply
+from umlsgraph.annotate.backends.base import Annotator, AnnotatorOptions, Failure, Prompt, Reply
 from umlsgraph.query import Query
 
 #: The raw answer stored for an item the file has no label for (parses as nothing).
@@ -52,9 +52,9 @@ class LabelsAnnotator(Annotator):
         super().setup(query)
         self.labels = read_label_file(self.path, query).labels
 
-    def answer(self, prompts: Sequence[Prompt]) -> list[Reply]:
+    def answer(self, prompts: Sequence[Prompt]) -> list[Reply | Failure | str | tuple]:
         self.asked.extend(p.id for p in prompts)
-        replies = []
+        replies: list[Reply | Failure | str | tuple] = []
         for prompt in prompts:
             found = self.labels.get(prompt.id)
             replies.append(Reply(found[1], label=found[0]) if found else Reply(UNANSWERED))
