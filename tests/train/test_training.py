@@ -196,7 +196,7 @@ def test_combined_mode_continues_a_trained_model(labelled_db: Path, tmp_path: Pa
 
 def test_several_annotators_must_be_chosen_between(loaded_db: Path) -> None:
     """Gold and LLM labels for one query are never silently mixed into one training set."""
-    from umlsgraph.db import annotations as stored
+    from umlsgraph.db import annotation_store as stored
     from umlsgraph.db.items import ConceptSource
     from umlsgraph.errors import AnnotationError
     from umlsgraph.query import load_query

@@ -26,7 +26,7 @@ from typing import Any
 
 import duckdb
 
-from umlsgraph.db import connect, predictions
+from umlsgraph.db import connect, prediction_store
 from umlsgraph.db.items import ItemSource
 from umlsgraph.errors import ModelError
 from umlsgraph.query import Query, TextOptions
@@ -42,7 +42,7 @@ from umlsgraph.train.encoder import (
     resolve_device,
 )
 
-TABLE = predictions.TABLE
+TABLE = prediction_store.TABLE
 TODO = "_label_todo"
 
 
@@ -88,7 +88,7 @@ def label(db: str | Path, query: Query, source: ItemSource, model_dir: str | Pat
     con = connect(db)
     try:
         source.check(con)
-        predictions.ensure_table(con)
+        prediction_store.ensure_table(con)
         candidates, todo = _plan(con, query, source, meta["model_id"])
         labelled = 0
         if todo:
@@ -152,8 +152,8 @@ def _run(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
                 ids = _chunk_ids(con, starts[n + 1], chunk_size)
                 pending = pool.submit(_prepare, reader, query, source, labeller, ids)
             labels, probs = labeller.predict(chunk, bar.advance)
-            predictions.write(con, query.name, source.key, labeller.model_id, chunk.ids, labels,
-                              probs)
+            prediction_store.write(con, query.name, source.key, labeller.model_id, chunk.ids,
+                                   labels, probs)
             written += len(chunk.ids)
             if on_chunk:
                 on_chunk(written)

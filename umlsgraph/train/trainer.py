@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from umlsgraph.db import annotations, connect
+from umlsgraph.db import annotation_store, connect
 from umlsgraph.db.items import ItemSource
 from umlsgraph.errors import AnnotationError, ModelError, UmlsgraphError
 from umlsgraph.evaluate.evaluation import evaluate_rows
@@ -166,8 +166,8 @@ def load_examples(db: str | Path, query: Query, source: ItemSource,
 
 
 def _annotation_labels(con: Any, query: Query, source: ItemSource, annotator: str | None) -> str:
-    chosen = annotations.choose_annotators(con, query.name, source.key, annotator)
-    return annotations.labels_sql(query.name, source.key, chosen)
+    chosen = annotation_store.choose_annotators(con, query.name, source.key, annotator)
+    return annotation_store.labels_sql(query.name, source.key, chosen)
 
 
 def data_hash(examples: list[Example], query: Query) -> str:
@@ -553,7 +553,8 @@ def _describe(record: dict[str, Any]) -> str:
 
 def _param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
     """No weight decay on biases and LayerNorm weights (the usual BERT fine-tuning rule)."""
-    decay, no_decay = [], []
+    decay: list[Any] = []
+    no_decay: list[Any] = []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue

@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from umlsgraph.db import annotations, connect
-from umlsgraph.db.annotations import Annotation
+from umlsgraph.db import annotation_store, connect
+from umlsgraph.db.annotation_store import Annotation
 from umlsgraph.db.items import CORPUS_TABLE, CorpusSource
 from umlsgraph.db.items import SubsetSource as SampledSource
 from umlsgraph.db.sql import literal
@@ -156,7 +156,7 @@ def import_gold(db: str | Path, query: Query, corpus: str, split: str) -> int:
                                      f"not one of {query.categories}; reload it with --label-map")
             batch.append(Annotation(item_id, category, str(raw)))
         source = CorpusSource(corpus).key
-        return annotations.write(con, query.name, source, f"gold:{corpus}", GOLD_HASH, batch)
+        return annotation_store.write(con, query.name, source, f"gold:{corpus}", GOLD_HASH, batch)
     finally:
         con.close()
 
@@ -172,7 +172,7 @@ def run_experiment(db: str | Path, query: Query, corpus: str, config: Experiment
     sizes = _check_corpus(db, query, corpus, config, train_ids, test_ids)
     step(f"importing gold labels of split '{config.train_split}' as gold:{corpus}")
     import_gold(db, query, corpus, config.train_split)
-    gold_labels = restrict(annotations.labels_sql(query.name, CorpusSource(corpus).key,
+    gold_labels = restrict(annotation_store.labels_sql(query.name, CorpusSource(corpus).key,
                                                   [f"gold:{corpus}"]), train_ids)
     llm_ids = train_ids if config.llm_size is None else sample_sql(
         corpus, config.train_split, config.llm_size, config.sample_seed, gold_only=False)
@@ -199,8 +199,8 @@ def _llm_labels(db: str | Path, query: Query, corpus: str, config: ExperimentCon
                               config.annotate_with, step)
         if config.score_llm:
             _annotate(db, query, corpus, config.test_split, test_ids, config.annotate_with, step)
-    labels = restrict(annotations.labels_sql(query.name, CorpusSource(corpus).key, [annotator]),
-                      llm_ids)
+    source_key = CorpusSource(corpus).key
+    labels = restrict(annotation_store.labels_sql(query.name, source_key, [annotator]), llm_ids)
     if not _count(db, labels):
         raise AnnotationError(f"annotator '{annotator}' has no labels for the sampled texts of "
                               f"split '{config.train_split}'; annotate them first "
@@ -309,7 +309,7 @@ def _score_annotator(db: str | Path, query: Query, corpus: str, annotator: str,
     from umlsgraph.evaluate.evaluation import evaluate
 
     source = CorpusSource(corpus)
-    labels = restrict(annotations.labels_sql(query.name, source.key, [annotator]), test_ids)
+    labels = restrict(annotation_store.labels_sql(query.name, source.key, [annotator]), test_ids)
     if not _count(db, labels):
         return None
     metrics = evaluate(db, query, source, gold_sql=gold_sql(corpus, test_ids),
