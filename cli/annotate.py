@@ -8,15 +8,19 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from .common import console, err_console, print_json, user_errors
+from .common import (
+    CorpusOption,
+    DbOption,
+    QueryArg,
+    console,
+    err_console,
+    print_json,
+    user_errors,
+)
 
 if TYPE_CHECKING:
     from umlsgraph.annotate.driver import AnnotateResult, ImportResult
 
-DbOption = Annotated[Path, typer.Option("--db", help="The DuckDB database file.")]
-QueryArg = Annotated[str, typer.Argument(help="A query name (see queries/) or a .toml path.")]
-CorpusOption = Annotated[str | None, typer.Option(
-    "--corpus", help="Annotate the items of this loaded corpus instead of UMLS concepts.")]
 
 
 def register(app: typer.Typer) -> None:

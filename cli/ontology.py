@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .common import console, print_json, user_errors
-from .store import DbOption
+from .common import DbOption, console, print_json, user_errors
 
 gold_app = typer.Typer(help="Gold labels derived from the store's hierarchy.",
                        no_args_is_help=True)

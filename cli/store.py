@@ -11,9 +11,13 @@ from rich.table import Table
 from umlsgraph.errors import StoreError
 
 from . import neo4j as neo4j_cli
-from .common import console, print_json, split_csv, user_errors
-
-DbOption = Annotated[Path, typer.Option("--db", help="The DuckDB database file.")]
+from .common import (
+    DbOption,
+    console,
+    print_json,
+    split_csv,
+    user_errors,
+)
 
 
 def register(app: typer.Typer) -> None:

@@ -68,7 +68,8 @@ def die(*_):
 args = json.loads(sys.argv[1])
 query, source = load_query(args["query"]), ConceptSource()
 if args["step"] == "train":
-    from umlsgraph.train.trainer import TrainConfig, train
+    from umlsgraph.settings import TrainConfig
+    from umlsgraph.train.trainer import train
     train(args["db"], query, source, TrainConfig(**args["config"]), Path(args["out"]),
           progress=False, on_epoch=die)
 else:

@@ -14,14 +14,13 @@ from umlsgraph_cli.main import app
 
 from tests.training_data import HeldOut, annotate, killed_after_first, values_sql, word_gold
 from umlsgraph.db.items import ConceptSource
-from umlsgraph.errors import AnnotationError, ModelError
+from umlsgraph.errors import AnnotationError, ModelError, TrainingError
 from umlsgraph.evaluate.evaluation import evaluate
 from umlsgraph.label.labeller import label
 from umlsgraph.query import load_query, parse_query
+from umlsgraph.settings import TrainConfig
 from umlsgraph.train.trainer import (
     CHECKPOINT,
-    TrainConfig,
-    TrainingError,
     class_weights,
     split,
     train,

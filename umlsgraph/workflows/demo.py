@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from umlsgraph.errors import ModelError
-from umlsgraph.workflows.run import RunSettings, StepResult, run_pipeline
+from umlsgraph.settings import RunSettings
+from umlsgraph.workflows.run import StepResult, run_pipeline
 
 QUERY = "hpo_nervous"
 GOLD_ROOT = "HP:0000707"  # Abnormality of the nervous system

@@ -25,44 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from umlsgraph.errors import InputFileError, QueryError
+from umlsgraph.settings import RunSettings, TrainConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """Everything `umlsgraph run` needs; each field is also a flag and a project-file key."""
-
-    query: str
-    db: Path = Path("umls.duckdb")
-    release: Path | None = None
-    corpus: str | None = None
-    llm: str = "embed"
-    labels_file: Path | None = None
-    n: int | None = None
-    annotate_batch_size: int | None = None
-    base_model: str | None = None
-    out: Path | None = None
-    epochs: int | None = None
-    max_length: int | None = None
-    batch_size: int | None = None
-    seed: int | None = None
-    min_steps: int | None = None
-    formats: tuple[str, ...] = ("graphml", "ttl")
-    export_dir: Path | None = None
-    report: bool = False
-    device: str = "auto"
-
-    @property
-    def model_dir(self) -> Path:
-        return self.out or Path("runs") / Path(self.query).stem
-
-    @property
-    def exports(self) -> Path:
-        return self.export_dir or self.model_dir / "export"
 
 
 @dataclass
@@ -242,9 +210,7 @@ def _annotator_name(settings: RunSettings) -> str | None:
     return create(settings.llm).name
 
 
-def train_config(settings: RunSettings) -> Any:
-    from umlsgraph.train.trainer import TrainConfig
-
+def train_config(settings: RunSettings) -> TrainConfig:
     overrides = {k: getattr(settings, k) for k in ("base_model", "epochs", "max_length",
                                                     "batch_size", "seed", "min_steps")
                  if getattr(settings, k) is not None}
