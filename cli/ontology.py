@@ -26,7 +26,7 @@ def obo2rrf(
         help="Source abbreviation (SAB); default: the ontology's name, e.g. HP.")] = None,
 ) -> None:
     """Write an OBO ontology as a UMLS-layout release (MRCONSO, MRREL, MRDEF, MRSAB, MRSAT)."""
-    from umlsgraph.load.obo import obo_to_release
+    from umlsgraph.load.obo_release import obo_to_release
 
     meta = obo_to_release(ontology, out, sab=sab)
     console.print(f"Wrote {ontology.name} as a UMLS-layout release to {meta}")

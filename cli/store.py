@@ -49,7 +49,7 @@ def load(
     RELEASE may also be an OBO ontology (.obo, .obo.gz): it is converted to the UMLS layout
     (CUI = the OBO id) and loaded like a release.
     """
-    from umlsgraph.load.obo import load as load_any
+    from umlsgraph.load.dispatch import load as load_any
     from umlsgraph.load.release import LoadOptions
 
     if store.lower() not in ("duckdb", "neo4j"):

@@ -120,12 +120,12 @@ def step_load(settings: RunSettings) -> StepResult:
             from umlsgraph.errors import StoreError
             raise StoreError(f"{settings.db}: no such database; give --release META to load one")
         return StepResult("load", "skipped", "no release given; using the existing database")
-    from umlsgraph.load import obo
+    from umlsgraph.load.dispatch import load
     from umlsgraph.load.release import LoadOptions
 
     if _already_loaded(settings):
         return StepResult("load", "skipped", f"{settings.release} is already loaded")
-    counts = obo.load(settings.release, settings.db, LoadOptions())
+    counts = load(settings.release, settings.db, LoadOptions())
     return StepResult("load", "done", f"{counts['concepts']:,} concepts, "
                       f"{counts['relations']:,} relations", data=counts)
 
