@@ -26,7 +26,7 @@ from typing import Any
 
 import duckdb
 
-from umlsgraph.db import SUPPRESSIBLE, annotation_store, prediction_store
+from umlsgraph.db import SUPPRESSIBLE, annotation_store, prediction_store, stream
 from umlsgraph.db.items import ConceptSource, ItemSource
 from umlsgraph.db.sql import literal
 from umlsgraph.errors import QueryError, StoreError
@@ -119,13 +119,8 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
 
 def _batches(con: duckdb.DuckDBPyConnection, sql: str,
              size: int) -> Iterator[list[dict[str, Any]]]:
-    """Rows of `sql` in Arrow batches (the connection must not run other statements meanwhile:
-    temp tables are only visible on this connection, so a cursor cannot be used)."""
-    con.execute("SELECT NULL").fetchall()  # DuckDB 2 refuses con.sql() while a result is open
-    reader = con.sql(sql).to_arrow_reader(size)
-    for batch in reader:
-        if batch.num_rows:
-            yield batch.to_pylist()
+    """Rows of `sql` in batches (see `umlsgraph.db.stream`)."""
+    return stream(con, sql, size)
 
 
 def build(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource | None = None,

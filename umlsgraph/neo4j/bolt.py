@@ -390,10 +390,10 @@ def graph_counts(writer: BoltWriter) -> dict[str, int]:
 
 def _stream(con: Any, sql: str, size: int, params: list[Any] | None = None
             ) -> Iterator[dict[str, Any]]:
-    con.execute("SELECT NULL").fetchall()  # DuckDB 2 refuses con.sql() while a result is open
-    reader = con.sql(sql, params=params or None).to_arrow_reader(max(size, 1000))
-    for batch in reader:
-        yield from batch.to_pylist()
+    from umlsgraph.db import stream
+
+    for rows in stream(con, sql, max(size, 1000), params):
+        yield from rows
 
 
 def _scalar(con: Any, sql: str) -> int:
