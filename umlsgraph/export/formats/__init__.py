@@ -1,13 +1,15 @@
 """Exporters: one module per format, each a class with `format` and one `dump` method.
 
-    graphml, gexf        networkx files (graphml.py, gexf.py)
-    ttl, nt, jsonld      SKOS with rdflib (rdf.py)
+    graphml, gexf        XML graph files (graphml.py, gexf.py)
+    ttl, nt, jsonld      SKOS in RDF (turtle.py, ntriples.py, jsonld.py; shared: rdf.py)
     csv, parquet         a folder with nodes and edges files, written by DuckDB (tables.py)
     neo4j                a running Neo4j over Bolt (neo4j.py)
     neo4j-admin          a folder of CSVs for `neo4j-admin database import full` (neo4j_admin.py)
 
 `export()` is what `umlsgraph export` calls: open the store, build the subontology, dump it.
-Exporter modules import their heavy dependencies (networkx, rdflib, neo4j) inside `dump`.
+The file writers stream: DuckDB renders and escapes the text (text.py), Python writes Arrow
+buffers, so memory does not grow with the selection. Exporters import heavy dependencies
+(neo4j) inside `dump`.
 """
 
 from __future__ import annotations
@@ -32,9 +34,9 @@ Progress = Callable[[str, int, int], None]
 REGISTRY: dict[str, str] = {
     "graphml": "umlsgraph.export.formats.graphml:GraphMLExporter",
     "gexf": "umlsgraph.export.formats.gexf:GEXFExporter",
-    "ttl": "umlsgraph.export.formats.rdf:TurtleExporter",
-    "nt": "umlsgraph.export.formats.rdf:NTriplesExporter",
-    "jsonld": "umlsgraph.export.formats.rdf:JSONLDExporter",
+    "ttl": "umlsgraph.export.formats.turtle:TurtleExporter",
+    "nt": "umlsgraph.export.formats.ntriples:NTriplesExporter",
+    "jsonld": "umlsgraph.export.formats.jsonld:JSONLDExporter",
     "csv": "umlsgraph.export.formats.tables:CSVExporter",
     "parquet": "umlsgraph.export.formats.tables:ParquetExporter",
     "neo4j": "umlsgraph.export.formats.neo4j:Neo4jExporter",
