@@ -199,3 +199,41 @@ def test_known_edge_direction_in_turtle(synthetic, tmp_path):
     got = Graph()
     got.parse(out, format="turtle")
     assert (child, SKOS.broader, parent) in got and (parent, SKOS.broader, child) not in got
+
+
+@pytest.mark.parametrize("fmt", ["graphml", "ttl", "csv"])
+def test_export_all_holds_every_concept_with_its_labels(fmt, synthetic, tmp_path):
+    from umlsgraph.export.formats import export
+
+    out = tmp_path / ("all" if fmt == "csv" else f"all.{fmt}")
+    summary = export(synthetic, None, fmt, out)
+    con = duckdb.connect(str(synthetic), read_only=True)
+    cuis = {r[0] for r in con.execute("SELECT cui FROM concepts").fetchall()}
+    labels = dict(con.execute("SELECT id, label FROM predictions").fetchall())
+    con.close()
+    assert summary["nodes"] == len(cuis) and summary["queries"] == [QUERY]
+    if fmt == "graphml":
+        graph = nx.read_graphml(out)
+        assert set(graph.nodes) == cuis
+        assert {n: d[f"{QUERY}_label"] for n, d in graph.nodes(data=True)} == labels
+        assert graph.nodes[KNOWN_CHILD][f"{QUERY}_probability"] == pytest.approx(0.9)
+    elif fmt == "ttl":
+        graph = Graph()
+        graph.parse(out, format="turtle")
+        predicate = URIRef(f"urn:umlsgraph:attribute:{QUERY}_label")
+        got = {str(s).rsplit("/", 1)[1]: str(o) for s, o in graph.subject_objects(predicate)}
+        assert got == labels
+    else:
+        rows = duckdb.execute(f"SELECT cui, {QUERY}_label FROM read_csv("
+                              f"'{out}/nodes.csv', all_varchar=true)").fetchall()
+        assert dict(rows) == labels
+
+
+def test_cli_export_needs_a_query_or_all(synthetic):
+    from typer.testing import CliRunner
+    from umlsgraph_cli.main import app
+
+    for args in (["export", "--db", str(synthetic)],
+                 ["export", QUERY, "--all", "--db", str(synthetic)]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 1 and "--all" in result.output
