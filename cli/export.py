@@ -12,6 +12,7 @@ from .common import console, print_json, split_csv, user_errors
 from .neo4j import (
     BatchOption,
     DatabaseOption,
+    ParallelOption,
     PasswordOption,
     ProgressBars,
     UriOption,
@@ -47,6 +48,7 @@ def export(
     neo4j_password: PasswordOption = None,
     neo4j_database: DatabaseOption = None,
     batch_size: BatchOption = None,
+    parallel: ParallelOption = None,
     corpus: Annotated[str | None, typer.Option("--corpus", help="Export items of this flat corpus instead of UMLS concepts (nodes only).")] = None,
     memory_limit: Annotated[str, typer.Option("--memory-limit", help="DuckDB memory limit; it spills to disk beyond it.")] = "1GB",
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
@@ -67,7 +69,7 @@ def export(
     options: dict[str, Any] = {"base_iri": base_iri, "scheme_iri": scheme_iri}
     if fmt.lower() == "neo4j":
         options["neo4j"] = settings(neo4j_uri, neo4j_user, neo4j_password, neo4j_database,
-                                    batch_size)
+                                    batch_size, parallel)
     with ProgressBars() as bars:
         summary = run_export(db, query, fmt, out, selection, corpus, on_progress=bars,
                              memory_limit=memory_limit, **options)
