@@ -11,8 +11,9 @@ writes, so a subontology can be laid over a loaded Metathesaurus):
 
 Batched `UNWIND $rows MERGE`, parameters only; `--batch-size` rows per transaction and
 `--parallel` transactions at once where the server allows (see neo4j/bolt.py). A re-run
-MERGEs onto the same nodes and relationships; concepts that are no longer selected lose their IN_SUBONTOLOGY link (each
-link carries a token of the export that wrote it, and links with another token are removed).
+MERGEs onto the same nodes and relationships; concepts that are no longer selected lose
+their IN_SUBONTOLOGY link (each link carries a token of the export that wrote it, and links
+with another token are removed).
 """
 
 from __future__ import annotations
