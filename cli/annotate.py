@@ -21,7 +21,7 @@ CorpusOption = Annotated[str | None, typer.Option(
 
 def register(app: typer.Typer) -> None:
     app.command("annotate")(user_errors(annotate))
-    app.command("annotations")(user_errors(annotations))
+    app.command("annotations")(user_errors(show_annotations))
 
 
 def annotate(
@@ -71,8 +71,7 @@ def annotate(
     if labels_file is not None:
         if llm:
             raise UmlsgraphError("give either --llm or --labels-file, not both")
-        result = import_labels(db, query, labels_file, source)
-        _print_import(result, json_output)
+        _print_import(import_labels(db, query, labels_file, source), json_output)
         return
     if not llm:
         raise UmlsgraphError("say which annotator to use: --llm hf:MODEL, openai:MODEL, "
@@ -114,7 +113,7 @@ def _print_import(r: ImportResult, json_output: bool) -> None:
                           f"{'; '.join(r.bad_examples)}", highlight=False, soft_wrap=True)
 
 
-def annotations(
+def show_annotations(
     query: QueryArg,
     db: DbOption = Path("umls.duckdb"),
     corpus: CorpusOption = None,

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, cast
 
 from umlsgraph.errors import InputFileError
 from umlsgraph.load.rrf import LAYOUTS
@@ -140,8 +140,9 @@ class OboReader:
         path = Path(path)
         if not path.is_file():
             raise InputFileError(f"{path}: no such OBO file; pass an .obo or .obo.gz file")
-        opener = gzip.open if path.name.endswith(".gz") else open
-        with opener(path, "rb") as handle:  # type: ignore[operator]
+        handle = cast(IO[bytes], gzip.open(path, "rb") if path.name.endswith(".gz")
+                      else path.open("rb"))
+        with handle:
             yield cls(_checked_lines(handle, path), str(path))
 
     def _logical_lines(self, lines: Iterable[str]) -> Iterator[tuple[int, str]]:
@@ -247,7 +248,7 @@ class OboReader:
         return Synonym(text, scope, words[0] if words else None, _refs("[" + refs))
 
 
-def _checked_lines(handle: BinaryIO, path: Path) -> Iterator[str]:
+def _checked_lines(handle: IO[bytes], path: Path) -> Iterator[str]:
     """The file's lines, decoded one by one so that errors name the right line number."""
     number = 0
     try:

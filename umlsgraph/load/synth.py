@@ -21,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 
+from umlsgraph.db.sql import literal
 from umlsgraph.load.rrf import LAYOUTS
 
 WORDS = [
@@ -224,4 +225,5 @@ def _write(con: duckdb.DuckDBPyConnection, meta: Path, name: str,
         suffix = "" if parts == 1 else "." + "a" + "abcdefghijklmnopqrstuvwxyz"[p]
         path = meta / f"{name}.RRF{suffix}{'.gz' if spec.gzip else ''}"
         lo, hi = p * spec.concepts // parts, (p + 1) * spec.concepts // parts
-        con.execute(f"COPY (SELECT {line} AS line FROM ({sql(lo, hi)})) TO '{path}' ({options})")
+        con.execute(f"COPY (SELECT {line} AS line FROM ({sql(lo, hi)})) TO {literal(path)} "
+                    f"({options})")

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from umlsgraph.db import annotations, connect
+from umlsgraph.db import annotation_store, connect
 from umlsgraph.db.items import ItemSource
 from umlsgraph.errors import AnnotationError, ModelError, UmlsgraphError
 from umlsgraph.evaluate.evaluation import evaluate_rows
@@ -166,17 +166,8 @@ def load_examples(db: str | Path, query: Query, source: ItemSource,
 
 
 def _annotation_labels(con: Any, query: Query, source: ItemSource, annotator: str | None) -> str:
-    known = annotations.annotators(con, query.name, source.key)
-    if not known:
-        raise AnnotationError(f"no annotations for query '{query.name}' on {source.key}; run "
-                              "`umlsgraph annotate` (or import labels with --labels-file) first")
-    if annotator is None and len(known) > 1:
-        raise AnnotationError(f"several annotators labelled query '{query.name}' on {source.key}: "
-                              f"{', '.join(known)}; choose one with --annotator")
-    if annotator and annotator not in known:
-        raise AnnotationError(f"--annotator '{annotator}': no annotations by it; known: "
-                              f"{', '.join(known)}")
-    return annotations.labels_sql(query.name, source.key, annotator)
+    chosen = annotation_store.choose_annotators(con, query.name, source.key, annotator)
+    return annotation_store.labels_sql(query.name, source.key, chosen)
 
 
 def data_hash(examples: list[Example], query: Query) -> str:
@@ -562,7 +553,8 @@ def _describe(record: dict[str, Any]) -> str:
 
 def _param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
     """No weight decay on biases and LayerNorm weights (the usual BERT fine-tuning rule)."""
-    decay, no_decay = [], []
+    decay: list[Any] = []
+    no_decay: list[Any] = []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue

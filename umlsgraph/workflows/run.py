@@ -197,9 +197,9 @@ def step_annotate(settings: RunSettings) -> StepResult:
 
     query, source = _query(settings), _source(settings)
     if settings.labels_file is not None:
-        result = annotating.import_labels(settings.db, query, settings.labels_file, source)
-        return StepResult("annotate", "done", f"imported {result.imported:,} labels",
-                          data=result.as_dict())
+        imported = annotating.import_labels(settings.db, query, settings.labels_file, source)
+        return StepResult("annotate", "done", f"imported {imported.imported:,} labels",
+                          data=imported.as_dict())
     annotator = create(settings.llm)
     target = settings.n or query.sample.size
     have = _annotation_count(settings, annotator.name, annotator.prompt_hash(query))
@@ -222,14 +222,14 @@ def step_annotate(settings: RunSettings) -> StepResult:
 def _annotation_count(settings: RunSettings, annotator: str, prompt_hash: str) -> int:
     import duckdb
 
-    from umlsgraph.db import annotations
+    from umlsgraph.db import annotation_store
 
     con = duckdb.connect(str(settings.db), read_only=True)
     try:
-        if not annotations.has_table(con):
+        if not annotation_store.has_table(con):
             return 0
-        sql = annotations.done_ids_sql(_query(settings).name, _source(settings).key, annotator,
-                                       prompt_hash)
+        sql = annotation_store.done_ids_sql(_query(settings).name, _source(settings).key,
+                                            annotator, prompt_hash)
         return int(con.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0])  # type: ignore[index]
     finally:
         con.close()
