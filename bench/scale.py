@@ -43,6 +43,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 FORMATS = ["csv", "parquet", "graphml", "gexf", "ttl", "nt", "jsonld", "neo4j-admin"]
 QUERY = "nervous_system"
 BENCH_MODEL = "bench-10pct"
+#: What a command prints that says nothing new.
+NOISE = ("wrote ", "Wrote ", "neo4j-admin ", "release: ")
 TARGETS = {"load": "<= 120 s, <= 2 GB", "concept text": "<= 60 s",
            "all -> ttl": "<= 300 s, <= 2 GB"}
 
@@ -138,7 +140,7 @@ def measure(step: str, argv: list[str], recorder: Recorder, **extra: object) -> 
     tail = (result["stdout"].strip().splitlines() or [""])[-1]
     if result["rc"] != 0:
         row["error"] = (result["stderr"].strip().splitlines() or ["?"])[-1][:300]
-    elif tail and not tail.startswith(("wrote ", "neo4j-admin ", "release: ")):
+    elif tail and not tail.startswith(NOISE):
         row["note"] = tail[:200]
     recorder.add(row)
     return row
@@ -166,7 +168,7 @@ def main() -> None:
     parser.add_argument("--concepts", type=int, default=3_300_000)
     parser.add_argument("--max-names", type=int, default=10)
     parser.add_argument("--other-relations", type=int, default=13)
-    parser.add_argument("--split", type=int, default=4)
+    parser.add_argument("--split", type=int, default=8)
     parser.add_argument("--keep", type=Path, help="Work in this folder and keep it.")
     parser.add_argument("--skip-synth", action="store_true", help="Reuse KEEP/release.")
     parser.add_argument("--skip-label", action="store_true", help="Leave out label (tiny).")
@@ -194,10 +196,12 @@ def run(args: argparse.Namespace, root: Path, rec: Recorder) -> None:
     release, db = root / "release", root / "umls.duckdb"
     if not args.skip_synth:
         shutil.rmtree(release, ignore_errors=True)
-        measure("synth", cli("synth", str(release), "--concepts", str(args.concepts),
+        made = measure("synth", cli("synth", str(release), "--concepts", str(args.concepts),
                              "--max-names", str(args.max_names), "--other-relations",
                              str(args.other_relations), "--gzip", "--split", str(args.split),
                              "--realistic", "--seed", "1"), rec)
+        if made["rc"] != 0:
+            return
     rows = rows_of(release / "META")
     db.unlink(missing_ok=True)
     row = measure("load", cli("load", str(release / "META"), "--db", str(db),
@@ -273,7 +277,8 @@ def table(rows: list[dict]) -> str:
     """The markdown table the README shows."""
     lines = ["| step | wall s | CPU s | peak RSS GB | notes |", "|---|--:|--:|--:|---|"]
     for r in rows:
-        notes = [r.get("error") or r.get("note") or ""]
+        note = r.get("error") or r.get("note") or ""
+        notes = [] if note.startswith(NOISE) else [note]
         if r.get("mrconso_rows"):
             notes = [f"{r['mrconso_rows']:,} MRCONSO + {r['mrrel_rows']:,} MRREL rows"]
         if r.get("size_mb") is not None:

@@ -157,6 +157,7 @@ def _mrrel_sql(spec: SynthSpec, lo: int, hi: int) -> str:
                sab_of(i, 40 + r) AS sab, 2 + r AS o
         FROM range({lo}, {hi}) t(i), range({spec.other_relations}) q(r)),
     allrel AS (SELECT * FROM hier UNION ALL SELECT * FROM other)
+    -- sorted before the text columns are made: the sort holds keys, not whole lines
     SELECT cui(c1) AS CUI1, {aui[0]} AS AUI1, {aui[2]} AS STYPE1, rel AS REL, cui(c2) AS CUI2,
         {aui[1]} AS AUI2, {aui[2]} AS STYPE2,
         CASE WHEN rel = 'RO' THEN {relas}[1] ELSE rela END AS RELA,
@@ -164,7 +165,7 @@ def _mrrel_sql(spec: SynthSpec, lo: int, hi: int) -> str:
         '' AS SRUI, sab AS SAB, sab AS SL, {"'0'" if spec.realistic else "''"} AS RG,
         {"'Y'" if spec.realistic else "''"} AS DIR,
         CASE WHEN h(c1 * 64 + o, 50) % 40 = 0 THEN 'O' ELSE 'N' END AS SUPPRESS, '' AS CVF
-    FROM allrel ORDER BY c1, o, sab, c2"""
+    FROM (SELECT * FROM allrel ORDER BY c1, o, sab, c2)"""
 
 
 def _mrsty_sql(spec: SynthSpec) -> str:
