@@ -95,7 +95,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from umlsgraph.annotate.driver import import_labels
-    from umlsgraph.db import annotations
+    from umlsgraph.db import annotation_store
     from umlsgraph.db.items import ConceptSource
     from umlsgraph.query import load_query
     from umlsgraph.train.audit import AuditConfig, audit, fold_config, labels_without_suspects
@@ -128,7 +128,7 @@ def main() -> None:
             print(f"  the {k:,} lowest-quality labels: precision {len(top & flipped) / k:.3f}")
         if not args.train:
             return
-        sample_sql = annotations.labels_sql(query.name, "concepts", [result.annotator])
+        sample_sql = annotation_store.labels_sql(query.name, "concepts", [result.annotator])
         sample_ids_sql = f"SELECT id FROM ({sample_sql})"
         for name, labels_sql in (
                 ("all labels", None),
@@ -143,7 +143,7 @@ def main() -> None:
 
 def _ranked(db: Path, query: object, annotator: str) -> list[str]:
     """Audited ids, least supported label first."""
-    from umlsgraph.db import audit as store
+    from umlsgraph.db import audit_store as store
     from umlsgraph.db import connect
 
     con = connect(db, read_only=True)

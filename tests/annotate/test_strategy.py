@@ -18,7 +18,7 @@ from umlsgraph.annotate.backends import create
 from umlsgraph.annotate.backends.labels import UNANSWERED, LabelsAnnotator
 from umlsgraph.annotate.driver import annotate
 from umlsgraph.annotate.strategy import one_per_cluster
-from umlsgraph.db import audit as audit_store
+from umlsgraph.db import audit_store
 from umlsgraph.query import load_query
 
 QUERY = load_query("nervous_system")
@@ -63,7 +63,7 @@ def test_labels_file_answers_only_what_it_is_asked(loaded_db: Path, tmp_path: Pa
 
 def fixed_predictions(db: Path, model: str, probability: dict[str, float]) -> None:
     """Store an encoder's predictions as `label` would (a model known only by its id)."""
-    from umlsgraph.db.predictions import TABLE, ensure_table
+    from umlsgraph.db.prediction_store import TABLE, ensure_table
 
     con = duckdb.connect(str(db))
     ensure_table(con)

@@ -13,7 +13,7 @@
 
 For the last two, -n is the number of *new* items of this round. "Unlabelled" means no
 parsed label from any annotator and no answer from this one. A round's choice is stored
-(`umlsgraph.db.rounds`) before anything is asked, so re-running the same command resumes
+(`umlsgraph.db.round_store`) before anything is asked, so re-running the same command resumes
 the same round instead of choosing again.
 """
 
@@ -24,7 +24,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from umlsgraph.db import annotations, connect, predictions, rounds
+from umlsgraph.db import annotation_store, connect, prediction_store, round_store
 from umlsgraph.db.items import ItemSource, SubsetSource
 from umlsgraph.db.sql import literal
 from umlsgraph.errors import QueryError
@@ -61,11 +61,11 @@ def choose(db: str | Path, query: Query, source: ItemSource, strategy: str,
     check_strategy(strategy, model)
     if n < 1:
         raise QueryError(f"-n {n}: a round needs at least one item")
-    model_id = predictions.model_id(model)
+    model_id = prediction_store.model_id(model)
     key = _round_key(strategy, model_id, annotator, prompt_hash, n, seed)
     con = connect(db)
     try:
-        reused = rounds.has_round(con, query.name, source.key, key)
+        reused = round_store.has_round(con, query.name, source.key, key)
     finally:
         con.close()
     if not reused:
@@ -75,18 +75,18 @@ def choose(db: str | Path, query: Query, source: ItemSource, strategy: str,
             pool = diverse(db, query, source, model, pool, n, seed)
         con = connect(db)
         try:
-            rounds.write(con, query.name, source.key, key, strategy, [i for i, _ in pool],
+            round_store.write(con, query.name, source.key, key, strategy, [i for i, _ in pool],
                          [abs(p - 0.5) for _, p in pool])
         finally:
             con.close()
     con = connect(db, read_only=True)
     try:
-        size = len(rounds.ids(con, query.name, source.key, key))
+        size = len(round_store.ids(con, query.name, source.key, key))
     finally:
         con.close()
     if size == 0:
         raise QueryError(f"--strategy {strategy}: no unlabelled items left to ask")
-    return Round(SubsetSource(source, rounds.ids_sql(query.name, source.key, key)), size, key,
+    return Round(SubsetSource(source, round_store.ids_sql(query.name, source.key, key)), size, key,
                  reused)
 
 
@@ -97,8 +97,8 @@ def _round_key(*parts: object) -> str:
 def unlabelled_sql(query: Query, source: ItemSource, annotator: str, prompt_hash: str) -> str:
     """SQL of one column `id`: candidates with no parsed label from anyone and no answer
     from `annotator` under `prompt_hash`."""
-    labelled = annotations.labelled_ids_sql(query.name, source.key)
-    answered = annotations.done_ids_sql(query.name, source.key, annotator, prompt_hash)
+    labelled = annotation_store.labelled_ids_sql(query.name, source.key)
+    answered = annotation_store.done_ids_sql(query.name, source.key, annotator, prompt_hash)
     return (f"SELECT id FROM ({source.candidates_sql(query)}) WHERE id NOT IN "
             f"(SELECT id FROM ({labelled})) AND id NOT IN ({answered})")
 
@@ -115,13 +115,13 @@ def uncertain(db: str | Path, query: Query, source: ItemSource, model: str | Pat
         label(db, query, SubsetSource(source, todo), model, progress=progress)
     con = connect(db)
     try:
-        predictions.ensure_table(con)
+        prediction_store.ensure_table(con)
         rows = con.execute(
-            f"SELECT p.id, p.probability FROM {predictions.TABLE} p WHERE p.query = ? "
+            f"SELECT p.id, p.probability FROM {prediction_store.TABLE} p WHERE p.query = ? "
             f"AND p.source = ? AND p.model = ? AND p.id IN ({todo}) "
             f"ORDER BY abs(p.probability - 0.5), md5({literal(f'{int(seed)}:')} || p.id) "
             "LIMIT ?",
-            [query.name, source.key, predictions.model_id(model), n]).fetchall()
+            [query.name, source.key, prediction_store.model_id(model), n]).fetchall()
     finally:
         con.close()
     return [(r[0], float(r[1])) for r in rows]

@@ -17,18 +17,21 @@ from typing import Protocol
 import duckdb
 
 from umlsgraph.db import SUPPRESSIBLE, require_tables
+from umlsgraph.db.schema import CORPUS_ITEMS
 from umlsgraph.db.sql import in_list, literal
 from umlsgraph.errors import StoreError
 from umlsgraph.query import Query, TextOptions
 
 #: The table that holds every flat corpus (one row per text): corpus, id, text, gold, split.
-CORPUS_TABLE = "corpus_items"
+CORPUS_TABLE = CORPUS_ITEMS
 
 
 class ItemSource(Protocol):
     """Where items come from. `key` is stored with annotations and predictions."""
 
-    key: str
+    @property
+    def key(self) -> str:
+        """The source's name in stored rows: ``concepts`` or ``corpus:NAME``."""
 
     def check(self, con: duckdb.DuckDBPyConnection) -> None:
         """Raise a StoreError if the tables this source reads are missing."""
@@ -81,7 +84,7 @@ class CorpusSource:
     split: str | None = None
 
     @property
-    def key(self) -> str:  # type: ignore[override]
+    def key(self) -> str:
         return f"corpus:{self.corpus}"
 
     def check(self, con: duckdb.DuckDBPyConnection) -> None:

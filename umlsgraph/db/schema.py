@@ -31,7 +31,7 @@ DDL: dict[str, str] = {
     CORPUS_ITEMS: """CREATE TABLE IF NOT EXISTS corpus_items (
         corpus VARCHAR NOT NULL, id VARCHAR NOT NULL, text VARCHAR NOT NULL, gold VARCHAR,
         split VARCHAR, PRIMARY KEY (corpus, id))""",
-    # umlsgraph.db.audit: one row per audited annotation (out-of-sample evidence, flags)
+    # umlsgraph.db.audit_store: one row per audited annotation (out-of-sample evidence, flags)
     LABEL_AUDIT: """CREATE TABLE IF NOT EXISTS label_audit (
         query VARCHAR NOT NULL, source VARCHAR NOT NULL, annotator VARCHAR NOT NULL,
         id VARCHAR NOT NULL, audit_key VARCHAR NOT NULL, fold INTEGER NOT NULL,
@@ -39,7 +39,7 @@ DDL: dict[str, str] = {
         annotator_score DOUBLE, quality DOUBLE, suspect BOOLEAN,
         created_at TIMESTAMP DEFAULT current_timestamp,
         PRIMARY KEY (query, source, annotator, id))""",
-    # umlsgraph.db.rounds: the items a sampling strategy chose, stored before asking
+    # umlsgraph.db.round_store: the items a sampling strategy chose, stored before asking
     ANNOTATION_ROUNDS: """CREATE TABLE IF NOT EXISTS annotation_rounds (
         query VARCHAR NOT NULL, source VARCHAR NOT NULL, round_key VARCHAR NOT NULL,
         strategy VARCHAR NOT NULL, id VARCHAR NOT NULL, rank INTEGER NOT NULL, score DOUBLE,

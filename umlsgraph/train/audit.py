@@ -9,7 +9,7 @@ Where the annotator stored its own P(positive) (hf constrained, openai/vLLM logp
 mixed into the probabilities with weight `annotator_weight`, so a label the annotator itself
 was unsure of needs less evidence to be flagged.
 
-Everything is stored in DuckDB (`umlsgraph.db.audit`) as it is made: the fold plan first,
+Everything is stored in DuckDB (`umlsgraph.db.audit_store`) as it is made: the fold plan first,
 then each fold's probabilities as the fold finishes, then the flags. Re-running the same
 audit resumes at the first fold without probabilities (and inside a fold, the trainer resumes
 from its checkpoint).
@@ -32,8 +32,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from umlsgraph.db import annotations, connect
-from umlsgraph.db import audit as store
+from umlsgraph.db import annotation_store, connect
+from umlsgraph.db import audit_store as store
 from umlsgraph.db.items import ConceptSource, ItemSource
 from umlsgraph.errors import UmlsgraphError, missing_extra
 from umlsgraph.query import Query, load_query
@@ -164,13 +164,13 @@ def _source(source: ItemSource | None) -> ItemSource:
 
 def _annotator(db: str | Path, query: Query, source: ItemSource,
                annotator: str | None) -> tuple[str, dict[str, float]]:
-    """The annotator to audit (the one rule of `annotations.choose_annotators`) and its
+    """The annotator to audit (the one rule of `annotation_store.choose_annotators`) and its
     stored scores when they are probabilities (a margin, as `embed` stores, is not used)."""
     con = connect(db, read_only=True)
     try:
         source.check(con)
         name = _one_annotator(con, query, source, annotator)
-        scores = annotations.scores(con, query.name, source.key, name)
+        scores = annotation_store.scores(con, query.name, source.key, name)
     finally:
         con.close()
     if not scores or not all(0.0 <= s <= 1.0 for s in scores.values()):
@@ -179,9 +179,9 @@ def _annotator(db: str | Path, query: Query, source: ItemSource,
 
 
 def _one_annotator(con: Any, query: Query, source: ItemSource, annotator: str | None) -> str:
-    """`annotations.choose_annotators`, held to one annotator: an audit judges one
+    """`annotation_store.choose_annotators`, held to one annotator: an audit judges one
     annotator's labels (its flags are that annotator's)."""
-    chosen = annotations.choose_annotators(con, query.name, source.key, annotator)
+    chosen = annotation_store.choose_annotators(con, query.name, source.key, annotator)
     if len(chosen) != 1:
         raise AuditError(f"--annotator {annotator}: an audit checks one annotator's labels; "
                          f"name one of {', '.join(chosen)}")
@@ -346,5 +346,5 @@ def labels_without_suspects(db: str | Path, query: Query, source: ItemSource,
         flagged = store.suspects_sql(con, query.name, source.key, name)
     finally:
         con.close()
-    labels = annotations.labels_sql(query.name, source.key, [name])
+    labels = annotation_store.labels_sql(query.name, source.key, [name])
     return f"SELECT * FROM ({labels}) WHERE id NOT IN ({flagged})", name
