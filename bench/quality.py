@@ -285,7 +285,7 @@ def score(run: Run, model_id: str, held_sql: str) -> dict[str, Any]:
 def recipe_config(recipe: str, base: str) -> tuple[Any, Any]:
     """(TrainConfig, TextOptions or None for the shipped default) of a recipe."""
     from umlsgraph.query import TextOptions
-    from umlsgraph.train.trainer import TrainConfig
+    from umlsgraph.settings import TrainConfig
 
     if recipe == "naive":
         return (TrainConfig(base_model=base, epochs=3, batch_size=32, max_length=64,
@@ -342,7 +342,7 @@ def run_uncertainty(run: Run, config: Any, budget: int) -> dict[str, Any] | str:
         from umlsgraph.annotate.driver import annotate
     except ImportError:
         return "needs branch audit (annotate --strategy uncertainty)"
-    from umlsgraph.db import annotations
+    from umlsgraph.db import annotation_store
     from umlsgraph.db.items import ConceptSource, SubsetSource
 
     path = write_labels(run.answers, run.folder / "annotator.csv")
@@ -352,7 +352,7 @@ def run_uncertainty(run: Run, config: Any, budget: int) -> dict[str, Any] | str:
                                          f"(SELECT id FROM ({held}))")
     llm = f"labels:{path}"
     first = annotate(run.db, run.query, pool, llm, n=budget // 2, progress=False)
-    asked = annotations.labels_sql(run.query.name, "concepts", first.annotator)
+    asked = annotation_store.labels_sql(run.query.name, "concepts", [first.annotator])
     model = train_and_score(run, config, "round1", [], labels=asked)["model"]
     annotate(run.db, run.query, pool, llm, n=budget - budget // 2, strategy="uncertainty",
              model=model, progress=False)

@@ -8,20 +8,24 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from .common import console, err_console, print_json, user_errors
+from .common import (
+    CorpusOption,
+    DbOption,
+    QueryArg,
+    console,
+    err_console,
+    print_json,
+    user_errors,
+)
 
 if TYPE_CHECKING:
     from umlsgraph.annotate.driver import AnnotateResult, ImportResult
 
-DbOption = Annotated[Path, typer.Option("--db", help="The DuckDB database file.")]
-QueryArg = Annotated[str, typer.Argument(help="A query name (see queries/) or a .toml path.")]
-CorpusOption = Annotated[str | None, typer.Option(
-    "--corpus", help="Annotate the items of this loaded corpus instead of UMLS concepts.")]
 
 
 def register(app: typer.Typer) -> None:
     app.command("annotate")(user_errors(annotate))
-    app.command("annotations")(user_errors(annotations))
+    app.command("annotations")(user_errors(show_annotations))
 
 
 def annotate(
@@ -29,7 +33,8 @@ def annotate(
     db: DbOption = Path("umls.duckdb"),
     llm: Annotated[str | None, typer.Option(
         "--llm", help="BACKEND:MODEL: hf:PATH|HUB_NAME|FILE.gguf, vllm:MODEL, openai:MODEL, "
-        "embed[:ENCODER].")] = None,
+        "embed[:ENCODER], labels:FILE (a labels file that answers only what it is asked).")
+    ] = None,
     n: Annotated[int | None, typer.Option(
         "-n", "--sample-size", help="Sample size (a target: items already answered count "
         "towards it). Default: the query's \\[sample] size.")] = None,
@@ -55,6 +60,18 @@ def annotate(
     stratify: Annotated[bool | None, typer.Option(
         "--stratify/--no-stratify", help="Stratify the sample by semantic type.")] = None,
     device: Annotated[str, typer.Option(help="hf/embed: auto, cpu, cuda, cuda:1…")] = "auto",
+    strategy: Annotated[str, typer.Option(
+        help="random (the seeded sample; -n is its size), uncertainty (the -n unlabelled items "
+        "--model is least sure of) or diverse (uncertain, one per cluster of similar items).")
+    ] = "random",
+    model: Annotated[Path | None, typer.Option(
+        help="uncertainty/diverse: the current encoder (a folder `umlsgraph train` wrote).")
+    ] = None,
+    reask: Annotated[str | None, typer.Option(
+        help="suspects: ask --llm about the items `umlsgraph audit` flagged, only those.")
+    ] = None,
+    audited: Annotated[str | None, typer.Option(
+        help="--reask: whose audit (an annotator name) when several were audited.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Sample items and have an LLM (or embeddings, or a labels file) annotate them.
@@ -71,17 +88,17 @@ def annotate(
     if labels_file is not None:
         if llm:
             raise UmlsgraphError("give either --llm or --labels-file, not both")
-        result = import_labels(db, query, labels_file, source)
-        _print_import(result, json_output)
+        _print_import(import_labels(db, query, labels_file, source), json_output)
         return
     if not llm:
         raise UmlsgraphError("say which annotator to use: --llm hf:MODEL, openai:MODEL, "
-                             "vllm:MODEL or embed (or --labels-file FILE)")
+                             "vllm:MODEL, embed or labels:FILE (or --labels-file FILE)")
     options = AnnotatorOptions(
         mode=mode, device=device, max_new_tokens=max_new_tokens, tensor_parallel=tensor_parallel,
         base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, timeout=timeout)
     result = run_annotate(db, query, source, llm, n=n, batch_size=batch_size, seed=seed,
-                          stratify=stratify, progress=not json_output, options=options)
+                          stratify=stratify, progress=not json_output, options=options,
+                          strategy=strategy, model=model, reask=reask, audited=audited)
     if json_output:
         print_json(result.as_dict())
         return
@@ -114,7 +131,7 @@ def _print_import(r: ImportResult, json_output: bool) -> None:
                           f"{'; '.join(r.bad_examples)}", highlight=False, soft_wrap=True)
 
 
-def annotations(
+def show_annotations(
     query: QueryArg,
     db: DbOption = Path("umls.duckdb"),
     corpus: CorpusOption = None,

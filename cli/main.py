@@ -8,7 +8,19 @@ import typer
 
 from umlsgraph import __version__
 
-from . import annotate, corpus, experiment, export, neo4j, ontology, pipeline, report, store, train
+from . import (
+    annotate,
+    audit,
+    corpus,
+    experiment,
+    export,
+    neo4j,
+    ontology,
+    pipeline,
+    report,
+    store,
+    train,
+)
 
 app = typer.Typer(
     name="umlsgraph",
@@ -35,7 +47,7 @@ def main(
     """umlsgraph command line."""
 
 
-for module in (store, annotate, train, export, neo4j, corpus, experiment, ontology, report,
+for module in (store, annotate, audit, train, export, neo4j, corpus, experiment, ontology, report,
                pipeline):
     module.register(app)
 

@@ -11,9 +11,13 @@ from rich.table import Table
 from umlsgraph.errors import StoreError
 
 from . import neo4j as neo4j_cli
-from .common import console, print_json, split_csv, user_errors
-
-DbOption = Annotated[Path, typer.Option("--db", help="The DuckDB database file.")]
+from .common import (
+    DbOption,
+    console,
+    print_json,
+    split_csv,
+    user_errors,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -45,7 +49,7 @@ def load(
     RELEASE may also be an OBO ontology (.obo, .obo.gz): it is converted to the UMLS layout
     (CUI = the OBO id) and loaded like a release.
     """
-    from umlsgraph.load.obo import load as load_any
+    from umlsgraph.load.dispatch import load as load_any
     from umlsgraph.load.release import LoadOptions
 
     if store.lower() not in ("duckdb", "neo4j"):
@@ -102,10 +106,12 @@ def synth(
     other_relations: Annotated[int, typer.Option(help="Non-hierarchical relations per concept.")] = 2,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     gzip: Annotated[bool, typer.Option("--gzip", help="Write .RRF.gz files.")] = False,
-    split: Annotated[int, typer.Option(help="Split MRCONSO and MRREL into this many parts (.aa, .ab…).")] = 1,
+    split: Annotated[int, typer.Option(min=1, max=26, help="Split MRCONSO and MRREL into this many parts (.aa, .ab…).")] = 1,
+    realistic: Annotated[bool, typer.Option("--realistic", help="UMLS-like line lengths: names of 2-7 words, atom-level MRREL rows, longer definitions (with --max-names 10 --other-relations 13: ~5.5 names and ~17 relation rows per concept, as in a full release).")] = False,
 ) -> None:
     """Generate a synthetic release in the exact UMLS RRF layout (for tests and benchmarks)."""
     from umlsgraph.load.synth import SynthSpec, generate
 
-    meta = generate(out, SynthSpec(concepts, max_names, other_relations, seed, gzip, split))
+    meta = generate(out, SynthSpec(concepts, max_names, other_relations, seed, gzip, split,
+                                        realistic))
     console.print(f"Wrote a synthetic release to {meta}")

@@ -8,16 +8,21 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from .common import console, print_json, split_csv, user_errors
+from umlsgraph.settings import TRAIN_DEFAULTS
 
-DbOption = Annotated[Path, typer.Option("--db", help="The DuckDB database file.")]
-QueryArg = Annotated[str, typer.Argument(help="A query name (see queries/) or a .toml path.")]
-CorpusOption = Annotated[str | None, typer.Option(
-    "--corpus", help="Work on this loaded corpus instead of UMLS concepts.")]
-SplitOption = Annotated[str | None, typer.Option(
-    "--split", help="Only the corpus items of this split (e.g. train, test).")]
-DeviceOption = Annotated[str, typer.Option(help="auto (CUDA when present), cpu, cuda, cuda:1…")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+from .common import (
+    AnnotatorOption,
+    CorpusOption,
+    DbOption,
+    DeviceOption,
+    JsonOption,
+    QueryArg,
+    SplitOption,
+    console,
+    print_json,
+    split_csv,
+    user_errors,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -36,38 +41,41 @@ def train(
         help="Encoder checkpoint: a local folder or a Hugging Face hub name "
         "\\[default: microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext].")] = None,
     epochs: Annotated[int, typer.Option(help="Epochs (raised for small label sets, see "
-                                        "--min-steps).")] = 4,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = 5e-5,
-    batch_size: Annotated[int, typer.Option(help="Items per optimisation step.")] = 16,
-    max_length: Annotated[int, typer.Option(help="Most tokens per item.")] = 128,
-    seed: Annotated[int, typer.Option(help="Seed of the split, the shuffles and the head.")] = 42,
-    class_weighting: Annotated[str | None, typer.Option(
-        help="none, sqrt (tempered) or balanced (weight classes by inverse frequency; "
-        "multiplies the weight of wrong minority labels when labels are noisy) "
-        "\\[default: none].")] = None,
-    label_smoothing: Annotated[float | None, typer.Option(
-        help="Cross-entropy label smoothing, 0 to <0.5 \\[default: 0].")] = None,
-    keep: Annotated[str | None, typer.Option(
-        help="Which epoch the model folder keeps: last, or best on the validation split "
-        "(small noisy splits pick badly) \\[default: last].")] = None,
+                                        "--min-steps).")] = TRAIN_DEFAULTS.epochs,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = TRAIN_DEFAULTS.lr,
+    batch_size: Annotated[int, typer.Option(help="Items per optimisation step.")] = TRAIN_DEFAULTS.batch_size,
+    max_length: Annotated[int, typer.Option(help="Most tokens per item.")] = TRAIN_DEFAULTS.max_length,
+    seed: Annotated[int, typer.Option(help="Seed of the split, the shuffles and the head.")] = TRAIN_DEFAULTS.seed,
+    class_weighting: Annotated[str, typer.Option(
+        help="none, sqrt (tempered) or balanced (inverse class frequency; with noisy labels "
+        "it multiplies the weight of the wrong minority labels).")
+    ] = TRAIN_DEFAULTS.class_weighting,
+    label_smoothing: Annotated[float, typer.Option(
+        help="Cross-entropy label smoothing, in [0, 0.5).")] = TRAIN_DEFAULTS.label_smoothing,
+    keep: Annotated[str, typer.Option(
+        help="The epoch the model folder keeps: last, or best on the validation split (a "
+        "small split of noisy labels picks by noise).")] = TRAIN_DEFAULTS.keep,
     min_steps: Annotated[int, typer.Option(
-        help="At least this many optimisation steps (more epochs for small label sets).")] = 300,
+        help="At least this many optimisation steps (more epochs for small label sets).")
+    ] = TRAIN_DEFAULTS.min_steps,
     val_fraction: Annotated[float, typer.Option(
-        help="Share of each class held out to score each epoch (and, with --keep best, "
-        "to pick one; 0: none).")] = 0.1,
+        help="Share of each class held out to score each epoch (and, with --keep best, to "
+        "pick one; 0: none).")
+    ] = TRAIN_DEFAULTS.val_fraction,
     patience: Annotated[int, typer.Option(
         help="With --keep best: stop after this many epochs without a better validation F1.")
-    ] = 3,
+    ] = TRAIN_DEFAULTS.patience,
     text: Annotated[list[str] | None, typer.Option(
         "--text", help="Parts of the concept text the encoder reads besides the query's: "
         "parents, grandparents, definition, semantic_types, preferred_name (comma-separated "
-        "or repeated), or none \\[default: parents,grandparents].")] = None,
-    annotator: Annotated[str | None, typer.Option(
-        help="Train on this annotator's labels (see `umlsgraph annotations`); default: all.")
-    ] = None,
+        "or repeated), or none \\[default: " + ",".join(TRAIN_DEFAULTS.text) + "].")] = None,
+    annotator: AnnotatorOption = None,
     init_model: Annotated[Path | None, typer.Option(
         help="Combined mode: continue training this umlsgraph model folder on these labels.")
     ] = None,
+    exclude_suspects: Annotated[bool, typer.Option(
+        "--exclude-suspects", help="Leave out the labels `umlsgraph audit` flagged as likely "
+        "wrong (needs a finished audit of the annotator).")] = False,
     corpus: CorpusOption = None,
     split: SplitOption = None,
     device: DeviceOption = "auto",
@@ -81,17 +89,23 @@ def train(
     """
     from umlsgraph.db.items import source_for
     from umlsgraph.query import load_query
-    from umlsgraph.train.trainer import DEFAULT_BASE_MODEL, TrainConfig
+    from umlsgraph.settings import DEFAULT_BASE_MODEL, TrainConfig
     from umlsgraph.train.trainer import train as run_train
 
-    chosen = {"class_weighting": class_weighting, "label_smoothing": label_smoothing,
-              "keep": keep, "text": text_parts(text)}
     config = TrainConfig(
         base_model=base_model or DEFAULT_BASE_MODEL, epochs=epochs, lr=lr,
-        batch_size=batch_size, max_length=max_length, seed=seed, min_steps=min_steps,
-        val_fraction=val_fraction, patience=patience, device=device,
-        **{k: v for k, v in chosen.items() if v is not None})
-    result = run_train(db, load_query(query), source_for(corpus, split), config, out,
+        batch_size=batch_size, max_length=max_length, seed=seed,
+        class_weighting=class_weighting, label_smoothing=label_smoothing, keep=keep,
+        min_steps=min_steps, val_fraction=val_fraction, patience=patience, device=device,
+        text=TRAIN_DEFAULTS.text if text is None else text_parts(text))
+    the_query, source = load_query(query), source_for(corpus, split)
+    labels_sql = None
+    if exclude_suspects:
+        from umlsgraph.train.audit import labels_without_suspects
+
+        labels_sql, name = labels_without_suspects(db, the_query, source, annotator)
+        annotator = f"{name} (audit suspects excluded)"
+    result = run_train(db, the_query, source, config, out, labels_sql=labels_sql,
                        annotator=annotator, init_model=init_model, resume=not no_resume,
                        progress=not json_output)
     if json_output:
@@ -106,10 +120,8 @@ def train(
                   f"{result.seconds:.0f} s. Model id {result.model_id}")
 
 
-def text_parts(values: list[str] | None) -> tuple[str, ...] | None:
-    """`--text` as TrainConfig wants it: None keeps the default, `none` means names only."""
-    if values is None:
-        return None
+def text_parts(values: list[str]) -> tuple[str, ...]:
+    """`--text` as TrainConfig wants it; `--text none` means the names alone."""
     parts = split_csv(values)
     return () if parts == ("none",) else parts
 
@@ -159,8 +171,7 @@ def eval_(
         "LLM's).")] = "predictions",
     model: Annotated[str | None, typer.Option(
         help="Model folder or id whose predictions to score \\[default: the latest].")] = None,
-    annotator: Annotated[str | None, typer.Option(
-        help="With --source annotations: this annotator's labels \\[default: all].")] = None,
+    annotator: AnnotatorOption = None,
     corpus: CorpusOption = None,
     split: SplitOption = None,
     gold_column: Annotated[str | None, typer.Option(

@@ -29,10 +29,11 @@ from umlsgraph.annotate.backends import (
     create,
     make_prompt,
 )
+from umlsgraph.annotate.backends.labels import IMPORTED_HASH  # imported labels' prompt hash
 from umlsgraph.annotate.parsing import parse_answer
-from umlsgraph.db import annotations, connect
-from umlsgraph.db.items import ConceptSource, ItemSource
-from umlsgraph.errors import AnnotationError
+from umlsgraph.db import annotation_store, connect
+from umlsgraph.db.items import ConceptSource, ItemSource, SubsetSource
+from umlsgraph.errors import AnnotationError, QueryError
 from umlsgraph.query import Query, load_query
 
 #: Ids whose texts are fetched from DuckDB at once (texts are rendered set-based per chunk).
@@ -72,24 +73,95 @@ def annotate(db: str | Path, query: Query | str, source: ItemSource | None = Non
              annotator: Annotator | str = "embed", n: int | None = None,
              batch_size: int | None = None, seed: int | None = None,
              stratify: bool | None = None, progress: bool = True,
-             options: AnnotatorOptions | None = None) -> AnnotateResult:
-    """Annotate the first `n` items of the seeded sample that have no answer yet.
+             options: AnnotatorOptions | None = None, strategy: str = "random",
+             model: str | Path | None = None, reask: str | None = None,
+             audited: str | None = None) -> AnnotateResult:
+    """Annotate the items a strategy picks that have no answer from this annotator yet.
 
     `n`, `seed` and `stratify` default to the query's ``[sample]``; `annotator` is an
     `Annotator` or an ``--llm`` spec such as ``"hf:/models/x.gguf"``; `batch_size` defaults
-    to the backend's. Returns counts for the answers of this run.
+    to the backend's. `strategy` is ``random`` (the first `n` of the seeded sample), or
+    ``uncertainty``/``diverse`` (`n` new items chosen with the encoder `model`, see
+    `umlsgraph.annotate.strategy`). ``reask="suspects"`` asks about the items a label audit
+    flagged (of annotator `audited`, or the only audited one) instead. Returns counts for the
+    answers of this run.
     """
     query = load_query(query) if isinstance(query, str) else query
-    source = source or ConceptSource()
+    items: ItemSource = source or ConceptSource()
     owned = isinstance(annotator, str)
     annotator = create(annotator, options) if isinstance(annotator, str) else annotator
+    try:
+        picked = _pick(db, query, items, annotator, strategy, model, reask, audited, n,
+                       seed, progress)
+    except BaseException:
+        if owned:
+            annotator.close()
+        raise
+    if picked is not None:
+        items, n, stratify = picked, _count(db, query, picked), False
     con = connect(db)
     try:
-        return _run(con, query, source, annotator, n, batch_size, seed, stratify, progress)
+        return _run(con, query, items, annotator, n, batch_size, seed, stratify, progress)
     finally:
         con.close()
         if owned:
             annotator.close()
+
+
+def _pick(db: str | Path, query: Query, source: ItemSource, annotator: Annotator,
+          strategy: str, model: str | Path | None, reask: str | None, audited: str | None,
+          n: int | None, seed: int | None, progress: bool) -> ItemSource | None:
+    """The source restricted to what a reask or a non-random strategy asks; None for the
+    seeded random sample."""
+    from umlsgraph.annotate import strategy as strategies
+
+    if reask is not None:
+        if strategy != "random":
+            raise QueryError("give either --reask or --strategy, not both")
+        return _suspects(db, query, source, reask, audited)
+    strategies.check_strategy(strategy, model)
+    if strategy == "random":
+        return None
+    assert model is not None
+    chosen = strategies.choose(
+        db, query, source, strategy, model, n or query.sample.size, annotator.name,
+        annotator.prompt_hash(query), query.sample.seed if seed is None else seed, progress)
+    return chosen.source
+
+
+def _suspects(db: str | Path, query: Query, source: ItemSource, reask: str,
+              audited: str | None) -> ItemSource:
+    """The items a finished label audit flagged, as a source."""
+    from umlsgraph.db import audit_store
+
+    if reask != "suspects":
+        raise QueryError(f"--reask {reask}: the only choice is 'suspects' (the items "
+                         "`umlsgraph audit` flagged)")
+    con = connect(db, read_only=True)
+    try:
+        done = audit_store.audited_annotators(con, query.name, source.key)
+        if audited is None and len(done) != 1:
+            raise QueryError(f"--reask suspects: {len(done)} annotators of query '{query.name}' "
+                             f"have a finished audit ({', '.join(done) or 'none'}); "
+                             + ("name one with --audited ANNOTATOR" if done else
+                                f"run `umlsgraph audit {query.name}` first"))
+        sql = audit_store.suspects_sql(con, query.name, source.key, audited or done[0])
+    finally:
+        con.close()
+    return SubsetSource(source, sql)
+
+
+def _count(db: str | Path, query: Query, source: ItemSource) -> int:
+    """How many items `source` has for `query`; none is an error (nothing to ask)."""
+    con = connect(db, read_only=True)
+    try:
+        count = int(con.execute(f"SELECT count(*) FROM ({source.candidates_sql(query)})")
+                    .fetchall()[0][0])
+    finally:
+        con.close()
+    if count == 0:
+        raise QueryError("there is nothing to ask: the audit flagged no item")
+    return count
 
 
 def _run(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
@@ -97,10 +169,10 @@ def _run(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
          stratify: bool | None, progress: bool) -> AnnotateResult:
     """Plan the sample, then ask and store batch by batch."""
     source.check(con)
-    annotations.ensure_table(con)
+    annotation_store.ensure_table(con)
     prompt_hash = annotator.prompt_hash(query)
     result = AnnotateResult(query.name, source.key, annotator.name, prompt_hash)
-    done_sql = annotations.done_ids_sql(query.name, source.key, annotator.name, prompt_hash)
+    done_sql = annotation_store.done_ids_sql(query.name, source.key, annotator.name, prompt_hash)
     plan = sampling.plan(con, query, source, n or query.sample.size,
                          query.sample.seed if seed is None else seed,
                          query.sample.stratify if stratify is None else stratify, done_sql)
@@ -161,7 +233,8 @@ def _ask_and_store(con: duckdb.DuckDBPyConnection, query: Query, annotator: Anno
             failures.append(reply)
             continue
         rows.append(_to_annotation(query, prompt.id, reply))
-    annotations.write(con, query.name, result.source, result.annotator, result.prompt_hash, rows)
+    annotation_store.write(con, query.name, result.source, result.annotator,
+                           result.prompt_hash, rows)
     result.asked += len(rows)
     for row in rows:
         if row.label is None:
@@ -174,9 +247,9 @@ def _ask_and_store(con: duckdb.DuckDBPyConnection, query: Query, annotator: Anno
             f"{result.asked} answers of this run are saved; re-run the same command to resume")
 
 
-def _to_annotation(query: Query, item_id: str, reply: Reply) -> annotations.Annotation:
+def _to_annotation(query: Query, item_id: str, reply: Reply) -> annotation_store.Annotation:
     label = reply.label if reply.label in query.labels else parse_answer(reply.raw, query.labels)
-    return annotations.Annotation(item_id, label, reply.raw, reply.score)
+    return annotation_store.Annotation(item_id, label, reply.raw, reply.score)
 
 
 @contextlib.contextmanager
@@ -237,24 +310,24 @@ def import_labels(db: str | Path, query: Query | str, path: str | Path,
     Rows without an id or with an unknown label are counted as bad, ids that are not among
     the query's candidates are counted as unknown; neither is stored.
     """
-    from umlsgraph.annotate.labelfile import read_labels
+    from umlsgraph.labelfile import read_label_file
 
     query = load_query(query) if isinstance(query, str) else query
-    source = source or ConceptSource()
-    rows = read_labels(path, query)
+    items: ItemSource = source or ConceptSource()
+    rows = read_label_file(path, query)
     result = ImportResult(annotator=f"labels:{Path(path).name}")
     result.bad_rows, result.bad_examples = rows.bad, rows.bad_examples
     con = connect(db)
     try:
-        source.check(con)
-        known = _known_ids(con, query, source, list(rows.labels))
-        kept = [annotations.Annotation(i, lab, raw) for i, (lab, raw) in rows.labels.items()
+        items.check(con)
+        known = _known_ids(con, query, items, list(rows.labels))
+        kept = [annotation_store.Annotation(i, lab, raw) for i, (lab, raw) in rows.labels.items()
                 if i in known]
         unknown = [i for i in rows.labels if i not in known]
         result.unknown_ids, result.unknown_examples = len(unknown), unknown[:EXAMPLES]
         for start in range(0, len(kept), 5000):
-            annotations.write(con, query.name, source.key, result.annotator, IMPORTED_HASH,
-                              kept[start:start + 5000])
+            annotation_store.write(con, query.name, items.key, result.annotator,
+                                   IMPORTED_HASH, kept[start:start + 5000])
     finally:
         con.close()
     result.imported = len(kept)
@@ -262,8 +335,7 @@ def import_labels(db: str | Path, query: Query | str, path: str | Path,
     return result
 
 
-#: The prompt hash imported labels are stored under (no prompt produced them).
-IMPORTED_HASH = "imported"
+
 
 
 def _known_ids(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
@@ -286,11 +358,11 @@ def summary(db: str | Path, query: Query | str, source: ItemSource | None = None
     """Per annotator and prompt hash: total, counts per category, unparseable, and a few
     unparseable raw answers."""
     query_name = load_query(query).name if isinstance(query, str) else query.name
-    source = source or ConceptSource()
+    items: ItemSource = source or ConceptSource()
     con = connect(db, read_only=True)
     try:
         groups: dict[tuple[str, str], dict[str, Any]] = {}
-        for annotator, phash, label, count in annotations.counts(con, query_name, source.key):
+        for annotator, phash, label, count in annotation_store.counts(con, query_name, items.key):
             group = groups.setdefault((annotator, phash), {
                 "annotator": annotator, "prompt_hash": phash, "total": 0, "counts": {},
                 "unparseable": 0, "examples": []})
@@ -301,7 +373,7 @@ def summary(db: str | Path, query: Query | str, source: ItemSource | None = None
                 group["counts"][label] = count
         for (annotator, phash), group in groups.items():
             if group["unparseable"]:
-                group["examples"] = _unparseable(con, query_name, source.key, annotator, phash,
+                group["examples"] = _unparseable(con, query_name, items.key, annotator, phash,
                                                  examples)
         return list(groups.values())
     finally:
@@ -311,7 +383,7 @@ def summary(db: str | Path, query: Query | str, source: ItemSource | None = None
 def _unparseable(con: duckdb.DuckDBPyConnection, query: str, source: str, annotator: str,
                  phash: str, limit: int) -> list[str]:
     rows = con.execute(
-        f"SELECT raw FROM {annotations.TABLE} WHERE query = ? AND source = ? AND annotator = ? "
-        "AND prompt_hash = ? AND label IS NULL ORDER BY created_at, id LIMIT ?",
+        f"SELECT raw FROM {annotation_store.TABLE} WHERE query = ? AND source = ? "
+        "AND annotator = ? AND prompt_hash = ? AND label IS NULL ORDER BY created_at, id LIMIT ?",
         [query, source, annotator, phash, limit]).fetchall()
     return [r[0] or "" for r in rows]

@@ -26,11 +26,12 @@ from typing import Any
 
 import duckdb
 
-from umlsgraph.db import connect
+from umlsgraph.db import connect, prediction_store
 from umlsgraph.db.items import ItemSource
 from umlsgraph.errors import ModelError
 from umlsgraph.query import Query, TextOptions
 from umlsgraph.train.encoder import (
+    amp_dtype,
     autocast,
     encode,
     length_batches,
@@ -42,7 +43,7 @@ from umlsgraph.train.encoder import (
     resolve_device,
 )
 
-TABLE = "predictions"
+TABLE = prediction_store.TABLE
 TODO = "_label_todo"
 
 
@@ -63,44 +64,39 @@ class LabelResult:
 
 
 @dataclass
-class _Chunk:
+class Chunk:
     """One chunk ready for the model: ids, and batches of (positions, padded CPU tensors)."""
 
     ids: list[str]
     batches: list[tuple[list[int], dict[str, Any]]]
 
 
-def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(f"""CREATE TABLE IF NOT EXISTS {TABLE} (
-        query VARCHAR NOT NULL, source VARCHAR NOT NULL, id VARCHAR NOT NULL,
-        label VARCHAR, probability DOUBLE, model VARCHAR NOT NULL,
-        created_at TIMESTAMP DEFAULT current_timestamp,
-        PRIMARY KEY (query, source, id, model))""")
-
-
 def label(db: str | Path, query: Query, source: ItemSource, model_dir: str | Path,
           batch_size: int | None = None, max_length: int | None = None,
           chunk_size: int = 20_000, device: str = "auto", progress: bool = True,
-          on_chunk: Callable[[int], None] | None = None) -> LabelResult:
+          on_chunk: Callable[[int], None] | None = None, precision: str = "auto",
+          bucketing: bool = True) -> LabelResult:
     """Classify every candidate item of `query` not yet labelled by this model.
 
     `batch_size` defaults to 64 on CPU and 256 on a GPU; `max_length` to the training one.
-    `on_chunk(n_written)` is called after each chunk is committed.
+    `on_chunk(n_written)` is called after each chunk is committed. `precision` and
+    `bucketing` are for measuring (see `Labeller`); the defaults are the fast ones.
     """
     if chunk_size < 1 or (batch_size is not None and batch_size < 1):
         raise ModelError("--batch-size and --chunk-size must be positive")
     meta = read_meta(model_dir)
-    query = _model_query(query, meta, model_dir)
+    query = model_query(query, meta, model_dir)
     max_length = max_length or int(meta.get("max_length", 128))
     started = time.monotonic()
     con = connect(db)
     try:
         source.check(con)
-        ensure_table(con)
+        prediction_store.ensure_table(con)
         candidates, todo = _plan(con, query, source, meta["model_id"])
         labelled = 0
         if todo:
-            labeller = _Labeller(model_dir, meta, device, batch_size, max_length)
+            labeller = Labeller(model_dir, meta, device, batch_size, max_length, precision,
+                                bucketing)
             labelled = _run(con, query, source, labeller, todo, chunk_size, progress, on_chunk)
         positives = _count_positives(con, query, source, meta["model_id"])
         con.execute(f"DROP TABLE IF EXISTS {TODO}")
@@ -110,7 +106,7 @@ def label(db: str | Path, query: Query, source: ItemSource, model_dir: str | Pat
                        time.monotonic() - started)
 
 
-def _model_query(query: Query, meta: dict[str, Any], model_dir: str | Path) -> Query:
+def model_query(query: Query, meta: dict[str, Any], model_dir: str | Path) -> Query:
     """The query with the text options the model was trained on; categories must match."""
     if meta["categories"] != query.categories:
         raise ModelError(f"{model_dir}: trained for categories {meta['categories']}, but query "
@@ -144,7 +140,7 @@ def _count_positives(con: duckdb.DuckDBPyConnection, query: Query, source: ItemS
 
 
 def _run(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
-         labeller: _Labeller, todo: int, chunk_size: int, progress: bool,
+         labeller: Labeller, todo: int, chunk_size: int, progress: bool,
          on_chunk: Callable[[int], None] | None) -> int:
     """Stream the todo list chunk by chunk: fetch+tokenize the next while predicting this one."""
     starts = list(range(0, todo, chunk_size))
@@ -160,7 +156,8 @@ def _run(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
                 ids = _chunk_ids(con, starts[n + 1], chunk_size)
                 pending = pool.submit(_prepare, reader, query, source, labeller, ids)
             labels, probs = labeller.predict(chunk, bar.advance)
-            _write(con, query, source, labeller.model_id, chunk.ids, labels, probs)
+            prediction_store.write(con, query.name, source.key, labeller.model_id, chunk.ids,
+                                   labels, probs)
             written += len(chunk.ids)
             if on_chunk:
                 on_chunk(written)
@@ -178,7 +175,7 @@ def _chunk_ids(con: duckdb.DuckDBPyConnection, start: int, size: int) -> Any:
 
 
 def _prepare(reader: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
-             labeller: _Labeller, ids: Any) -> _Chunk:
+             labeller: Labeller, ids: Any) -> Chunk:
     """Render the chunk's texts in DuckDB, tokenize, sort and pad them (in the prefetch
     thread, while the model works on the previous chunk)."""
     reader.register("_chunk_ids", ids)
@@ -189,73 +186,124 @@ def _prepare(reader: duckdb.DuckDBPyConnection, query: Query, source: ItemSource
     found = {str(i): t or "" for i, t in rows}
     chunk_ids = [str(i) for i in ids.column("id").to_pylist()]
     texts = [found.get(i, "") for i in chunk_ids]
-    return _Chunk(chunk_ids, labeller.batches(texts))
+    return Chunk(chunk_ids, labeller.batches(texts))
 
 
-def _write(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource, model: str,
-           ids: list[str], labels: list[str], probs: list[float]) -> None:
-    """Insert one chunk's predictions in one transaction."""
-    import pyarrow as pa
+def predict_texts(model_dir: str | Path, texts: list[str], device: str = "auto",
+                  batch_size: int | None = None) -> list[list[float]]:
+    """Each text's probabilities of the model's categories (in its umlsgraph.json order).
 
-    table = pa.table({"id": ids, "label": labels, "probability": probs})
-    con.register("_chunk_predictions", table)
-    con.execute("BEGIN")
-    try:
-        con.execute(f"INSERT OR REPLACE INTO {TABLE} (query, source, id, label, probability, "
-                    "model) SELECT ?, ?, id, label, probability, ? FROM _chunk_predictions",
-                    [query.name, source.key, model])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.unregister("_chunk_predictions")
+    For a few thousand texts held in memory (an audit fold, an uncertainty pool); whole
+    candidate sets go through `label`, which streams and stores.
+    """
+    return Labeller(model_dir, device=device, batch_size=batch_size).probabilities(texts)
 
 
-class _Labeller:
-    """The loaded model: tokenizes texts and predicts (label, P(positive)) for encodings."""
+def embed_texts(model_dir: str | Path, texts: list[str], device: str = "auto",
+                batch_size: int | None = None) -> list[list[float]]:
+    """Each text's embedding by the model's encoder (last hidden layer, mean-pooled over
+    tokens, L2-normalised): for grouping similar items, e.g. a diverse annotation round."""
+    return Labeller(model_dir, device=device, batch_size=batch_size).embeddings(texts)
 
-    def __init__(self, model_dir: str | Path, meta: dict[str, Any], device: str,
-                 batch_size: int | None, max_length: int) -> None:
-        import torch
 
+class Labeller:
+    """The loaded model: tokenizes texts and predicts (label, P(positive)) for encodings.
+
+    On CUDA the whole model is cast to `amp_dtype` (bf16 where the GPU has it). With
+    `bucketing` (the default) a chunk's items are sorted by token length before batching, so
+    each batch is padded only to items of about its own length; without, batches follow the
+    chunk's order (what a naive loop does; kept to measure what bucketing buys).
+    """
+
+    def __init__(self, model_dir: str | Path, meta: dict[str, Any] | None = None,
+                 device: str = "auto", batch_size: int | None = None,
+                 max_length: int | None = None, precision: str = "auto",
+                 bucketing: bool = True) -> None:
+        meta = meta if meta is not None else read_meta(model_dir)
         self.device = resolve_device(device)
+        self.precision, self.bucketing = precision, bucketing
         self.model, self.tokenizer = load_classifier(model_dir)
         if self.model.config.num_labels != len(meta["categories"]):
             raise ModelError(f"{model_dir}: the model has {self.model.config.num_labels} outputs "
                              f"but umlsgraph.json lists {len(meta['categories'])} categories")
-        if self.device.startswith("cuda"):
-            bf16 = torch.cuda.is_bf16_supported()
-            self.model.to(torch.bfloat16 if bf16 else torch.float16)
+        half = amp_dtype(self.device, precision)
+        if half is not None:
+            self.model.to(half)
         self.model.to(self.device).eval()
         self.categories = list(meta["categories"])
         self.positive = self.categories.index(meta["positive"])
         self.model_id = str(meta["model_id"])
         self.batch_size = batch_size or (256 if self.device.startswith("cuda") else 64)
-        self.max_length = max_length
+        self.max_length = max_length or int(meta.get("max_length", 128))
         self.pad_id = pad_id(self.tokenizer)
 
     def batches(self, texts: list[str]) -> list[tuple[list[int], dict[str, Any]]]:
-        """Tokenized, length-sorted (longest first) and padded batches, on the CPU."""
+        """Tokenized and padded batches on the CPU (length-sorted, longest first, when
+        bucketing)."""
         encodings = encode(self.tokenizer, texts, self.max_length)
-        lengths = [len(e["input_ids"]) for e in encodings]
-        return [(ids, pad([encodings[i] for i in ids], self.pad_id, "cpu"))
-                for ids in length_batches(lengths, self.batch_size)]
+        if self.bucketing:
+            groups = length_batches([len(e["input_ids"]) for e in encodings], self.batch_size)
+        else:
+            groups = [list(range(i, min(i + self.batch_size, len(texts))))
+                      for i in range(0, len(texts), self.batch_size)]
+        return [(ids, pad([encodings[i] for i in ids], self.pad_id, "cpu")) for ids in groups]
 
-    def predict(self, chunk: _Chunk,
-                advance: Callable[[int], None]) -> tuple[list[str], list[float]]:
-        """Labels and P(positive) of a chunk's items, in the chunk's order."""
+    def probabilities(self, texts: list[str]) -> list[list[float]]:
+        """Full probability vectors of `texts`, in order."""
         import torch
 
-        labels: list[str] = [""] * len(chunk.ids)
-        probs: list[float] = [0.0] * len(chunk.ids)
-        with torch.inference_mode(), autocast(self.device):
+        out: list[list[float]] = [[] for _ in texts]
+        with torch.inference_mode(), autocast(self.device, self.precision):
+            for positions, cpu_batch in self.batches(texts):
+                batch = {k: v.to(self.device) for k, v in cpu_batch.items()}
+                p = torch.softmax(self.model(**batch).logits.float(), dim=-1).cpu().tolist()
+                for row, i in enumerate(positions):
+                    out[i] = p[row]
+        return out
+
+    def embeddings(self, texts: list[str]) -> list[list[float]]:
+        """Mean-pooled, L2-normalised last hidden states of `texts`, in order."""
+        import torch
+
+        out: list[list[float]] = [[] for _ in texts]
+        with torch.inference_mode(), autocast(self.device, self.precision):
+            for positions, cpu_batch in self.batches(texts):
+                batch = {k: v.to(self.device) for k, v in cpu_batch.items()}
+                hidden = self.model(**batch, output_hidden_states=True).hidden_states[-1].float()
+                mask = batch["attention_mask"].unsqueeze(-1).float()
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+                pooled = torch.nn.functional.normalize(pooled, dim=-1).cpu().tolist()
+                for row, i in enumerate(positions):
+                    out[i] = pooled[row]
+        return out
+
+    def predict(self, chunk: Chunk,
+                advance: Callable[[int], None] = lambda n: None) -> tuple[list[str], list[float]]:
+        """Labels and P(positive) of a chunk's items, in the chunk's order.
+
+        The probabilities stay on the device until the chunk is done: one copy back per
+        chunk, not one per batch, so the GPU never waits for the host between batches.
+        """
+        import torch
+
+        outputs = []
+        with torch.inference_mode(), autocast(self.device, self.precision):
             for positions, cpu_batch in chunk.batches:
                 batch = {k: v.to(self.device, non_blocking=True) for k, v in cpu_batch.items()}
-                p = torch.softmax(self.model(**batch).logits.float(), dim=-1).cpu()
-                best, positive = p.argmax(-1).tolist(), p[:, self.positive].tolist()
-                for row, i in enumerate(positions):
-                    labels[i] = self.categories[best[row]]
-                    probs[i] = positive[row]
+                outputs.append(torch.softmax(self.model(**batch).logits.float(), dim=-1))
                 advance(len(positions))
+        labels: list[str] = [""] * len(chunk.ids)
+        probs: list[float] = [0.0] * len(chunk.ids)
+        if not outputs:
+            return labels, probs
+        p = torch.cat(outputs).cpu()
+        best, positive = p.argmax(-1).tolist(), p[:, self.positive].tolist()
+        order = [i for positions, _ in chunk.batches for i in positions]
+        for row, i in enumerate(order):
+            labels[i] = self.categories[best[row]]
+            probs[i] = positive[row]
         return labels, probs
+
+    def predict_texts(self, texts: list[str]) -> tuple[list[str], list[float]]:
+        """Labels and P(positive) of `texts`, in order (no database involved)."""
+        return self.predict(Chunk([str(i) for i in range(len(texts))], self.batches(texts)))
