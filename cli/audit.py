@@ -60,13 +60,14 @@ def audit(
     resumes at the first fold not yet predicted.
     """
     from umlsgraph.db.items import source_for
+    from umlsgraph.settings import DEFAULT_BASE_MODEL, TRAIN_DEFAULTS, TrainConfig
     from umlsgraph.train.audit import AuditConfig, fold_config
     from umlsgraph.train.audit import audit as run_audit
-    from umlsgraph.train.trainer import DEFAULT_BASE_MODEL, TrainConfig
 
     train_config = fold_config(TrainConfig(
         base_model=base_model or DEFAULT_BASE_MODEL, lr=lr, max_length=max_length, seed=seed,
-        device=device, text=split_csv(text)), epochs=epochs)
+        device=device, text=TRAIN_DEFAULTS.text if text is None else split_csv(text)),
+        epochs=epochs)
     config = AuditConfig(folds=folds, seed=seed, annotator_weight=annotator_weight,
                          keep_models=keep_models)
 
