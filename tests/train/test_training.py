@@ -72,8 +72,8 @@ def test_split_is_stratified_and_weights_are_balanced() -> None:
 
 
 def test_concept_text_carries_the_hierarchy_by_default(hpo_db: Path) -> None:
-    """The encoder reads a concept's parents (and, when asked, grandparents) from the store:
-    what the issue-11 measurements showed a noisy-label encoder needs."""
+    """By default the encoder reads a concept's parents' and grandparents' names from the
+    store: what the issue-11 measurements showed a noisy-label encoder needs."""
     from umlsgraph.train.trainer import Example, load_examples, training_text
 
     query = parse_query({"name": "q", "prompt": "{text}?", "labels": {"yes": ["yes"],
@@ -81,10 +81,11 @@ def test_concept_text_carries_the_hierarchy_by_default(hpo_db: Path) -> None:
     annotate(hpo_db, query, {"HP:0002868": "no", "HP:0001250": "yes"})
     default = load_examples(hpo_db, training_text(query, TrainConfig()), ConceptSource())
     assert Example("HP:0002868", 1, "narrow iliac wing; narrow iliac wings | parents: "
-                   "abnormal iliac wing morphology") in default
-    both = training_text(query, TrainConfig(text=("parents", "grandparents")))
-    texts = dict((e.id, e.text) for e in load_examples(hpo_db, both, ConceptSource()))
-    assert texts["HP:0002868"].endswith("| grandparents: abnormal ilium morphology")
+                   "abnormal iliac wing morphology | grandparents: abnormal ilium "
+                   "morphology") in default
+    parents = training_text(query, TrainConfig(text=("parents",)))
+    texts = dict((e.id, e.text) for e in load_examples(hpo_db, parents, ConceptSource()))
+    assert texts["HP:0002868"].endswith("| parents: abnormal iliac wing morphology")
     names_only = load_examples(hpo_db, training_text(query, TrainConfig(text=())),
                                ConceptSource())
     assert "parents" not in " ".join(e.text for e in names_only)
@@ -109,6 +110,21 @@ def test_user_errors_are_one_line(loaded_db: Path, tmp_path: Path, minilm_path: 
                                       str(tmp_path / "m")])
     assert result.exit_code == 1
     assert "no such model folder" in result.output and "Traceback" not in result.output
+
+
+def test_keep_last_or_best_epoch(labelled_db: Path, tmp_path: Path, minilm_path: Path) -> None:
+    """keep=last (the default) keeps the final weights whatever validation says; keep=best
+    keeps the epoch with the best validation score. Tempered weights and label smoothing
+    train too."""
+    last = train(labelled_db, QUERY, ConceptSource(), tiny(minilm_path, epochs=3,
+                 class_weighting="sqrt", label_smoothing=0.1), tmp_path / "last", progress=False)
+    assert last.epochs == 3 and last.best_epoch == 3 and last.best == last.history[-1]
+    meta = json.loads((tmp_path / "last" / "umlsgraph.json").read_text())
+    assert meta["config"]["keep"] == "last" and meta["config"]["label_smoothing"] == 0.1
+    best = train(labelled_db, QUERY, ConceptSource(), tiny(minilm_path, epochs=3, keep="best"),
+                 tmp_path / "best", progress=False)
+    scores = [(h["f1"], h["f1_macro"], -h["loss"]) for h in best.history]
+    assert best.best_epoch == 1 + scores.index(max(scores))
 
 
 # ------------------------------------------------------------------ learning
