@@ -348,7 +348,7 @@ def run_uncertainty(run: Run, config: Any, budget: int) -> dict[str, Any] | str:
     path = write_labels(run.answers, run.folder / "annotator.csv")
     held = with_con(run.db, lambda con: labels_sql(con, "uncertainty/held",
                                                    dict.fromkeys(run.held_out, "no")))
-    pool = SubsetSource(ConceptSource(), f"SELECT id FROM concepts WHERE cui NOT IN "
+    pool = SubsetSource(ConceptSource(), f"SELECT cui AS id FROM concepts WHERE cui NOT IN "
                                          f"(SELECT id FROM ({held}))")
     llm = f"labels:{path}"
     first = annotate(run.db, run.query, pool, llm, n=budget // 2, progress=False)
