@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from .common import console, print_json, split_csv, user_errors
+from .common import between, console, print_json, split_csv, user_errors
 
 DbOption = Annotated[
     Path, typer.Option("--db", help="The DuckDB database file (created if missing).")]
@@ -42,7 +42,7 @@ def load(
         "--label-map", help="Rename gold labels, e.g. fresh=positive,rotten=negative; rows "
         "with other labels are skipped (and counted).")] = None,
     holdout: Annotated[float | None, typer.Option(
-        help="Without a split column: put this fraction of rows in split 'test', the rest in "
+        callback=between(0.0, 1.0), help="Without a split column: put this fraction of rows in split 'test', the rest in "
         "'train'.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the --holdout assignment.")] = 0,
     fmt: Annotated[str | None, typer.Option(

@@ -21,7 +21,7 @@ PasswordOption = Annotated[str | None, typer.Option(
 DatabaseOption = Annotated[str | None, typer.Option(
     "--neo4j-database", help="Neo4j database name \\[env NEO4J_DATABASE; default: the server's].")]
 BatchOption = Annotated[int | None, typer.Option(
-    "--batch-size", help="Rows per UNWIND transaction \\[default 1000].")]
+    "--batch-size", min=1, help="Rows per UNWIND transaction \\[default 1000].")]
 
 
 def settings(uri: str | None, user: str | None, password: str | None, database: str | None,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from .common import console, print_json, split_csv, user_errors
+from .common import between, console, print_json, split_csv, user_errors
 
 DbOption = Annotated[Path, typer.Option("--db", help="The DuckDB database file.")]
 QueryArg = Annotated[str, typer.Argument(help="A query name (see queries/) or a .toml path.")]
@@ -35,20 +35,20 @@ def train(
         "--base-model", envvar="UMLSGRAPH_BASE_MODEL",
         help="Encoder checkpoint: a local folder or a Hugging Face hub name "
         "\\[default: microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext].")] = None,
-    epochs: Annotated[int, typer.Option(help="Epochs (raised for small label sets, see "
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs (raised for small label sets, see "
                                         "--min-steps).")] = 4,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = 5e-5,
-    batch_size: Annotated[int, typer.Option(help="Items per optimisation step.")] = 16,
-    max_length: Annotated[int, typer.Option(help="Most tokens per item.")] = 128,
+    lr: Annotated[float, typer.Option(callback=between(0.0), help="Peak learning rate (AdamW).")] = 5e-5,
+    batch_size: Annotated[int, typer.Option(min=1, help="Items per optimisation step.")] = 16,
+    max_length: Annotated[int, typer.Option(min=2, help="Most tokens per item.")] = 128,
     seed: Annotated[int, typer.Option(help="Seed of the split, the shuffles and the head.")] = 42,
     class_weighting: Annotated[str, typer.Option(
         help="balanced (weight classes by inverse frequency) or none.")] = "balanced",
     min_steps: Annotated[int, typer.Option(
-        help="At least this many optimisation steps (more epochs for small label sets).")] = 300,
+        min=0, help="At least this many optimisation steps (more epochs for small label sets).")] = 300,
     val_fraction: Annotated[float, typer.Option(
-        help="Share of each class held out to pick the best epoch (0: keep the last).")] = 0.1,
+        min=0.0, callback=between(-1.0, 1.0), help="Share of each class held out to pick the best epoch (0: keep the last).")] = 0.1,
     patience: Annotated[int, typer.Option(
-        help="Stop after this many epochs without a better validation F1.")] = 3,
+        min=1, help="Stop after this many epochs without a better validation F1.")] = 3,
     text: Annotated[list[str] | None, typer.Option(
         "--text", help="Add parts to the concept text the encoder reads: parents, definition, "
         "semantic_types, preferred_name (comma-separated or repeated).")] = None,
@@ -100,11 +100,11 @@ def label(
     model: Annotated[Path, typer.Option(help="The model folder `umlsgraph train` wrote.")] = Path(
         "model"),
     batch_size: Annotated[int | None, typer.Option(
-        help="Items per forward pass \\[default: 64 on CPU, 256 on a GPU].")] = None,
+        min=1, help="Items per forward pass \\[default: 64 on CPU, 256 on a GPU].")] = None,
     max_length: Annotated[int | None, typer.Option(
-        help="Most tokens per item \\[default: the training one].")] = None,
+        min=2, help="Most tokens per item \\[default: the training one].")] = None,
     chunk_size: Annotated[int, typer.Option(
-        help="Items read, predicted and committed together (bounds memory).")] = 20_000,
+        min=1, help="Items read, predicted and committed together (bounds memory).")] = 20_000,
     corpus: CorpusOption = None,
     split: SplitOption = None,
     device: DeviceOption = "auto",

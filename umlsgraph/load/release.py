@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -54,6 +55,24 @@ class LoadOptions:
     def __post_init__(self) -> None:
         for name in ("languages", "include_sabs", "exclude_sabs", "rels"):
             object.__setattr__(self, name, tuple(v.upper() for v in getattr(self, name)))
+        if self.memory_limit:
+            object.__setattr__(self, "memory_limit", check_memory_limit(self.memory_limit))
+        if self.threads is not None and self.threads < 1:
+            raise StoreError(f"threads {self.threads}: must be at least 1")
+
+
+MEMORY_LIMIT = re.compile(r"^\s*(\d+(\.\d+)?)\s*([KMGT]i?B|%)\s*$", re.IGNORECASE)
+
+
+def check_memory_limit(value: str) -> str:
+    """A DuckDB memory limit such as 3GB, 512MiB or 80%; anything else is a StoreError (it
+    is written into a SET statement, so only this shape ever reaches SQL)."""
+    match = MEMORY_LIMIT.match(value)
+    if not match or float(match.group(1)) <= 0 or (
+            match.group(3) == "%" and float(match.group(1)) > 100):
+        raise StoreError(f"memory limit '{value}': give a positive size such as 3GB, 512MB, "
+                         "2GiB or a percentage of RAM such as 80%")
+    return value.strip()
 
 
 def load_release(

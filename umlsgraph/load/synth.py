@@ -9,13 +9,13 @@ of UMLS size (millions of rows) takes seconds per million rows, and it is determ
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from umlsgraph.load.rrf import LAYOUTS
+from umlsgraph.outputs import claim_folder
 
 WORDS = [
     "heart", "lung", "nerve", "brain", "spinal", "cord", "liver", "kidney", "bone", "muscle",
@@ -54,10 +54,9 @@ class SynthSpec:
 def generate(out: str | Path, spec: SynthSpec | None = None) -> Path:
     """Write MRCONSO, MRREL, MRSTY, MRDEF and MRSAB into `out`/META; return the META path."""
     spec = spec or SynthSpec()
-    meta = Path(out) / "META"
-    if meta.exists():
-        shutil.rmtree(meta)
-    meta.mkdir(parents=True)
+    meta = claim_folder(Path(out) / "META", "synthetic release")
+    for old in meta.glob("MR*.RRF*"):  # only what an earlier `synth` here wrote
+        old.unlink()
     con = duckdb.connect()
     con.execute(f"SET threads = {2}")
     _macros(con, spec)

@@ -24,6 +24,7 @@ import networkx as nx
 from umlsgraph.db import annotations, connect
 from umlsgraph.db.items import ItemSource, source_for
 from umlsgraph.errors import ModelError
+from umlsgraph.outputs import claim_folder
 from umlsgraph.query import Query, load_query
 from umlsgraph.report import plots
 
@@ -74,7 +75,7 @@ def build_report(db: str | Path, query: str | Path | Query, out: str | Path,
     """Write `out`/report.html and its PNGs for `query` on the items of `source` (or corpus)."""
     q = query if isinstance(query, Query) else load_query(query)
     src = source or source_for(corpus)
-    out = Path(out)
+    out = claim_folder(out, "report", ours=lambda folder: (folder / "report.html").is_file())
     hint = _Hints(q, src, Path(db), Path(model_dir) if model_dir else None)
     con = connect(db, read_only=True)
     try:
@@ -443,7 +444,6 @@ nav a{margin-right:14px;color:#2b6cb0}
 
 def _write(out: Path, query: Query, source: ItemSource, db: Path,
            sections: list[Section]) -> ReportResult:
-    out.mkdir(parents=True, exist_ok=True)
     images = []
     for section in sections:
         for image in section.images:
