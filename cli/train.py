@@ -108,6 +108,8 @@ def label(
     corpus: CorpusOption = None,
     split: SplitOption = None,
     device: DeviceOption = "auto",
+    force: Annotated[bool, typer.Option(
+        "--force", help="Label even with a model trained for another query.")] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Label every candidate item with a fine-tuned model; resumes where a run stopped."""
@@ -119,7 +121,7 @@ def label(
 
     result = run_label(db, load_query(query), source_for(corpus, split), model,
                        batch_size=batch_size, max_length=max_length, chunk_size=chunk_size,
-                       device=device, progress=not json_output)
+                       device=device, progress=not json_output, force=force)
     if json_output:
         print_json({**asdict(result), "per_second": result.per_second})
         return

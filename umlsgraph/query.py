@@ -103,6 +103,17 @@ class Query:
         return hashlib.sha256(blob).hexdigest()[:12]
 
 
+def no_items_error(query: Query, source: str) -> QueryError:
+    """The error of a step whose query selects no item at all: it fails rather than doing
+    nothing and exiting 0 (the next step would fail with a confusing message)."""
+    rules = [f"{key} = {list(values)}" for key, values in asdict(query.filter).items() if values]
+    why = (f"its [filter] ({'; '.join(rules)}) matches no item" if rules
+           else "there are no items")
+    return QueryError(f"query '{query.name}' on {source}: {why}; check the codes in "
+                      f"{query.path or 'the query file'} against `umlsgraph info` (or load a "
+                      "release/corpus first)")
+
+
 def query_dirs() -> list[Path]:
     """Where names are looked up: ./queries, then the query files shipped with umlsgraph."""
     dirs = [Path.cwd() / "queries"]

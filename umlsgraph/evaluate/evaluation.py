@@ -171,6 +171,8 @@ def predictions_sql(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSo
     if not _has_table(con, PREDICTIONS):
         raise StoreError("no predictions in the database; run `umlsgraph label` first")
     key = model_key(model) if model else _latest_model(con, query, source)
+    if model:
+        _check_model_has_predictions(con, query, source, model, key)
     sql = (f"SELECT id, label FROM {PREDICTIONS} WHERE query = {_q(query.name)} "
            f"AND source = {_q(source.key)} AND model = {_q(key)}")
     return sql, key
@@ -184,6 +186,18 @@ def _latest_model(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSour
         raise StoreError(f"no predictions for query '{query.name}' on {source.key}; run "
                          f"`umlsgraph label {query.name} --model DIR` first")
     return str(rows[0][0])
+
+
+def _check_model_has_predictions(con: duckdb.DuckDBPyConnection, query: Query,
+                                 source: ItemSource, model: str, key: str) -> None:
+    """A --model with no predictions for this query is an error naming the models that have."""
+    known = [str(r[0]) for r in con.execute(
+        f"SELECT DISTINCT model FROM {PREDICTIONS} WHERE query = ? AND source = ? ORDER BY 1",
+        [query.name, source.key]).fetchall()]
+    if key not in known:
+        raise StoreError(f"--model {model}: no predictions by it for query '{query.name}' on "
+                         f"{source.key}; models with predictions: {', '.join(known) or 'none'} "
+                         f"(run `umlsgraph label {query.name} --model DIR` first)")
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
@@ -220,6 +234,12 @@ def evaluate(db: str | Path, query: Query, source: ItemSource, gold: Path | str 
     finally:
         con.close()
     result = metrics_from_confusion(confusion, query.categories, query.positive)
+    if result["n"] == 0:
+        where = gold if gold is not None else (f"--gold-column {gold_column}" if gold_column
+                                               else "the gold labels")
+        raise InputFileError(f"{where}: none of its {len(gold_map):,} ids has a label among "
+                             f"the {what} of query '{query.name}' on {source.key} ({used}); "
+                             "check the ids, --corpus/--split and --model; nothing to score")
     result.update(n_gold=len(gold_map), n_missing=len(gold_map) - result["n"], what=what,
                   query=query.name, source=source.key,
                   **({"model": used} if what == "predictions" else {"annotator": used}))

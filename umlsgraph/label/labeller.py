@@ -29,7 +29,7 @@ import duckdb
 from umlsgraph.db import connect
 from umlsgraph.db.items import ItemSource
 from umlsgraph.errors import ModelError
-from umlsgraph.query import Query, TextOptions
+from umlsgraph.query import Query, TextOptions, no_items_error
 from umlsgraph.train.encoder import (
     autocast,
     encode,
@@ -81,16 +81,17 @@ def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
 def label(db: str | Path, query: Query, source: ItemSource, model_dir: str | Path,
           batch_size: int | None = None, max_length: int | None = None,
           chunk_size: int = 20_000, device: str = "auto", progress: bool = True,
-          on_chunk: Callable[[int], None] | None = None) -> LabelResult:
+          on_chunk: Callable[[int], None] | None = None, force: bool = False) -> LabelResult:
     """Classify every candidate item of `query` not yet labelled by this model.
 
     `batch_size` defaults to 64 on CPU and 256 on a GPU; `max_length` to the training one.
-    `on_chunk(n_written)` is called after each chunk is committed.
+    `on_chunk(n_written)` is called after each chunk is committed. A model trained for
+    another query is refused unless `force`.
     """
     if chunk_size < 1 or (batch_size is not None and batch_size < 1):
         raise ModelError("--batch-size and --chunk-size must be positive")
     meta = read_meta(model_dir)
-    query = _model_query(query, meta, model_dir)
+    query = _model_query(query, meta, model_dir, force)
     max_length = max_length or int(meta.get("max_length", 128))
     started = time.monotonic()
     con = connect(db)
@@ -98,6 +99,8 @@ def label(db: str | Path, query: Query, source: ItemSource, model_dir: str | Pat
         source.check(con)
         ensure_table(con)
         candidates, todo = _plan(con, query, source, meta["model_id"])
+        if not candidates:
+            raise no_items_error(query, source.key)
         labelled = 0
         if todo:
             labeller = _Labeller(model_dir, meta, device, batch_size, max_length)
@@ -110,8 +113,14 @@ def label(db: str | Path, query: Query, source: ItemSource, model_dir: str | Pat
                        time.monotonic() - started)
 
 
-def _model_query(query: Query, meta: dict[str, Any], model_dir: str | Path) -> Query:
-    """The query with the text options the model was trained on; categories must match."""
+def _model_query(query: Query, meta: dict[str, Any], model_dir: str | Path,
+                 force: bool = False) -> Query:
+    """The query with the text options the model was trained on; categories must match, and
+    the model must have been trained for this query (unless forced)."""
+    trained_for = meta.get("query")
+    if trained_for and trained_for != query.name and not force:
+        raise ModelError(f"{model_dir}: trained for query '{trained_for}', not '{query.name}'; "
+                         "train a model for this query, or pass --force to label with it anyway")
     if meta["categories"] != query.categories:
         raise ModelError(f"{model_dir}: trained for categories {meta['categories']}, but query "
                          f"'{query.name}' has {query.categories}")

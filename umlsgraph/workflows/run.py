@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from umlsgraph.errors import InputFileError, QueryError
+from umlsgraph.outputs import safe_filename
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -56,9 +57,18 @@ class RunSettings:
     report: bool = False
     device: str = "auto"
 
+    def __post_init__(self) -> None:
+        """Counts from flags or a project file: 0 or less is an error, never "the default"."""
+        for name in ("n", "annotate_batch_size", "epochs", "max_length", "batch_size"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                      or value < 1):
+                raise InputFileError(f"setting '{name}' is {value!r}; it must be a whole "
+                                     "number of at least 1")
+
     @property
     def model_dir(self) -> Path:
-        return self.out or Path("runs") / Path(self.query).stem
+        return self.out or Path("runs") / safe_filename(Path(self.query).stem, "query")
 
     @property
     def exports(self) -> Path:
@@ -281,7 +291,7 @@ def step_export(settings: RunSettings) -> StepResult:
     """Write the subontology in every requested format (cheap: always rewritten)."""
     if settings.corpus:
         from umlsgraph.corpus.corpus import export_corpus
-        out = settings.exports / f"{settings.corpus}.parquet"
+        out = settings.exports / f"{safe_filename(settings.corpus, 'corpus')}.parquet"
         out.parent.mkdir(parents=True, exist_ok=True)
         export_corpus(settings.db, settings.corpus, out, query=_query(settings).name)
         return StepResult("export", "done", f"corpus with labels → {out}")
@@ -293,7 +303,8 @@ def step_export(settings: RunSettings) -> StepResult:
     settings.exports.mkdir(parents=True, exist_ok=True)
     written, summary = [], {}
     for fmt in settings.formats:
-        target = settings.exports / f"{Path(settings.query).stem}.{_suffix(fmt)}"
+        stem = safe_filename(Path(settings.query).stem, "query")
+        target = settings.exports / f"{stem}.{_suffix(fmt)}"
         summary = export(settings.db, settings.query, fmt, target, selection=selection)
         written.append(str(target))
     detail = f"{summary.get('nodes', 0):,} concepts, {summary.get('edges', 0):,} edges → " + \
