@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from umlsgraph.errors import InputFileError
+from umlsgraph.errors import InputFileError, UmlsgraphError
 from umlsgraph.load.rrf import LAYOUTS
 
 #: MRCONSO term type of a synonym, by its OBO scope.
@@ -365,6 +365,8 @@ class _Writer:
     def relations(self) -> int:
         """MRREL: every is_a as a PAR row and its CHD mirror; relationships as RO pairs."""
         n = 0
+        if not self.edges:  # a flat ontology: no MRREL rather than an empty one
+            return n
         with open(self.meta / "MRREL.RRF", "w", encoding="utf-8", newline="\n") as out:
             for child, kind, parent, suppress in self.edges:
                 if kind == "isa":
@@ -379,8 +381,13 @@ class _Writer:
         return n
 
     def close(self) -> None:
-        for handle in self.files.values():
+        """Close the files; an optional file that got no row (an ontology without `def:`
+        lines or xrefs) is removed, since an empty RRF file means a broken release."""
+        for name, handle in self.files.items():
             handle.close()
+            path = Path(handle.name)
+            if name != "MRCONSO" and path.exists() and path.stat().st_size == 0:
+                path.unlink()
 
 
 def default_sab(path: Path, header: dict[str, list[str]]) -> str:
@@ -478,7 +485,10 @@ def load(release: str | Path, db: str | Path, options: Any = None,
     with tempfile.TemporaryDirectory(prefix="umlsgraph-obo-") as tmp:
         step(f"converting {Path(release).name} to the UMLS layout")
         meta = obo_to_release(release, tmp, sab=sab)
-        counts = load_release(meta, db, options, on_step=on_step)
+        try:
+            counts = load_release(meta, db, options, on_step=on_step)
+        except UmlsgraphError as exc:  # name the ontology, not the temporary folder
+            raise type(exc)(str(exc).replace(str(meta), f"{release} (as RRF)")) from None
     con = connect(db)
     try:  # record the ontology, not the temporary folder, as what was loaded
         con.execute("UPDATE release SET value = ? WHERE key = 'path'",

@@ -198,12 +198,24 @@ def _build_names(con: duckdb.DuckDBPyConnection, file: rrf.RrfFile, options: Loa
                ISPREF AS ispref, SAB AS sab, TTY AS tty, CODE AS code, STR AS str,
                SUPPRESS AS suppress, SCUI AS scui, SDUI AS sdui
         FROM {rrf.read_csv_sql(file)} {_where(conds)}""")
+    _check_cuis(con, file)
     if con.execute("SELECT count(*) FROM names").fetchone()[0] == 0:  # type: ignore[index]
         raise ReleaseError(
             f"{file.label()}: no names left after the load filters (languages "
             f"{list(options.languages) or 'all'}, sources {list(options.include_sabs) or 'all'}); "
             "check --lang and --sab"
         )
+
+
+def _check_cuis(con: duckdb.DuckDBPyConnection, file: rrf.RrfFile) -> None:
+    """A name without a CUI would become a concept with an empty id: a broken line."""
+    blank = "CUI IS NULL OR trim(CUI) = ''"
+    if not con.execute(f"SELECT count(*) FROM names WHERE {blank.lower()}").fetchall()[0][0]:
+        return
+    where = rrf.find_first_line(con, file, blank)
+    at = f"{where[0]}:{where[1]}" if where else file.label()
+    raise ReleaseError(f"{at}: empty CUI (the first field of {file.name}); the line is "
+                       "broken or the file is not a UMLS release")
 
 
 def _build_concepts(con: duckdb.DuckDBPyConnection) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import struct
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -208,10 +209,14 @@ def _load(source: tuple[str, str | None], device: str) -> tuple[Any, Any]:
             tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
             model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **kwargs,
                                                          **placement)
-    except (OSError, ValueError, KeyError, ImportError) as exc:
+    except (OSError, ValueError, KeyError, ImportError, EOFError, RuntimeError,
+            struct.error) as exc:
+        # a truncated GGUF fails deep in the reader with struct.error/EOFError
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        hint = "; is the file complete? download it again" if gguf and isinstance(
+            exc, struct.error | EOFError) else ""
         raise ModelError(f"{gguf or folder}: cannot load as a causal language model "
-                         f"({first[:200]})") from None
+                         f"({first[:200]}){hint}") from None
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
