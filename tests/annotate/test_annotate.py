@@ -212,7 +212,7 @@ def test_import_labels_csv_with_bad_rows(loaded_db: Path, tmp_path: Path) -> Non
     assert result.bad_rows == 3 and "line 6: label 'maybe'" in result.bad_examples[0]
     con = duckdb.connect(str(loaded_db), read_only=True)
     labels = dict(con.execute(annotations.labels_sql(QUERY.name, "concepts",
-                                                     "labels:gold.csv")).fetchall())
+                                                     ["labels:gold.csv"])).fetchall())
     assert labels == {ids[0]: "yes", ids[1]: "no", ids[2]: "yes", ids[3]: "yes"}
 
 

@@ -76,7 +76,7 @@ def test_user_errors_are_one_line(loaded_db: Path, tmp_path: Path, minilm_path: 
                                 "C0000004": "yes", "C0000005": "yes"})
     with pytest.raises(TrainingError, match="at least two categories"):
         train(loaded_db, QUERY, ConceptSource(), tiny(minilm_path), tmp_path / "m")
-    with pytest.raises(AnnotationError, match="--annotator 'gpt': no annotations by it"):
+    with pytest.raises(AnnotationError, match="--annotator 'gpt': no labels by it"):
         train(loaded_db, QUERY, ConceptSource(), tiny(minilm_path), tmp_path / "m",
               annotator="gpt")
     annotate(loaded_db, QUERY, {f"C000001{i}": "no" for i in range(5)})

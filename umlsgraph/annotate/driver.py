@@ -247,11 +247,11 @@ def import_labels(db: str | Path, query: Query | str, path: str | Path,
     Rows without an id or with an unknown label are counted as bad, ids that are not among
     the query's candidates are counted as unknown; neither is stored.
     """
-    from umlsgraph.annotate.labelfile import read_labels
+    from umlsgraph.labelfile import read_label_file
 
     query = load_query(query) if isinstance(query, str) else query
     source = source or ConceptSource()
-    rows = read_labels(path, query)
+    rows = read_label_file(path, query)
     result = ImportResult(annotator=f"labels:{Path(path).name}")
     result.bad_rows, result.bad_examples = rows.bad, rows.bad_examples
     con = connect(db)

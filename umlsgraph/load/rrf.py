@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from umlsgraph.db.sql import literal
 from umlsgraph.errors import ReleaseError
 
 #: Official column orders (UMLS Reference Manual, "Metathesaurus - Rich Release Format").
@@ -120,7 +121,8 @@ def check_not_empty(rrf: RrfFile) -> None:
                     if handle.read(1):
                         return
             except (OSError, EOFError) as exc:
-                raise ReleaseError(f"{part}: not a readable gzip file ({exc}); re-extract it")
+                raise ReleaseError(
+                    f"{part}: not a readable gzip file ({exc}); re-extract it") from None
         elif part.stat().st_size > 0:
             return
     raise ReleaseError(f"{rrf.label()}: file is empty; re-extract the release")
@@ -128,7 +130,7 @@ def check_not_empty(rrf: RrfFile) -> None:
 
 def read_csv_sql(rrf: RrfFile, filename: bool = False) -> str:
     """A DuckDB `read_csv(...)` table expression for the file, every column VARCHAR."""
-    paths = ", ".join(_sql_string(str(p)) for p in rrf.parts)
+    paths = ", ".join(literal(str(p)) for p in rrf.parts)
     columns = ", ".join(f"'{c}': 'VARCHAR'" for c in (*rrf.columns, END_COLUMN))
     return (
         f"read_csv([{paths}], delim='|', quote='', escape='', header=false, "
@@ -165,9 +167,6 @@ def find_first_line(con: object, rrf: RrfFile, condition: str) -> tuple[str, int
     ).fetchone()
     return (row[0], int(row[1])) if row else None
 
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 _LINE = re.compile(r"CSV Error on Line: (\d+)")

@@ -21,14 +21,14 @@ from typing import Any
 import duckdb
 import networkx as nx
 
-from umlsgraph.db import annotations, connect
+from umlsgraph.db import annotations, connect, predictions
 from umlsgraph.db.items import ItemSource, source_for
 from umlsgraph.errors import ModelError
 from umlsgraph.outputs import claim_folder
 from umlsgraph.query import Query, load_query
 from umlsgraph.report import plots
 
-PREDICTIONS = "predictions"
+PREDICTIONS = predictions.TABLE
 MODEL_FILE = "umlsgraph.json"
 HISTOGRAM_BINS = 20
 #: How many nodes of the largest component the drawing shows (its top levels beyond that).
@@ -264,23 +264,13 @@ def _is_matrix(value: Any) -> bool:
 # --- predictions -------------------------------------------------------------------------
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
-                            [table]).fetchone()[0])  # type: ignore[index]
-
-
 def _choose_model(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
                   model_dir: Path | None, meta: dict[str, Any] | None) -> str | None:
     """The `model` key of the predictions to show: the given folder's `model_id` (what
-    `label` stores), else the model that labelled most recently."""
+    `label` stores), else the model that labelled most recently (`predictions.resolve_model`)."""
     if model_dir is not None:
         return str((meta or {}).get("model_id") or model_dir)
-    if not _has_table(con, PREDICTIONS):
-        return None
-    row = con.execute(
-        f"SELECT model FROM {PREDICTIONS} WHERE query = ? AND source = ? GROUP BY model "
-        "ORDER BY max(created_at) DESC, model LIMIT 1", [query.name, source.key]).fetchone()
-    return row[0] if row else None
+    return predictions.resolve_model(con, query.name, source.key, None, required=False)
 
 
 def probability_bins(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
@@ -297,7 +287,7 @@ def probability_bins(con: duckdb.DuckDBPyConnection, query: Query, source: ItemS
 def prediction_section(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
                        model: str | None, hint: _Hints) -> Section:
     section = Section("predictions", "Predictions")
-    if model is None or not _has_table(con, PREDICTIONS):
+    if model is None or not predictions.has_table(con):
         section.missing = hint("label", hint.model)
         return section
     labels = dict(con.execute(
@@ -385,7 +375,7 @@ def subontology_section(con: duckdb.DuckDBPyConnection, query: Query, source: It
     if source.key != "concepts":
         section.missing = "not applicable: a flat corpus has no hierarchy to select from"
         return section
-    if model is None or not _has_table(con, PREDICTIONS) or not _count_predictions(
+    if model is None or not predictions.has_table(con) or not _count_predictions(
             con, query, source, model):
         section.missing = hint("label", hint.model)
         return section

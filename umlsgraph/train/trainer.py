@@ -167,17 +167,8 @@ def load_examples(db: str | Path, query: Query, source: ItemSource,
 
 
 def _annotation_labels(con: Any, query: Query, source: ItemSource, annotator: str | None) -> str:
-    known = annotations.annotators(con, query.name, source.key)
-    if not known:
-        raise AnnotationError(f"no annotations for query '{query.name}' on {source.key}; run "
-                              "`umlsgraph annotate` (or import labels with --labels-file) first")
-    if annotator is None and len(known) > 1:
-        raise AnnotationError(f"several annotators labelled query '{query.name}' on {source.key}: "
-                              f"{', '.join(known)}; choose one with --annotator")
-    if annotator and annotator not in known:
-        raise AnnotationError(f"--annotator '{annotator}': no annotations by it; known: "
-                              f"{', '.join(known)}")
-    return annotations.labels_sql(query.name, source.key, annotator)
+    chosen = annotations.choose_annotators(con, query.name, source.key, annotator)
+    return annotations.labels_sql(query.name, source.key, chosen)
 
 
 def data_hash(examples: list[Example], query: Query) -> str:

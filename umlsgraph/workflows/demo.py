@@ -94,7 +94,7 @@ def score(settings: RunSettings, out: Path) -> tuple[Path, dict[str, dict[str, A
         con.close()
     annotator = _annotator_name(settings)
     gold_sql = subtree_gold_sql(GOLD_ROOT)
-    seen = annotations.labels_sql(query.name, source.key, annotator)
+    seen = annotations.labels_sql(query.name, source.key, [annotator])
     held_out = f"SELECT * FROM ({gold_sql}) WHERE id NOT IN (SELECT id FROM ({seen}))"
     metrics = {
         "annotator (its sample)": evaluate(settings.db, query, source, gold_sql=gold_sql,

@@ -26,6 +26,7 @@ from umlsgraph.db import annotations, connect
 from umlsgraph.db.annotations import Annotation
 from umlsgraph.db.items import CORPUS_TABLE, CorpusSource
 from umlsgraph.db.items import SubsetSource as SampledSource
+from umlsgraph.db.sql import literal
 from umlsgraph.errors import AnnotationError, InputFileError, UmlsgraphError
 from umlsgraph.query import Query
 
@@ -110,8 +111,6 @@ class ExperimentResult:
 
 # --- samples and labels, as SQL -----------------------------------------------------------
 
-def _lit(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def sample_sql(corpus: str, split: str, size: int | None, seed: int,
@@ -121,13 +120,13 @@ def sample_sql(corpus: str, split: str, size: int | None, seed: int,
     larger one."""
     limit = f" LIMIT {int(size)}" if size else ""
     gold = " AND gold IS NOT NULL" if gold_only else ""
-    return (f"SELECT id FROM {CORPUS_TABLE} WHERE corpus = {_lit(corpus)} "
-            f"AND split = {_lit(split)}{gold} ORDER BY md5(id || ':{int(seed)}'){limit}")
+    return (f"SELECT id FROM {CORPUS_TABLE} WHERE corpus = {literal(corpus)} "
+            f"AND split = {literal(split)}{gold} ORDER BY md5(id || ':{int(seed)}'){limit}")
 
 
 def gold_sql(corpus: str, ids_sql: str) -> str:
     """SQL of (id, label): the gold labels of the selected texts."""
-    return (f"SELECT id, gold AS label FROM {CORPUS_TABLE} WHERE corpus = {_lit(corpus)} "
+    return (f"SELECT id, gold AS label FROM {CORPUS_TABLE} WHERE corpus = {literal(corpus)} "
             f"AND id IN ({ids_sql})")
 
 
@@ -142,16 +141,16 @@ def import_gold(db: str | Path, query: Query, corpus: str, split: str) -> int:
     Labels are normalised to the query's categories (answer words like "pos" count); a label
     that is none of them is a one-line error. Returns the number of labels stored.
     """
-    from umlsgraph.evaluate.evaluation import label_normaliser
+    from umlsgraph.labelfile import label_lookup, to_category
 
-    lookup = label_normaliser(query)
+    lookup = label_lookup(query)
     con = connect(db)
     try:
         rows = con.execute(f"SELECT id, gold FROM {CORPUS_TABLE} WHERE corpus = ? AND split = ? "
                            "AND gold IS NOT NULL ORDER BY id", [corpus, split]).fetchall()
         batch = []
         for item_id, raw in rows:
-            category = lookup.get(str(raw).strip().lower())
+            category = to_category(raw, query, lookup)
             if category is None:
                 raise InputFileError(f"corpus '{corpus}': gold label '{raw}' of '{item_id}' is "
                                      f"not one of {query.categories}; reload it with --label-map")
@@ -174,7 +173,7 @@ def run_experiment(db: str | Path, query: Query, corpus: str, config: Experiment
     step(f"importing gold labels of split '{config.train_split}' as gold:{corpus}")
     import_gold(db, query, corpus, config.train_split)
     gold_labels = restrict(annotations.labels_sql(query.name, CorpusSource(corpus).key,
-                                                  f"gold:{corpus}"), train_ids)
+                                                  [f"gold:{corpus}"]), train_ids)
     llm_ids = train_ids if config.llm_size is None else sample_sql(
         corpus, config.train_split, config.llm_size, config.sample_seed, gold_only=False)
     annotator, llm_labels = _llm_labels(db, query, corpus, config, llm_ids, test_ids, step)
@@ -200,7 +199,7 @@ def _llm_labels(db: str | Path, query: Query, corpus: str, config: ExperimentCon
                               config.annotate_with, step)
         if config.score_llm:
             _annotate(db, query, corpus, config.test_split, test_ids, config.annotate_with, step)
-    labels = restrict(annotations.labels_sql(query.name, CorpusSource(corpus).key, annotator),
+    labels = restrict(annotations.labels_sql(query.name, CorpusSource(corpus).key, [annotator]),
                       llm_ids)
     if not _count(db, labels):
         raise AnnotationError(f"annotator '{annotator}' has no labels for the sampled texts of "
@@ -310,7 +309,7 @@ def _score_annotator(db: str | Path, query: Query, corpus: str, annotator: str,
     from umlsgraph.evaluate.evaluation import evaluate
 
     source = CorpusSource(corpus)
-    labels = restrict(annotations.labels_sql(query.name, source.key, annotator), test_ids)
+    labels = restrict(annotations.labels_sql(query.name, source.key, [annotator]), test_ids)
     if not _count(db, labels):
         return None
     metrics = evaluate(db, query, source, gold_sql=gold_sql(corpus, test_ids),
