@@ -106,6 +106,12 @@ def describe_duckdb_error(exc: BaseException, path: object = None) -> str:
         file, program, pid = lock.groups()
         return (f"{file}: the database is in use by another process (PID {pid}, {program}); "
                 "wait for it to finish or stop it, then rerun")
-    if "not a valid DuckDB database" in text or "is not a valid DuckDB" in text:
-        return f"{where}not a DuckDB database file: check --db"
+    if "sqlite_scanner" in text:  # DuckDB tried to open a SQLite file through its extension
+        return (f"{where}a SQLite database, not a DuckDB one (nothing was changed); check "
+                "--db")
+    if "not a valid DuckDB database" in text:
+        named = re.search(r'file "([^"]+)"', text)
+        where = f"{named.group(1)}: " if named else where
+        return (f"{where}not a DuckDB database file (nothing was changed); check --db, or move "
+                "the file away to create a new database there")
     return f"{where}database error: {text}"

@@ -31,6 +31,7 @@ from umlsgraph.db import connect
 from umlsgraph.db.items import CORPUS_TABLE
 from umlsgraph.db.sql import literal
 from umlsgraph.errors import ExportError, InputFileError, StoreError
+from umlsgraph.outputs import check_file_target
 
 FORMATS = ("csv", "tsv", "jsonl", "parquet", "aclimdb")
 EXPORT_FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".jsonl": "jsonl",
@@ -93,7 +94,7 @@ class LoadResult:
 
 def open_store(db: str | Path) -> duckdb.DuckDBPyConnection:
     """Open the store, creating an empty database file: corpus mode needs no UMLS load."""
-    path = Path(db)
+    path = check_file_target(db, "database")
     if path.exists():
         return connect(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -242,8 +242,8 @@ def train(db: str | Path, query: Query, source: ItemSource, config: TrainConfig,
 def check_model_folder(out: Path) -> None:
     """Refuse a --out that is a file or holds files umlsgraph did not write (a model folder
     from before the marker file is recognised by its umlsgraph.json or checkpoint)."""
-    if out.is_dir() and not is_ours(out, _looks_like_model):
-        claim_folder(out, "model folder")  # raises, naming the folder
+    if out.exists() and (not out.is_dir() or not is_ours(out, _looks_like_model)):
+        claim_folder(out, "model folder")  # raises, naming the file or folder
 
 
 def _looks_like_model(folder: Path) -> bool:
