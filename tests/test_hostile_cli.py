@@ -103,7 +103,9 @@ def test_a_lock_held_by_another_process_says_which(loaded_db: Path, synth_releas
     assert loaded_db.read_bytes() == before
 
 
-@pytest.mark.parametrize("content", [b"not a database\n", b"\x00" * 4096, b"SQLite format 3\x00"])
+@pytest.mark.parametrize("content", [b"not a database\n", b"\x00" * 4096,
+                                     b"\x1f\x8b\x08\x00" + b"x" * 100],
+                         ids=["text", "zeros", "gzip"])
 def test_a_non_duckdb_file_is_one_line_and_left_alone(content: bytes, tmp_path: Path,
                                                       synth_release: Path) -> None:
     db = tmp_path / "other.db"

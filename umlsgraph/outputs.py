@@ -24,8 +24,8 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]+")
 
 
 def safe_filename(text: str, fallback: str = "output") -> str:
-    """`text` as one path component: unsafe characters become `_`, no leading dots, no `..`."""
-    name = _UNSAFE.sub("_", str(text)).replace("..", "_").lstrip(".")
+    """`text` as one path component: unsafe characters become `_`, no `..`, no leading dot."""
+    name = _UNSAFE.sub("_", str(text)).replace("..", "_").lstrip("._")
     return name[:120] or fallback
 
 
