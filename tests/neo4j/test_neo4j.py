@@ -173,3 +173,16 @@ def test_settings_resolve_flags_over_environment_over_defaults(monkeypatch):
         "bolt://env:7687", "neo4j", "flag", 7)
     with pytest.raises(ExportError, match="--batch-size must be at least 1"):
         Neo4jSettings.resolve(batch_size=0)
+
+
+@pytest.mark.neo4j
+def test_the_key_index_is_created_and_really_exists(neo4j_settings):
+    """FalkorDB rejects CREATE CONSTRAINT … IS UNIQUE, so the writer falls back to an index:
+    the server's own index list must show it (and asking again must not fail)."""
+    with BoltWriter(neo4j_settings) as writer:
+        made = writer.ensure_key("Concept", "cui")
+        again = writer.ensure_key("Concept", "cui")
+        indexes = writer.run("CALL db.indexes() YIELD label, properties "
+                             "RETURN label, properties")
+    assert made in ("index", "constraint") and again
+    assert {"label": "Concept", "properties": ["cui"]} in indexes
