@@ -86,7 +86,7 @@ def hpo_obo() -> Path:
 
 @pytest.fixture(scope="session")
 def _hpo_template(hpo_obo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from umlsgraph.load.obo import load
+    from umlsgraph.load.dispatch import load
 
     db = tmp_path_factory.mktemp("hpo") / "hpo.duckdb"
     load(hpo_obo, db, LoadOptions())

@@ -47,6 +47,14 @@ def missing_extra(package: str, extra: str) -> ModelError:
     return ModelError(f"{package} is not installed: pip install 'umlsgraph[{extra}]'")
 
 
+class TrainingError(UmlsgraphError):
+    """Training cannot start with these labels or settings."""
+
+
+class ExperimentError(UmlsgraphError):
+    """The experiment cannot run on this corpus or with these labels."""
+
+
 class OutputError(UmlsgraphError):
     """An output path holds something umlsgraph did not write, or cannot be written."""
 

@@ -37,6 +37,16 @@ def claim_folder(path: str | Path, what: str,
     which `ours(path)` says umlsgraph wrote it (folders written before the marker existed).
     The marker is written into every accepted folder.
     """
+    folder = check_folder(path, what, ours)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).write_text(f"written by umlsgraph: {what}\n", encoding="utf-8")
+    return folder
+
+
+def check_folder(path: str | Path, what: str,
+                 ours: Callable[[Path], bool] | None = None) -> Path:
+    """`claim_folder`'s checks without creating anything: call it before long work, so a
+    step refuses its output folder before it starts, and leaves nothing behind when it fails."""
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise OutputError(f"{folder}: is a file, not a folder; choose another path for the "
@@ -44,8 +54,6 @@ def claim_folder(path: str | Path, what: str,
     if folder.is_dir() and not is_ours(folder, ours):
         raise OutputError(f"{folder}: holds files umlsgraph did not write; choose a new or "
                           f"empty folder for the {what} (nothing was changed)")
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / MARKER).write_text(f"written by umlsgraph: {what}\n", encoding="utf-8")
     return folder
 
 

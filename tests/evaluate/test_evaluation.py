@@ -11,12 +11,12 @@ from typer.testing import CliRunner
 from umlsgraph_cli.main import app
 
 from umlsgraph.corpus.corpus import CorpusOptions, load_corpus
-from umlsgraph.db import annotations
-from umlsgraph.db.annotations import Annotation
+from umlsgraph.db import annotation_store
+from umlsgraph.db.annotation_store import Annotation
 from umlsgraph.db.items import ConceptSource, CorpusSource
-from umlsgraph.errors import AnnotationError, InputFileError, StoreError
+from umlsgraph.db.prediction_store import ensure_table
+from umlsgraph.errors import AnnotationError, InputFileError
 from umlsgraph.evaluate.evaluation import evaluate, evaluate_rows, read_gold
-from umlsgraph.db.predictions import ensure_table
 from umlsgraph.query import load_query
 
 QUERY = load_query("nervous_system")
@@ -98,7 +98,7 @@ def test_gold_jsonl_and_the_latest_model_by_default(scored_db: tuple[Path, Path]
 def test_evaluate_annotations(loaded_db: Path, tmp_path: Path) -> None:
     ids = _concepts(loaded_db)[:10]
     con = duckdb.connect(str(loaded_db))
-    annotations.write(con, QUERY.name, "concepts", "llm", "h",
+    annotation_store.write(con, QUERY.name, "concepts", "llm", "h",
                       [Annotation(i, p, p) for i, (_, p) in zip(ids, PAIRS, strict=True)])
     con.close()
     gold = tmp_path / "gold.csv"

@@ -28,7 +28,9 @@ CORPUS_TABLE = "corpus_items"
 class ItemSource(Protocol):
     """Where items come from. `key` is stored with annotations and predictions."""
 
-    key: str
+    @property
+    def key(self) -> str:
+        """The source's name in stored rows: ``concepts`` or ``corpus:NAME``."""
 
     def check(self, con: duckdb.DuckDBPyConnection) -> None:
         """Raise a StoreError if the tables this source reads are missing."""
@@ -81,7 +83,7 @@ class CorpusSource:
     split: str | None = None
 
     @property
-    def key(self) -> str:  # type: ignore[override]
+    def key(self) -> str:
         return f"corpus:{self.corpus}"
 
     def check(self, con: duckdb.DuckDBPyConnection) -> None:

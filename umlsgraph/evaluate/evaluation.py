@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 
-from umlsgraph.db import annotations, connect, predictions
+from umlsgraph.db import annotation_store, connect, prediction_store
 from umlsgraph.db.items import CORPUS_TABLE, CorpusSource, ItemSource
 from umlsgraph.db.sql import identifier, literal
 from umlsgraph.errors import InputFileError
@@ -86,10 +86,11 @@ def gold_column_sql(source: ItemSource, column: str) -> str:
 def predictions_sql(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
                     model: str | None) -> tuple[str, str]:
     """SQL of (id, label) of one model's predictions, and that model's id (see
-    `predictions.resolve_model`: the given one, else the most recent)."""
-    key = predictions.resolve_model(con, query.name, source.key, model)
+    `prediction_store.resolve_model`: the given one, else the most recent)."""
+    key = prediction_store.resolve_model(con, query.name, source.key, model)
     assert key is not None
-    return f"SELECT id, label FROM ({predictions.labels_sql(query.name, source.key, key)})", key
+    labels = prediction_store.labels_sql(query.name, source.key, key)
+    return f"SELECT id, label FROM ({labels})", key
 
 
 def evaluate(db: str | Path, query: Query, source: ItemSource, gold: Path | str | None = None,
@@ -146,8 +147,8 @@ def _confusion(con: duckdb.DuckDBPyConnection, gold: dict[str, str],
 
 def _annotations_sql(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
                      annotator: str | None) -> tuple[str, str]:
-    chosen = annotations.choose_annotators(con, query.name, source.key, annotator)
-    return annotations.labels_sql(query.name, source.key, chosen), ",".join(chosen)
+    chosen = annotation_store.choose_annotators(con, query.name, source.key, annotator)
+    return annotation_store.labels_sql(query.name, source.key, chosen), ",".join(chosen)
 
 
 def _gold_from_sql(con: duckdb.DuckDBPyConnection, sql: str, query: Query) -> dict[str, str]:

@@ -26,8 +26,7 @@ from typing import Any
 
 import duckdb
 
-from umlsgraph.db import SUPPRESSIBLE, predictions
-from umlsgraph.db import annotations as annotation_store
+from umlsgraph.db import SUPPRESSIBLE, annotation_store, prediction_store
 from umlsgraph.db.items import ConceptSource, ItemSource
 from umlsgraph.db.sql import literal
 from umlsgraph.errors import QueryError, StoreError
@@ -157,7 +156,7 @@ def _create_selection(con: duckdb.DuckDBPyConnection, query: Query, source: Item
                       options: SelectionOptions) -> dict[str, Any]:
     """Temp tables `subontology_scores(id, label, probability)` (every labelled item) and
     `subontology_selected` (the positive ones)."""
-    model = predictions.resolve_model(con, query.name, source.key, options.model,
+    model = prediction_store.resolve_model(con, query.name, source.key, options.model,
                                       required=False)
     ann = _annotation_labels_sql(con, query, source, options)
     if options.source == "predictions" and model is None:
@@ -166,7 +165,7 @@ def _create_selection(con: duckdb.DuckDBPyConnection, query: Query, source: Item
     if ann is None and (options.source == "annotations" or model is None):
         raise StoreError(f"no annotations for query '{query.name}' on {source.key}; run "
                          f"`umlsgraph annotate {query.name}` first")
-    pred = (predictions.labels_sql(query.name, source.key, model) if model else
+    pred = (prediction_store.labels_sql(query.name, source.key, model) if model else
             "SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS label, "
             "NULL::DOUBLE AS probability, NULL::TIMESTAMP AS created_at LIMIT 0")
     ann = ann or "SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS label LIMIT 0"

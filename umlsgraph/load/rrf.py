@@ -17,7 +17,7 @@ from umlsgraph.db.sql import literal
 from umlsgraph.errors import ReleaseError
 
 #: Official column orders (UMLS Reference Manual, "Metathesaurus - Rich Release Format").
-LAYOUTS: dict[str, tuple[str, ...]] = {
+_LAYOUT_TEXT: dict[str, list[str]] = {
     "MRCONSO": (
         "CUI LAT TS LUI STT SUI ISPREF AUI SAUI SCUI SDUI SAB TTY CODE STR SRL SUPPRESS CVF"
     ).split(),
@@ -31,6 +31,7 @@ LAYOUTS: dict[str, tuple[str, ...]] = {
         "TTYL ATNL LAT CENC CURVER SABIN SSN SCIT"
     ).split(),
 }
+LAYOUTS: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in _LAYOUT_TEXT.items()}
 
 #: Files a release must have; the others are loaded when present.
 REQUIRED = ("MRCONSO",)

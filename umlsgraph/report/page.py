@@ -21,14 +21,14 @@ from typing import Any
 import duckdb
 import networkx as nx
 
-from umlsgraph.db import annotations, connect, predictions
+from umlsgraph.db import annotation_store, connect, prediction_store
 from umlsgraph.db.items import ItemSource, source_for
 from umlsgraph.errors import ModelError
-from umlsgraph.outputs import claim_folder
+from umlsgraph.outputs import check_folder, claim_folder
 from umlsgraph.query import Query, load_query
 from umlsgraph.report import plots
 
-PREDICTIONS = predictions.TABLE
+PREDICTIONS = prediction_store.TABLE
 MODEL_FILE = "umlsgraph.json"
 HISTOGRAM_BINS = 20
 #: How many nodes of the largest component the drawing shows (its top levels beyond that).
@@ -69,13 +69,17 @@ class ReportResult:
         return str(self.html)
 
 
+def _is_report(folder: Path) -> bool:
+    return (folder / "report.html").is_file()
+
+
 def build_report(db: str | Path, query: str | Path | Query, out: str | Path,
                  model_dir: str | Path | None = None, corpus: str | None = None,
                  source: ItemSource | None = None) -> ReportResult:
     """Write `out`/report.html and its PNGs for `query` on the items of `source` (or corpus)."""
     q = query if isinstance(query, Query) else load_query(query)
     src = source or source_for(corpus)
-    out = claim_folder(out, "report", ours=lambda folder: (folder / "report.html").is_file())
+    out = check_folder(out, "report", ours=_is_report)
     hint = _Hints(q, src, Path(db), Path(model_dir) if model_dir else None)
     con = connect(db, read_only=True)
     try:
@@ -110,7 +114,7 @@ class _Hints:
 def annotation_counts(con: duckdb.DuckDBPyConnection, query: Query,
                       source: ItemSource) -> dict[str, dict[str | None, int]]:
     """{annotator: {category or None (unparseable): count}}, one key per prompt version."""
-    rows = annotations.counts(con, query.name, source.key)
+    rows = annotation_store.counts(con, query.name, source.key)
     hashes: dict[str, set[str]] = {}
     for annotator, prompt_hash, _, _ in rows:
         hashes.setdefault(annotator, set()).add(prompt_hash)
@@ -147,18 +151,18 @@ def annotation_section(con: duckdb.DuckDBPyConnection, query: Query, source: Ite
 def failure_section(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
                     hint: _Hints) -> Section:
     section = Section("failures", "Parse failures")
-    if not annotations.counts(con, query.name, source.key):
+    if not annotation_store.counts(con, query.name, source.key):
         section.missing = hint("annotate")
         return section
     total, failed = con.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE label IS NULL) FROM {annotations.TABLE} "
+        f"SELECT count(*), count(*) FILTER (WHERE label IS NULL) FROM {annotation_store.TABLE} "
         "WHERE query = ? AND source = ?", [query.name, source.key]).fetchone()  # type: ignore[misc]
     section.facts = {"answers": total, "unparseable": failed}
     section.body.append(f"<p><b>{failed:,}</b> of {total:,} answers ({_pct(failed, total)}) "
                         "could not be parsed into a category; they are kept with their raw "
                         "text and never used for training.</p>")
     examples = con.execute(
-        f"SELECT annotator, id, raw FROM {annotations.TABLE} WHERE query = ? AND source = ? "
+        f"SELECT annotator, id, raw FROM {annotation_store.TABLE} WHERE query = ? AND source = ? "
         f"AND label IS NULL ORDER BY created_at DESC, id LIMIT {FAILURE_EXAMPLES}",
         [query.name, source.key]).fetchall()
     if examples:
@@ -267,10 +271,10 @@ def _is_matrix(value: Any) -> bool:
 def _choose_model(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
                   model_dir: Path | None, meta: dict[str, Any] | None) -> str | None:
     """The `model` key of the predictions to show: the given folder's `model_id` (what
-    `label` stores), else the model that labelled most recently (`predictions.resolve_model`)."""
+    `label` stores), else the most recent one (`prediction_store.resolve_model`)."""
     if model_dir is not None:
         return str((meta or {}).get("model_id") or model_dir)
-    return predictions.resolve_model(con, query.name, source.key, None, required=False)
+    return prediction_store.resolve_model(con, query.name, source.key, None, required=False)
 
 
 def probability_bins(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
@@ -287,7 +291,7 @@ def probability_bins(con: duckdb.DuckDBPyConnection, query: Query, source: ItemS
 def prediction_section(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
                        model: str | None, hint: _Hints) -> Section:
     section = Section("predictions", "Predictions")
-    if model is None or not predictions.has_table(con):
+    if model is None or not prediction_store.has_table(con):
         section.missing = hint("label", hint.model)
         return section
     labels = dict(con.execute(
@@ -375,7 +379,7 @@ def subontology_section(con: duckdb.DuckDBPyConnection, query: Query, source: It
     if source.key != "concepts":
         section.missing = "not applicable: a flat corpus has no hierarchy to select from"
         return section
-    if model is None or not predictions.has_table(con) or not _count_predictions(
+    if model is None or not prediction_store.has_table(con) or not _count_predictions(
             con, query, source, model):
         section.missing = hint("label", hint.model)
         return section
@@ -434,6 +438,7 @@ nav a{margin-right:14px;color:#2b6cb0}
 
 def _write(out: Path, query: Query, source: ItemSource, db: Path,
            sections: list[Section]) -> ReportResult:
+    claim_folder(out, "report", ours=_is_report)
     images = []
     for section in sections:
         for image in section.images:

@@ -26,14 +26,16 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from umlsgraph.db import annotations, connect
+from umlsgraph.db import annotation_store, connect
 from umlsgraph.db.items import ItemSource
-from umlsgraph.errors import AnnotationError, ModelError, UmlsgraphError
+from umlsgraph.errors import AnnotationError, ModelError, TrainingError
 from umlsgraph.evaluate.evaluation import evaluate_rows
-from umlsgraph.outputs import claim_folder, is_ours
+from umlsgraph.outputs import check_folder, claim_folder
 from umlsgraph.query import Query, TextOptions
+from umlsgraph.settings import TrainConfig
 from umlsgraph.train.encoder import (
     META_FILE,
+    amp_dtype,
     autocast,
     encode,
     length_batches,
@@ -45,67 +47,7 @@ from umlsgraph.train.encoder import (
     write_meta,
 )
 
-DEFAULT_BASE_MODEL = "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext"
 CHECKPOINT = "checkpoint.pt"
-TEXT_PARTS = ("preferred_name", "semantic_types", "definition", "parents")
-
-
-class TrainingError(UmlsgraphError):
-    """Training cannot start with these labels or settings."""
-
-
-@dataclass
-class TrainConfig:
-    """How to fine-tune. The defaults are meant to work on a few hundred to many thousand labels.
-
-    `min_steps` raises the number of epochs for small label sets (up to `max_epochs`);
-    training stops early after `patience` epochs without a better validation score (positive
-    F1, then macro F1, then loss) once `min_steps` were taken. `text` switches on extra parts
-    of the concept text (parents, definition, semantic_types, preferred_name) for the encoder.
-    """
-
-    base_model: str = DEFAULT_BASE_MODEL
-    epochs: int = 4
-    lr: float = 5e-5
-    batch_size: int = 16
-    max_length: int = 128
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    seed: int = 42
-    class_weighting: str = "balanced"
-    min_steps: int = 300
-    max_epochs: int = 40
-    val_fraction: float = 0.1
-    patience: int = 3
-    device: str = "auto"
-    checkpoint_steps: int = 500
-    text: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        positive_ints = ("epochs", "batch_size", "max_length", "max_epochs", "checkpoint_steps",
-                         "patience")
-        for name in positive_ints:
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise TrainingError(f"--{name.replace('_', '-')} must be a positive integer")
-        if self.min_steps < 0:
-            raise TrainingError("--min-steps must be 0 or more")
-        if not 0 < self.lr < 1:
-            raise TrainingError(f"--lr {self.lr}: must be between 0 and 1 (e.g. 5e-5)")
-        if not 0 <= self.val_fraction < 0.9:
-            raise TrainingError(f"--val-fraction {self.val_fraction}: must be in [0, 0.9)")
-        if not 0 <= self.warmup_ratio < 1 or self.weight_decay < 0:
-            raise TrainingError("--warmup-ratio must be in [0, 1) and --weight-decay >= 0")
-        if self.class_weighting not in ("balanced", "none"):
-            raise TrainingError(f"--class-weighting {self.class_weighting}: choose balanced "
-                                "or none")
-        self.text = tuple(self.text)
-        for part in self.text:
-            if part not in TEXT_PARTS:
-                raise TrainingError(f"--text {part}: choose from {', '.join(TEXT_PARTS)}")
-
-    def fingerprint(self) -> dict[str, Any]:
-        """The settings that change the result (not the device or checkpoint cadence)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("device", "checkpoint_steps")}
 
 
 @dataclass
@@ -167,8 +109,8 @@ def load_examples(db: str | Path, query: Query, source: ItemSource,
 
 
 def _annotation_labels(con: Any, query: Query, source: ItemSource, annotator: str | None) -> str:
-    chosen = annotations.choose_annotators(con, query.name, source.key, annotator)
-    return annotations.labels_sql(query.name, source.key, chosen)
+    chosen = annotation_store.choose_annotators(con, query.name, source.key, annotator)
+    return annotation_store.labels_sql(query.name, source.key, chosen)
 
 
 def data_hash(examples: list[Example], query: Query) -> str:
@@ -242,8 +184,7 @@ def train(db: str | Path, query: Query, source: ItemSource, config: TrainConfig,
 def check_model_folder(out: Path) -> None:
     """Refuse a --out that is a file or holds files umlsgraph did not write (a model folder
     from before the marker file is recognised by its umlsgraph.json or checkpoint)."""
-    if out.exists() and (not out.is_dir() or not is_ours(out, _looks_like_model)):
-        claim_folder(out, "model folder")  # raises, naming the file or folder
+    check_folder(out, "model folder", ours=_looks_like_model)
 
 
 def _looks_like_model(folder: Path) -> bool:
@@ -370,7 +311,8 @@ class _Trainer:
         self.optimizer = torch.optim.AdamW(_param_groups(self.model, cfg.weight_decay), lr=cfg.lr)
         self.scheduler = _linear_schedule(self.optimizer, int(cfg.warmup_ratio * self.total_steps),
                                           self.total_steps)
-        fp16 = self.device.startswith("cuda") and not torch.cuda.is_bf16_supported()
+        # bf16 has fp32's range; only fp16 gradients need loss scaling
+        fp16 = amp_dtype(self.device, cfg.precision) == torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=fp16)
 
     # -- one epoch
@@ -395,24 +337,27 @@ class _Trainer:
 
         self.model.train()
         batches = self._epoch_batches(self.epoch)
-        self.train_loss, self.train_batches = torch.zeros((), device=self.device), 0
+        running_loss, self.train_batches = torch.zeros((), device=self.device), 0
+        epoch_started = time.monotonic()
         for index in range(self.step_in_epoch, len(batches)):
             batch = pad([self.train_enc[i] for i in batches[index]], self.pad_id, self.device)
             labels = torch.tensor([self.train_set[i].label for i in batches[index]],
                                   device=self.device)
-            self.train_loss = self.train_loss + self._step(batch, labels)
+            running_loss = running_loss + self._step(batch, labels)
             self.train_batches += 1
             self.step_in_epoch = index + 1
             self.global_step += 1
             bar.advance(1)
             if self.global_step % self.config.checkpoint_steps == 0:
                 self._save_checkpoint(started)
+        self.train_loss = float(running_loss)  # waits for the GPU, so the time is true
+        self.train_seconds = time.monotonic() - epoch_started
 
     def _step(self, batch: dict[str, Any], labels: Any) -> Any:
         """One optimisation step; returns the (detached) training loss."""
         import torch
 
-        with autocast(self.device):
+        with autocast(self.device, self.config.precision):
             logits = self.model(**batch).logits
         loss = self.loss_fn(logits.float(), labels)
         self.scaler.scale(loss).backward()
@@ -429,7 +374,9 @@ class _Trainer:
         metrics = self._validate() if self.val_set else {}
         record = {"epoch": self.epoch + 1, "step": self.global_step,
                   "lr": self.scheduler.get_last_lr()[0],
-                  "train_loss": float(self.train_loss) / max(1, self.train_batches), **metrics}
+                  "train_loss": float(self.train_loss) / max(1, self.train_batches),
+                  "train_steps": self.train_batches, "train_seconds": self.train_seconds,
+                  **metrics}
         self.history.append(record)
         score = (metrics.get("f1", 0.0), metrics.get("f1_macro", 0.0),
                  -metrics.get("loss", 0.0)) if metrics else None
@@ -460,7 +407,7 @@ class _Trainer:
                 batch = pad([self.val_enc[i] for i in batch_ids], self.pad_id, self.device)
                 labels = torch.tensor([self.val_set[i].label for i in batch_ids],
                                       device=self.device)
-                with autocast(self.device):
+                with autocast(self.device, self.config.precision):
                     logits = self.model(**batch).logits.float()
                 total_loss += float(self.loss_fn(logits, labels)) * len(batch_ids)
                 cats = self.query.categories
@@ -491,7 +438,8 @@ class _Trainer:
             "key": self.key, "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
             "global_step": self.global_step, "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict(), "rng": _rng_state(), "history": self.history,
+            "scaler": self.scaler.state_dict(), "rng": _rng_state(self.device),
+            "history": self.history,
             "best": self.best, "best_score": self.best_score, "bad_epochs": self.bad_epochs,
             "seconds": self.seconds + time.monotonic() - started,
         }
@@ -512,7 +460,8 @@ class _Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
+        if state["scaler"]:  # empty when saved by a bf16/fp32 run, which needs no scaling
+            self.scaler.load_state_dict(state["scaler"])
         _set_rng_state(state["rng"])
         self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
         self.global_step, self.history = state["global_step"], state["history"]
@@ -566,7 +515,8 @@ def _describe(record: dict[str, Any]) -> str:
 
 def _param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
     """No weight decay on biases and LayerNorm weights (the usual BERT fine-tuning rule)."""
-    decay, no_decay = [], []
+    decay: list[Any] = []
+    no_decay: list[Any] = []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
@@ -595,19 +545,23 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _rng_state() -> dict[str, Any]:
+def _rng_state(device: str = "cpu") -> dict[str, Any]:
+    """Python's, torch's CPU and (when training on CUDA) every GPU's generator state."""
     import torch
 
     state = {"python": random.getstate(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
+    if device.startswith("cuda"):
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
+    """Restore `_rng_state`. The checkpoint is loaded with map_location=device, which moves
+    these byte tensors onto the GPU, while torch only takes them from the CPU."""
     import torch
 
     random.setstate(state["python"])
     torch.set_rng_state(state["torch"].cpu())
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+    cuda = state.get("cuda") or []
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([s.cpu() for s in cuda])

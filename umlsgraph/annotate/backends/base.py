@@ -96,7 +96,7 @@ class Annotator(ABC):
         self.query = query
 
     @abstractmethod
-    def answer(self, prompts: Sequence[Prompt]) -> list[Reply | Failure | str | tuple]:
+    def answer(self, prompts: Sequence[Prompt]) -> Sequence[Reply | Failure | str | tuple]:
         """Answer a batch: one reply per prompt, in order (a str is a raw answer, a tuple is
         (raw, score))."""
 

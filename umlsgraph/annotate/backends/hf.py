@@ -26,6 +26,7 @@ from umlsgraph.annotate.backends.base import Annotator, AnnotatorOptions, Prompt
 from umlsgraph.annotate.parsing import answer_word
 from umlsgraph.errors import ModelError, missing_extra
 from umlsgraph.query import Query
+from umlsgraph.train.encoder import amp_dtype
 
 _LOADED: dict[tuple[str, str], tuple[Any, Any]] = {}
 
@@ -201,7 +202,8 @@ def _load(source: tuple[str, str | None], device: str) -> tuple[Any, Any]:
     hf_logging.disable_progress_bar()
     folder, gguf = source
     kwargs: dict[str, Any] = {"gguf_file": gguf} if gguf else {}
-    dtype = torch.float32 if device == "cpu" else torch.bfloat16
+    # bf16 on a GPU that has it, fp16 on one that has not (bf16 there is emulated or fails)
+    dtype = amp_dtype(device) or torch.float32
     # on a GPU, load straight onto it rather than through host memory
     placement = {"device_map": device} if device.startswith("cuda") else {}
     try:
@@ -220,7 +222,7 @@ def _load(source: tuple[str, str | None], device: str) -> tuple[Any, Any]:
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return model.to(device).eval(), tokenizer
+    return model.to(device).eval(), tokenizer  # type: ignore[arg-type]
 
 
 @contextlib.contextmanager
