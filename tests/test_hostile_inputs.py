@@ -154,7 +154,7 @@ def test_a_partial_aclimdb_folder_is_an_error(present: tuple[str, ...], tmp_path
 # ------------------------------------------------------------------------- releases
 
 def test_an_obo_without_definitions_or_relations_loads(tmp_path: Path) -> None:
-    from umlsgraph.load.obo import load
+    from umlsgraph.load.dispatch import load
 
     for body, relations in (("[Term]\nid: T:1\nname: root\n\n[Term]\nid: T:2\nname: kid\n"
                              "is_a: T:1\n", 2), ("[Term]\nid: T:1\nname: alone\n", 0)):
