@@ -12,6 +12,7 @@ from .common import AnnotatorOption, console, print_json, split_csv, user_errors
 from .neo4j import (
     BatchOption,
     DatabaseOption,
+    ParallelOption,
     PasswordOption,
     ProgressBars,
     UriOption,
@@ -25,7 +26,8 @@ def register(app: typer.Typer) -> None:
 
 
 def export(
-    query: Annotated[str, typer.Argument(help="Query name (see queries/) or path to a .toml file.")],
+    query: Annotated[str | None, typer.Argument(help="Query name (see queries/) or path to a .toml file (omit with --all).")] = None,
+    all_concepts: Annotated[bool, typer.Option("--all", help="Export the whole store: every concept, with each query's latest labels and probabilities as attributes.")] = False,
     db: Annotated[Path, typer.Option("--db", help="The DuckDB database file.")] = Path("umls.duckdb"),
     fmt: Annotated[str, typer.Option("--format", "-f", help="graphml, gexf, ttl, nt, jsonld, csv, parquet, neo4j or neo4j-admin.")] = "graphml",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (graphml, gexf, ttl, nt, jsonld) or folder (csv, parquet, neo4j-admin) \\[default: named after the query].")] = None,
@@ -46,13 +48,19 @@ def export(
     neo4j_password: PasswordOption = None,
     neo4j_database: DatabaseOption = None,
     batch_size: BatchOption = None,
+    parallel: ParallelOption = None,
     corpus: Annotated[str | None, typer.Option("--corpus", help="Export items of this flat corpus instead of UMLS concepts (nodes only).")] = None,
+    memory_limit: Annotated[str, typer.Option("--memory-limit", help="DuckDB memory limit; it spills to disk beyond it.")] = "1GB",
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Export the concepts a query selects and the hierarchy among them (child -> parent)."""
+    from umlsgraph.errors import ExportError
     from umlsgraph.export.formats import export as run_export
     from umlsgraph.export.selection import SelectionOptions
 
+    if all_concepts == (query is not None):
+        raise ExportError("give a QUERY to export its subontology, or --all for the whole "
+                          "store (not both)")
     selection = SelectionOptions(
         source=source, threshold=threshold, model=model, annotator=annotator,
         hierarchy=not no_hierarchy, rels=split_csv(rel), relas=split_csv(rela),
@@ -61,10 +69,10 @@ def export(
     options: dict[str, Any] = {"base_iri": base_iri, "scheme_iri": scheme_iri}
     if fmt.lower() == "neo4j":
         options["neo4j"] = settings(neo4j_uri, neo4j_user, neo4j_password, neo4j_database,
-                                    batch_size)
+                                    batch_size, parallel)
     with ProgressBars() as bars:
         summary = run_export(db, query, fmt, out, selection, corpus, on_progress=bars,
-                             **options)
+                             memory_limit=memory_limit, **options)
     if json_output:
         print_json(summary)
         return
@@ -80,6 +88,9 @@ def _print(summary: dict[str, Any]) -> None:
         table.add_row(key.replace("_", " "), f"{summary[key]:,}")
     console.print(table)
     report = summary["export"]
+    if report.get("replaced_values"):
+        console.print(f"replaced {report['replaced_values']:,} values holding characters XML "
+                      "1.0 cannot hold (control characters) with U+FFFD", highlight=False)
     for path in report.get("files", []):
         console.print(f"wrote {path}", highlight=False)
     if "command" in report:

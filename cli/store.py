@@ -113,10 +113,12 @@ def synth(
     other_relations: Annotated[int, typer.Option(min=0, help="Non-hierarchical relations per concept.")] = 2,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     gzip: Annotated[bool, typer.Option("--gzip", help="Write .RRF.gz files.")] = False,
-    split: Annotated[int, typer.Option(min=1, max=676, help="Split MRCONSO and MRREL into this many parts (.aa, .ab…).")] = 1,
+    split: Annotated[int, typer.Option(min=1, max=26, help="Split MRCONSO and MRREL into this many parts (.aa, .ab…).")] = 1,
+    realistic: Annotated[bool, typer.Option("--realistic", help="UMLS-like line lengths: names of 2-7 words, atom-level MRREL rows, longer definitions (with --max-names 10 --other-relations 13: ~5.5 names and ~17 relation rows per concept, as in a full release).")] = False,
 ) -> None:
     """Generate a synthetic release in the exact UMLS RRF layout (for tests and benchmarks)."""
     from umlsgraph.load.synth import SynthSpec, generate
 
-    meta = generate(out, SynthSpec(concepts, max_names, other_relations, seed, gzip, split))
+    meta = generate(out, SynthSpec(concepts, max_names, other_relations, seed, gzip, split,
+                                        realistic))
     console.print(f"Wrote a synthetic release to {meta}")

@@ -189,3 +189,26 @@ def test_the_key_index_is_created_and_really_exists(neo4j_settings):
         indexes = writer.run(listing)
     assert made in ("index", "constraint") and again
     assert key in indexes
+
+
+def test_push_in_parallel_batches_writes_the_same_graph(loaded_db, neo4j_settings, monkeypatch):
+    """Concurrent transactions (forced on: FalkorDB inlines parameters, so `push` itself
+    sends one at a time there) leave the same graph as one at a time."""
+    from dataclasses import replace
+
+    sequential = push(loaded_db, neo4j_settings)
+    assert sequential["parallel"] == 1 and sequential["batch_size"] == 25
+    with BoltWriter(neo4j_settings) as writer:
+        writer.run("MATCH (n) DETACH DELETE n")
+    monkeypatch.setattr(BoltWriter, "workers", property(lambda self: 4))
+    parallel = push(loaded_db, replace(neo4j_settings, parallel=4))
+    assert parallel["parallel"] == 4
+    assert parallel["graph"] == sequential["graph"] and parallel["sent"] == sequential["sent"]
+    assert parallel["graph"]["concepts"] > 250
+
+
+def test_parallel_option_is_validated():
+    from umlsgraph.errors import ExportError
+
+    with pytest.raises(ExportError, match="--parallel"):
+        Neo4jSettings(parallel=0)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import duckdb
 
-from umlsgraph.db import connect
+from umlsgraph.db import connect, schema, table_exists, transaction
 from umlsgraph.db.items import CORPUS_TABLE
 from umlsgraph.db.sql import literal
 from umlsgraph.errors import ExportError, InputFileError, StoreError
@@ -102,25 +102,13 @@ def open_store(db: str | Path) -> duckdb.DuckDBPyConnection:
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(f"CREATE TABLE IF NOT EXISTS {CORPUS_TABLE} (corpus VARCHAR NOT NULL, "
-                "id VARCHAR NOT NULL, text VARCHAR NOT NULL, gold VARCHAR, split VARCHAR, "
-                "PRIMARY KEY (corpus, id))")
+    schema.ensure(con, schema.CORPUS_ITEMS)
 
 
 def has_table(con: duckdb.DuckDBPyConnection, table: str = CORPUS_TABLE) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
-                            [table]).fetchall()[0][0])  # type: ignore[index]
+    return table_exists(con, table)
 
 
-@contextmanager
-def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    con.execute("BEGIN")
-    try:
-        yield
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 # --- loading ------------------------------------------------------------------------------
@@ -180,7 +168,7 @@ def _load_table(con: duckdb.DuckDBPyConnection, name: str, path: Path, fmt: str,
         _check_text_type(path, options.text_column, types[options.text_column])
         con.execute(f"CREATE TEMP VIEW mapped AS {_mapped_sql(options, types)}")
         _count_skips(con, result, options)
-        with _transaction(con):
+        with transaction(con):
             con.execute(f"DELETE FROM {CORPUS_TABLE} WHERE corpus = ?", [name])
             con.execute(f"INSERT INTO {CORPUS_TABLE} SELECT ?, id, text, gold, split FROM mapped "
                         f"WHERE {_keep_sql(options)}", [name])
@@ -415,7 +403,7 @@ def _load_aclimdb(con: duckdb.DuckDBPyConnection, name: str, path: Path,
     total = sum(1 for _ in _aclimdb_files(root))
     result = LoadResult(name)
     done = 0
-    with _transaction(con):
+    with transaction(con):
         con.execute(f"DELETE FROM {CORPUS_TABLE} WHERE corpus = ?", [name])
         batch: list[tuple[str, str, str | None, str]] = []
         for split, label, file in _aclimdb_files(root):
