@@ -113,13 +113,13 @@ def _model_query(query: Query, meta: dict[str, Any], model_dir: str | Path,
                  force: bool = False) -> Query:
     """The query with the text options the model was trained on; categories must match, and
     the model must have been trained for this query (unless forced)."""
+    if meta["categories"] != query.categories:
+        raise ModelError(f"{model_dir}: trained for categories {meta['categories']}, but query "
+                         f"'{query.name}' has {query.categories}")
     trained_for = meta.get("query")
     if trained_for and trained_for != query.name and not force:
         raise ModelError(f"{model_dir}: trained for query '{trained_for}', not '{query.name}'; "
                          "train a model for this query, or pass --force to label with it anyway")
-    if meta["categories"] != query.categories:
-        raise ModelError(f"{model_dir}: trained for categories {meta['categories']}, but query "
-                         f"'{query.name}' has {query.categories}")
     return replace(query, text=TextOptions(**meta["text"])) if "text" in meta else query
 
 
