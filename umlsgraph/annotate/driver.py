@@ -264,7 +264,7 @@ def import_labels(db: str | Path, query: Query | str, path: str | Path,
         unknown = [i for i in rows.labels if i not in known]
         result.unknown_ids, result.unknown_examples = len(unknown), unknown[:EXAMPLES]
         if not kept:
-            raise InputFileError(_nothing_matched(path, query, source, rows, unknown))
+            raise InputFileError(_nothing_matched(path, query, items, rows, unknown))
         for start in range(0, len(kept), 5000):
             annotation_store.write(con, query.name, items.key, result.annotator,
                                    IMPORTED_HASH, kept[start:start + 5000])

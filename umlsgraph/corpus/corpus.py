@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -220,7 +221,7 @@ def read_error_cause(exc: BaseException, limit: int = 400) -> str:
     "CSV Error on Line: N"; the next lines say why ("not utf-8 encoded", "Maximum line size
     … exceeded"). The echo of the line, the advice about reader options and the dump of
     detected settings are left out."""
-    kept = []
+    kept: list[str] = []
     for line in str(exc).splitlines():
         line = line.strip()
         if not line:
@@ -238,7 +239,7 @@ def default_columns(options: CorpusOptions, columns: list[str]) -> CorpusOptions
     explicit empty `--id-column ""` numbers the rows instead; --holdout replaces `split`)."""
     from dataclasses import replace
 
-    chosen: dict[str, str | None] = {}
+    chosen: dict[str, Any] = {}
     for option, default in (("id_column", "id"), ("label_column", "label"),
                             ("split_column", "split")):
         value = getattr(options, option)
