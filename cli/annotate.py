@@ -33,7 +33,8 @@ def annotate(
     db: DbOption = Path("umls.duckdb"),
     llm: Annotated[str | None, typer.Option(
         "--llm", help="BACKEND:MODEL: hf:PATH|HUB_NAME|FILE.gguf, vllm:MODEL, openai:MODEL, "
-        "embed[:ENCODER].")] = None,
+        "embed[:ENCODER], labels:FILE (a labels file that answers only what it is asked).")
+    ] = None,
     n: Annotated[int | None, typer.Option(
         "-n", "--sample-size", min=1, help="Sample size (a target: items already answered count "
         "towards it). Default: the query's \\[sample] size.")] = None,
@@ -59,6 +60,18 @@ def annotate(
     stratify: Annotated[bool | None, typer.Option(
         "--stratify/--no-stratify", help="Stratify the sample by semantic type.")] = None,
     device: Annotated[str, typer.Option(help="hf/embed: auto, cpu, cuda, cuda:1…")] = "auto",
+    strategy: Annotated[str, typer.Option(
+        help="random (the seeded sample; -n is its size), uncertainty (the -n unlabelled items "
+        "--model is least sure of) or diverse (uncertain, one per cluster of similar items).")
+    ] = "random",
+    model: Annotated[Path | None, typer.Option(
+        help="uncertainty/diverse: the current encoder (a folder `umlsgraph train` wrote).")
+    ] = None,
+    reask: Annotated[str | None, typer.Option(
+        help="suspects: ask --llm about the items `umlsgraph audit` flagged, only those.")
+    ] = None,
+    audited: Annotated[str | None, typer.Option(
+        help="--reask: whose audit (an annotator name) when several were audited.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Sample items and have an LLM (or embeddings, or a labels file) annotate them.
@@ -79,12 +92,13 @@ def annotate(
         return
     if not llm:
         raise UmlsgraphError("say which annotator to use: --llm hf:MODEL, openai:MODEL, "
-                             "vllm:MODEL or embed (or --labels-file FILE)")
+                             "vllm:MODEL, embed or labels:FILE (or --labels-file FILE)")
     options = AnnotatorOptions(
         mode=mode, device=device, max_new_tokens=max_new_tokens, tensor_parallel=tensor_parallel,
         base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, timeout=timeout)
     result = run_annotate(db, query, source, llm, n=n, batch_size=batch_size, seed=seed,
-                          stratify=stratify, progress=not json_output, options=options)
+                          stratify=stratify, progress=not json_output, options=options,
+                          strategy=strategy, model=model, reask=reask, audited=audited)
     if json_output:
         print_json(result.as_dict())
         return

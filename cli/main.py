@@ -10,7 +10,19 @@ import typer
 from umlsgraph import __version__
 from umlsgraph.errors import INTERRUPTED
 
-from . import annotate, corpus, experiment, export, neo4j, ontology, pipeline, report, store, train
+from . import (
+    annotate,
+    audit,
+    corpus,
+    experiment,
+    export,
+    neo4j,
+    ontology,
+    pipeline,
+    report,
+    store,
+    train,
+)
 
 app = typer.Typer(
     name="umlsgraph",
@@ -37,7 +49,7 @@ def main(
     """umlsgraph command line."""
 
 
-for module in (store, annotate, train, export, neo4j, corpus, experiment, ontology, report,
+for module in (store, annotate, audit, train, export, neo4j, corpus, experiment, ontology, report,
                pipeline):
     module.register(app)
 

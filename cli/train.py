@@ -66,6 +66,9 @@ def train(
     init_model: Annotated[Path | None, typer.Option(
         help="Combined mode: continue training this umlsgraph model folder on these labels.")
     ] = None,
+    exclude_suspects: Annotated[bool, typer.Option(
+        "--exclude-suspects", help="Leave out the labels `umlsgraph audit` flagged as likely "
+        "wrong (needs a finished audit of the annotator).")] = False,
     corpus: CorpusOption = None,
     split: SplitOption = None,
     device: DeviceOption = "auto",
@@ -87,7 +90,14 @@ def train(
         batch_size=batch_size, max_length=max_length, seed=seed,
         class_weighting=class_weighting, min_steps=min_steps, val_fraction=val_fraction,
         patience=patience, device=device, text=split_csv(text))
-    result = run_train(db, load_query(query), source_for(corpus, split), config, out,
+    the_query, source = load_query(query), source_for(corpus, split)
+    labels_sql = None
+    if exclude_suspects:
+        from umlsgraph.train.audit import labels_without_suspects
+
+        labels_sql, name = labels_without_suspects(db, the_query, source, annotator)
+        annotator = f"{name} (audit suspects excluded)"
+    result = run_train(db, the_query, source, config, out, labels_sql=labels_sql,
                        annotator=annotator, init_model=init_model, resume=not no_resume,
                        progress=not json_output)
     if json_output:

@@ -6,6 +6,10 @@ inference through transformers, or with a fixed answer), ``GET /v1/models`` list
 Tests can queue HTTP status codes in `faults` (429 comes with ``Retry-After: retry_after``,
 "0" unless set) to exercise retries, and read back every request body, Authorization header
 and arrival time it received.
+When a request asks for ``logprobs`` and the server has a `logprobs(messages, text)`
+function, the response carries ``choices[0].logprobs.content`` in OpenAI's chat format (a
+list of {token, logprob, top_logprobs}); with `reject_logprobs` such requests get HTTP 400,
+as from servers that do not support them.
 
 Why not llama.cpp's server: `pip install 'llama-cpp-python[server]'` compiles llama.cpp
 from source; on the 2-core CI machine it had not finished after 12 minutes.
@@ -21,13 +25,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Respond = Callable[[list[dict[str, str]], int], str]
+Logprobs = Callable[[list[dict[str, str]], str], list[dict[str, Any]]]
 
 
 class ChatServer:
     """Start with `start()` (returns the base URL, ending in /v1), stop with `stop()`."""
 
-    def __init__(self, respond: Respond, model: str = "test-model") -> None:
+    def __init__(self, respond: Respond, model: str = "test-model",
+                 logprobs: Logprobs | None = None, reject_logprobs: bool = False) -> None:
         self.respond = respond
+        self.logprobs = logprobs
+        self.reject_logprobs = reject_logprobs
         self.model = model
         self.faults: list[int | None] = []
         self.requests: list[dict[str, Any]] = []
@@ -98,11 +106,17 @@ def _handler(server: ChatServer) -> type[BaseHTTPRequestHandler]:
                 extra = {"Retry-After": server.retry_after} if fault == 429 else {}
                 self._send(fault, {"error": {"message": f"injected {fault}"}}, extra)
                 return
+            if body.get("logprobs") and server.reject_logprobs:
+                self._send(400, {"error": {"message": "logprobs is not supported"}})
+                return
             text = server.respond(body["messages"], int(body.get("max_tokens") or 16))
+            choice: dict[str, Any] = {"index": 0, "finish_reason": "stop",
+                                      "message": {"role": "assistant", "content": text}}
+            if body.get("logprobs") and server.logprobs is not None:
+                choice["logprobs"] = {"content": server.logprobs(body["messages"], text)}
             self._send(200, {
                 "id": "chatcmpl-test", "object": "chat.completion", "model": body.get("model"),
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": text}}],
+                "choices": [choice],
                 "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}})
 
     return Handler

@@ -5,6 +5,7 @@ unreachable servers, API keys that never leak, and the CLI."""
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -173,3 +174,63 @@ def test_a_server_echoing_the_key_never_gets_it_stored_or_shown(
                                       "--out", str(tmp_path / "report")])
     assert report.exit_code == 0, report.output
     assert key not in (tmp_path / "report" / "report.html").read_text()
+
+
+# ------------------------------------------------- logprobs: the annotator's confidence
+
+
+def _token(text: str, p: float, alternatives: dict[str, float]) -> dict[str, object]:
+    return {"token": text, "logprob": math.log(p), "bytes": None,
+            "top_logprobs": [{"token": t, "logprob": math.log(q), "bytes": None}
+                             for t, q in alternatives.items()]}
+
+
+def answer_logprobs(messages: list[dict[str, str]], text: str) -> list[dict[str, object]]:
+    """OpenAI's chat logprobs for the answer "Yes.": a space-free "Yes" (0.8) over "No"
+    (0.15) and an unparseable "Maybe" (0.05), then the full stop."""
+    return [_token("Yes", 0.8, {"Yes": 0.8, "No": 0.15, "Maybe": 0.05}),
+            _token(".", 0.99, {".": 0.99})]
+
+
+def test_logprobs_are_stored_as_the_annotators_confidence(loaded_db: Path) -> None:
+    chat = ChatServer(lambda messages, max_tokens: "Yes.", logprobs=answer_logprobs)
+    chat.start()
+    try:
+        bot = OpenAIAnnotator("m", options(chat))
+        result = annotate(loaded_db, QUERY, annotator=bot, n=3, progress=False)
+    finally:
+        chat.stop()
+    assert result.asked == 3
+    assert all(body["logprobs"] is True and body["top_logprobs"] == 5 for body in chat.requests)
+    con = duckdb.connect(str(loaded_db), read_only=True)
+    rows = con.execute("SELECT label, score FROM annotations").fetchall()
+    con.close()
+    assert [r[0] for r in rows] == ["yes"] * 3
+    assert all(r[1] == pytest.approx(0.8 / 0.95) for r in rows)
+
+
+def test_a_server_that_rejects_logprobs_still_answers(loaded_db: Path) -> None:
+    chat = ChatServer(lambda messages, max_tokens: "No", reject_logprobs=True)
+    chat.start()
+    try:
+        bot = OpenAIAnnotator("m", options(chat, concurrency=1))
+        result = annotate(loaded_db, QUERY, annotator=bot, n=3, progress=False)
+    finally:
+        chat.stop()
+    assert result.asked == 3 and result.counts == {"no": 3}
+    asked_with = [bool(body.get("logprobs")) for body in chat.requests]
+    assert asked_with == [True, False, False, False]  # rejected once, then never asked for
+    assert {r[0] for r in stored(loaded_db).values()} == {"no"}
+
+
+def test_positive_probability_from_tokens() -> None:
+    from umlsgraph.annotate.parsing import positive_probability
+
+    labels = QUERY.labels
+    ln = math.log
+    # markdown and whitespace before the word are skipped; alternatives are normalised
+    tokens = [("**", ln(0.9), []), (" no", ln(0.6), [(" no", ln(0.6)), (" yes", ln(0.2))])]
+    assert positive_probability(tokens, labels, "yes") == pytest.approx(0.25)
+    # only the chosen token's probability: its complement for the other category
+    assert positive_probability([("No", ln(0.9), [])], labels, "yes") == pytest.approx(0.1)
+    assert positive_probability([("Maybe", ln(0.9), [])], labels, "yes") is None

@@ -29,10 +29,11 @@ from umlsgraph.annotate.backends import (
     create,
     make_prompt,
 )
+from umlsgraph.annotate.backends.labels import IMPORTED_HASH  # imported labels' prompt hash
 from umlsgraph.annotate.parsing import parse_answer
 from umlsgraph.db import annotation_store, connect
-from umlsgraph.db.items import ConceptSource, ItemSource
-from umlsgraph.errors import AnnotationError, InputFileError
+from umlsgraph.db.items import ConceptSource, ItemSource, SubsetSource
+from umlsgraph.errors import AnnotationError, InputFileError, QueryError
 from umlsgraph.query import Query, load_query
 
 #: Ids whose texts are fetched from DuckDB at once (texts are rendered set-based per chunk).
@@ -72,18 +73,33 @@ def annotate(db: str | Path, query: Query | str, source: ItemSource | None = Non
              annotator: Annotator | str = "embed", n: int | None = None,
              batch_size: int | None = None, seed: int | None = None,
              stratify: bool | None = None, progress: bool = True,
-             options: AnnotatorOptions | None = None) -> AnnotateResult:
-    """Annotate the first `n` items of the seeded sample that have no answer yet.
+             options: AnnotatorOptions | None = None, strategy: str = "random",
+             model: str | Path | None = None, reask: str | None = None,
+             audited: str | None = None) -> AnnotateResult:
+    """Annotate the items a strategy picks that have no answer from this annotator yet.
 
     `n`, `seed` and `stratify` default to the query's ``[sample]``; `annotator` is an
     `Annotator` or an ``--llm`` spec such as ``"hf:/models/x.gguf"``; `batch_size` defaults
-    to the backend's. Returns counts for the answers of this run.
+    to the backend's. `strategy` is ``random`` (the first `n` of the seeded sample), or
+    ``uncertainty``/``diverse`` (`n` new items chosen with the encoder `model`, see
+    `umlsgraph.annotate.strategy`). ``reask="suspects"`` asks about the items a label audit
+    flagged (of annotator `audited`, or the only audited one) instead. Returns counts for the
+    answers of this run.
     """
     check_counts(n=n, batch_size=batch_size)
     query = load_query(query) if isinstance(query, str) else query
     items: ItemSource = source or ConceptSource()
     owned = isinstance(annotator, str)
     annotator = create(annotator, options) if isinstance(annotator, str) else annotator
+    try:
+        picked = _pick(db, query, items, annotator, strategy, model, reask, audited, n,
+                       seed, progress)
+    except BaseException:
+        if owned:
+            annotator.close()
+        raise
+    if picked is not None:
+        items, n, stratify = picked, _count(db, query, picked), False
     con = connect(db)
     try:
         return _run(con, query, items, annotator, n, batch_size, seed, stratify, progress)
@@ -100,6 +116,62 @@ def check_counts(**counts: int | None) -> None:
         if value is not None and (isinstance(value, bool) or value < 1):
             raise AnnotationError(f"{name} is {value}; it must be at least 1 (leave it out for "
                                   "the query's [sample] size)")
+
+
+def _pick(db: str | Path, query: Query, source: ItemSource, annotator: Annotator,
+          strategy: str, model: str | Path | None, reask: str | None, audited: str | None,
+          n: int | None, seed: int | None, progress: bool) -> ItemSource | None:
+    """The source restricted to what a reask or a non-random strategy asks; None for the
+    seeded random sample."""
+    from umlsgraph.annotate import strategy as strategies
+
+    if reask is not None:
+        if strategy != "random":
+            raise QueryError("give either --reask or --strategy, not both")
+        return _suspects(db, query, source, reask, audited)
+    strategies.check_strategy(strategy, model)
+    if strategy == "random":
+        return None
+    assert model is not None
+    chosen = strategies.choose(
+        db, query, source, strategy, model, n or query.sample.size, annotator.name,
+        annotator.prompt_hash(query), query.sample.seed if seed is None else seed, progress)
+    return chosen.source
+
+
+def _suspects(db: str | Path, query: Query, source: ItemSource, reask: str,
+              audited: str | None) -> ItemSource:
+    """The items a finished label audit flagged, as a source."""
+    from umlsgraph.db import audit_store
+
+    if reask != "suspects":
+        raise QueryError(f"--reask {reask}: the only choice is 'suspects' (the items "
+                         "`umlsgraph audit` flagged)")
+    con = connect(db, read_only=True)
+    try:
+        done = audit_store.audited_annotators(con, query.name, source.key)
+        if audited is None and len(done) != 1:
+            raise QueryError(f"--reask suspects: {len(done)} annotators of query '{query.name}' "
+                             f"have a finished audit ({', '.join(done) or 'none'}); "
+                             + ("name one with --audited ANNOTATOR" if done else
+                                f"run `umlsgraph audit {query.name}` first"))
+        sql = audit_store.suspects_sql(con, query.name, source.key, audited or done[0])
+    finally:
+        con.close()
+    return SubsetSource(source, sql)
+
+
+def _count(db: str | Path, query: Query, source: ItemSource) -> int:
+    """How many items `source` has for `query`; none is an error (nothing to ask)."""
+    con = connect(db, read_only=True)
+    try:
+        count = int(con.execute(f"SELECT count(*) FROM ({source.candidates_sql(query)})")
+                    .fetchall()[0][0])
+    finally:
+        con.close()
+    if count == 0:
+        raise QueryError("there is nothing to ask: the audit flagged no item")
+    return count
 
 
 def _run(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
@@ -286,8 +358,6 @@ def _nothing_matched(path: str | Path, query: Query, source: ItemSource, rows: A
     return f"{path}: no usable id,label rows{bad}; nothing was stored"
 
 
-#: The prompt hash imported labels are stored under (no prompt produced them).
-IMPORTED_HASH = "imported"
 
 
 def _known_ids(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,

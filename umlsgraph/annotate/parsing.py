@@ -98,3 +98,47 @@ def _answer_words(labels: Mapping[str, Sequence[str]]) -> dict[str, str]:
 def answer_word(labels: Mapping[str, Sequence[str]], category: str) -> str:
     """The canonical word for a category (its first answer word), used in few-shot turns."""
     return labels[category][0] if labels[category] else category
+
+
+#: One generated token: (text, logprob, alternatives as [(text, logprob), ...], maybe empty).
+TokenLogprobs = tuple[str, float, Sequence[tuple[str, float]]]
+
+
+def positive_probability(tokens: Sequence[TokenLogprobs], labels: Mapping[str, Sequence[str]],
+                         positive: str) -> float | None:
+    """The annotator's P(positive) from the log-probabilities of its first answer token.
+
+    Leading tokens without words (whitespace, "**") are skipped. With alternatives
+    (``top_logprobs``), each one that starts exactly one category's answer word adds its
+    probability to that category, and P(positive) is the positive share of that mass. With
+    only the chosen token's probability p, a two-category query gives p or 1 - p. None when
+    the first word token starts no answer word (the answer is unparseable anyway).
+    """
+    import math
+
+    for text, logprob, alternatives in tokens:
+        if not normalise(text):
+            continue
+        mass: dict[str, float] = {}
+        for alt, alt_logprob in alternatives or [(text, logprob)]:
+            category = token_category(alt, labels)
+            if category is not None:
+                mass[category] = mass.get(category, 0.0) + math.exp(alt_logprob)
+        if not mass:
+            return None
+        if alternatives:
+            return mass.get(positive, 0.0) / sum(mass.values())
+        if len(labels) != 2:
+            return None
+        category, p = next(iter(mass.items()))
+        return min(1.0, p) if category == positive else max(0.0, 1.0 - p)
+    return None
+
+
+def token_category(token: str, labels: Mapping[str, Sequence[str]]) -> str | None:
+    """The one category with an answer word that starts with `token` ("Y" -> yes), else None."""
+    start = normalise(token)
+    if not start:
+        return None
+    found = {c for w, c in _answer_words(labels).items() if w.startswith(start)}
+    return found.pop() if len(found) == 1 else None

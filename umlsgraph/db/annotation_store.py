@@ -141,6 +141,21 @@ def labels_sql(query: str, source: str, chosen: Sequence[str]) -> str:
             ") WHERE rank_ = 1")
 
 
+def labelled_ids_sql(query: str, source: str) -> str:
+    """SQL of one column `id`: the items with a parsed label from any annotator."""
+    return (f"SELECT DISTINCT id FROM {TABLE} WHERE query = {literal(query)} AND source = "
+            f"{literal(source)} AND label IS NOT NULL")
+
+
+def scores(con: duckdb.DuckDBPyConnection, query: str, source: str,
+           annotator: str) -> dict[str, float]:
+    """id -> the annotator's stored score (its P(positive) or margin), latest answer per id."""
+    rows = con.execute(f"SELECT id, arg_max(score, created_at) FROM {TABLE} WHERE query = ? "
+                       "AND source = ? AND annotator = ? AND label IS NOT NULL AND score IS NOT "
+                       "NULL GROUP BY id", [query, source, annotator]).fetchall()
+    return {r[0]: float(r[1]) for r in rows}
+
+
 def counts(con: duckdb.DuckDBPyConnection, query: str, source: str) -> list[tuple]:
     """(annotator, prompt_hash, label or None, count) for a query: what `annotations` shows."""
     if not has_table(con):

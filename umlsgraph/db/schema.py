@@ -13,6 +13,8 @@ import duckdb
 ANNOTATIONS = "annotations"
 PREDICTIONS = "predictions"
 CORPUS_ITEMS = "corpus_items"
+LABEL_AUDIT = "label_audit"
+ANNOTATION_ROUNDS = "annotation_rounds"
 
 #: Tables the pipeline writes, carried into the new file when a release is reloaded.
 DDL: dict[str, str] = {
@@ -29,6 +31,20 @@ DDL: dict[str, str] = {
     CORPUS_ITEMS: """CREATE TABLE IF NOT EXISTS corpus_items (
         corpus VARCHAR NOT NULL, id VARCHAR NOT NULL, text VARCHAR NOT NULL, gold VARCHAR,
         split VARCHAR, PRIMARY KEY (corpus, id))""",
+    # umlsgraph.db.audit_store: one row per audited annotation (out-of-sample evidence, flags)
+    LABEL_AUDIT: """CREATE TABLE IF NOT EXISTS label_audit (
+        query VARCHAR NOT NULL, source VARCHAR NOT NULL, annotator VARCHAR NOT NULL,
+        id VARCHAR NOT NULL, audit_key VARCHAR NOT NULL, fold INTEGER NOT NULL,
+        label VARCHAR NOT NULL, probabilities DOUBLE[], p_out_of_sample DOUBLE,
+        annotator_score DOUBLE, quality DOUBLE, suspect BOOLEAN,
+        created_at TIMESTAMP DEFAULT current_timestamp,
+        PRIMARY KEY (query, source, annotator, id))""",
+    # umlsgraph.db.round_store: the items a sampling strategy chose, stored before asking
+    ANNOTATION_ROUNDS: """CREATE TABLE IF NOT EXISTS annotation_rounds (
+        query VARCHAR NOT NULL, source VARCHAR NOT NULL, round_key VARCHAR NOT NULL,
+        strategy VARCHAR NOT NULL, id VARCHAR NOT NULL, rank INTEGER NOT NULL, score DOUBLE,
+        created_at TIMESTAMP DEFAULT current_timestamp,
+        PRIMARY KEY (query, source, round_key, id))""",
 }
 
 

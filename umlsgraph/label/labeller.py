@@ -86,7 +86,7 @@ def label(db: str | Path, query: Query, source: ItemSource, model_dir: str | Pat
     if chunk_size < 1 or (batch_size is not None and batch_size < 1):
         raise ModelError("--batch-size and --chunk-size must be positive")
     meta = read_meta(model_dir)
-    query = _model_query(query, meta, model_dir, force)
+    query = model_query(query, meta, model_dir, force)
     max_length = max_length or int(meta.get("max_length", 128))
     started = time.monotonic()
     con = connect(db)
@@ -109,7 +109,7 @@ def label(db: str | Path, query: Query, source: ItemSource, model_dir: str | Pat
                        time.monotonic() - started)
 
 
-def _model_query(query: Query, meta: dict[str, Any], model_dir: str | Path,
+def model_query(query: Query, meta: dict[str, Any], model_dir: str | Path,
                  force: bool = False) -> Query:
     """The query with the text options the model was trained on; categories must match, and
     the model must have been trained for this query (unless forced)."""
@@ -198,6 +198,23 @@ def _prepare(reader: duckdb.DuckDBPyConnection, query: Query, source: ItemSource
     return Chunk(chunk_ids, labeller.batches(texts))
 
 
+def predict_texts(model_dir: str | Path, texts: list[str], device: str = "auto",
+                  batch_size: int | None = None) -> list[list[float]]:
+    """Each text's probabilities of the model's categories (in its umlsgraph.json order).
+
+    For a few thousand texts held in memory (an audit fold, an uncertainty pool); whole
+    candidate sets go through `label`, which streams and stores.
+    """
+    return Labeller(model_dir, device=device, batch_size=batch_size).probabilities(texts)
+
+
+def embed_texts(model_dir: str | Path, texts: list[str], device: str = "auto",
+                batch_size: int | None = None) -> list[list[float]]:
+    """Each text's embedding by the model's encoder (last hidden layer, mean-pooled over
+    tokens, L2-normalised): for grouping similar items, e.g. a diverse annotation round."""
+    return Labeller(model_dir, device=device, batch_size=batch_size).embeddings(texts)
+
+
 class Labeller:
     """The loaded model: tokenizes texts and predicts (label, P(positive)) for encodings.
 
@@ -239,6 +256,35 @@ class Labeller:
             groups = [list(range(i, min(i + self.batch_size, len(texts))))
                       for i in range(0, len(texts), self.batch_size)]
         return [(ids, pad([encodings[i] for i in ids], self.pad_id, "cpu")) for ids in groups]
+
+    def probabilities(self, texts: list[str]) -> list[list[float]]:
+        """Full probability vectors of `texts`, in order."""
+        import torch
+
+        out: list[list[float]] = [[] for _ in texts]
+        with torch.inference_mode(), autocast(self.device, self.precision):
+            for positions, cpu_batch in self.batches(texts):
+                batch = {k: v.to(self.device) for k, v in cpu_batch.items()}
+                p = torch.softmax(self.model(**batch).logits.float(), dim=-1).cpu().tolist()
+                for row, i in enumerate(positions):
+                    out[i] = p[row]
+        return out
+
+    def embeddings(self, texts: list[str]) -> list[list[float]]:
+        """Mean-pooled, L2-normalised last hidden states of `texts`, in order."""
+        import torch
+
+        out: list[list[float]] = [[] for _ in texts]
+        with torch.inference_mode(), autocast(self.device, self.precision):
+            for positions, cpu_batch in self.batches(texts):
+                batch = {k: v.to(self.device) for k, v in cpu_batch.items()}
+                hidden = self.model(**batch, output_hidden_states=True).hidden_states[-1].float()
+                mask = batch["attention_mask"].unsqueeze(-1).float()
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+                pooled = torch.nn.functional.normalize(pooled, dim=-1).cpu().tolist()
+                for row, i in enumerate(positions):
+                    out[i] = pooled[row]
+        return out
 
     def predict(self, chunk: Chunk,
                 advance: Callable[[int], None] = lambda n: None) -> tuple[list[str], list[float]]:

@@ -32,6 +32,7 @@ BACKENDS: dict[str, str | Factory] = {
     "vllm": "umlsgraph.annotate.backends.vllm:VLLMAnnotator",
     "openai": "umlsgraph.annotate.backends.openai:OpenAIAnnotator",
     "embed": "umlsgraph.annotate.backends.embed:EmbedAnnotator",
+    "labels": "umlsgraph.annotate.backends.labels:LabelsAnnotator",
 }
 
 #: Backends whose MODEL part may be left out (they have a default model).

@@ -7,6 +7,12 @@ and dropped connections. The key comes from an environment variable (OPENAI_API_
 ``--api-key-env NAME``) and never appears in a message or log: it is redacted from any
 server text that is shown. An item whose request still fails is not stored, so the next
 run asks it again.
+
+Each request asks for ``logprobs`` with the top 5 alternatives of each token; where the
+server returns them, the annotator's P(positive) (`parsing.positive_probability`) is stored
+as the answer's score, which `umlsgraph audit` uses. Servers that ignore the parameter still
+work (no score); a server that rejects it (HTTP 400 naming logprobs) is asked again without
+it, and no later request of the run asks for it.
 """
 
 from __future__ import annotations
@@ -31,10 +37,12 @@ from umlsgraph.annotate.backends.base import (
     Reply,
     redact,
 )
+from umlsgraph.annotate.parsing import TokenLogprobs, positive_probability
 from umlsgraph.errors import AnnotationError
 from umlsgraph.query import Query
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+TOP_LOGPROBS = 5
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -61,6 +69,7 @@ class OpenAIAnnotator(Annotator):
         self._key = self._read_key()
         proxies: dict[str, str] | None = {} if urlsplit(self.url).hostname in LOOPBACK else None
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler(proxies))
+        self.logprobs = True  # switched off for the run when the server rejects them
 
     def _read_key(self) -> str | None:
         env = self.options.api_key_env
@@ -84,27 +93,45 @@ class OpenAIAnnotator(Annotator):
 
     def _one(self, prompt: Prompt) -> Reply | Failure:
         """One chat completion, retried with backoff; a Failure when it never succeeds."""
-        body = {"model": self.model, "messages": list(prompt.messages), "temperature": 0,
-                "max_tokens": self.options.max_new_tokens}
         reason = "no attempt"
         for attempt in range(self.options.max_retries + 1):
+            body = self._body(prompt)
             try:
-                return Reply(self._post(body))
+                return self._reply(self._post(body))
             except _Retry as exc:
                 reason = str(exc)
                 if attempt < self.options.max_retries:
                     time.sleep(self._delay(attempt, exc.wait))
             except AnnotationError as exc:
+                if "logprobs" in body and "logprob" in str(exc).lower():
+                    self.logprobs = False  # the server rejects them: ask without
+                    return self._one(prompt)
                 return Failure(str(exc))
         return Failure(f"{reason}, after {self.options.max_retries + 1} attempts")
+
+    def _body(self, prompt: Prompt) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model, "messages": list(prompt.messages),
+                                "temperature": 0, "max_tokens": self.options.max_new_tokens}
+        if self.logprobs:
+            body.update(logprobs=True, top_logprobs=TOP_LOGPROBS)
+        return body
+
+    def _reply(self, data: Any) -> Reply:
+        """The answer text, and P(positive) when the response carries logprobs."""
+        text = _content(data, self.url)
+        tokens = _logprobs(data)
+        if not tokens or self.query is None:
+            return Reply(text)
+        score = positive_probability(tokens, self.query.labels, self.query.positive)
+        return Reply(text, score)
 
     def _delay(self, attempt: int, wait: float | None) -> float:
         if wait is not None:
             return min(wait, 60.0)
         return self.options.backoff * (2 ** attempt) * (0.5 + random.random() / 2)
 
-    def _post(self, body: dict[str, Any]) -> str:
-        """POST one request; the answer text, or _Retry / AnnotationError."""
+    def _post(self, body: dict[str, Any]) -> Any:
+        """POST one request; the response JSON, or _Retry / AnnotationError."""
         headers = {"Content-Type": "application/json"}
         if self._key:
             headers["Authorization"] = f"Bearer {self._key}"
@@ -119,7 +146,7 @@ class OpenAIAnnotator(Annotator):
             raise _Retry(f"{self.base_url}: {_reason(exc)}") from None
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise _Retry(f"{self.url}: the response is not JSON") from None
-        return _content(data, self.url)
+        return data
 
     def _http_error(self, exc: urllib.error.HTTPError) -> Exception:
         text = self._redact(exc.read().decode("utf-8", "replace").strip().replace("\n", " "))
@@ -156,6 +183,18 @@ def _content(data: Any, url: str) -> str:
     except (KeyError, IndexError, TypeError):
         raise _Retry(f"{url}: the response has no choices[0].message.content") from None
     return (content or "").strip()
+
+
+def _logprobs(data: Any) -> list[TokenLogprobs]:
+    """The chat format's ``choices[0].logprobs.content`` as (token, logprob, alternatives);
+    empty when the server sent none (or something else)."""
+    try:
+        content = data["choices"][0]["logprobs"]["content"]
+        return [(str(t["token"]), float(t["logprob"]),
+                 [(str(a["token"]), float(a["logprob"])) for a in t.get("top_logprobs") or []])
+                for t in content]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return []
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -6,6 +6,11 @@ restricts the answer to the query's answer words with vLLM's structured outputs
 (`StructuredOutputsParams(choice=...)`; `GuidedDecodingParams` on vLLM < 0.11), so every
 answer parses. vLLM batches and schedules internally, so a large `--batch-size` (e.g. 512)
 is best; each batch is still written to the store before the next is asked.
+
+Every request asks for the top `TOP_LOGPROBS` log-probabilities of each generated token
+(`SamplingParams(logprobs=N)`; vLLM returns, per token, a dict token id -> `Logprob` with
+`logprob` and `decoded_token`), from which the annotator's P(positive) is stored as the
+score (`parsing.positive_probability`), for `umlsgraph audit`.
 """
 
 from __future__ import annotations
@@ -15,10 +20,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from umlsgraph.annotate.backends.base import Annotator, AnnotatorOptions, Prompt, Reply
+from umlsgraph.annotate.parsing import TokenLogprobs, positive_probability
 from umlsgraph.errors import ModelError, missing_extra
 from umlsgraph.query import Query
 
 _LOADED: dict[tuple[str, int], Any] = {}
+TOP_LOGPROBS = 5
 
 
 class VLLMAnnotator(Annotator):
@@ -45,7 +52,8 @@ class VLLMAnnotator(Annotator):
     def _sampling_params(self, query: Query) -> Any:
         from vllm import SamplingParams
 
-        kwargs: dict[str, Any] = {"temperature": 0.0, "max_tokens": self.options.max_new_tokens}
+        kwargs: dict[str, Any] = {"temperature": 0.0, "max_tokens": self.options.max_new_tokens,
+                                  "logprobs": TOP_LOGPROBS}
         if self.mode != "constrained":
             return SamplingParams(**kwargs)
         choices = sorted({w for words in query.labels.values() for w in words})
@@ -61,7 +69,25 @@ class VLLMAnnotator(Annotator):
     def answer(self, prompts: Sequence[Prompt]) -> list[Reply | str]:
         conversations = [list(p.messages) for p in prompts]
         outputs = self.llm.chat(conversations, self.params, use_tqdm=False)
-        return [o.outputs[0].text.strip() for o in outputs]
+        assert self.query is not None
+        return [Reply(o.outputs[0].text.strip(),
+                      positive_probability(token_logprobs(o.outputs[0]), self.query.labels,
+                                           self.query.positive))
+                for o in outputs]
+
+
+def token_logprobs(completion: Any) -> list[TokenLogprobs]:
+    """A vLLM `CompletionOutput`'s tokens as (text, logprob, alternatives); empty without
+    logprobs."""
+    steps = getattr(completion, "logprobs", None) or []
+    out: list[TokenLogprobs] = []
+    for token_id, step in zip(completion.token_ids, steps, strict=False):
+        chosen = step.get(token_id)
+        if chosen is None:
+            continue
+        alternatives = [(a.decoded_token or "", float(a.logprob)) for a in step.values()]
+        out.append((chosen.decoded_token or "", float(chosen.logprob), alternatives))
+    return out
 
 
 def load(model: str, tensor_parallel: int = 1) -> Any:

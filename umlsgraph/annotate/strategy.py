@@ -1,0 +1,175 @@
+"""Which items to ask about: the sampling strategies of `annotate --strategy`.
+
+- ``random`` (the default): the first N of the seeded random order (`annotate.sampling`);
+  -n is a target sample size.
+- ``uncertainty``: the N unlabelled items the current encoder (``--model RUN``) is least sure
+  of, i.e. with P(positive) nearest 0.5. The model's stored predictions are used where they
+  exist; the unlabelled candidates without one are scored first with `label` (streamed,
+  batched, resumable, and stored, so later rounds and `label` reuse them).
+- ``diverse``: the 4N most uncertain, embedded by the same encoder and grouped into N
+  clusters (k-means); the most uncertain item of each cluster is asked. Uncertainty alone
+  picks near-duplicates ("Aplasia of the left X", "... right X"); one per cluster spends the
+  budget on different kinds of items.
+
+For the last two, -n is the number of *new* items of this round. "Unlabelled" means no
+parsed label from any annotator and no answer from this one. A round's choice is stored
+(`umlsgraph.db.round_store`) before anything is asked, so re-running the same command resumes
+the same round instead of choosing again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from umlsgraph.db import annotation_store, connect, prediction_store, round_store
+from umlsgraph.db.items import ItemSource, SubsetSource
+from umlsgraph.db.sql import literal
+from umlsgraph.errors import QueryError
+from umlsgraph.query import Query
+
+STRATEGIES = ("random", "uncertainty", "diverse")
+#: The diverse strategy clusters this many times N of the most uncertain items.
+POOL_FACTOR = 4
+
+
+@dataclass(frozen=True)
+class Round:
+    """A chosen round: the source restricted to its items, how many, and whether it was
+    chosen before (a resumed round)."""
+
+    source: SubsetSource
+    size: int
+    key: str
+    reused: bool
+
+
+def check_strategy(strategy: str, model: str | Path | None) -> None:
+    if strategy not in STRATEGIES:
+        raise QueryError(f"--strategy {strategy}: choose from {', '.join(STRATEGIES)}")
+    if strategy != "random" and model is None:
+        raise QueryError(f"--strategy {strategy} needs the current encoder: --model RUN (a "
+                         "folder `umlsgraph train` wrote)")
+
+
+def choose(db: str | Path, query: Query, source: ItemSource, strategy: str,
+           model: str | Path, n: int, annotator: str, prompt_hash: str, seed: int = 42,
+           progress: bool = True) -> Round:
+    """Choose (or reload) the round of `n` items for `annotator` by `strategy`."""
+    check_strategy(strategy, model)
+    if n < 1:
+        raise QueryError(f"-n {n}: a round needs at least one item")
+    model_id = prediction_store.model_id(model)
+    key = _round_key(strategy, model_id, annotator, prompt_hash, n, seed)
+    con = connect(db)
+    try:
+        reused = round_store.has_round(con, query.name, source.key, key)
+    finally:
+        con.close()
+    if not reused:
+        pool = uncertain(db, query, source, model, annotator, prompt_hash,
+                         n * (POOL_FACTOR if strategy == "diverse" else 1), seed, progress)
+        if strategy == "diverse":
+            pool = diverse(db, query, source, model, pool, n, seed)
+        con = connect(db)
+        try:
+            round_store.write(con, query.name, source.key, key, strategy, [i for i, _ in pool],
+                         [abs(p - 0.5) for _, p in pool])
+        finally:
+            con.close()
+    con = connect(db, read_only=True)
+    try:
+        size = len(round_store.ids(con, query.name, source.key, key))
+    finally:
+        con.close()
+    if size == 0:
+        raise QueryError(f"--strategy {strategy}: no unlabelled items left to ask")
+    return Round(SubsetSource(source, round_store.ids_sql(query.name, source.key, key)), size, key,
+                 reused)
+
+
+def _round_key(*parts: object) -> str:
+    return hashlib.sha256(json.dumps([str(p) for p in parts]).encode()).hexdigest()[:16]
+
+
+def unlabelled_sql(query: Query, source: ItemSource, annotator: str, prompt_hash: str) -> str:
+    """SQL of one column `id`: candidates with no parsed label from anyone and no answer
+    from `annotator` under `prompt_hash`."""
+    labelled = annotation_store.labelled_ids_sql(query.name, source.key)
+    answered = annotation_store.done_ids_sql(query.name, source.key, annotator, prompt_hash)
+    return (f"SELECT id FROM ({source.candidates_sql(query)}) WHERE id NOT IN "
+            f"(SELECT id FROM ({labelled})) AND id NOT IN ({answered})")
+
+
+def uncertain(db: str | Path, query: Query, source: ItemSource, model: str | Path,
+              annotator: str, prompt_hash: str, n: int, seed: int = 42,
+              progress: bool = True) -> list[tuple[str, float]]:
+    """The `n` unlabelled items with P(positive) nearest 0.5 by `model`, most uncertain
+    first, as (id, P(positive)); ties in seeded random order."""
+    from umlsgraph.label.labeller import label
+
+    todo = unlabelled_sql(query, source, annotator, prompt_hash)
+    if Path(model).is_dir():  # score what has no stored prediction (a folder can predict)
+        label(db, query, SubsetSource(source, todo), model, progress=progress)
+    con = connect(db)
+    try:
+        prediction_store.ensure_table(con)
+        rows = con.execute(
+            f"SELECT p.id, p.probability FROM {prediction_store.TABLE} p WHERE p.query = ? "
+            f"AND p.source = ? AND p.model = ? AND p.id IN ({todo}) "
+            f"ORDER BY abs(p.probability - 0.5), md5({literal(f'{int(seed)}:')} || p.id) "
+            "LIMIT ?",
+            [query.name, source.key, prediction_store.model_id(model), n]).fetchall()
+    finally:
+        con.close()
+    return [(r[0], float(r[1])) for r in rows]
+
+
+def diverse(db: str | Path, query: Query, source: ItemSource, model: str | Path,
+            pool: list[tuple[str, float]], n: int, seed: int = 42) -> list[tuple[str, float]]:
+    """`n` items of the uncertainty-ranked `pool`: the most uncertain of each of n k-means
+    clusters of the encoder's embeddings, in pool order."""
+    if len(pool) <= n:
+        return pool
+    from umlsgraph.annotate.driver import fetch_texts
+    from umlsgraph.label.labeller import embed_texts, model_query
+    from umlsgraph.train.encoder import read_meta
+
+    text_query = model_query(query, read_meta(model), model)
+    con = connect(db, read_only=True)
+    try:
+        texts = fetch_texts(con, text_query, source, [i for i, _ in pool])
+    finally:
+        con.close()
+    vectors = embed_texts(model, [texts.get(i, "") for i, _ in pool])
+    picked = one_per_cluster(vectors, n, seed)
+    return [pool[i] for i in picked]
+
+
+def one_per_cluster(vectors: list[list[float]], k: int, seed: int = 42,
+                    iterations: int = 20) -> list[int]:
+    """Indices of `k` rows, the first (lowest index) of each of k k-means clusters, sorted;
+    rows are assumed ranked best first. Empty clusters are made up from the best rows left."""
+    import numpy as np
+
+    x = np.asarray(vectors, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    centers = [0]
+    dist = ((x - x[0]) ** 2).sum(1)
+    for _ in range(1, k):  # k-means++ seeding, starting from the best row
+        nxt = int(rng.choice(len(x), p=dist / dist.sum())) if dist.sum() > 0 else len(centers)
+        centers.append(nxt)
+        dist = np.minimum(dist, ((x - x[nxt]) ** 2).sum(1))
+    c = x[centers].copy()
+    for _ in range(iterations):
+        # squared distances without an (rows x k x dim) array: |x|^2 - 2 x.c + |c|^2
+        assign = ((c ** 2).sum(1)[None, :] - 2 * x @ c.T).argmin(1)
+        for j in range(k):
+            members = x[assign == j]
+            if len(members):
+                c[j] = members.mean(0)
+    picked = sorted({int(np.flatnonzero(assign == j)[0]) for j in range(k) if (assign == j).any()})
+    rest = [i for i in range(len(x)) if i not in set(picked)]
+    return sorted(picked + rest[:k - len(picked)])
