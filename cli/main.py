@@ -8,7 +8,22 @@ import typer
 
 from umlsgraph import __version__
 
-from . import annotate, corpus, experiment, export, neo4j, ontology, pipeline, report, store, train
+from . import (
+    annotate,
+    corpus,
+    experiment,
+    export,
+    lookup,
+    neo4j,
+    ontology,
+    pipeline,
+    plan,
+    queries,
+    report,
+    review,
+    store,
+    train,
+)
 
 app = typer.Typer(
     name="umlsgraph",
@@ -35,8 +50,8 @@ def main(
     """umlsgraph command line."""
 
 
-for module in (store, annotate, train, export, neo4j, corpus, experiment, ontology, report,
-               pipeline):
+for module in (store, queries, plan, annotate, train, export, neo4j, corpus, experiment, ontology,
+               lookup, report, review, pipeline):
     module.register(app)
 
 

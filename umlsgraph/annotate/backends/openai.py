@@ -72,10 +72,18 @@ class OpenAIAnnotator(Annotator):
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return list(pool.map(self._one, prompts))
 
+    def request_body(self, prompt: Prompt) -> dict[str, Any]:
+        """The JSON body of the chat-completions request for one prompt."""
+        return {"model": self.model, "messages": list(prompt.messages), "temperature": 0,
+                "max_tokens": self.options.max_new_tokens}
+
+    def preview(self, prompt: Prompt) -> dict[str, Any]:
+        """The exact request: POST `url` with `body` (the key is never shown)."""
+        return {"url": self.url, "body": self.request_body(prompt)}
+
     def _one(self, prompt: Prompt) -> Reply | Failure:
         """One chat completion, retried with backoff; a Failure when it never succeeds."""
-        body = {"model": self.model, "messages": list(prompt.messages), "temperature": 0,
-                "max_tokens": self.options.max_new_tokens}
+        body = self.request_body(prompt)
         reason = "no attempt"
         for attempt in range(self.options.max_retries + 1):
             try:
