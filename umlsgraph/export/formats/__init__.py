@@ -123,9 +123,11 @@ def export(db: str | Path, query: str | Path, fmt: str, out: Path | None = None,
 
     exporter = get(fmt)
     loaded = load_query(query)
-    con = connect(db, read_only=True)
+    selection = selection or SelectionOptions()
+    # the mention filter stores its counts, so only it needs write access
+    con = connect(db, read_only=not selection.mentioned_in)
     try:
-        sub = build(con, loaded, source_for(corpus), selection or SelectionOptions())
+        sub = build(con, loaded, source_for(corpus), selection)
         target = out if out is not None else exporter.default_out(loaded.name)
         report = exporter.dump(sub, target, on_progress=on_progress, **options)
     finally:
