@@ -4,7 +4,8 @@ The seed kept only the concepts mentioned in PubMed abstracts. Here any flat cor
 with `umlsgraph corpus load` serves: every English, non-suppressed name (at least
 `MIN_NAME_CHARS` characters) of the concepts to check goes into one Aho-Corasick automaton
 (`pyahocorasick`); the corpus is streamed from DuckDB in Arrow batches and matched
-case-insensitively, keeping only whole-word matches (no letter or digit on either side).
+case-insensitively, keeping only whole-word matches (no letter, digit or underscore on
+either side).
 A concept's `mentions` is the number of distinct (text, start) positions where one of its
 names matches; `texts` the number of texts with at least one. Counts go to
 `mention_counts` (see `umlsgraph.db.mentions`), zeros included, so a re-export with the
@@ -100,12 +101,16 @@ def mentions_in(auto: Any, text: str) -> dict[str, int]:
     last = len(lowered) - 1
     for end, (length, cuis) in auto.iter(lowered):
         start = end - length + 1
-        if (start > 0 and lowered[start - 1].isalnum()) or (
-                end < last and lowered[end + 1].isalnum()):
+        if (start > 0 and _word(lowered[start - 1])) or (end < last and _word(lowered[end + 1])):
             continue
         for cui in cuis:
             found.setdefault(cui, set()).add(start)
     return {cui: len(starts) for cui, starts in found.items()}
+
+
+def _word(ch: str) -> bool:
+    """A character that continues a word (as regex \\w: letters, digits, underscore)."""
+    return ch.isalnum() or ch == "_"
 
 
 def _texts(con: duckdb.DuckDBPyConnection, corpus: str) -> Iterator[str]:
