@@ -24,9 +24,13 @@ def search(db: str | Path, text: str, limit: int = 20) -> list[dict[str, Any]]:
         raise NotFoundError("the search text is empty; e.g. umlsgraph search 'heart'")
     if len(text) > MAX_QUERY or limit < 1:
         raise NotFoundError(f"give a search text under {MAX_QUERY} characters and --limit ≥ 1")
-    _ensure_index(db)
     con = connect(db, read_only=True)
     try:
+        require_tables(con, "names", "concepts")
+        if not index.is_fresh(con):
+            con.close()
+            _build_index(db)
+            con = connect(db, read_only=True)
         rows = index.search(con, text, limit)
     finally:
         con.close()
@@ -35,17 +39,10 @@ def search(db: str | Path, text: str, limit: int = 20) -> list[dict[str, Any]]:
     return [{"cui": r[0], "name": r[1], "matched": r[2], "match": r[3]} for r in rows]
 
 
-def _ensure_index(db: str | Path) -> None:
-    """Build the name index when missing or stale (the only write a search makes)."""
-    con = connect(db, read_only=True)
+def _build_index(db: str | Path) -> None:
+    """Build the name index (the only write a search makes: once per loaded release)."""
+    con = connect(db)
     try:
-        require_tables(con, "names", "concepts")
-        fresh = index.is_fresh(con)
+        index.build(con)
     finally:
         con.close()
-    if not fresh:
-        con = connect(db)
-        try:
-            index.build(con)
-        finally:
-            con.close()
