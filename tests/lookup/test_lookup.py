@@ -92,3 +92,17 @@ def test_search_cli_errors(loaded_db: Path) -> None:
     assert none.exit_code == 1 and "no name contains 'qqqqzzzz'" in none.output
     ok = runner.invoke(app, ["search", "a", "--db", str(loaded_db), "--json", "--limit", "3"])
     assert ok.exit_code == 0 and len(json.loads(ok.output)) == 3
+
+
+def test_grouped_fallback_ranks_like_the_top_n(hpo_db: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from umlsgraph.db import search as index
+
+    expected = {t: search(hpo_db, t, limit=15) for t in ("seizure", "abnormal", "eye")}
+    monkeypatch.setattr(index, "OVERFETCH", 1)  # the top rows now hold too few concepts
+    con = duckdb.connect(str(hpo_db), read_only=True)
+    grouped = index.search(con, "seizure", 15)
+    con.close()
+    assert [r[0] for r in grouped] == [r["cui"] for r in expected["seizure"]]
+    for text, rows in expected.items():
+        assert search(hpo_db, text, limit=15) == rows
