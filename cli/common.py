@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -16,6 +17,22 @@ console = Console(emoji=False)
 err_console = Console(stderr=True, emoji=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# --- options every step shares, declared once -------------------------------------------
+
+DEFAULT_DB = Path("umls.duckdb")
+DbOption = Annotated[Path, typer.Option("--db", help="The DuckDB database file.")]
+QueryArg = Annotated[str, typer.Argument(help="A query name (see queries/) or a .toml path.")]
+CorpusOption = Annotated[str | None, typer.Option(
+    "--corpus", help="Work on the items of this loaded corpus instead of UMLS concepts.")]
+SplitOption = Annotated[str | None, typer.Option(
+    "--split", help="Only the corpus items of this split (e.g. train, test).")]
+DeviceOption = Annotated[str, typer.Option(help="auto (CUDA when present), cpu, cuda, cuda:1…")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+AnnotatorOption = Annotated[str | None, typer.Option(
+    "--annotator", help="Whose labels count (see `umlsgraph annotations`): one annotator, or "
+    "several comma-separated in order of priority. Required when several annotators labelled "
+    "the query; labels are never mixed silently.")]
 
 
 def fail(message: str) -> None:

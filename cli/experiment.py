@@ -59,7 +59,8 @@ def experiment(
 ) -> None:
     """Train the same encoder on gold labels, on LLM labels, and on both; score each on gold."""
     from umlsgraph.query import load_query
-    from umlsgraph.workflows.experiment import ExperimentConfig, run_experiment, to_markdown
+    from umlsgraph.settings import ExperimentConfig
+    from umlsgraph.workflows.experiment import run_experiment, to_markdown
 
     config = ExperimentConfig(
         base_model=base_model, llm_annotator=llm_annotator, annotate_with=annotate_with,

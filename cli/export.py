@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from .common import console, print_json, split_csv, user_errors
+from .common import AnnotatorOption, console, print_json, split_csv, user_errors
 from .neo4j import (
     BatchOption,
     DatabaseOption,
@@ -32,7 +32,7 @@ def export(
     source: Annotated[str, typer.Option("--source", help="Labels to select by: predictions (the encoder's), annotations (the LLM's) or both (annotations where present).")] = "predictions",
     threshold: Annotated[float | None, typer.Option("--threshold", help="Select predicted items whose positive probability is at least this, instead of the argmax label.")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Which model's predictions \\[default: the most recent].")] = None,
-    annotator: Annotated[str | None, typer.Option("--annotator", help="Only this annotator's labels (with --source annotations/both).")] = None,
+    annotator: AnnotatorOption = None,
     rel: Annotated[list[str] | None, typer.Option("--rel", help="Also export edges of these REL types, e.g. RO,RB.")] = None,
     rela: Annotated[list[str] | None, typer.Option("--rela", help="Also export edges of these RELA types, e.g. part_of.")] = None,
     no_hierarchy: Annotated[bool, typer.Option("--no-hierarchy", help="Leave out the PAR/CHD/isa hierarchy edges.")] = False,

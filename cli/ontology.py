@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .common import console, print_json, user_errors
-from .store import DbOption
+from .common import DbOption, console, print_json, user_errors
 
 gold_app = typer.Typer(help="Gold labels derived from the store's hierarchy.",
                        no_args_is_help=True)
@@ -27,7 +26,7 @@ def obo2rrf(
         help="Source abbreviation (SAB); default: the ontology's name, e.g. HP.")] = None,
 ) -> None:
     """Write an OBO ontology as a UMLS-layout release (MRCONSO, MRREL, MRDEF, MRSAB, MRSAT)."""
-    from umlsgraph.load.obo import obo_to_release
+    from umlsgraph.load.obo_release import obo_to_release
 
     meta = obo_to_release(ontology, out, sab=sab)
     console.print(f"Wrote {ontology.name} as a UMLS-layout release to {meta}")

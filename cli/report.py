@@ -8,17 +8,19 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from .common import console, print_json, user_errors
+from .common import (
+    CorpusOption,
+    DbOption,
+    QueryArg,
+    console,
+    print_json,
+    user_errors,
+)
 
-QueryArg = Annotated[str, typer.Argument(
-    help="Query name (see queries/) or path to a .toml file.")]
-DbOption = Annotated[Path, typer.Option("--db", help="The DuckDB database file.")]
 ModelOption = Annotated[Path | None, typer.Option(
     "--model", help="The model folder `umlsgraph train` wrote: adds the training curve, "
     "validation metrics and confusion matrix, and picks its predictions (default: the model "
     "that labelled last).")]
-CorpusOption = Annotated[str | None, typer.Option(
-    "--corpus", help="Report on a flat corpus (corpus_items) instead of UMLS concepts.")]
 OutOption = Annotated[Path, typer.Option("--out", help="Folder for report.html and the PNGs.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print what each section found as JSON.")]
 

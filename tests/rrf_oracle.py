@@ -25,7 +25,7 @@ def read_rows(meta: Path, name: str) -> list[dict[str, str]]:
             for line in handle:
                 fields = line.rstrip("\n").split("|")
                 assert fields[-1] == "", f"{part}: line without trailing |"
-                rows.append(dict(zip(LAYOUTS[name], fields[:-1])))
+                rows.append(dict(zip(LAYOUTS[name], fields[:-1], strict=True)))
     return rows
 
 

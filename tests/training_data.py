@@ -17,8 +17,8 @@ from typing import Any
 
 import duckdb
 
-from umlsgraph.db import annotations
-from umlsgraph.db.annotations import Annotation
+from umlsgraph.db import annotation_store
+from umlsgraph.db.annotation_store import Annotation
 from umlsgraph.db.items import SubsetSource
 from umlsgraph.query import Query
 
@@ -41,7 +41,7 @@ def annotate(db: Path, query: Query, labels: dict[str, str], annotator: str = "l
     """Store `labels` as parsed annotations, as an annotator or a labels file would."""
     con = duckdb.connect(str(db))
     try:
-        annotations.write(con, query.name, source, annotator, query.prompt_hash(),
+        annotation_store.write(con, query.name, source, annotator, query.prompt_hash(),
                           [Annotation(i, lab, lab) for i, lab in labels.items()])
     finally:
         con.close()
@@ -68,7 +68,8 @@ def die(*_):
 args = json.loads(sys.argv[1])
 query, source = load_query(args["query"]), ConceptSource()
 if args["step"] == "train":
-    from umlsgraph.train.trainer import TrainConfig, train
+    from umlsgraph.settings import TrainConfig
+    from umlsgraph.train.trainer import train
     train(args["db"], query, source, TrainConfig(**args["config"]), Path(args["out"]),
           progress=False, on_epoch=die)
 else:

@@ -43,3 +43,11 @@ class ExportError(UmlsgraphError):
 def missing_extra(package: str, extra: str) -> ModelError:
     """The error for an optional dependency that is not installed."""
     return ModelError(f"{package} is not installed: pip install 'umlsgraph[{extra}]'")
+
+
+class TrainingError(UmlsgraphError):
+    """Training cannot start with these labels or settings."""
+
+
+class ExperimentError(UmlsgraphError):
+    """The experiment cannot run on this corpus or with these labels."""

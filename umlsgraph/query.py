@@ -114,7 +114,7 @@ def query_dirs() -> list[Path]:
 
 def available() -> list[str]:
     """Names of the queries that can be given by name."""
-    names = set()
+    names: set[str] = set()
     for folder in query_dirs():
         if folder.is_dir():
             names.update(p.stem for p in folder.glob("*.toml"))

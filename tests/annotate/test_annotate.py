@@ -30,7 +30,7 @@ from umlsgraph.annotate.backends import (
 )
 from umlsgraph.annotate.driver import annotate, import_labels, summary
 from umlsgraph.annotate.sampling import sample_ids
-from umlsgraph.db import annotations
+from umlsgraph.db import annotation_store
 from umlsgraph.db.items import ConceptSource, CorpusSource
 from umlsgraph.errors import AnnotationError, InputFileError, ModelError
 from umlsgraph.query import load_query
@@ -211,8 +211,8 @@ def test_import_labels_csv_with_bad_rows(loaded_db: Path, tmp_path: Path) -> Non
     assert (result.unknown_ids, result.unknown_examples) == (1, ["C9999999"])
     assert result.bad_rows == 3 and "line 6: label 'maybe'" in result.bad_examples[0]
     con = duckdb.connect(str(loaded_db), read_only=True)
-    labels = dict(con.execute(annotations.labels_sql(QUERY.name, "concepts",
-                                                     "labels:gold.csv")).fetchall())
+    labels = dict(con.execute(annotation_store.labels_sql(QUERY.name, "concepts",
+                                                     ["labels:gold.csv"])).fetchall())
     assert labels == {ids[0]: "yes", ids[1]: "no", ids[2]: "yes", ids[3]: "yes"}
 
 

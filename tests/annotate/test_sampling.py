@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from umlsgraph.annotate.sampling import plan, sample_ids
-from umlsgraph.db import annotations
+from umlsgraph.db import annotation_store
 from umlsgraph.db.items import ConceptSource, CorpusSource
 from umlsgraph.errors import QueryError
 from umlsgraph.query import load_query
@@ -43,14 +43,14 @@ def test_a_larger_sample_extends_a_smaller_one(con: duckdb.DuckDBPyConnection) -
 
 def test_plan_skips_ids_already_done(con: duckdb.DuckDBPyConnection) -> None:
     sample = sample_ids(con, QUERY, SOURCE, 30, seed=4)
-    annotations.write(con, QUERY.name, SOURCE.key, "x", "h",
-                      [annotations.Annotation(i, "yes", "yes") for i in sample[:12]])
-    done = annotations.done_ids_sql(QUERY.name, SOURCE.key, "x", "h")
+    annotation_store.write(con, QUERY.name, SOURCE.key, "x", "h",
+                      [annotation_store.Annotation(i, "yes", "yes") for i in sample[:12]])
+    done = annotation_store.done_ids_sql(QUERY.name, SOURCE.key, "x", "h")
     result = plan(con, QUERY, SOURCE, 30, seed=4, done_sql=done)
     assert result.todo == sample[12:]
     assert (result.size, result.done, result.candidates) == (30, 12, 300)
     # another annotator or prompt hash has done nothing
-    other = annotations.done_ids_sql(QUERY.name, SOURCE.key, "x", "other-hash")
+    other = annotation_store.done_ids_sql(QUERY.name, SOURCE.key, "x", "other-hash")
     assert plan(con, QUERY, SOURCE, 30, seed=4, done_sql=other).todo == sample
 
 

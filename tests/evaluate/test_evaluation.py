@@ -11,12 +11,12 @@ from typer.testing import CliRunner
 from umlsgraph_cli.main import app
 
 from umlsgraph.corpus.corpus import CorpusOptions, load_corpus
-from umlsgraph.db import annotations
-from umlsgraph.db.annotations import Annotation
+from umlsgraph.db import annotation_store
+from umlsgraph.db.annotation_store import Annotation
 from umlsgraph.db.items import ConceptSource, CorpusSource
-from umlsgraph.errors import InputFileError, StoreError
+from umlsgraph.db.prediction_store import ensure_table
+from umlsgraph.errors import AnnotationError, InputFileError
 from umlsgraph.evaluate.evaluation import evaluate, evaluate_rows, read_gold
-from umlsgraph.label.labeller import ensure_table
 from umlsgraph.query import load_query
 
 QUERY = load_query("nervous_system")
@@ -98,7 +98,7 @@ def test_gold_jsonl_and_the_latest_model_by_default(scored_db: tuple[Path, Path]
 def test_evaluate_annotations(loaded_db: Path, tmp_path: Path) -> None:
     ids = _concepts(loaded_db)[:10]
     con = duckdb.connect(str(loaded_db))
-    annotations.write(con, QUERY.name, "concepts", "llm", "h",
+    annotation_store.write(con, QUERY.name, "concepts", "llm", "h",
                       [Annotation(i, p, p) for i, (_, p) in zip(ids, PAIRS, strict=True)])
     con.close()
     gold = tmp_path / "gold.csv"
@@ -106,16 +106,16 @@ def test_evaluate_annotations(loaded_db: Path, tmp_path: Path) -> None:
                                            zip(ids, PAIRS, strict=True)))
     m = evaluate(loaded_db, QUERY, ConceptSource(), gold, what="annotations", annotator="llm")
     assert (m["n"], m["accuracy"], m["annotator"]) == (10, 0.7, "llm")
-    with pytest.raises(StoreError, match="no annotations by it"):
+    with pytest.raises(AnnotationError, match="no labels by it"):
         evaluate(loaded_db, QUERY, ConceptSource(), gold, what="annotations", annotator="x")
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    (None, "no such gold file"),
-    ("cui;answer\nC1;yes\n", "needs columns id and label"),
+    (None, "no such labels file"),
+    ("key;answer\nC1;yes\n", "no id column"),
     ("id,label\nC0000001,maybe\n", "line 2: label 'maybe' is not one of"),
     ("id,label\nC1,yes\nC1,no\n", "line 3: id 'C1' has two different labels"),
-    ("id,label\n", "no gold rows"),
+    ("id,label\n", "no usable labels"),
 ])
 def test_bad_gold_files_are_one_line_errors(tmp_path: Path, content: str | None,
                                             message: str) -> None:
@@ -130,7 +130,7 @@ def test_bad_gold_files_are_one_line_errors(tmp_path: Path, content: str | None,
 def test_bad_jsonl_gold(tmp_path: Path) -> None:
     path = tmp_path / "gold.jsonl"
     path.write_text('{"id": "C1", "label": "yes"}\n{oops\n')
-    with pytest.raises(InputFileError, match="line 2: not valid JSON"):
+    with pytest.raises(InputFileError, match="line 2: not a JSON object"):
         read_gold(path, QUERY)
 
 
@@ -167,6 +167,6 @@ def test_cli_eval_json_and_errors(scored_db: tuple[Path, Path], tmp_path: Path) 
     bad = runner.invoke(app, ["eval", "nervous_system", "--db", str(db), "--gold",
                               str(tmp_path / "missing.csv")])
     assert bad.exit_code == 1
-    assert "no such gold file" in bad.output and "Traceback" not in bad.output
+    assert "no such labels file" in bad.output and "Traceback" not in bad.output
     no_preds = runner.invoke(app, ["eval", "anatomy", "--db", str(db), "--gold", str(gold)])
     assert no_preds.exit_code == 1 and "run `umlsgraph label" in no_preds.output

@@ -18,7 +18,7 @@ from tests.subontology_data import (
     synthetic_positives,
     write_predictions,
 )
-from umlsgraph.db import annotations
+from umlsgraph.db import annotation_store
 from umlsgraph.db.items import CorpusSource
 from umlsgraph.errors import QueryError, StoreError
 from umlsgraph.export.selection import EDGES, NODES, SelectionOptions, build
@@ -111,9 +111,9 @@ def test_other_relation_types_are_extra_edges_cui1_to_cui2(predicted_db):
 
 def test_annotations_override_predictions_where_present(predicted_db):
     con = duckdb.connect(str(predicted_db))
-    rows = [annotations.Annotation(KNOWN_CHILD, "no", "no"),
-            annotations.Annotation(cui(200), "yes", "yes")]
-    annotations.write(con, QUERY, "concepts", "hf:test", "hash", rows)
+    rows = [annotation_store.Annotation(KNOWN_CHILD, "no", "no"),
+            annotation_store.Annotation(cui(200), "yes", "yes")]
+    annotation_store.write(con, QUERY, "concepts", "hf:test", "hash", rows)
     con.close()
     con, summary = _build(predicted_db, source="annotations")
     assert _nodes(con) == {cui(200)} and summary["selected"] == 1

@@ -16,7 +16,7 @@ from umlsgraph_cli.main import app
 from umlsgraph.db import connect
 from umlsgraph.errors import InputFileError, QueryError
 from umlsgraph.evaluate.gold import subtree_gold, subtree_gold_sql, write_gold_csv
-from umlsgraph.load import obo
+from umlsgraph.load import dispatch, obo, obo_release
 from umlsgraph.load.release import LoadOptions
 from umlsgraph.load.rrf import LAYOUTS
 
@@ -80,8 +80,9 @@ def _rows(meta: Path, name: str) -> list[dict[str, str]]:
     rows = []
     for line in text.splitlines():
         fields = line.split("|")
-        assert fields[-1] == "" and len(fields) == len(LAYOUTS.get(name, obo.MRSAT_COLUMNS)) + 1
-        rows.append(dict(zip(LAYOUTS.get(name, obo.MRSAT_COLUMNS), fields[:-1], strict=True)))
+        columns = LAYOUTS.get(name, obo_release.MRSAT_COLUMNS)
+        assert fields[-1] == "" and len(fields) == len(columns) + 1
+        rows.append(dict(zip(columns, fields[:-1], strict=True)))
     return rows
 
 
@@ -121,7 +122,7 @@ def test_line_continuation_and_helpers() -> None:
     assert [t.name for t in reader] == ["first second"]
     assert obo.strip_comment(r"a \! b ! c") == r"a \! b"
     assert obo.unescape(r"a\!b\Wc\td") == "a!b c\td"
-    assert obo.clean("a|b\nc\td") == "a&#x7C;b c d"
+    assert obo_release.clean("a|b\nc\td") == "a&#x7C;b c d"
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -134,7 +135,7 @@ def test_malformed_obo_names_file_and_line(tmp_path: Path, text: str, message: s
     path = tmp_path / "bad.obo"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(InputFileError, match=message):
-        obo.obo_to_release(path, tmp_path / "out")
+        obo_release.obo_to_release(path, tmp_path / "out")
     assert not (tmp_path / "out" / "META").exists()
     assert not (tmp_path / "out" / "META.partial").exists()
 
@@ -157,7 +158,7 @@ def test_invalid_utf8_and_truncated_gzip(tmp_path: Path) -> None:
 
 
 def test_release_layout(tiny_obo: Path, tmp_path: Path) -> None:
-    meta = obo.obo_to_release(tiny_obo, tmp_path / "rel")
+    meta = obo_release.obo_to_release(tiny_obo, tmp_path / "rel")
     assert meta == tmp_path / "rel" / "META"
     conso = _rows(meta, "MRCONSO")
     by_str = {r["STR"]: r for r in conso}
@@ -198,20 +199,20 @@ def test_release_layout(tiny_obo: Path, tmp_path: Path) -> None:
 
 
 def test_release_rewrites_own_output_but_not_foreign(tiny_obo: Path, tmp_path: Path) -> None:
-    obo.obo_to_release(tiny_obo, tmp_path / "rel", sab="custom")
-    meta = obo.obo_to_release(tiny_obo, tmp_path / "rel", sab="custom")
+    obo_release.obo_to_release(tiny_obo, tmp_path / "rel", sab="custom")
+    meta = obo_release.obo_to_release(tiny_obo, tmp_path / "rel", sab="custom")
     assert {r["SAB"] for r in _rows(meta, "MRCONSO")} == {"CUSTOM"}
     foreign = tmp_path / "umls" / "META"
     foreign.mkdir(parents=True)
     (foreign / "MRCONSO.RRF").write_text("x", encoding="utf-8")
     with pytest.raises(InputFileError, match="not written by umlsgraph"):
-        obo.obo_to_release(tiny_obo, tmp_path / "umls")
+        obo_release.obo_to_release(tiny_obo, tmp_path / "umls")
     assert (foreign / "MRCONSO.RRF").read_text(encoding="utf-8") == "x"
 
 
 def test_load_tiny_obo_and_gold(tiny_obo: Path, tmp_path: Path) -> None:
     db = tmp_path / "tiny.duckdb"
-    counts = obo.load(tiny_obo, db, LoadOptions())
+    counts = dispatch.load(tiny_obo, db, LoadOptions())
     assert (counts["concepts"], counts["names"], counts["relations"], counts["definitions"]) == (
         3, 9, 8, 1)
     assert counts["release"] == str(tiny_obo.resolve())

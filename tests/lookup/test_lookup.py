@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from umlsgraph_cli.main import app
 
 from umlsgraph.annotate.driver import import_labels
+from umlsgraph.db.prediction_store import ensure_table as ensure_predictions
 from umlsgraph.errors import NotFoundError
-from umlsgraph.label.labeller import ensure_table as ensure_predictions
 from umlsgraph.lookup.concept import lookup
 from umlsgraph.lookup.search import search
 

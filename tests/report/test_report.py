@@ -22,7 +22,7 @@ import pytest
 from typer.testing import CliRunner
 from umlsgraph_cli.main import app
 
-from umlsgraph.db import annotations
+from umlsgraph.db import annotation_store
 from umlsgraph.errors import ModelError
 from umlsgraph.query import load_query
 from umlsgraph.report import page as report
@@ -64,13 +64,13 @@ def _pipeline_template(_loaded_template: Path,
     shutil.copy(_loaded_template, db)
     con = duckdb.connect(str(db))
     ids = [r[0] for r in con.execute("SELECT cui FROM concepts ORDER BY cui").fetchall()]
-    first = [annotations.Annotation(i, "yes" if k % 4 == 0 else "no", "yes or no")
+    first = [annotation_store.Annotation(i, "yes" if k % 4 == 0 else "no", "yes or no")
              for k, i in enumerate(ids[:95])]
-    first += [annotations.Annotation(i, None, FAILED_RAW) for i in ids[95:100]]
-    annotations.write(con, QUERY.name, "concepts", "hf:smollm", QUERY.prompt_hash(), first)
-    second = [annotations.Annotation(i, "yes" if k % 3 == 0 else "no", "x", 0.9)
+    first += [annotation_store.Annotation(i, None, FAILED_RAW) for i in ids[95:100]]
+    annotation_store.write(con, QUERY.name, "concepts", "hf:smollm", QUERY.prompt_hash(), first)
+    second = [annotation_store.Annotation(i, "yes" if k % 3 == 0 else "no", "x", 0.9)
               for k, i in enumerate(ids[:60])]
-    annotations.write(con, QUERY.name, "concepts", "embed:minilm", QUERY.prompt_hash(), second)
+    annotation_store.write(con, QUERY.name, "concepts", "embed:minilm", QUERY.prompt_hash(), second)
     positive = _positive_subtree(con)
     con.execute("""CREATE TABLE predictions (query VARCHAR, source VARCHAR, id VARCHAR,
         label VARCHAR, probability DOUBLE, model VARCHAR, created_at TIMESTAMP DEFAULT

@@ -14,8 +14,8 @@ from umlsgraph_cli.main import app
 
 from tests.browser import chromium, wait_for_file
 from umlsgraph.annotate.driver import import_labels
-from umlsgraph.errors import NotFoundError
-from umlsgraph.label.labeller import ensure_table as ensure_predictions
+from umlsgraph.db.prediction_store import ensure_table as ensure_predictions
+from umlsgraph.errors import StoreError
 from umlsgraph.report.review import build_review, script_json, write_page
 
 runner = CliRunner()
@@ -149,7 +149,7 @@ def test_script_json_cannot_close_the_block() -> None:
 
 
 def test_review_errors(loaded_db: Path, tmp_path: Path) -> None:
-    with pytest.raises(NotFoundError, match="no predictions for query 'hpo_nervous'"):
+    with pytest.raises(StoreError, match="no predictions for query 'hpo_nervous'"):
         build_review(loaded_db, QUERY, tmp_path / "r.html")
     out = runner.invoke(app, ["review", QUERY, "--db", str(loaded_db), "--out",
                               str(tmp_path / "r.html")])

@@ -14,14 +14,13 @@ from umlsgraph_cli.main import app
 
 from tests.training_data import HeldOut, annotate, killed_after_first, values_sql, word_gold
 from umlsgraph.db.items import ConceptSource
-from umlsgraph.errors import AnnotationError, ModelError
+from umlsgraph.errors import AnnotationError, ModelError, TrainingError
 from umlsgraph.evaluate.evaluation import evaluate
 from umlsgraph.label.labeller import label
 from umlsgraph.query import load_query, parse_query
+from umlsgraph.settings import TrainConfig
 from umlsgraph.train.trainer import (
     CHECKPOINT,
-    TrainConfig,
-    TrainingError,
     class_weights,
     split,
     train,
@@ -76,7 +75,7 @@ def test_user_errors_are_one_line(loaded_db: Path, tmp_path: Path, minilm_path: 
                                 "C0000004": "yes", "C0000005": "yes"})
     with pytest.raises(TrainingError, match="at least two categories"):
         train(loaded_db, QUERY, ConceptSource(), tiny(minilm_path), tmp_path / "m")
-    with pytest.raises(AnnotationError, match="--annotator 'gpt': no annotations by it"):
+    with pytest.raises(AnnotationError, match="--annotator 'gpt': no labels by it"):
         train(loaded_db, QUERY, ConceptSource(), tiny(minilm_path), tmp_path / "m",
               annotator="gpt")
     annotate(loaded_db, QUERY, {f"C000001{i}": "no" for i in range(5)})
@@ -196,7 +195,7 @@ def test_combined_mode_continues_a_trained_model(labelled_db: Path, tmp_path: Pa
 
 def test_several_annotators_must_be_chosen_between(loaded_db: Path) -> None:
     """Gold and LLM labels for one query are never silently mixed into one training set."""
-    from umlsgraph.db import annotations as stored
+    from umlsgraph.db import annotation_store as stored
     from umlsgraph.db.items import ConceptSource
     from umlsgraph.errors import AnnotationError
     from umlsgraph.query import load_query

@@ -19,7 +19,7 @@ from umlsgraph_cli.main import app
 
 from tests.conftest import package_folder
 from umlsgraph.corpus.corpus import CorpusOptions, load_corpus
-from umlsgraph.db import annotations
+from umlsgraph.db import annotation_store
 from umlsgraph.db.items import CorpusSource
 from umlsgraph.errors import InputFileError
 from umlsgraph.query import load_query
@@ -126,11 +126,11 @@ def _noisy_annotator(db: Path, flip: float, seed: int = 0) -> str:
     rows = _rows(db, "SELECT id, gold FROM corpus_items WHERE corpus = 'rt'")
     rng = random.Random(seed)
     other = {"positive": "negative", "negative": "positive"}
-    batch = [annotations.Annotation(i, other[g] if rng.random() < flip else g, g)
+    batch = [annotation_store.Annotation(i, other[g] if rng.random() < flip else g, g)
              for i, g in rows]
     con = duckdb.connect(str(db))
     try:
-        annotations.write(con, "imdb_sentiment", "corpus:rt", "noisy:0.2", "h", batch)
+        annotation_store.write(con, "imdb_sentiment", "corpus:rt", "noisy:0.2", "h", batch)
     finally:
         con.close()
     return "noisy:0.2"

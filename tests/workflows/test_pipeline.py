@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 from umlsgraph_cli.main import app
 
 from umlsgraph.errors import InputFileError
-from umlsgraph.workflows.run import RunSettings, resolve_settings
+from umlsgraph.settings import RunSettings
+from umlsgraph.workflows.run import resolve_settings
 
 runner = CliRunner()
 

@@ -30,7 +30,7 @@ from umlsgraph.annotate.backends import (
     make_prompt,
 )
 from umlsgraph.annotate.parsing import parse_answer
-from umlsgraph.db import annotations, connect
+from umlsgraph.db import annotation_store, connect
 from umlsgraph.db.items import ConceptSource, ItemSource
 from umlsgraph.errors import AnnotationError
 from umlsgraph.query import Query, load_query
@@ -80,12 +80,12 @@ def annotate(db: str | Path, query: Query | str, source: ItemSource | None = Non
     to the backend's. Returns counts for the answers of this run.
     """
     query = load_query(query) if isinstance(query, str) else query
-    source = source or ConceptSource()
+    items: ItemSource = source or ConceptSource()
     owned = isinstance(annotator, str)
     annotator = create(annotator, options) if isinstance(annotator, str) else annotator
     con = connect(db)
     try:
-        return _run(con, query, source, annotator, n, batch_size, seed, stratify, progress)
+        return _run(con, query, items, annotator, n, batch_size, seed, stratify, progress)
     finally:
         con.close()
         if owned:
@@ -97,7 +97,7 @@ def _run(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
          stratify: bool | None, progress: bool) -> AnnotateResult:
     """Plan the sample, then ask and store batch by batch."""
     source.check(con)
-    annotations.ensure_table(con)
+    annotation_store.ensure_table(con)
     prompt_hash = annotator.prompt_hash(query)
     result = AnnotateResult(query.name, source.key, annotator.name, prompt_hash)
     plan = pending(con, query, source, annotator, n, seed, stratify)
@@ -129,9 +129,9 @@ def pending(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
     with no annotations table yet, nothing is answered.
     """
     done_sql = None
-    if annotations.has_table(con):
-        done_sql = annotations.done_ids_sql(query.name, source.key, annotator.name,
-                                            annotator.prompt_hash(query))
+    if annotation_store.has_table(con):
+        done_sql = annotation_store.done_ids_sql(query.name, source.key, annotator.name,
+                                                 annotator.prompt_hash(query))
     return sampling.plan(con, query, source, n or query.sample.size,
                          query.sample.seed if seed is None else seed,
                          query.sample.stratify if stratify is None else stratify, done_sql)
@@ -176,7 +176,8 @@ def _ask_and_store(con: duckdb.DuckDBPyConnection, query: Query, annotator: Anno
             failures.append(reply)
             continue
         rows.append(_to_annotation(query, prompt.id, reply))
-    annotations.write(con, query.name, result.source, result.annotator, result.prompt_hash, rows)
+    annotation_store.write(con, query.name, result.source, result.annotator,
+                           result.prompt_hash, rows)
     result.asked += len(rows)
     for row in rows:
         if row.label is None:
@@ -189,9 +190,9 @@ def _ask_and_store(con: duckdb.DuckDBPyConnection, query: Query, annotator: Anno
             f"{result.asked} answers of this run are saved; re-run the same command to resume")
 
 
-def _to_annotation(query: Query, item_id: str, reply: Reply) -> annotations.Annotation:
+def _to_annotation(query: Query, item_id: str, reply: Reply) -> annotation_store.Annotation:
     label = reply.label if reply.label in query.labels else parse_answer(reply.raw, query.labels)
-    return annotations.Annotation(item_id, label, reply.raw, reply.score)
+    return annotation_store.Annotation(item_id, label, reply.raw, reply.score)
 
 
 @contextlib.contextmanager
@@ -255,24 +256,24 @@ def import_labels(db: str | Path, query: Query | str, path: str | Path,
     Rows without an id or with an unknown label are counted as bad, ids that are not among
     the query's candidates are counted as unknown; neither is stored.
     """
-    from umlsgraph.annotate.labelfile import read_labels
+    from umlsgraph.labelfile import read_label_file
 
     query = load_query(query) if isinstance(query, str) else query
-    source = source or ConceptSource()
-    rows = read_labels(path, query)
+    items: ItemSource = source or ConceptSource()
+    rows = read_label_file(path, query)
     result = ImportResult(annotator=_import_name(annotator, path))
     result.bad_rows, result.bad_examples = rows.bad, rows.bad_examples
     con = connect(db)
     try:
-        source.check(con)
-        known = _known_ids(con, query, source, list(rows.labels))
-        kept = [annotations.Annotation(i, lab, raw) for i, (lab, raw) in rows.labels.items()
+        items.check(con)
+        known = _known_ids(con, query, items, list(rows.labels))
+        kept = [annotation_store.Annotation(i, lab, raw) for i, (lab, raw) in rows.labels.items()
                 if i in known]
         unknown = [i for i in rows.labels if i not in known]
         result.unknown_ids, result.unknown_examples = len(unknown), unknown[:EXAMPLES]
         for start in range(0, len(kept), 5000):
-            annotations.write(con, query.name, source.key, result.annotator, IMPORTED_HASH,
-                              kept[start:start + 5000])
+            annotation_store.write(con, query.name, items.key, result.annotator,
+                                   IMPORTED_HASH, kept[start:start + 5000])
     finally:
         con.close()
     result.imported = len(kept)
@@ -315,11 +316,11 @@ def summary(db: str | Path, query: Query | str, source: ItemSource | None = None
     """Per annotator and prompt hash: total, counts per category, unparseable, and a few
     unparseable raw answers."""
     query_name = load_query(query).name if isinstance(query, str) else query.name
-    source = source or ConceptSource()
+    items: ItemSource = source or ConceptSource()
     con = connect(db, read_only=True)
     try:
         groups: dict[tuple[str, str], dict[str, Any]] = {}
-        for annotator, phash, label, count in annotations.counts(con, query_name, source.key):
+        for annotator, phash, label, count in annotation_store.counts(con, query_name, items.key):
             group = groups.setdefault((annotator, phash), {
                 "annotator": annotator, "prompt_hash": phash, "total": 0, "counts": {},
                 "unparseable": 0, "examples": []})
@@ -330,7 +331,7 @@ def summary(db: str | Path, query: Query | str, source: ItemSource | None = None
                 group["counts"][label] = count
         for (annotator, phash), group in groups.items():
             if group["unparseable"]:
-                group["examples"] = _unparseable(con, query_name, source.key, annotator, phash,
+                group["examples"] = _unparseable(con, query_name, items.key, annotator, phash,
                                                  examples)
         return list(groups.values())
     finally:
@@ -340,7 +341,7 @@ def summary(db: str | Path, query: Query | str, source: ItemSource | None = None
 def _unparseable(con: duckdb.DuckDBPyConnection, query: str, source: str, annotator: str,
                  phash: str, limit: int) -> list[str]:
     rows = con.execute(
-        f"SELECT raw FROM {annotations.TABLE} WHERE query = ? AND source = ? AND annotator = ? "
-        "AND prompt_hash = ? AND label IS NULL ORDER BY created_at, id LIMIT ?",
+        f"SELECT raw FROM {annotation_store.TABLE} WHERE query = ? AND source = ? "
+        "AND annotator = ? AND prompt_hash = ? AND label IS NULL ORDER BY created_at, id LIMIT ?",
         [query, source, annotator, phash, limit]).fetchall()
     return [r[0] or "" for r in rows]

@@ -104,7 +104,7 @@ def _prompts(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
 
 def _tokens(annotator: Annotator, prompts: list[Prompt], to_ask: int) -> dict[str, Any]:
     """Prompt tokens per item (mean over the rendered sample) and the totals for `to_ask`."""
-    tokenizer = annotator.tokenizer()
+    tokenizer = annotator.offline_tokenizer()
     counts = [_count(annotator, tokenizer, p) for p in prompts]
     per_item = sum(counts) / len(counts) if counts else 0.0
     method = ("the model's tokenizer" if tokenizer is not None else

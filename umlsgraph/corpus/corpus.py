@@ -29,6 +29,7 @@ import duckdb
 
 from umlsgraph.db import connect
 from umlsgraph.db.items import CORPUS_TABLE
+from umlsgraph.db.sql import literal
 from umlsgraph.errors import ExportError, InputFileError, StoreError
 
 FORMATS = ("csv", "tsv", "jsonl", "parquet", "aclimdb")
@@ -198,7 +199,7 @@ def _readable(path: Path) -> Iterator[Path]:
 
 
 def _stage(con: duckdb.DuckDBPyConnection, readable: Path, fmt: str, shown: Path) -> None:
-    quoted = "'" + str(readable).replace("'", "''") + "'"
+    quoted = literal(readable)
     reader = {
         "csv": f"read_csv({quoted}, header = true, all_varchar = true)",
         "tsv": f"read_csv({quoted}, header = true, all_varchar = true, delim = '\t', "
@@ -234,7 +235,8 @@ def _mapped_sql(options: CorpusOptions) -> str:
                 if options.label_column else "NULL::VARCHAR")
     gold = raw_gold
     if options.label_map:
-        cases = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in options.label_map.items())
+        cases = " ".join(f"WHEN {literal(k)} THEN {literal(v)}"
+                         for k, v in options.label_map.items())
         gold = f"CASE {raw_gold} {cases} ELSE NULL END"
     if options.split_column:
         split = f"CAST({_ident(options.split_column)} AS VARCHAR)"
@@ -249,8 +251,6 @@ def _mapped_sql(options: CorpusOptions) -> str:
             "FROM staged")
 
 
-def _lit(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _keep_sql(options: CorpusOptions) -> str:
@@ -430,9 +430,8 @@ def export_corpus(db: str | Path, corpus: str, out: str | Path, query: str | Non
         copy_options = {"csv": "FORMAT csv, HEADER true",
                         "tsv": "FORMAT csv, HEADER true, DELIMITER '\t'",
                         "parquet": "FORMAT parquet", "jsonl": "FORMAT json"}[fmt]
-        target = str(out).replace("'", "''")
         try:
-            con.execute(f"COPY ({sql}) TO '{target}' ({copy_options})")
+            con.execute(f"COPY ({sql}) TO {literal(out)} ({copy_options})")
         except duckdb.Error as exc:
             first = str(exc).strip().splitlines()[0]
             raise ExportError(f"{out}: cannot write ({first})") from None
@@ -454,15 +453,15 @@ def _export_sql(con: duckdb.DuckDBPyConnection, corpus: str, query: str | None,
                 model: str | None) -> str:
     """Items LEFT JOIN their latest prediction (of `query`/`model` when given)."""
     items = (f"SELECT rowid AS n, id, text, gold, split FROM {CORPUS_TABLE} "
-             f"WHERE corpus = {_lit(corpus)}")
+             f"WHERE corpus = {literal(corpus)}")
     if not has_table(con, "predictions"):
         return (f"SELECT id, text, gold, split, NULL::VARCHAR AS label, "
                 f"NULL::DOUBLE AS probability, NULL::VARCHAR AS model FROM ({items}) ORDER BY n")
-    cond = f"source = {_lit('corpus:' + corpus)}"
+    cond = f"source = {literal('corpus:' + corpus)}"
     if model:
-        cond += f" AND model = {_lit(model)}"
+        cond += f" AND model = {literal(model)}"
     if query:
-        cond += f" AND query = {_lit(query)}"
+        cond += f" AND query = {literal(query)}"
     else:
         queries = [r[0] for r in con.execute(
             f"SELECT DISTINCT query FROM predictions WHERE {cond} ORDER BY 1").fetchall()]

@@ -37,7 +37,8 @@ def require_tables(con: duckdb.DuckDBPyConnection, *tables: str, hint: str = "")
     have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     for table in tables:
         if table not in have:
-            raise StoreError(hint or f"the database has no `{table}` table; run `umlsgraph load` first")
+            raise StoreError(hint or f"the database has no `{table}` table; "
+                             "run `umlsgraph load` first")
 
 
 

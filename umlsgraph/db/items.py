@@ -17,6 +17,7 @@ from typing import Protocol
 import duckdb
 
 from umlsgraph.db import SUPPRESSIBLE, require_tables
+from umlsgraph.db.sql import in_list, literal
 from umlsgraph.errors import StoreError
 from umlsgraph.query import Query, TextOptions
 
@@ -27,7 +28,9 @@ CORPUS_TABLE = "corpus_items"
 class ItemSource(Protocol):
     """Where items come from. `key` is stored with annotations and predictions."""
 
-    key: str
+    @property
+    def key(self) -> str:
+        """The source's name in stored rows: ``concepts`` or ``corpus:NAME``."""
 
     def check(self, con: duckdb.DuckDBPyConnection) -> None:
         """Raise a StoreError if the tables this source reads are missing."""
@@ -42,8 +45,6 @@ class ItemSource(Protocol):
         """SQL selecting (`id`, `stratum`) for stratified sampling, or None if not supported."""
 
 
-def _in_list(values: tuple[str, ...]) -> str:
-    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,10 @@ class ConceptSource:
         conds = []
         if query.filter.semantic_types:
             conds.append("cui IN (SELECT cui FROM semantic_types WHERE tui IN "
-                         f"({_in_list(query.filter.semantic_types)}))")
+                         f"({in_list(query.filter.semantic_types)}))")
         if query.filter.sources:
             conds.append("cui IN (SELECT cui FROM names WHERE sab IN "
-                         f"({_in_list(query.filter.sources)}))")
+                         f"({in_list(query.filter.sources)}))")
         where = ("WHERE " + " AND ".join(conds)) if conds else ""
         return f"SELECT cui AS id FROM concepts {where}"
 
@@ -82,7 +83,7 @@ class CorpusSource:
     split: str | None = None
 
     @property
-    def key(self) -> str:  # type: ignore[override]
+    def key(self) -> str:
         return f"corpus:{self.corpus}"
 
     def check(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -95,10 +96,9 @@ class CorpusSource:
                              f"`umlsgraph corpus load {self.corpus} --from FILE`")
 
     def _where(self) -> str:
-        name = self.corpus.replace("'", "''")
-        cond = f"corpus = '{name}'"
+        cond = f"corpus = {literal(self.corpus)}"
         if self.split:
-            cond += f" AND split = '{self.split.replace(chr(39), chr(39) * 2)}'"
+            cond += f" AND split = {literal(self.split)}"
         return cond
 
     def candidates_sql(self, query: Query) -> str:
@@ -154,7 +154,7 @@ def concept_text_sql(options: TextOptions, ids_sql: str) -> str:
     `&#x7C;` turned back into `|`, lower-cased, de-duplicated, sorted by length, joined
     with "; ". Options add the preferred name, semantic types, parents' names, definition.
     """
-    suppressed = _in_list(SUPPRESSIBLE)
+    suppressed = in_list(SUPPRESSIBLE)
     parts = []
     if options.preferred_name:
         parts.append("c.name")

@@ -1,10 +1,9 @@
 """Stored concept-mention counts in a flat corpus, so a re-export does not rescan it.
 
-Tables::
+Tables (DDL in `umlsgraph.db.schema`)::
 
-    mention_counts(corpus VARCHAR, cui VARCHAR, mentions BIGINT, texts BIGINT,
-                   PRIMARY KEY (corpus, cui))        -- one row per scanned concept, zeros too
-    mention_scans(corpus VARCHAR PRIMARY KEY, fingerprint VARCHAR, scanned_at TIMESTAMP)
+    mention_counts(corpus, cui, mentions, texts)   -- one row per scanned concept, zeros too
+    mention_scans(corpus, fingerprint, scanned_at)
 
 A concept with a row was scanned against that corpus; the corpus's fingerprint (its row
 count, an order-independent hash of its ids and texts, and the release's load time) is
@@ -16,19 +15,17 @@ from __future__ import annotations
 
 import duckdb
 
+from umlsgraph.db import schema
 from umlsgraph.db.connection import table_exists, transaction
 from umlsgraph.db.items import CORPUS_TABLE
 
-COUNTS = "mention_counts"
-SCANS = "mention_scans"
+COUNTS = schema.MENTION_COUNTS
+SCANS = schema.MENTION_SCANS
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(f"""CREATE TABLE IF NOT EXISTS {COUNTS} (corpus VARCHAR NOT NULL,
-        cui VARCHAR NOT NULL, mentions BIGINT NOT NULL, texts BIGINT NOT NULL,
-        PRIMARY KEY (corpus, cui))""")
-    con.execute(f"""CREATE TABLE IF NOT EXISTS {SCANS} (corpus VARCHAR PRIMARY KEY,
-        fingerprint VARCHAR NOT NULL, scanned_at TIMESTAMP DEFAULT current_timestamp)""")
+    schema.ensure(con, COUNTS)
+    schema.ensure(con, SCANS)
 
 
 def fingerprint(con: duckdb.DuckDBPyConnection, corpus: str) -> str:
@@ -49,9 +46,10 @@ def reset_if_stale(con: duckdb.DuckDBPyConnection, corpus: str, current: str) ->
     row = con.execute(f"SELECT fingerprint FROM {SCANS} WHERE corpus = ?", [corpus]).fetchall()
     if row and row[0][0] == current:
         return False
-    with transaction(con):
+    with transaction(con):  # DELETE + INSERT: a carried-over copy has no primary key
         con.execute(f"DELETE FROM {COUNTS} WHERE corpus = ?", [corpus])
-        con.execute(f"INSERT OR REPLACE INTO {SCANS} (corpus, fingerprint) VALUES (?, ?)",
+        con.execute(f"DELETE FROM {SCANS} WHERE corpus = ?", [corpus])
+        con.execute(f"INSERT INTO {SCANS} (corpus, fingerprint) VALUES (?, ?)",
                     [corpus, current])
     return bool(row)
 
@@ -67,7 +65,9 @@ def write_counts(con: duckdb.DuckDBPyConnection, corpus: str, table: object) -> 
     con.register("_mention_batch", table)
     try:
         with transaction(con):
-            con.execute(f"INSERT OR REPLACE INTO {COUNTS} SELECT ?, cui, mentions, texts "
+            con.execute(f"DELETE FROM {COUNTS} WHERE corpus = ? AND cui IN "
+                        "(SELECT cui FROM _mention_batch)", [corpus])
+            con.execute(f"INSERT INTO {COUNTS} SELECT ?, cui, mentions, texts "
                         "FROM _mention_batch", [corpus])
     finally:
         con.unregister("_mention_batch")

@@ -9,8 +9,6 @@ be spelled as the query's categories or as any of its answer words ("Yes", "y", 
 
 from __future__ import annotations
 
-import csv
-import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -18,14 +16,12 @@ from typing import Any
 
 import duckdb
 
-from umlsgraph.db import annotations, connect
+from umlsgraph.db import annotation_store, connect, prediction_store
 from umlsgraph.db.items import CORPUS_TABLE, CorpusSource, ItemSource
-from umlsgraph.errors import InputFileError, StoreError
+from umlsgraph.db.sql import identifier, literal
+from umlsgraph.errors import InputFileError
+from umlsgraph.labelfile import label_lookup, read_label_file, to_category
 from umlsgraph.query import Query
-
-PREDICTIONS = "predictions"
-ID_COLUMNS = ("id", "cui", "concept")
-LABEL_COLUMNS = ("label", "gold")
 
 
 def evaluate_rows(pairs: Iterable[tuple[str, str]], categories: Sequence[str],
@@ -69,84 +65,11 @@ def _prf(confusion: Any, category: str) -> tuple[float, float, float]:
     return precision, recall, f1
 
 
-def label_normaliser(query: Query) -> dict[str, str]:
-    """Spelling -> category: category names and answer words, lower-cased (1/0 for binary)."""
-    lookup: dict[str, str] = {}
-    for category, words in query.labels.items():
-        for word in words:
-            lookup.setdefault(word.lower(), category)
-    if len(query.categories) == 2:
-        negative = next(c for c in query.categories if c != query.positive)
-        lookup.setdefault("1", query.positive)
-        lookup.setdefault("0", negative)
-    for category in query.categories:
-        lookup[category.lower()] = category
-    return lookup
-
-
 def read_gold(path: str | Path, query: Query) -> dict[str, str]:
-    """Read a gold file (CSV with header or JSONL; id,label) into {id: category}."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(f"{path}: no such gold file; give a CSV or JSONL file with "
-                             "columns id,label")
-    lookup = label_normaliser(query)
-    jsonl = path.suffix.lower() in (".jsonl", ".ndjson", ".json")
-    rows = _jsonl_rows(path) if jsonl else _csv_rows(path)
-    gold: dict[str, str] = {}
-    for line, item_id, raw in rows:
-        category = lookup.get(str(raw).strip().lower())
-        if category is None:
-            raise InputFileError(f"{path} line {line}: label '{raw}' is not one of "
-                                 f"{query.categories} (or their answer words)")
-        if gold.get(item_id, category) != category:
-            raise InputFileError(f"{path} line {line}: id '{item_id}' has two different labels")
-        gold[item_id] = category
-    if not gold:
-        raise InputFileError(f"{path}: no gold rows; expected columns id,label")
-    return gold
-
-
-def _pick(columns: Sequence[str], wanted: Sequence[str], path: Path) -> str:
-    for name in wanted:
-        for column in columns:
-            if column.strip().lower() == name:
-                return column
-    raise InputFileError(f"{path}: needs columns id and label (found: "
-                         f"{', '.join(columns) or 'none'})")
-
-
-def _csv_rows(path: Path) -> Iterable[tuple[int, str, str]]:
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            header = f.readline()
-            f.seek(0)
-            delimiter = next((d for d in ",\t;|" if d in header), ",")
-            reader = csv.DictReader(f, delimiter=delimiter)
-            id_col = _pick(reader.fieldnames or [], ID_COLUMNS, path)
-            label_col = _pick(reader.fieldnames or [], LABEL_COLUMNS, path)
-            for line, row in enumerate(reader, start=2):
-                if row.get(id_col) in (None, "") or row.get(label_col) in (None, ""):
-                    raise InputFileError(f"{path} line {line}: empty id or label")
-                yield line, row[id_col].strip(), row[label_col]
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise InputFileError(f"{path}: not a readable CSV file ({exc})") from None
-
-
-def _jsonl_rows(path: Path) -> Iterable[tuple[int, str, str]]:
-    with path.open(encoding="utf-8") as f:
-        for line, text in enumerate(f, start=1):
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError:
-                raise InputFileError(f"{path} line {line}: not valid JSON") from None
-            if not isinstance(row, dict):
-                raise InputFileError(f"{path} line {line}: expected an object with id and label")
-            id_col = _pick(list(row), ID_COLUMNS, path)
-            label_col = _pick(list(row), LABEL_COLUMNS, path)
-            yield line, str(row[id_col]).strip(), str(row[label_col])
+    """Read a gold file (CSV with header or JSONL; id,label) into {id: category}: the
+    project's one id,label reader, strict (the first unusable row is an error)."""
+    rows = read_label_file(path, query, strict=True)
+    return {item_id: category for item_id, (category, _) in rows.labels.items()}
 
 
 def gold_column_sql(source: ItemSource, column: str) -> str:
@@ -155,44 +78,19 @@ def gold_column_sql(source: ItemSource, column: str) -> str:
         raise InputFileError("--gold-column needs --corpus NAME; for concepts give --gold FILE")
     if not column.replace("_", "").isalnum():
         raise InputFileError(f"--gold-column '{column}': not a column name")
-    name = source.corpus.replace("'", "''")
-    return (f'SELECT id, "{column}" AS label FROM {CORPUS_TABLE} '
-            f"WHERE corpus = '{name}' AND \"{column}\" IS NOT NULL")
+    col = identifier(column)
+    return (f"SELECT id, {col} AS label FROM {CORPUS_TABLE} "
+            f"WHERE corpus = {literal(source.corpus)} AND {col} IS NOT NULL")
 
 
 def predictions_sql(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
                     model: str | None) -> tuple[str, str]:
-    """SQL of (id, label) of one model's predictions, and that model's id.
-
-    With no model given, the model that labelled most recently is used.
-    """
-    from umlsgraph.train.encoder import model_key
-
-    if not _has_table(con, PREDICTIONS):
-        raise StoreError("no predictions in the database; run `umlsgraph label` first")
-    key = model_key(model) if model else _latest_model(con, query, source)
-    sql = (f"SELECT id, label FROM {PREDICTIONS} WHERE query = {_q(query.name)} "
-           f"AND source = {_q(source.key)} AND model = {_q(key)}")
-    return sql, key
-
-
-def _latest_model(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource) -> str:
-    rows = con.execute(f"SELECT model FROM {PREDICTIONS} WHERE query = ? AND source = ? "
-                       "GROUP BY model ORDER BY max(created_at) DESC LIMIT 1",
-                       [query.name, source.key]).fetchall()
-    if not rows:
-        raise StoreError(f"no predictions for query '{query.name}' on {source.key}; run "
-                         f"`umlsgraph label {query.name} --model DIR` first")
-    return str(rows[0][0])
-
-
-def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
-                            [table]).fetchall()[0][0])
-
-
-def _q(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+    """SQL of (id, label) of one model's predictions, and that model's id (see
+    `prediction_store.resolve_model`: the given one, else the most recent)."""
+    key = prediction_store.resolve_model(con, query.name, source.key, model)
+    assert key is not None
+    labels = prediction_store.labels_sql(query.name, source.key, key)
+    return f"SELECT id, label FROM ({labels})", key
 
 
 def evaluate(db: str | Path, query: Query, source: ItemSource, gold: Path | str | None = None,
@@ -243,24 +141,19 @@ def _confusion(con: duckdb.DuckDBPyConnection, gold: dict[str, str],
 
 def _annotations_sql(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
                      annotator: str | None) -> tuple[str, str]:
-    if not annotations.has_table(con) or not annotations.annotators(con, query.name, source.key):
-        raise StoreError(f"no annotations for query '{query.name}' on {source.key}; run "
-                         "`umlsgraph annotate` first")
-    if annotator and annotator not in annotations.annotators(con, query.name, source.key):
-        known = ", ".join(annotations.annotators(con, query.name, source.key))
-        raise StoreError(f"--annotator '{annotator}': no annotations by it; known: {known}")
-    return annotations.labels_sql(query.name, source.key, annotator), annotator or "all"
+    chosen = annotation_store.choose_annotators(con, query.name, source.key, annotator)
+    return annotation_store.labels_sql(query.name, source.key, chosen), ",".join(chosen)
 
 
 def _gold_from_sql(con: duckdb.DuckDBPyConnection, sql: str, query: Query) -> dict[str, str]:
-    lookup = label_normaliser(query)
+    lookup = label_lookup(query)
     gold: dict[str, str] = {}
     try:
         rows = con.execute(sql).fetchall()
     except duckdb.Error as exc:
         raise InputFileError(f"cannot read gold labels ({str(exc).splitlines()[0]})") from None
     for item_id, raw in rows:
-        category = lookup.get(str(raw).strip().lower())
+        category = to_category(raw, query, lookup)
         if category is None:
             raise InputFileError(f"gold label '{raw}' of item '{item_id}' is not one of "
                                  f"{query.categories} (or their answer words)")

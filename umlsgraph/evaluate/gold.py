@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 
 from umlsgraph.db import require_tables
+from umlsgraph.db.sql import literal
 from umlsgraph.errors import QueryError
 
 
@@ -32,16 +33,14 @@ def descendants_sql(root_param: str = "?") -> str:
         SELECT cui FROM sub"""
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def subtree_gold_sql(root_id: str, positive: str = "yes", negative: str = "no") -> str:
     """SQL of (id, label) over all concepts, e.g. for `evaluate(..., gold_sql=...)`."""
     return f"""
-        WITH sub AS ({descendants_sql(_literal(root_id))})
+        WITH sub AS ({descendants_sql(literal(root_id))})
         SELECT c.cui AS id,
-               CASE WHEN s.cui IS NULL THEN {_literal(negative)} ELSE {_literal(positive)} END
+               CASE WHEN s.cui IS NULL THEN {literal(negative)} ELSE {literal(positive)} END
                AS label
         FROM concepts c LEFT JOIN sub s ON s.cui = c.cui"""
 

@@ -26,9 +26,9 @@ from typing import Any
 
 import duckdb
 
-from umlsgraph.db import SUPPRESSIBLE
-from umlsgraph.db import annotations as annotation_store
+from umlsgraph.db import SUPPRESSIBLE, annotation_store, prediction_store
 from umlsgraph.db.items import ConceptSource, ItemSource
+from umlsgraph.db.sql import literal
 from umlsgraph.errors import QueryError, StoreError
 from umlsgraph.query import Query
 
@@ -158,37 +158,12 @@ def build(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource | Non
 
 # --- selection -------------------------------------------------------------------------------
 
-def _q(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
-                            [table]).fetchall()[0][0])
-
-
-def resolve_model(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
-                  model: str | None) -> str | None:
-    """The predictions' model to use: the one asked for, else the most recent; None if none."""
-    if not _has_table(con, "predictions"):
-        return None
-    rows = con.execute("SELECT model FROM predictions WHERE query = ? AND source = ? "
-                       "GROUP BY model ORDER BY max(created_at) DESC, model",
-                       [query.name, source.key]).fetchall()
-    models = [r[0] for r in rows]
-    if model is None:
-        return models[0] if models else None
-    if model not in models:
-        raise StoreError(f"no predictions by model '{model}' for query '{query.name}'; "
-                         f"known models: {', '.join(models) or 'none'}")
-    return model
-
-
 def _create_selection(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
                       options: SelectionOptions) -> dict[str, Any]:
     """Temp tables `subontology_scores(id, label, probability)` (every labelled item) and
     `subontology_selected` (the positive ones)."""
-    model = resolve_model(con, query, source, options.model)
+    model = prediction_store.resolve_model(con, query.name, source.key, options.model,
+                                      required=False)
     ann = _annotation_labels_sql(con, query, source, options)
     if options.source == "predictions" and model is None:
         raise StoreError(f"no predictions for query '{query.name}' on {source.key}; run "
@@ -196,10 +171,9 @@ def _create_selection(con: duckdb.DuckDBPyConnection, query: Query, source: Item
     if ann is None and (options.source == "annotations" or model is None):
         raise StoreError(f"no annotations for query '{query.name}' on {source.key}; run "
                          f"`umlsgraph annotate {query.name}` first")
-    pred = (f"SELECT id, label, probability, created_at FROM predictions WHERE query = "
-            f"{_q(query.name)} AND source = {_q(source.key)} AND model = {_q(model)}"
-            if model else "SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS label, "
-                          "NULL::DOUBLE AS probability, NULL::TIMESTAMP AS created_at LIMIT 0")
+    pred = (prediction_store.labels_sql(query.name, source.key, model) if model else
+            "SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS label, "
+            "NULL::DOUBLE AS probability, NULL::TIMESTAMP AS created_at LIMIT 0")
     ann = ann or "SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS label LIMIT 0"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE subontology_scores AS
         WITH p AS ({pred}), a AS ({ann}),
@@ -231,19 +205,21 @@ def _keep_mentioned(con: duckdb.DuckDBPyConnection, options: SelectionOptions,
 
 def _annotation_labels_sql(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
                            options: SelectionOptions) -> str | None:
-    """SQL of (id, label) from the annotations when the selection uses them and some exist."""
-    if options.source == "predictions" or not annotation_store.has_table(con):
+    """SQL of (id, label) from the annotations when the selection uses them and some exist.
+
+    Whose labels count is `annotations.choose_annotators`, the rule train and eval use too.
+    """
+    if options.source == "predictions":
         return None
-    known = annotation_store.annotators(con, query.name, source.key)
-    if options.annotator and options.annotator not in known:
-        raise StoreError(f"no annotations by '{options.annotator}' for query '{query.name}'; "
-                         f"known annotators: {', '.join(known) or 'none'}")
-    return annotation_store.labels_sql(query.name, source.key, options.annotator) if known else None
+    if not annotation_store.annotators(con, query.name, source.key) and options.annotator is None:
+        return None
+    chosen = annotation_store.choose_annotators(con, query.name, source.key, options.annotator)
+    return annotation_store.labels_sql(query.name, source.key, chosen)
 
 
 def _rule(query: Query, options: SelectionOptions) -> str:
     """The SQL condition on `subontology_scores` that selects an item."""
-    positive = _q(query.positive)
+    positive = literal(query.positive)
     by_prediction = (f"probability >= {float(options.threshold)!r}"
                      if options.threshold is not None else f"predicted = {positive}")
     if options.source == "predictions":
@@ -282,7 +258,7 @@ def concept_attributes_sql(ids_sql: str) -> str:
     de-duplicated case-insensitively (the shortest spelling first wins); the definition is
     the longest non-suppressed one, as the concept text uses.
     """
-    suppressed = ", ".join(_q(s) for s in SUPPRESSIBLE)
+    suppressed = ", ".join(literal(s) for s in SUPPRESSIBLE)
     return f"""
     WITH ids AS (SELECT DISTINCT id FROM ({ids_sql})),
     eng AS (
@@ -368,9 +344,9 @@ def _other_filter(options: SelectionOptions) -> str:
     """Rows of the extra REL/RELA types (hierarchy rows are BROADER edges unless disabled)."""
     conds = []
     if options.rels:
-        conds.append(f"upper(rel) IN ({', '.join(_q(r) for r in options.rels)})")
+        conds.append(f"upper(rel) IN ({', '.join(literal(r) for r in options.rels)})")
     if options.relas:
-        conds.append(f"rela IN ({', '.join(_q(r) for r in options.relas)})")
+        conds.append(f"rela IN ({', '.join(literal(r) for r in options.relas)})")
     if not conds:
         return ""
     where = " OR ".join(conds)

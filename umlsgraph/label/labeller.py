@@ -26,7 +26,7 @@ from typing import Any
 
 import duckdb
 
-from umlsgraph.db import connect
+from umlsgraph.db import connect, prediction_store
 from umlsgraph.db.items import ItemSource
 from umlsgraph.errors import ModelError
 from umlsgraph.query import Query, TextOptions
@@ -42,7 +42,7 @@ from umlsgraph.train.encoder import (
     resolve_device,
 )
 
-TABLE = "predictions"
+TABLE = prediction_store.TABLE
 TODO = "_label_todo"
 
 
@@ -70,14 +70,6 @@ class _Chunk:
     batches: list[tuple[list[int], dict[str, Any]]]
 
 
-def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(f"""CREATE TABLE IF NOT EXISTS {TABLE} (
-        query VARCHAR NOT NULL, source VARCHAR NOT NULL, id VARCHAR NOT NULL,
-        label VARCHAR, probability DOUBLE, model VARCHAR NOT NULL,
-        created_at TIMESTAMP DEFAULT current_timestamp,
-        PRIMARY KEY (query, source, id, model))""")
-
-
 def label(db: str | Path, query: Query, source: ItemSource, model_dir: str | Path,
           batch_size: int | None = None, max_length: int | None = None,
           chunk_size: int = 20_000, device: str = "auto", progress: bool = True,
@@ -96,7 +88,7 @@ def label(db: str | Path, query: Query, source: ItemSource, model_dir: str | Pat
     con = connect(db)
     try:
         source.check(con)
-        ensure_table(con)
+        prediction_store.ensure_table(con)
         candidates, todo = _plan(con, query, source, meta["model_id"])
         labelled = 0
         if todo:
@@ -160,7 +152,8 @@ def _run(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
                 ids = _chunk_ids(con, starts[n + 1], chunk_size)
                 pending = pool.submit(_prepare, reader, query, source, labeller, ids)
             labels, probs = labeller.predict(chunk, bar.advance)
-            _write(con, query, source, labeller.model_id, chunk.ids, labels, probs)
+            prediction_store.write(con, query.name, source.key, labeller.model_id, chunk.ids,
+                                   labels, probs)
             written += len(chunk.ids)
             if on_chunk:
                 on_chunk(written)
@@ -190,26 +183,6 @@ def _prepare(reader: duckdb.DuckDBPyConnection, query: Query, source: ItemSource
     chunk_ids = [str(i) for i in ids.column("id").to_pylist()]
     texts = [found.get(i, "") for i in chunk_ids]
     return _Chunk(chunk_ids, labeller.batches(texts))
-
-
-def _write(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource, model: str,
-           ids: list[str], labels: list[str], probs: list[float]) -> None:
-    """Insert one chunk's predictions in one transaction."""
-    import pyarrow as pa
-
-    table = pa.table({"id": ids, "label": labels, "probability": probs})
-    con.register("_chunk_predictions", table)
-    con.execute("BEGIN")
-    try:
-        con.execute(f"INSERT OR REPLACE INTO {TABLE} (query, source, id, label, probability, "
-                    "model) SELECT ?, ?, id, label, probability, ? FROM _chunk_predictions",
-                    [query.name, source.key, model])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.unregister("_chunk_predictions")
 
 
 class _Labeller:

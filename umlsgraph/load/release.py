@@ -30,6 +30,7 @@ from typing import Any
 import duckdb
 
 from umlsgraph.db import SUPPRESSIBLE, require_tables
+from umlsgraph.db.sql import in_list, literal
 from umlsgraph.errors import ReleaseError, StoreError
 from umlsgraph.load import rrf
 
@@ -101,10 +102,10 @@ def _remove_database_file(path: Path) -> None:
 
 def _configure(con: duckdb.DuckDBPyConnection, options: LoadOptions, staging: Path) -> None:
     if options.memory_limit:
-        con.execute(f"SET memory_limit = '{options.memory_limit}'")
+        con.execute("SET memory_limit = " + literal(options.memory_limit))
     if options.threads:
         con.execute(f"SET threads = {int(options.threads)}")
-    con.execute(f"SET temp_directory = '{staging}.tmp'")
+    con.execute("SET temp_directory = " + literal(f"{staging}.tmp"))
     # DuckDB estimates ~40 rows for a read_csv() scan, so without this it builds the hash
     # tables of `CUI IN (SELECT cui FROM concepts)` on the RRF file instead of on concepts:
     # MRREL then has to fit in memory (out of memory at 6M rows with a 3GB limit).
@@ -129,23 +130,21 @@ def _run(con: duckdb.DuckDBPyConnection, file: rrf.RrfFile, sql: str) -> None:
         raise rrf.explain_read_error(file, exc) from None
 
 
-def _in_list(values: tuple[str, ...]) -> str:
-    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
 def _sab_filter(options: LoadOptions, column: str = "SAB") -> list[str]:
     conds = []
     if options.include_sabs:
-        conds.append(f"upper({column}) IN ({_in_list(options.include_sabs)})")
+        conds.append(f"upper({column}) IN ({in_list(options.include_sabs)})")
     if options.exclude_sabs:
-        conds.append(f"upper({column}) NOT IN ({_in_list(options.exclude_sabs)})")
+        conds.append(f"upper({column}) NOT IN ({in_list(options.exclude_sabs)})")
     return conds
 
 
 def _suppress_filter(options: LoadOptions) -> list[str]:
     if options.keep_suppressed:
         return []
-    return [f"coalesce(SUPPRESS, '') NOT IN ({_in_list(SUPPRESSIBLE)})"]
+    return [f"coalesce(SUPPRESS, '') NOT IN ({in_list(SUPPRESSIBLE)})"]
 
 
 def _where(conds: list[str]) -> str:
@@ -172,7 +171,7 @@ def _build(con: duckdb.DuckDBPyConnection, files: dict[str, rrf.RrfFile], option
 def _build_names(con: duckdb.DuckDBPyConnection, file: rrf.RrfFile, options: LoadOptions) -> None:
     conds = [rrf.end_check_sql()] + _sab_filter(options) + _suppress_filter(options)
     if options.languages:
-        conds.append(f"LAT IN ({_in_list(options.languages)})")
+        conds.append(f"LAT IN ({in_list(options.languages)})")
     _run(con, file, f"""
         CREATE TABLE names AS
         SELECT CUI AS cui, AUI AS aui, LAT AS lat, TS AS ts, LUI AS lui, STT AS stt, SUI AS sui,
@@ -206,9 +205,9 @@ def _build_relations(con: duckdb.DuckDBPyConnection, file: rrf.RrfFile | None,
     conds = [rrf.end_check_sql()] + _sab_filter(options) + _suppress_filter(options)
     conds.append("CUI1 IN (SELECT cui FROM concepts) AND CUI2 IN (SELECT cui FROM concepts)")
     if options.rels:
-        conds.append(f"upper(REL) IN ({_in_list(options.rels)})")
+        conds.append(f"upper(REL) IN ({in_list(options.rels)})")
     if options.relas:
-        conds.append(f"RELA IN ({_in_list(options.relas)})")
+        conds.append(f"RELA IN ({in_list(options.relas)})")
     _run(con, file, f"""
         CREATE TABLE relations AS
         SELECT CUI1 AS cui1, AUI1 AS aui1, STYPE1 AS stype1, REL AS rel, CUI2 AS cui2,
@@ -276,7 +275,7 @@ def _write_release_info(con: duckdb.DuckDBPyConnection, meta: Path,
 
 def _carry_over(con: duckdb.DuckDBPyConnection, old: Path) -> None:
     """Copy the pipeline's own tables (annotations, predictions, corpora…) from the old file."""
-    con.execute(f"ATTACH '{old}' AS previous (READ_ONLY)")
+    con.execute(f"ATTACH {literal(old)} AS previous (READ_ONLY)")
     try:
         tables = con.execute(
             "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name='previous'"

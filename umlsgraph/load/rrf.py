@@ -13,10 +13,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from umlsgraph.db.sql import literal
 from umlsgraph.errors import ReleaseError
 
 #: Official column orders (UMLS Reference Manual, "Metathesaurus - Rich Release Format").
-LAYOUTS: dict[str, tuple[str, ...]] = {
+_LAYOUT_TEXT: dict[str, list[str]] = {
     "MRCONSO": (
         "CUI LAT TS LUI STT SUI ISPREF AUI SAUI SCUI SDUI SAB TTY CODE STR SRL SUPPRESS CVF"
     ).split(),
@@ -30,6 +31,7 @@ LAYOUTS: dict[str, tuple[str, ...]] = {
         "TTYL ATNL LAT CENC CURVER SABIN SSN SCIT"
     ).split(),
 }
+LAYOUTS: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in _LAYOUT_TEXT.items()}
 
 #: Files a release must have; the others are loaded when present.
 REQUIRED = ("MRCONSO",)
@@ -120,7 +122,8 @@ def check_not_empty(rrf: RrfFile) -> None:
                     if handle.read(1):
                         return
             except (OSError, EOFError) as exc:
-                raise ReleaseError(f"{part}: not a readable gzip file ({exc}); re-extract it")
+                raise ReleaseError(
+                    f"{part}: not a readable gzip file ({exc}); re-extract it") from None
         elif part.stat().st_size > 0:
             return
     raise ReleaseError(f"{rrf.label()}: file is empty; re-extract the release")
@@ -128,7 +131,7 @@ def check_not_empty(rrf: RrfFile) -> None:
 
 def read_csv_sql(rrf: RrfFile, filename: bool = False) -> str:
     """A DuckDB `read_csv(...)` table expression for the file, every column VARCHAR."""
-    paths = ", ".join(_sql_string(str(p)) for p in rrf.parts)
+    paths = ", ".join(literal(str(p)) for p in rrf.parts)
     columns = ", ".join(f"'{c}': 'VARCHAR'" for c in (*rrf.columns, END_COLUMN))
     return (
         f"read_csv([{paths}], delim='|', quote='', escape='', header=false, "
@@ -159,9 +162,6 @@ def find_extra_field_line(con: object, rrf: RrfFile) -> tuple[str, int] | None:
     ).fetchone()
     return (row[0], int(row[1])) if row else None
 
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 _LINE = re.compile(r"CSV Error on Line: (\d+)")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 
+from umlsgraph.db.sql import literal
 from umlsgraph.load.rrf import LAYOUTS
 
 WORDS = [
@@ -189,4 +190,4 @@ def _write(con: duckdb.DuckDBPyConnection, meta: Path, name: str, sql: str,
         if spec.gzip:
             options += ", COMPRESSION gzip"
         con.execute(f"COPY (SELECT line FROM lines WHERE n > {p * per_part} AND "
-                    f"n <= {(p + 1) * per_part} ORDER BY n) TO '{path}' ({options})")
+                    f"n <= {(p + 1) * per_part} ORDER BY n) TO {literal(path)} ({options})")

@@ -14,8 +14,8 @@ from typing import Any
 
 import duckdb
 
-from umlsgraph.db import connect, require_tables, table_exists
-from umlsgraph.errors import NotFoundError, QueryError
+from umlsgraph.db import annotation_store, connect, prediction_store, require_tables
+from umlsgraph.errors import AnnotationError, NotFoundError, QueryError
 from umlsgraph.export.selection import CHILD_IS_CUI1, CHILD_IS_CUI2
 from umlsgraph.query import load_query
 
@@ -100,42 +100,41 @@ def _children_total(con: duckdb.DuckDBPyConnection, cui: str) -> int:
 
 def _queries(con: duckdb.DuckDBPyConnection, cui: str) -> dict[str, dict[str, Any]]:
     """Per query: annotations, predictions, and whether export's default rule selects it."""
-    annotations = _rows(con, """SELECT query, annotator, prompt_hash, label, raw, score,
-        CAST(created_at AS VARCHAR) AS created_at FROM annotations
+    annotations = _rows(con, f"""SELECT query, annotator, prompt_hash, label, raw, score,
+        CAST(created_at AS VARCHAR) AS created_at FROM {annotation_store.TABLE}
         WHERE source = ? AND id = ? ORDER BY query, created_at, annotator""", SOURCE, cui
-        ) if table_exists(con, "annotations") else []
-    predictions = _rows(con, """SELECT p.query, p.model, p.label, p.probability,
-        CAST(p.created_at AS VARCHAR) AS created_at,
-        p.model = (SELECT arg_max(model, created_at) FROM predictions q
-                   WHERE q.query = p.query AND q.source = p.source) AS latest
-        FROM predictions p WHERE p.source = ? AND p.id = ?
-        ORDER BY p.query, p.created_at DESC""", SOURCE, cui
-        ) if table_exists(con, "predictions") else []
+        ) if annotation_store.has_table(con) else []
+    predictions = _rows(con, f"""SELECT query, model, label, probability,
+        CAST(created_at AS VARCHAR) AS created_at FROM {prediction_store.TABLE}
+        WHERE source = ? AND id = ? ORDER BY query, created_at DESC""", SOURCE, cui
+        ) if prediction_store.has_table(con) else []
     out: dict[str, dict[str, Any]] = {}
-    for row in annotations:
-        out.setdefault(row.pop("query"), {"annotations": [], "predictions": []}
-                       )["annotations"].append(row)
-    for row in predictions:
-        out.setdefault(row.pop("query"), {"annotations": [], "predictions": []}
-                       )["predictions"].append(row)
+    for kind, rows in (("annotations", annotations), ("predictions", predictions)):
+        for row in rows:
+            out.setdefault(row.pop("query"), {"annotations": [], "predictions": []}
+                           )[kind].append(row)
     for name, entry in out.items():
-        entry.update(_selected(name, entry))
+        entry.update(_selected(con, name, entry))
     return dict(sorted(out.items()))
 
 
-def _selected(query_name: str, entry: dict[str, Any]) -> dict[str, Any]:
-    """Export's default rule: the latest model's label, else the latest parsed annotation."""
+def _selected(con: duckdb.DuckDBPyConnection, query_name: str,
+              entry: dict[str, Any]) -> dict[str, Any]:
+    """Export's default rule: the label of the model whose predictions count (the one that
+    labelled last); with no predictions, the label of the annotator whose labels count."""
     try:
         positive = load_query(query_name).positive
     except QueryError:
         return {"selected": None, "selected_by": f"query file '{query_name}' not found"}
-    latest = [p for p in entry["predictions"] if p["latest"]]
-    if latest:
-        return {"selected": latest[0]["label"] == positive,
-                "selected_by": f"predictions of {latest[0]['model']}"}
-    parsed = [a for a in entry["annotations"] if a["label"] is not None]
-    if parsed:
-        last = max(parsed, key=lambda a: a["created_at"])
-        return {"selected": last["label"] == positive,
-                "selected_by": f"annotation by {last['annotator']} (no predictions)"}
-    return {"selected": False, "selected_by": "no parsed annotation or prediction"}
+    model = prediction_store.resolve_model(con, query_name, SOURCE, None, required=False)
+    if model is not None:
+        label = next((p["label"] for p in entry["predictions"] if p["model"] == model), None)
+        return {"selected": label == positive, "selected_by": f"predictions of {model}"}
+    try:
+        chosen = annotation_store.choose_annotators(con, query_name, SOURCE, None)
+    except AnnotationError as exc:
+        return {"selected": None, "selected_by": str(exc)}
+    mine = [a for a in entry["annotations"] if a["annotator"] in chosen and a["label"]]
+    label = max(mine, key=lambda a: a["created_at"])["label"] if mine else None
+    return {"selected": label == positive,
+            "selected_by": f"annotations by {', '.join(chosen)} (no predictions)"}

@@ -21,13 +21,13 @@ from typing import Any
 import duckdb
 import networkx as nx
 
-from umlsgraph.db import annotations, connect
+from umlsgraph.db import annotation_store, connect, prediction_store
 from umlsgraph.db.items import ItemSource, source_for
 from umlsgraph.errors import ModelError
 from umlsgraph.query import Query, load_query
 from umlsgraph.report import plots
 
-PREDICTIONS = "predictions"
+PREDICTIONS = prediction_store.TABLE
 MODEL_FILE = "umlsgraph.json"
 HISTOGRAM_BINS = 20
 #: How many nodes of the largest component the drawing shows (its top levels beyond that).
@@ -109,7 +109,7 @@ class _Hints:
 def annotation_counts(con: duckdb.DuckDBPyConnection, query: Query,
                       source: ItemSource) -> dict[str, dict[str | None, int]]:
     """{annotator: {category or None (unparseable): count}}, one key per prompt version."""
-    rows = annotations.counts(con, query.name, source.key)
+    rows = annotation_store.counts(con, query.name, source.key)
     hashes: dict[str, set[str]] = {}
     for annotator, prompt_hash, _, _ in rows:
         hashes.setdefault(annotator, set()).add(prompt_hash)
@@ -146,18 +146,18 @@ def annotation_section(con: duckdb.DuckDBPyConnection, query: Query, source: Ite
 def failure_section(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
                     hint: _Hints) -> Section:
     section = Section("failures", "Parse failures")
-    if not annotations.counts(con, query.name, source.key):
+    if not annotation_store.counts(con, query.name, source.key):
         section.missing = hint("annotate")
         return section
     total, failed = con.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE label IS NULL) FROM {annotations.TABLE} "
+        f"SELECT count(*), count(*) FILTER (WHERE label IS NULL) FROM {annotation_store.TABLE} "
         "WHERE query = ? AND source = ?", [query.name, source.key]).fetchone()  # type: ignore[misc]
     section.facts = {"answers": total, "unparseable": failed}
     section.body.append(f"<p><b>{failed:,}</b> of {total:,} answers ({_pct(failed, total)}) "
                         "could not be parsed into a category; they are kept with their raw "
                         "text and never used for training.</p>")
     examples = con.execute(
-        f"SELECT annotator, id, raw FROM {annotations.TABLE} WHERE query = ? AND source = ? "
+        f"SELECT annotator, id, raw FROM {annotation_store.TABLE} WHERE query = ? AND source = ? "
         f"AND label IS NULL ORDER BY created_at DESC, id LIMIT {FAILURE_EXAMPLES}",
         [query.name, source.key]).fetchall()
     if examples:
@@ -263,23 +263,13 @@ def _is_matrix(value: Any) -> bool:
 # --- predictions -------------------------------------------------------------------------
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
-                            [table]).fetchone()[0])  # type: ignore[index]
-
-
 def _choose_model(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
                   model_dir: Path | None, meta: dict[str, Any] | None) -> str | None:
     """The `model` key of the predictions to show: the given folder's `model_id` (what
-    `label` stores), else the model that labelled most recently."""
+    `label` stores), else the most recent one (`prediction_store.resolve_model`)."""
     if model_dir is not None:
         return str((meta or {}).get("model_id") or model_dir)
-    if not _has_table(con, PREDICTIONS):
-        return None
-    row = con.execute(
-        f"SELECT model FROM {PREDICTIONS} WHERE query = ? AND source = ? GROUP BY model "
-        "ORDER BY max(created_at) DESC, model LIMIT 1", [query.name, source.key]).fetchone()
-    return row[0] if row else None
+    return prediction_store.resolve_model(con, query.name, source.key, None, required=False)
 
 
 def probability_bins(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
@@ -296,7 +286,7 @@ def probability_bins(con: duckdb.DuckDBPyConnection, query: Query, source: ItemS
 def prediction_section(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
                        model: str | None, hint: _Hints) -> Section:
     section = Section("predictions", "Predictions")
-    if model is None or not _has_table(con, PREDICTIONS):
+    if model is None or not prediction_store.has_table(con):
         section.missing = hint("label", hint.model)
         return section
     labels = dict(con.execute(
@@ -384,7 +374,7 @@ def subontology_section(con: duckdb.DuckDBPyConnection, query: Query, source: It
     if source.key != "concepts":
         section.missing = "not applicable: a flat corpus has no hierarchy to select from"
         return section
-    if model is None or not _has_table(con, PREDICTIONS) or not _count_predictions(
+    if model is None or not prediction_store.has_table(con) or not _count_predictions(
             con, query, source, model):
         section.missing = hint("label", hint.model)
         return section

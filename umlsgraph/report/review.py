@@ -27,11 +27,11 @@ from typing import Any
 
 import duckdb
 
-from umlsgraph.db import annotations, connect
+from umlsgraph.db import annotation_store, connect, prediction_store
 from umlsgraph.db.items import ConceptSource, concept_text_sql
 from umlsgraph.errors import NotFoundError, QueryError
 from umlsgraph.export.formats import atomic_file
-from umlsgraph.export.selection import CHILD_IS_CUI1, CHILD_IS_CUI2, resolve_model
+from umlsgraph.export.selection import CHILD_IS_CUI1, CHILD_IS_CUI2
 from umlsgraph.query import Query, load_query
 
 COLUMNS = ["cui", "name", "text", "probability", "selected", "annotator_label", "annotator",
@@ -62,10 +62,8 @@ def build_review(db: str | Path, query: Query | str, out: Path, model: str | Non
     try:
         source = ConceptSource()
         source.check(con)
-        used = resolve_model(con, query, source, model)
-        if used is None:
-            raise NotFoundError(f"no predictions for query '{query.name}'; run `umlsgraph "
-                                f"label {query.name} --model DIR` first")
+        used = prediction_store.resolve_model(con, query.name, source.key, model)
+        assert used is not None  # required=True raises when there are none
         rows = review_rows(con, query, used, borderline)
     finally:
         con.close()
@@ -84,9 +82,9 @@ def review_rows(con: duckdb.DuckDBPyConnection, query: Query, model: str,
                 borderline: float) -> list[list[Any]]:
     """The rows of the page (in `COLUMNS` order), most uncertain first."""
     ann = (f"SELECT id, arg_max(label, created_at) AS label, "
-           f"arg_max(annotator, created_at) AS annotator FROM {annotations.TABLE} "
+           f"arg_max(annotator, created_at) AS annotator FROM {annotation_store.TABLE} "
            "WHERE query = $q AND source = 'concepts' AND label IS NOT NULL GROUP BY id"
-           if annotations.has_table(con) else
+           if annotation_store.has_table(con) else
            "SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS label, NULL::VARCHAR AS annotator "
            "LIMIT 0")
     sql = f"""

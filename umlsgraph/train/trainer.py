@@ -26,11 +26,12 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from umlsgraph.db import annotations, connect
+from umlsgraph.db import annotation_store, connect
 from umlsgraph.db.items import ItemSource
-from umlsgraph.errors import AnnotationError, ModelError, UmlsgraphError
+from umlsgraph.errors import AnnotationError, ModelError, TrainingError
 from umlsgraph.evaluate.evaluation import evaluate_rows
 from umlsgraph.query import Query, TextOptions
+from umlsgraph.settings import TrainConfig
 from umlsgraph.train.encoder import (
     META_FILE,
     autocast,
@@ -44,67 +45,7 @@ from umlsgraph.train.encoder import (
     write_meta,
 )
 
-DEFAULT_BASE_MODEL = "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext"
 CHECKPOINT = "checkpoint.pt"
-TEXT_PARTS = ("preferred_name", "semantic_types", "definition", "parents")
-
-
-class TrainingError(UmlsgraphError):
-    """Training cannot start with these labels or settings."""
-
-
-@dataclass
-class TrainConfig:
-    """How to fine-tune. The defaults are meant to work on a few hundred to many thousand labels.
-
-    `min_steps` raises the number of epochs for small label sets (up to `max_epochs`);
-    training stops early after `patience` epochs without a better validation score (positive
-    F1, then macro F1, then loss) once `min_steps` were taken. `text` switches on extra parts
-    of the concept text (parents, definition, semantic_types, preferred_name) for the encoder.
-    """
-
-    base_model: str = DEFAULT_BASE_MODEL
-    epochs: int = 4
-    lr: float = 5e-5
-    batch_size: int = 16
-    max_length: int = 128
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    seed: int = 42
-    class_weighting: str = "balanced"
-    min_steps: int = 300
-    max_epochs: int = 40
-    val_fraction: float = 0.1
-    patience: int = 3
-    device: str = "auto"
-    checkpoint_steps: int = 500
-    text: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        positive_ints = ("epochs", "batch_size", "max_length", "max_epochs", "checkpoint_steps",
-                         "patience")
-        for name in positive_ints:
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise TrainingError(f"--{name.replace('_', '-')} must be a positive integer")
-        if self.min_steps < 0:
-            raise TrainingError("--min-steps must be 0 or more")
-        if not 0 < self.lr < 1:
-            raise TrainingError(f"--lr {self.lr}: must be between 0 and 1 (e.g. 5e-5)")
-        if not 0 <= self.val_fraction < 0.9:
-            raise TrainingError(f"--val-fraction {self.val_fraction}: must be in [0, 0.9)")
-        if not 0 <= self.warmup_ratio < 1 or self.weight_decay < 0:
-            raise TrainingError("--warmup-ratio must be in [0, 1) and --weight-decay >= 0")
-        if self.class_weighting not in ("balanced", "none"):
-            raise TrainingError(f"--class-weighting {self.class_weighting}: choose balanced "
-                                "or none")
-        self.text = tuple(self.text)
-        for part in self.text:
-            if part not in TEXT_PARTS:
-                raise TrainingError(f"--text {part}: choose from {', '.join(TEXT_PARTS)}")
-
-    def fingerprint(self) -> dict[str, Any]:
-        """The settings that change the result (not the device or checkpoint cadence)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("device", "checkpoint_steps")}
 
 
 @dataclass
@@ -166,17 +107,8 @@ def load_examples(db: str | Path, query: Query, source: ItemSource,
 
 
 def _annotation_labels(con: Any, query: Query, source: ItemSource, annotator: str | None) -> str:
-    known = annotations.annotators(con, query.name, source.key)
-    if not known:
-        raise AnnotationError(f"no annotations for query '{query.name}' on {source.key}; run "
-                              "`umlsgraph annotate` (or import labels with --labels-file) first")
-    if annotator is None and len(known) > 1:
-        raise AnnotationError(f"several annotators labelled query '{query.name}' on {source.key}: "
-                              f"{', '.join(known)}; choose one with --annotator")
-    if annotator and annotator not in known:
-        raise AnnotationError(f"--annotator '{annotator}': no annotations by it; known: "
-                              f"{', '.join(known)}")
-    return annotations.labels_sql(query.name, source.key, annotator)
+    chosen = annotation_store.choose_annotators(con, query.name, source.key, annotator)
+    return annotation_store.labels_sql(query.name, source.key, chosen)
 
 
 def data_hash(examples: list[Example], query: Query) -> str:
@@ -562,7 +494,8 @@ def _describe(record: dict[str, Any]) -> str:
 
 def _param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
     """No weight decay on biases and LayerNorm weights (the usual BERT fine-tuning rule)."""
-    decay, no_decay = [], []
+    decay: list[Any] = []
+    no_decay: list[Any] = []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue

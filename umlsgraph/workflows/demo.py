@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from umlsgraph.errors import ModelError
-from umlsgraph.workflows.run import RunSettings, StepResult, run_pipeline
+from umlsgraph.settings import RunSettings
+from umlsgraph.workflows.run import StepResult, run_pipeline
 
 QUERY = "hpo_nervous"
 GOLD_ROOT = "HP:0000707"  # Abnormality of the nervous system
@@ -79,7 +80,7 @@ def score(settings: RunSettings, out: Path) -> tuple[Path, dict[str, dict[str, A
     concepts, and on the concepts it never saw in training) against HPO's subtree."""
     import duckdb
 
-    from umlsgraph.db import annotations
+    from umlsgraph.db import annotation_store
     from umlsgraph.db.items import ConceptSource
     from umlsgraph.evaluate.evaluation import evaluate
     from umlsgraph.evaluate.gold import subtree_gold, subtree_gold_sql, write_gold_csv
@@ -91,9 +92,9 @@ def score(settings: RunSettings, out: Path) -> tuple[Path, dict[str, dict[str, A
         gold_csv = write_gold_csv(subtree_gold(con, GOLD_ROOT), out / "gold.csv")
     finally:
         con.close()
-    annotator = _annotator_name(settings)
+    annotator = _annotator_name(settings) or ""
     gold_sql = subtree_gold_sql(GOLD_ROOT)
-    seen = annotations.labels_sql(query.name, source.key, annotator)
+    seen = annotation_store.labels_sql(query.name, source.key, [annotator])
     held_out = f"SELECT * FROM ({gold_sql}) WHERE id NOT IN (SELECT id FROM ({seen}))"
     metrics = {
         "annotator (its sample)": evaluate(settings.db, query, source, gold_sql=gold_sql,

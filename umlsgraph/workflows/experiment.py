@@ -22,12 +22,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from umlsgraph.db import annotations, connect
-from umlsgraph.db.annotations import Annotation
+from umlsgraph.db import annotation_store, connect
+from umlsgraph.db.annotation_store import Annotation
 from umlsgraph.db.items import CORPUS_TABLE, CorpusSource
 from umlsgraph.db.items import SubsetSource as SampledSource
-from umlsgraph.errors import AnnotationError, InputFileError, UmlsgraphError
+from umlsgraph.db.sql import literal
+from umlsgraph.errors import AnnotationError, ExperimentError, InputFileError
 from umlsgraph.query import Query
+from umlsgraph.settings import ExperimentConfig
 
 CONDITIONS = ("baseline", "LlamBERT", "combined")
 GOLD_HASH = "gold"
@@ -37,64 +39,6 @@ T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.
        2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
 
 Step = Callable[[str], None]
-
-
-class ExperimentError(UmlsgraphError):
-    """The experiment cannot run on this corpus or with these labels."""
-
-
-@dataclass(frozen=True)
-class ExperimentConfig:
-    """What to run. `train_size`/`test_size` sample that many texts of each split (None: all).
-
-    `llm_size` draws a separate (usually larger) sample of the train split, gold or not, for
-    the LLM labels (the seed's setting: many LLM labels, few gold ones); by default the LLM
-    labels the same texts as the gold baseline. The samples are fixed by `sample_seed`, so
-    the seeds vary only the training (head initialisation, batch order, validation split),
-    as in the seed's repeated runs.
-    `score_llm` also annotates the test sample with `annotate_with`, to score the LLM itself.
-    """
-
-    base_model: str
-    llm_annotator: str | None = None
-    annotate_with: str | None = None
-    seeds: tuple[int, ...] = (1,)
-    train_split: str = "train"
-    test_split: str = "test"
-    train_size: int | None = None
-    test_size: int | None = None
-    llm_size: int | None = None
-    sample_seed: int = 0
-    epochs: int = 2
-    max_length: int = 128
-    batch_size: int = 16
-    lr: float = 5e-5
-    min_steps: int = 0
-    device: str = "auto"
-    score_llm: bool = True
-    out: Path = Path("runs/experiment")
-
-    def runs_dir(self, query: str, corpus: str) -> Path:
-        """`out/QUERY-CORPUS-HASH`: one folder per setting (seeds and device aside), so a
-        changed setting never reuses models trained for another (combined mode would)."""
-        import hashlib
-        import json
-
-        keep = {k: str(v) for k, v in asdict(self).items()
-                if k not in ("seeds", "device", "out", "score_llm")}
-        digest = hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:8]
-        return self.out / f"{query}-{corpus}-{digest}"
-
-    def __post_init__(self) -> None:
-        if bool(self.llm_annotator) == bool(self.annotate_with):
-            raise ExperimentError("give the LLM labels: --llm-annotator NAME (labels already "
-                                  "stored) or --annotate-with BACKEND:MODEL (one of them)")
-        if not self.seeds:
-            raise ExperimentError("--seeds needs at least one seed, e.g. 1,2,3")
-        for name in ("train_size", "test_size", "llm_size"):
-            value = getattr(self, name)
-            if value is not None and value < 4:
-                raise ExperimentError(f"--{name.replace('_', '-')} must be at least 4")
 
 
 @dataclass
@@ -110,8 +54,6 @@ class ExperimentResult:
 
 # --- samples and labels, as SQL -----------------------------------------------------------
 
-def _lit(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def sample_sql(corpus: str, split: str, size: int | None, seed: int,
@@ -121,13 +63,13 @@ def sample_sql(corpus: str, split: str, size: int | None, seed: int,
     larger one."""
     limit = f" LIMIT {int(size)}" if size else ""
     gold = " AND gold IS NOT NULL" if gold_only else ""
-    return (f"SELECT id FROM {CORPUS_TABLE} WHERE corpus = {_lit(corpus)} "
-            f"AND split = {_lit(split)}{gold} ORDER BY md5(id || ':{int(seed)}'){limit}")
+    return (f"SELECT id FROM {CORPUS_TABLE} WHERE corpus = {literal(corpus)} "
+            f"AND split = {literal(split)}{gold} ORDER BY md5(id || ':{int(seed)}'){limit}")
 
 
 def gold_sql(corpus: str, ids_sql: str) -> str:
     """SQL of (id, label): the gold labels of the selected texts."""
-    return (f"SELECT id, gold AS label FROM {CORPUS_TABLE} WHERE corpus = {_lit(corpus)} "
+    return (f"SELECT id, gold AS label FROM {CORPUS_TABLE} WHERE corpus = {literal(corpus)} "
             f"AND id IN ({ids_sql})")
 
 
@@ -142,22 +84,22 @@ def import_gold(db: str | Path, query: Query, corpus: str, split: str) -> int:
     Labels are normalised to the query's categories (answer words like "pos" count); a label
     that is none of them is a one-line error. Returns the number of labels stored.
     """
-    from umlsgraph.evaluate.evaluation import label_normaliser
+    from umlsgraph.labelfile import label_lookup, to_category
 
-    lookup = label_normaliser(query)
+    lookup = label_lookup(query)
     con = connect(db)
     try:
         rows = con.execute(f"SELECT id, gold FROM {CORPUS_TABLE} WHERE corpus = ? AND split = ? "
                            "AND gold IS NOT NULL ORDER BY id", [corpus, split]).fetchall()
         batch = []
         for item_id, raw in rows:
-            category = lookup.get(str(raw).strip().lower())
+            category = to_category(raw, query, lookup)
             if category is None:
                 raise InputFileError(f"corpus '{corpus}': gold label '{raw}' of '{item_id}' is "
                                      f"not one of {query.categories}; reload it with --label-map")
             batch.append(Annotation(item_id, category, str(raw)))
         source = CorpusSource(corpus).key
-        return annotations.write(con, query.name, source, f"gold:{corpus}", GOLD_HASH, batch)
+        return annotation_store.write(con, query.name, source, f"gold:{corpus}", GOLD_HASH, batch)
     finally:
         con.close()
 
@@ -173,8 +115,8 @@ def run_experiment(db: str | Path, query: Query, corpus: str, config: Experiment
     sizes = _check_corpus(db, query, corpus, config, train_ids, test_ids)
     step(f"importing gold labels of split '{config.train_split}' as gold:{corpus}")
     import_gold(db, query, corpus, config.train_split)
-    gold_labels = restrict(annotations.labels_sql(query.name, CorpusSource(corpus).key,
-                                                  f"gold:{corpus}"), train_ids)
+    gold_labels = restrict(annotation_store.labels_sql(query.name, CorpusSource(corpus).key,
+                                                  [f"gold:{corpus}"]), train_ids)
     llm_ids = train_ids if config.llm_size is None else sample_sql(
         corpus, config.train_split, config.llm_size, config.sample_seed, gold_only=False)
     annotator, llm_labels = _llm_labels(db, query, corpus, config, llm_ids, test_ids, step)
@@ -200,8 +142,8 @@ def _llm_labels(db: str | Path, query: Query, corpus: str, config: ExperimentCon
                               config.annotate_with, step)
         if config.score_llm:
             _annotate(db, query, corpus, config.test_split, test_ids, config.annotate_with, step)
-    labels = restrict(annotations.labels_sql(query.name, CorpusSource(corpus).key, annotator),
-                      llm_ids)
+    source_key = CorpusSource(corpus).key
+    labels = restrict(annotation_store.labels_sql(query.name, source_key, [annotator]), llm_ids)
     if not _count(db, labels):
         raise AnnotationError(f"annotator '{annotator}' has no labels for the sampled texts of "
                               f"split '{config.train_split}'; annotate them first "
@@ -281,7 +223,8 @@ def _run_seed(db: str | Path, query: Query, corpus: str, config: ExperimentConfi
 
 def _train(db: str | Path, query: Query, corpus: str, config: ExperimentConfig, seed: int,
            labels_sql: str, out: Path, init: Path | None) -> Path:
-    from umlsgraph.train.trainer import TrainConfig, train
+    from umlsgraph.settings import TrainConfig
+    from umlsgraph.train.trainer import train
 
     train_config = TrainConfig(base_model=config.base_model, epochs=config.epochs,
                                max_length=config.max_length, batch_size=config.batch_size,
@@ -310,7 +253,7 @@ def _score_annotator(db: str | Path, query: Query, corpus: str, annotator: str,
     from umlsgraph.evaluate.evaluation import evaluate
 
     source = CorpusSource(corpus)
-    labels = restrict(annotations.labels_sql(query.name, source.key, annotator), test_ids)
+    labels = restrict(annotation_store.labels_sql(query.name, source.key, [annotator]), test_ids)
     if not _count(db, labels):
         return None
     metrics = evaluate(db, query, source, gold_sql=gold_sql(corpus, test_ids),

@@ -25,44 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from umlsgraph.errors import InputFileError, QueryError
+from umlsgraph.settings import RunSettings, TrainConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """Everything `umlsgraph run` needs; each field is also a flag and a project-file key."""
-
-    query: str
-    db: Path = Path("umls.duckdb")
-    release: Path | None = None
-    corpus: str | None = None
-    llm: str = "embed"
-    labels_file: Path | None = None
-    n: int | None = None
-    annotate_batch_size: int | None = None
-    base_model: str | None = None
-    out: Path | None = None
-    epochs: int | None = None
-    max_length: int | None = None
-    batch_size: int | None = None
-    seed: int | None = None
-    min_steps: int | None = None
-    formats: tuple[str, ...] = ("graphml", "ttl")
-    export_dir: Path | None = None
-    report: bool = False
-    device: str = "auto"
-
-    @property
-    def model_dir(self) -> Path:
-        return self.out or Path("runs") / Path(self.query).stem
-
-    @property
-    def exports(self) -> Path:
-        return self.export_dir or self.model_dir / "export"
 
 
 @dataclass
@@ -152,12 +120,12 @@ def step_load(settings: RunSettings) -> StepResult:
             from umlsgraph.errors import StoreError
             raise StoreError(f"{settings.db}: no such database; give --release META to load one")
         return StepResult("load", "skipped", "no release given; using the existing database")
-    from umlsgraph.load import obo
+    from umlsgraph.load.dispatch import load
     from umlsgraph.load.release import LoadOptions
 
     if _already_loaded(settings):
         return StepResult("load", "skipped", f"{settings.release} is already loaded")
-    counts = obo.load(settings.release, settings.db, LoadOptions())
+    counts = load(settings.release, settings.db, LoadOptions())
     return StepResult("load", "done", f"{counts['concepts']:,} concepts, "
                       f"{counts['relations']:,} relations", data=counts)
 
@@ -197,9 +165,9 @@ def step_annotate(settings: RunSettings) -> StepResult:
 
     query, source = _query(settings), _source(settings)
     if settings.labels_file is not None:
-        result = annotating.import_labels(settings.db, query, settings.labels_file, source)
-        return StepResult("annotate", "done", f"imported {result.imported:,} labels",
-                          data=result.as_dict())
+        imported = annotating.import_labels(settings.db, query, settings.labels_file, source)
+        return StepResult("annotate", "done", f"imported {imported.imported:,} labels",
+                          data=imported.as_dict())
     annotator = create(settings.llm)
     target = settings.n or query.sample.size
     have = _annotation_count(settings, annotator.name, annotator.prompt_hash(query))
@@ -222,14 +190,14 @@ def step_annotate(settings: RunSettings) -> StepResult:
 def _annotation_count(settings: RunSettings, annotator: str, prompt_hash: str) -> int:
     import duckdb
 
-    from umlsgraph.db import annotations
+    from umlsgraph.db import annotation_store
 
     con = duckdb.connect(str(settings.db), read_only=True)
     try:
-        if not annotations.has_table(con):
+        if not annotation_store.has_table(con):
             return 0
-        sql = annotations.done_ids_sql(_query(settings).name, _source(settings).key, annotator,
-                                       prompt_hash)
+        sql = annotation_store.done_ids_sql(_query(settings).name, _source(settings).key,
+                                            annotator, prompt_hash)
         return int(con.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0])  # type: ignore[index]
     finally:
         con.close()
@@ -242,9 +210,7 @@ def _annotator_name(settings: RunSettings) -> str | None:
     return create(settings.llm).name
 
 
-def train_config(settings: RunSettings) -> Any:
-    from umlsgraph.train.trainer import TrainConfig
-
+def train_config(settings: RunSettings) -> TrainConfig:
     overrides = {k: getattr(settings, k) for k in ("base_model", "epochs", "max_length",
                                                     "batch_size", "seed", "min_steps")
                  if getattr(settings, k) is not None}

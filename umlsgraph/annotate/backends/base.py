@@ -101,7 +101,7 @@ class Annotator(ABC):
         into one string (a chat template) add it as `text`."""
         return {"messages": list(prompt.messages)}
 
-    def tokenizer(self) -> Any | None:
+    def offline_tokenizer(self) -> Any | None:
         """A tokenizer for exact token counts, loaded offline without the model; None when
         this backend has none (then `plan` states an approximation)."""
         return None
@@ -113,7 +113,7 @@ class Annotator(ABC):
         return self.options.max_new_tokens if self.mode == "generate" else 0
 
     @abstractmethod
-    def answer(self, prompts: Sequence[Prompt]) -> list[Reply | Failure | str | tuple]:
+    def answer(self, prompts: Sequence[Prompt]) -> Sequence[Reply | Failure | str | tuple]:
         """Answer a batch: one reply per prompt, in order (a str is a raw answer, a tuple is
         (raw, score))."""
 

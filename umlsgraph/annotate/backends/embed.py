@@ -51,7 +51,7 @@ class EmbedAnnotator(Annotator):
         """No chat: the item text itself is embedded and compared with the descriptions."""
         return {"text": prompt.text}
 
-    def tokenizer(self) -> Any | None:
+    def offline_tokenizer(self) -> Any | None:
         try:
             from transformers import AutoTokenizer
 

@@ -63,11 +63,11 @@ class HFAnnotator(Annotator):
 
     def preview(self, prompt: Prompt) -> dict[str, Any]:
         """The messages and the prompt string the model's chat template makes of them."""
-        tokenizer = self.tokenizer()
+        tokenizer = self.offline_tokenizer()
         return {"messages": list(prompt.messages),
                 "text": chat_text(tokenizer, prompt.messages) if tokenizer else None}
 
-    def tokenizer(self) -> Any | None:
+    def offline_tokenizer(self) -> Any | None:
         return load_tokenizer(self.source)
 
     def answer(self, prompts: Sequence[Prompt]) -> list[Reply | str]:
@@ -248,7 +248,7 @@ def _load(source: tuple[str, str | None], device: str) -> tuple[Any, Any]:
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return model.to(device).eval(), tokenizer
+    return model.to(device).eval(), tokenizer  # type: ignore[arg-type]
 
 
 @contextlib.contextmanager

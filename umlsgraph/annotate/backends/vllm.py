@@ -62,11 +62,11 @@ class VLLMAnnotator(Annotator):
         """`LLM.chat` applies the model's chat template: the same string as `hf` shows."""
         from umlsgraph.annotate.backends.hf import chat_text
 
-        tokenizer = self.tokenizer()
+        tokenizer = self.offline_tokenizer()
         return {"messages": list(prompt.messages),
                 "text": chat_text(tokenizer, prompt.messages) if tokenizer else None}
 
-    def tokenizer(self) -> Any | None:
+    def offline_tokenizer(self) -> Any | None:
         from umlsgraph.annotate.backends.hf import load_tokenizer, resolve_model
 
         return load_tokenizer(resolve_model(self.model))

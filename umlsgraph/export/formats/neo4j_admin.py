@@ -22,8 +22,8 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from umlsgraph.db.sql import literal
 from umlsgraph.export.formats import Exporter, Progress, atomic_file, folder
-from umlsgraph.export.formats.tables import sql_path
 from umlsgraph.neo4j.bolt import FALLBACK_TYPE, REL_TYPES
 
 if TYPE_CHECKING:
@@ -33,10 +33,6 @@ ARRAY_DELIMITER = "\x1f"
 FILES = ("concepts.csv", "subontology.csv", "in_subontology.csv", "edges.csv")
 
 
-def _q(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _array(column: str) -> str:
@@ -44,23 +40,24 @@ def _array(column: str) -> str:
 
 
 def _type_sql() -> str:
-    known = ", ".join(_q(t) for t in sorted(REL_TYPES | {"BROADER"}))
+    known = ", ".join(literal(t) for t in sorted(REL_TYPES | {"BROADER"}))
     return f"CASE WHEN type IN ({known}) THEN type ELSE '{FALLBACK_TYPE}' END"
 
 
 def selects(subontology: Subontology) -> dict[str, str]:
     """The SQL of each CSV file, with neo4j-admin header names as column names."""
     s = subontology.summary
-    q = _q(subontology.query.name)
+    q = literal(subontology.query.name)
     return {
         "concepts.csv": f"""SELECT cui AS "cui:ID(Concept)", name,
             {_array('semantic_types')} AS "semantic_types:string[]",
             {_array('tuis')} AS "tuis:string[]", {_array('synonyms')} AS "synonyms:string[]",
             definition, 'Concept' AS ":LABEL" FROM subontology_nodes ORDER BY cui""",
         "subontology.csv": f"""SELECT {q} AS "query:ID(Subontology)",
-            {_q(subontology.query.positive)} AS positive, {_q(s.get('selection'))} AS selection,
-            {_q(s.get('model'))}::VARCHAR AS model,
-            {_q(s.get('threshold'))}::DOUBLE AS "threshold:double",
+            {literal(subontology.query.positive)} AS positive,
+            {literal(s.get('selection'))} AS selection,
+            {literal(s.get('model'))}::VARCHAR AS model,
+            {literal(s.get('threshold'))}::DOUBLE AS "threshold:double",
             'Subontology' AS ":LABEL" """,
         "in_subontology.csv": f"""SELECT cui AS ":START_ID(Concept)",
             {q} AS ":END_ID(Subontology)", probability AS "probability:double", label,
@@ -97,7 +94,7 @@ class Neo4jAdminExporter(Exporter):
         jobs = selects(subontology)
         for step, (name, sql) in enumerate(jobs.items(), 1):
             with atomic_file(target / name) as tmp:
-                subontology.con.execute(f"COPY ({sql}) TO {sql_path(tmp)} "
+                subontology.con.execute(f"COPY ({sql}) TO {literal(tmp)} "
                                         "(FORMAT csv, HEADER true)").fetchall()
             if on_progress:
                 on_progress("csv files", step, len(jobs))

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
+from umlsgraph.db.sql import literal
 from umlsgraph.export.formats import Exporter, Progress, atomic_file, folder
 from umlsgraph.export.selection import EDGES, NODES, Subontology
 
@@ -23,9 +24,6 @@ EDGE_COLUMNS = ("from_cui", "to_cui", "type", "rel", "rela", "sab")
 LISTS = {"semantic_types", "tuis", "synonyms", "rel", "rela", "sab"}
 
 
-def sql_path(path: Path) -> str:
-    """A path as a SQL string literal."""
-    return "'" + str(path).replace("'", "''") + "'"
 
 
 class _TableExporter(Exporter):
@@ -50,7 +48,7 @@ class _TableExporter(Exporter):
         for step, (name, sql) in enumerate(jobs, 1):
             path = target / f"{name}.{self.format}"
             with atomic_file(path) as tmp:
-                subontology.con.execute(f"COPY ({sql}) TO {sql_path(tmp)} "
+                subontology.con.execute(f"COPY ({sql}) TO {literal(tmp)} "
                                         f"({self.copy_options})").fetchall()
             files.append(str(path))
             if on_progress:

@@ -1,0 +1,46 @@
+"""The schema of every table the pipeline writes, in one place.
+
+The UMLS tables (`names`, `concepts`, `relations`, …) are built by the loader
+(`umlsgraph.load.release`) from the release files; the tables below are what the pipeline
+adds to that store. Each step calls `ensure(con, TABLE)` before writing, so the DDL exists
+exactly once and a store written by an older step version is still readable.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+ANNOTATIONS = "annotations"
+PREDICTIONS = "predictions"
+CORPUS_ITEMS = "corpus_items"
+MENTION_COUNTS = "mention_counts"
+MENTION_SCANS = "mention_scans"
+
+#: Tables the pipeline writes, carried into the new file when a release is reloaded.
+DDL: dict[str, str] = {
+    ANNOTATIONS: """CREATE TABLE IF NOT EXISTS annotations (
+        query VARCHAR NOT NULL, source VARCHAR NOT NULL, id VARCHAR NOT NULL,
+        annotator VARCHAR NOT NULL, prompt_hash VARCHAR NOT NULL, label VARCHAR,
+        raw VARCHAR, score DOUBLE, created_at TIMESTAMP DEFAULT current_timestamp,
+        PRIMARY KEY (query, source, id, annotator, prompt_hash))""",
+    PREDICTIONS: """CREATE TABLE IF NOT EXISTS predictions (
+        query VARCHAR NOT NULL, source VARCHAR NOT NULL, id VARCHAR NOT NULL,
+        label VARCHAR, probability DOUBLE, model VARCHAR NOT NULL,
+        created_at TIMESTAMP DEFAULT current_timestamp,
+        PRIMARY KEY (query, source, id, model))""",
+    CORPUS_ITEMS: """CREATE TABLE IF NOT EXISTS corpus_items (
+        corpus VARCHAR NOT NULL, id VARCHAR NOT NULL, text VARCHAR NOT NULL, gold VARCHAR,
+        split VARCHAR, PRIMARY KEY (corpus, id))""",
+    # per (corpus, concept) mention counts, zeros included; see umlsgraph.db.mentions
+    MENTION_COUNTS: """CREATE TABLE IF NOT EXISTS mention_counts (
+        corpus VARCHAR NOT NULL, cui VARCHAR NOT NULL, mentions BIGINT NOT NULL,
+        texts BIGINT NOT NULL, PRIMARY KEY (corpus, cui))""",
+    MENTION_SCANS: """CREATE TABLE IF NOT EXISTS mention_scans (
+        corpus VARCHAR PRIMARY KEY, fingerprint VARCHAR NOT NULL,
+        scanned_at TIMESTAMP DEFAULT current_timestamp)""",
+}
+
+
+def ensure(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Create `table` if the store does not have it yet."""
+    con.execute(DDL[table])
