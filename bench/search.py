@@ -10,6 +10,7 @@ search; opening the store does not grow with it).
 
     python bench/search.py
     python bench/search.py --db umls.duckdb --repeat 5
+    python bench/search.py --scale 18          # ~17M names: a full UMLS release's count
 """
 
 from __future__ import annotations
@@ -41,18 +42,35 @@ def prepare(root: Path, concepts: int) -> Path:
     return db
 
 
+def scale(con: duckdb.DuckDBPyConnection, k: int) -> None:
+    """Replace `names` and `concepts` by `k` copies with distinct CUIs (C… -> C…-0, C…-1…)."""
+    for table in ("names", "concepts"):
+        con.execute(f"CREATE TABLE {table}_scaled AS SELECT * REPLACE (cui || '-' || i AS cui) "
+                    f"FROM {table}, range({int(k)}) r(i)")
+        con.execute(f"DROP TABLE {table}")
+        con.execute(f"ALTER TABLE {table}_scaled RENAME TO {table}")
+    con.execute("CHECKPOINT")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concepts", type=int, default=300_000)
     parser.add_argument("--db", type=Path, default=None)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--scale", type=int, default=1,
+                        help="Copy every concept and its names this many times (new CUIs), "
+                        "e.g. --scale 18 turns 300k concepts into ~17M names")
     args = parser.parse_args()
+    if args.scale > 1 and args.db:
+        parser.error("--scale rewrites the store: use it with a generated one, not --db")
     from umlsgraph.db import search as index
     from umlsgraph.lookup.search import search
 
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or prepare(Path(tmp), args.concepts)
         con = duckdb.connect(str(db))
+        if args.scale > 1:
+            scale(con, args.scale)
         names = con.execute("SELECT count(*) FROM names").fetchall()[0][0]
         started = time.perf_counter()
         index.build(con)
