@@ -35,22 +35,22 @@ def annotate(
         "--llm", help="BACKEND:MODEL: hf:PATH|HUB_NAME|FILE.gguf, vllm:MODEL, openai:MODEL, "
         "embed[:ENCODER].")] = None,
     n: Annotated[int | None, typer.Option(
-        "-n", "--sample-size", help="Sample size (a target: items already answered count "
+        "-n", "--sample-size", min=1, help="Sample size (a target: items already answered count "
         "towards it). Default: the query's \\[sample] size.")] = None,
     batch_size: Annotated[int | None, typer.Option(
-        help="Items per batch; each batch is stored before the next is asked.")] = None,
+        min=1, help="Items per batch; each batch is stored before the next is asked.")] = None,
     mode: Annotated[str | None, typer.Option(
         help="generate (free text, parsed) or constrained (hf: answer-word likelihoods; "
         "vllm: structured choice).")] = None,
-    tensor_parallel: Annotated[int, typer.Option(help="vllm: GPUs to split the model over.")] = 1,
+    tensor_parallel: Annotated[int, typer.Option(min=1, help="vllm: GPUs to split the model over.")] = 1,
     base_url: Annotated[str | None, typer.Option(
         help="openai: the server's base URL, e.g. http://127.0.0.1:8000/v1 "
         "(default: $OPENAI_BASE_URL or OpenAI).")] = None,
     api_key_env: Annotated[str, typer.Option(
         help="openai: environment variable that holds the API key.")] = "OPENAI_API_KEY",
-    concurrency: Annotated[int, typer.Option(help="openai: requests in flight at once.")] = 4,
-    timeout: Annotated[float, typer.Option(help="openai: seconds per request.")] = 60.0,
-    max_new_tokens: Annotated[int, typer.Option(help="Most tokens an answer may have.")] = 8,
+    concurrency: Annotated[int, typer.Option(min=1, help="openai: requests in flight at once.")] = 4,
+    timeout: Annotated[float, typer.Option(min=0.001, help="openai: seconds per request.")] = 60.0,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Most tokens an answer may have.")] = 8,
     labels_file: Annotated[Path | None, typer.Option(
         help="Import labels made elsewhere (CSV/JSONL with id and label) instead of asking "
         "an LLM.")] = None,

@@ -12,6 +12,7 @@ from .common import AnnotatorOption, console, print_json, split_csv, user_errors
 from .neo4j import (
     BatchOption,
     DatabaseOption,
+    ParallelOption,
     PasswordOption,
     ProgressBars,
     UriOption,
@@ -25,19 +26,20 @@ def register(app: typer.Typer) -> None:
 
 
 def export(
-    query: Annotated[str, typer.Argument(help="Query name (see queries/) or path to a .toml file.")],
+    query: Annotated[str | None, typer.Argument(help="Query name (see queries/) or path to a .toml file (omit with --all).")] = None,
+    all_concepts: Annotated[bool, typer.Option("--all", help="Export the whole store: every concept, with each query's latest labels and probabilities as attributes.")] = False,
     db: Annotated[Path, typer.Option("--db", help="The DuckDB database file.")] = Path("umls.duckdb"),
     fmt: Annotated[str, typer.Option("--format", "-f", help="graphml, gexf, ttl, nt, jsonld, csv, parquet, neo4j or neo4j-admin.")] = "graphml",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (graphml, gexf, ttl, nt, jsonld) or folder (csv, parquet, neo4j-admin) \\[default: named after the query].")] = None,
     source: Annotated[str, typer.Option("--source", help="Labels to select by: predictions (the encoder's), annotations (the LLM's) or both (annotations where present).")] = "predictions",
-    threshold: Annotated[float | None, typer.Option("--threshold", help="Select predicted items whose positive probability is at least this, instead of the argmax label.")] = None,
+    threshold: Annotated[float | None, typer.Option("--threshold", min=0.0, max=1.0, help="Select predicted items whose positive probability is at least this, instead of the argmax label.")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Which model's predictions \\[default: the most recent].")] = None,
     annotator: AnnotatorOption = None,
     rel: Annotated[list[str] | None, typer.Option("--rel", help="Also export edges of these REL types, e.g. RO,RB.")] = None,
     rela: Annotated[list[str] | None, typer.Option("--rela", help="Also export edges of these RELA types, e.g. part_of.")] = None,
     no_hierarchy: Annotated[bool, typer.Option("--no-hierarchy", help="Leave out the PAR/CHD/isa hierarchy edges.")] = False,
     drop_isolated: Annotated[bool, typer.Option("--drop-isolated", help="Leave out concepts with no edge.")] = False,
-    min_component_size: Annotated[int, typer.Option("--min-component-size", help="Leave out weakly connected components smaller than this.")] = 1,
+    min_component_size: Annotated[int, typer.Option("--min-component-size", min=1, help="Leave out weakly connected components smaller than this.")] = 1,
     with_ancestors: Annotated[bool, typer.Option("--with-ancestors", help="Add every ancestor of a selected concept, up to the roots.")] = False,
     base_iri: Annotated[str | None, typer.Option("--base-iri", help="RDF: IRI prefix of concepts \\[default https://uts.nlm.nih.gov/uts/umls/concept/].")] = None,
     scheme_iri: Annotated[str | None, typer.Option("--scheme-iri", help="RDF: IRI of the skos:ConceptScheme \\[default urn:umlsgraph:scheme:QUERY].")] = None,
@@ -48,13 +50,19 @@ def export(
     batch_size: BatchOption = None,
     mentioned_in: Annotated[str | None, typer.Option("--mentioned-in", help="Keep only selected concepts whose names occur (case-insensitive, whole words) in this corpus loaded with `umlsgraph corpus load`; counts are stored, so a re-export does not rescan.")] = None,
     min_mentions: Annotated[int, typer.Option("--min-mentions", help="With --mentioned-in: the fewest mentions a concept needs.")] = 1,
+    parallel: ParallelOption = None,
     corpus: Annotated[str | None, typer.Option("--corpus", help="Export items of this flat corpus instead of UMLS concepts (nodes only).")] = None,
+    memory_limit: Annotated[str, typer.Option("--memory-limit", help="DuckDB memory limit; it spills to disk beyond it.")] = "1GB",
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Export the concepts a query selects and the hierarchy among them (child -> parent)."""
+    from umlsgraph.errors import ExportError
     from umlsgraph.export.formats import export as run_export
     from umlsgraph.export.selection import SelectionOptions
 
+    if all_concepts == (query is not None):
+        raise ExportError("give a QUERY to export its subontology, or --all for the whole "
+                          "store (not both)")
     selection = SelectionOptions(
         source=source, threshold=threshold, model=model, annotator=annotator,
         hierarchy=not no_hierarchy, rels=split_csv(rel), relas=split_csv(rela),
@@ -63,10 +71,10 @@ def export(
     options: dict[str, Any] = {"base_iri": base_iri, "scheme_iri": scheme_iri}
     if fmt.lower() == "neo4j":
         options["neo4j"] = settings(neo4j_uri, neo4j_user, neo4j_password, neo4j_database,
-                                    batch_size)
+                                    batch_size, parallel)
     with ProgressBars() as bars:
         summary = run_export(db, query, fmt, out, selection, corpus, on_progress=bars,
-                             **options)
+                             memory_limit=memory_limit, **options)
     if json_output:
         print_json(summary)
         return
@@ -89,6 +97,9 @@ def _print(summary: dict[str, Any]) -> None:
         table.add_row(key.replace("_", " "), f"{summary[key]:,}")
     console.print(table)
     report = summary["export"]
+    if report.get("replaced_values"):
+        console.print(f"replaced {report['replaced_values']:,} values holding characters XML "
+                      "1.0 cannot hold (control characters) with U+FFFD", highlight=False)
     for path in report.get("files", []):
         console.print(f"wrote {path}", highlight=False)
     if "command" in report:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
 from umlsgraph import __version__
+from umlsgraph.errors import INTERRUPTED
 
 from . import (
     annotate,
@@ -56,8 +58,12 @@ for module in (store, queries, plan, annotate, train, export, neo4j, corpus, exp
 
 
 def run() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point; Ctrl-C before a command starts is one line too."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        print(INTERRUPTED, file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -21,16 +21,19 @@ PasswordOption = Annotated[str | None, typer.Option(
 DatabaseOption = Annotated[str | None, typer.Option(
     "--neo4j-database", help="Neo4j database name \\[env NEO4J_DATABASE; default: the server's].")]
 BatchOption = Annotated[int | None, typer.Option(
-    "--batch-size", help="Rows per UNWIND transaction \\[default 1000].")]
+    "--batch-size", min=1, help="Rows per UNWIND transaction \\[default 1000].")]
+ParallelOption = Annotated[int | None, typer.Option(
+    "--parallel", min=1, help="Concurrent write transactions (Neo4j; a server that inlines parameters, "
+    "such as FalkorDB's Bolt bridge, gets 1) \\[default 1].")]
 
 
 def settings(uri: str | None, user: str | None, password: str | None, database: str | None,
-             batch_size: int | None) -> Neo4jSettings:
+             batch_size: int | None, parallel: int | None = None) -> Neo4jSettings:
     """Neo4j settings from the flags, over the NEO4J_* environment, over the defaults."""
     from umlsgraph.neo4j.bolt import Neo4jSettings
 
     return Neo4jSettings.resolve(uri=uri, user=user, password=password, database=database,
-                                 batch_size=batch_size)
+                                 batch_size=batch_size, parallel=parallel)
 
 
 class ProgressBars:
@@ -74,6 +77,7 @@ def push(
     neo4j_password: PasswordOption = None,
     neo4j_database: DatabaseOption = None,
     batch_size: BatchOption = None,
+    parallel: ParallelOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Load every concept (names, semantic types) and relation of the store into Neo4j.
@@ -82,7 +86,7 @@ def push(
     (:Concept {cui})-[:PAR|CHD|RO|...]->(:Concept), (:Concept)-[:HAS_SEMANTIC_TYPE]->(:SemanticType).
     """
     report = push_store(db, settings(neo4j_uri, neo4j_user, neo4j_password, neo4j_database,
-                                     batch_size))
+                                     batch_size, parallel))
     if json_output:
         print_json(report)
     else:
@@ -99,6 +103,8 @@ def push_store(db: Path, neo4j: Neo4jSettings) -> dict[str, Any]:
 
 def print_push(report: dict[str, Any]) -> None:
     graph = report["graph"]
+    console.print(f"sent in batches of {report['batch_size']:,}, {report['parallel']} at a time",
+                  highlight=False)
     console.print(f"Neo4j at {report['uri']} now holds {graph['concepts']:,} concepts, "
                   f"{graph['semantic_types']:,} semantic types and "
                   f"{graph['relationships']:,} relationships", highlight=False)

@@ -12,7 +12,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from umlsgraph.errors import ExperimentError, TrainingError
+from umlsgraph.errors import ExperimentError, InputFileError, TrainingError
+
+#: Training precisions: auto (bf16 where the GPU has it, else fp16; fp32 off CUDA) or fixed.
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
 DEFAULT_BASE_MODEL = "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext"
 TEXT_PARTS = ("preferred_name", "semantic_types", "definition", "parents")
@@ -44,6 +47,7 @@ class TrainConfig:
     device: str = "auto"
     checkpoint_steps: int = 500
     text: tuple[str, ...] = ()
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         positive_ints = ("epochs", "batch_size", "max_length", "max_epochs", "checkpoint_steps",
@@ -62,6 +66,9 @@ class TrainConfig:
         if self.class_weighting not in ("balanced", "none"):
             raise TrainingError(f"--class-weighting {self.class_weighting}: choose balanced "
                                 "or none")
+        if self.precision not in PRECISIONS:
+            raise TrainingError(f"--precision {self.precision}: choose from "
+                                f"{', '.join(PRECISIONS)}")
         self.text = tuple(self.text)
         for part in self.text:
             if part not in TEXT_PARTS:
@@ -69,7 +76,10 @@ class TrainConfig:
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings that change the result (not the device or checkpoint cadence)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("device", "checkpoint_steps")}
+        skip = {"device", "checkpoint_steps"}
+        if self.precision == "auto":  # device-dependent like `device`; keeps older resume keys
+            skip.add("precision")
+        return {k: v for k, v in asdict(self).items() if k not in skip}
 
 
 #: The training defaults, for help texts and for settings that override only some fields.
@@ -100,9 +110,20 @@ class RunSettings:
     report: bool = False
     device: str = "auto"
 
+    def __post_init__(self) -> None:
+        """Counts from flags or a project file: 0 or less is an error, never "the default"."""
+        for name in ("n", "annotate_batch_size", "epochs", "max_length", "batch_size"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                      or value < 1):
+                raise InputFileError(f"setting '{name}' is {value!r}; it must be a whole "
+                                     "number of at least 1")
+
     @property
     def model_dir(self) -> Path:
-        return self.out or Path("runs") / Path(self.query).stem
+        from umlsgraph.outputs import safe_filename
+
+        return self.out or Path("runs") / safe_filename(Path(self.query).stem, "query")
 
     @property
     def exports(self) -> Path:

@@ -22,12 +22,14 @@ import pytest
 from typer.testing import CliRunner
 from umlsgraph_cli.main import app
 
+from tests.missing import missing
 from umlsgraph.db import annotation_store
 from umlsgraph.errors import ModelError
 from umlsgraph.query import load_query
 from umlsgraph.report import page as report
 
-pytest.importorskip("matplotlib", reason="the report extra: pip install 'umlsgraph[report]'")
+if importlib.util.find_spec("matplotlib") is None:
+    missing("matplotlib is not installed: pip install 'umlsgraph[report]'")
 
 QUERY = load_query("nervous_system")
 MODEL_ID = "tiny-minilm-0a1b2c3d"
@@ -234,7 +236,7 @@ def test_report_renders_in_headless_chromium(pipeline_db, model_dir, tmp_path):
     check = _check_report_script()
     browser = check.find_chromium()
     if browser is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium); .ci/run installs it")
+        missing("chromium is not installed (apt-get install -y chromium); .ci/run installs it")
     db, _ = pipeline_db
     result = report.build_report(db, "nervous_system", tmp_path / "out", model_dir=model_dir)
     decoded, total, height = check.probe(browser, result.html)

@@ -32,7 +32,7 @@ from umlsgraph.annotate.backends import (
 from umlsgraph.annotate.parsing import parse_answer
 from umlsgraph.db import annotation_store, connect
 from umlsgraph.db.items import ConceptSource, ItemSource
-from umlsgraph.errors import AnnotationError
+from umlsgraph.errors import AnnotationError, InputFileError
 from umlsgraph.query import Query, load_query
 
 #: Ids whose texts are fetched from DuckDB at once (texts are rendered set-based per chunk).
@@ -79,6 +79,7 @@ def annotate(db: str | Path, query: Query | str, source: ItemSource | None = Non
     `Annotator` or an ``--llm`` spec such as ``"hf:/models/x.gguf"``; `batch_size` defaults
     to the backend's. Returns counts for the answers of this run.
     """
+    check_counts(n=n, batch_size=batch_size)
     query = load_query(query) if isinstance(query, str) else query
     items: ItemSource = source or ConceptSource()
     owned = isinstance(annotator, str)
@@ -90,6 +91,15 @@ def annotate(db: str | Path, query: Query | str, source: ItemSource | None = Non
         con.close()
         if owned:
             annotator.close()
+
+
+def check_counts(**counts: int | None) -> None:
+    """A sample size or batch size of 0 or less is an error, never "the default": with a
+    paid LLM, asking the default 200 items when the user said 0 spends money they refused."""
+    for name, value in counts.items():
+        if value is not None and (isinstance(value, bool) or value < 1):
+            raise AnnotationError(f"{name} is {value}; it must be at least 1 (leave it out for "
+                                  "the query's [sample] size)")
 
 
 def _run(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
@@ -271,6 +281,8 @@ def import_labels(db: str | Path, query: Query | str, path: str | Path,
                 if i in known]
         unknown = [i for i in rows.labels if i not in known]
         result.unknown_ids, result.unknown_examples = len(unknown), unknown[:EXAMPLES]
+        if not kept:
+            raise InputFileError(_nothing_matched(path, query, items, rows, unknown))
         for start in range(0, len(kept), 5000):
             annotation_store.write(con, query.name, items.key, result.annotator,
                                    IMPORTED_HASH, kept[start:start + 5000])
@@ -279,6 +291,17 @@ def import_labels(db: str | Path, query: Query | str, path: str | Path,
     result.imported = len(kept)
     result.counts = dict(Counter(a.label for a in kept if a.label))
     return result
+
+
+def _nothing_matched(path: str | Path, query: Query, source: ItemSource, rows: Any,
+                     unknown: list[str]) -> str:
+    """Why a labels file gave nothing to store: a step that matched nothing fails."""
+    if unknown:
+        return (f"{path}: none of its {len(unknown):,} ids is among the {source.key} items "
+                f"of query '{query.name}' (e.g. {', '.join(unknown[:EXAMPLES])}); check the "
+                "id column, --corpus and the query's [filter]; nothing was stored")
+    bad = f" ({rows.bad:,} unusable rows, e.g. {'; '.join(rows.bad_examples)})" if rows.bad else ""
+    return f"{path}: no usable id,label rows{bad}; nothing was stored"
 
 
 def _import_name(annotator: str | None, path: str | Path) -> str:

@@ -27,10 +27,11 @@ from pathlib import Path
 
 import duckdb
 
-from umlsgraph.db import connect
+from umlsgraph.db import connect, schema, table_exists, transaction
 from umlsgraph.db.items import CORPUS_TABLE
 from umlsgraph.db.sql import literal
 from umlsgraph.errors import ExportError, InputFileError, StoreError
+from umlsgraph.outputs import check_file_target
 
 FORMATS = ("csv", "tsv", "jsonl", "parquet", "aclimdb")
 EXPORT_FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".jsonl": "jsonl",
@@ -79,6 +80,7 @@ class LoadResult:
     labels: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
     examples: dict[str, list[str]] = field(default_factory=dict)
+    columns: dict[str, str] = field(default_factory=dict)
 
     def skip(self, reason: str, n: int = 1, example: str | None = None) -> None:
         if n <= 0:
@@ -92,7 +94,7 @@ class LoadResult:
 
 def open_store(db: str | Path) -> duckdb.DuckDBPyConnection:
     """Open the store, creating an empty database file: corpus mode needs no UMLS load."""
-    path = Path(db)
+    path = check_file_target(db, "database")
     if path.exists():
         return connect(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -100,25 +102,13 @@ def open_store(db: str | Path) -> duckdb.DuckDBPyConnection:
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(f"CREATE TABLE IF NOT EXISTS {CORPUS_TABLE} (corpus VARCHAR NOT NULL, "
-                "id VARCHAR NOT NULL, text VARCHAR NOT NULL, gold VARCHAR, split VARCHAR, "
-                "PRIMARY KEY (corpus, id))")
+    schema.ensure(con, schema.CORPUS_ITEMS)
 
 
 def has_table(con: duckdb.DuckDBPyConnection, table: str = CORPUS_TABLE) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
-                            [table]).fetchall()[0][0])  # type: ignore[index]
+    return table_exists(con, table)
 
 
-@contextmanager
-def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    con.execute("BEGIN")
-    try:
-        yield
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 # --- loading ------------------------------------------------------------------------------
@@ -168,11 +158,17 @@ def _load_table(con: duckdb.DuckDBPyConnection, name: str, path: Path, fmt: str,
     with _readable(path) as readable:
         _stage(con, readable, fmt, path)
     try:
-        columns = [r[0] for r in con.execute("DESCRIBE staged").fetchall()]
-        _check_columns(path, columns, options)
-        con.execute(f"CREATE TEMP VIEW mapped AS {_mapped_sql(options)}")
+        types = {r[0]: str(r[1]) for r in con.execute("DESCRIBE staged").fetchall()}
+        options = default_columns(options, list(types))
+        result.columns = {k: v for k, v in (("id", options.id_column or "(row number)"),
+                                            ("text", options.text_column),
+                                            ("label", options.label_column),
+                                            ("split", options.split_column)) if v}
+        _check_columns(path, list(types), options)
+        _check_text_type(path, options.text_column, types[options.text_column])
+        con.execute(f"CREATE TEMP VIEW mapped AS {_mapped_sql(options, types)}")
         _count_skips(con, result, options)
-        with _transaction(con):
+        with transaction(con):
             con.execute(f"DELETE FROM {CORPUS_TABLE} WHERE corpus = ?", [name])
             con.execute(f"INSERT INTO {CORPUS_TABLE} SELECT ?, id, text, gold, split FROM mapped "
                         f"WHERE {_keep_sql(options)}", [name])
@@ -198,12 +194,17 @@ def _readable(path: Path) -> Iterator[Path]:
         yield plain
 
 
+#: Texts can be long (a whole clinical note on one line): DuckDB's default 2 MB line limit
+#: would refuse them, so allow 128 MB.
+LINE_SIZE = "max_line_size = 134217728"
+
+
 def _stage(con: duckdb.DuckDBPyConnection, readable: Path, fmt: str, shown: Path) -> None:
     quoted = literal(readable)
     reader = {
-        "csv": f"read_csv({quoted}, header = true, all_varchar = true)",
+        "csv": f"read_csv({quoted}, header = true, all_varchar = true, {LINE_SIZE})",
         "tsv": f"read_csv({quoted}, header = true, all_varchar = true, delim = '\t', "
-               "quote = '')",
+               f"quote = '', {LINE_SIZE})",
         "jsonl": f"read_json({quoted}, format = 'newline_delimited')",
         "parquet": f"read_parquet({quoted})",
     }[fmt]
@@ -211,8 +212,64 @@ def _stage(con: duckdb.DuckDBPyConnection, readable: Path, fmt: str, shown: Path
         con.execute("SET preserve_insertion_order = true")
         con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS SELECT * FROM {reader}")
     except duckdb.Error as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise InputFileError(f"{shown}: cannot read as {fmt} ({first})") from None
+        raise InputFileError(f"{shown}: cannot read as {fmt} ({read_error_cause(exc)})") from None
+
+
+def read_error_cause(exc: BaseException, limit: int = 400) -> str:
+    """DuckDB's reader error on one line, with its cause: its first line alone says only
+    "CSV Error on Line: N"; the next lines say why ("not utf-8 encoded", "Maximum line size
+    … exceeded"). The echo of the line, the advice about reader options and the dump of
+    detected settings are left out."""
+    kept = []
+    for line in str(exc).splitlines():
+        line = line.strip()
+        if not line:
+            if kept:
+                break
+            continue
+        if not line.startswith(("Original Line", "Possible Solution", "LINE ")):
+            kept.append(line.rstrip("."))
+    text = "; ".join(kept) or str(exc).strip()
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def default_columns(options: CorpusOptions, columns: list[str]) -> CorpusOptions:
+    """Columns named `id`, `label` and `split` are used unless another column is named (an
+    explicit empty `--id-column ""` numbers the rows instead; --holdout replaces `split`)."""
+    from dataclasses import replace
+
+    chosen: dict[str, str | None] = {}
+    for option, default in (("id_column", "id"), ("label_column", "label"),
+                            ("split_column", "split")):
+        value = getattr(options, option)
+        if value is None and default in columns and not (
+                option == "split_column" and options.holdout):
+            chosen[option] = default
+        elif value == "":
+            chosen[option] = None
+    return replace(options, **chosen) if chosen else options
+
+
+TEXT_TYPES = ("VARCHAR", "JSON")
+
+
+def _check_text_type(path: Path, column: str, column_type: str) -> None:
+    """The text column must hold strings: numbers, lists, structs or bytes are refused rather
+    than cast into texts nobody wrote."""
+    if column_type not in TEXT_TYPES:
+        raise InputFileError(f"{path}: column '{column}' holds {column_type} values, not text; "
+                             "pass the text column with --text-column")
+
+
+def _value_sql(column: str, column_type: str) -> str:
+    """A column as VARCHAR. JSON values (a JSONL column whose rows mix strings and nested
+    values) are unquoted when scalar and NULL when nested, so one odd row is skipped and
+    counted instead of every text keeping its JSON quotes."""
+    ident = _ident(column)
+    if column_type == "JSON":
+        return (f"CASE WHEN json_type({ident}) IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE', "
+                f"'BOOLEAN') THEN {ident} ->> '$' END")
+    return f"CAST({ident} AS VARCHAR)"
 
 
 def _check_columns(path: Path, columns: list[str], options: CorpusOptions) -> None:
@@ -228,10 +285,12 @@ def _ident(column: str) -> str:
     return '"' + column.replace('"', '""') + '"'
 
 
-def _mapped_sql(options: CorpusOptions) -> str:
-    """SQL of (id, text, raw_gold, gold, split) over the staged rows, all VARCHAR."""
-    ident = _ident(options.id_column) if options.id_column else "rowid"
-    raw_gold = (f"CAST({_ident(options.label_column)} AS VARCHAR)"
+def _mapped_sql(options: CorpusOptions, types: dict[str, str]) -> str:
+    """SQL of (id, text, raw_gold, gold, split, nested) over the staged rows, all VARCHAR;
+    `nested` marks a text that is a JSON list or object (skipped and counted)."""
+    ident = _value_sql(options.id_column, types[options.id_column]) if options.id_column \
+        else "rowid"
+    raw_gold = (_value_sql(options.label_column, types[options.label_column])
                 if options.label_column else "NULL::VARCHAR")
     gold = raw_gold
     if options.label_map:
@@ -239,16 +298,19 @@ def _mapped_sql(options: CorpusOptions) -> str:
                          for k, v in options.label_map.items())
         gold = f"CASE {raw_gold} {cases} ELSE NULL END"
     if options.split_column:
-        split = f"CAST({_ident(options.split_column)} AS VARCHAR)"
+        split = _value_sql(options.split_column, types[options.split_column])
     elif options.holdout:
         bucket = f"md5_number(CAST({ident} AS VARCHAR) || '/{int(options.seed)}') % 1000000"
         split = f"CASE WHEN {bucket} < {int(options.holdout * 1_000_000)} THEN 'test' " \
                 "ELSE 'train' END"
     else:
         split = "NULL::VARCHAR"
-    return (f"SELECT CAST({ident} AS VARCHAR) AS id, CAST({_ident(options.text_column)} "
-            f"AS VARCHAR) AS text, {raw_gold} AS raw_gold, {gold} AS gold, {split} AS split "
-            "FROM staged")
+    text_type = types[options.text_column]
+    nested = (f"json_type({_ident(options.text_column)}) IN ('OBJECT', 'ARRAY')"
+              if text_type == "JSON" else "false")
+    return (f"SELECT CAST({ident} AS VARCHAR) AS id, "
+            f"{_value_sql(options.text_column, text_type)} AS text, {raw_gold} AS raw_gold, "
+            f"{gold} AS gold, {split} AS split, {nested} AS nested FROM staged")
 
 
 
@@ -267,7 +329,9 @@ def _count_skips(con: duckdb.DuckDBPyConnection, result: LoadResult,
         return int(con.execute(f"SELECT count(*) FROM mapped WHERE {where}").fetchall()[0][0])  # type: ignore[index]
 
     result.skip("no id", count("id IS NULL"))
-    result.skip("empty text", count("id IS NOT NULL AND (text IS NULL OR trim(text) = '')"))
+    result.skip("text is a nested JSON value, not a string", count("id IS NOT NULL AND nested"))
+    result.skip("empty text", count("id IS NOT NULL AND NOT nested AND "
+                                    "(text IS NULL OR trim(text) = '')"))
     if options.label_map:
         for label, n in con.execute(
                 "SELECT raw_gold, count(*) FROM mapped WHERE raw_gold IS NOT NULL AND gold IS NULL "
@@ -309,6 +373,18 @@ def _aclimdb_root(path: Path) -> Path:
                          "*.txt); pass a CSV/JSONL/Parquet file or --format")
 
 
+def _check_aclimdb_classes(root: Path) -> None:
+    """Each split with labelled reviews needs both pos/ and neg/ with files: a folder with one
+    class missing (a partial download or copy) would load as a one-class corpus."""
+    for split in ("train", "test"):
+        present = {label: any((root / split / label).glob("*.txt")) for label in ("pos", "neg")}
+        if any(present.values()) and not all(present.values()):
+            missing = next(label for label, has in present.items() if not has)
+            raise InputFileError(f"{root / split / missing}: missing or empty, but "
+                                 f"{split}/{'neg' if missing == 'pos' else 'pos'}/ has reviews; "
+                                 "the aclImdb folder is incomplete (download or copy it again)")
+
+
 def _aclimdb_files(root: Path) -> Iterator[tuple[str, str, Path]]:
     """(split, label folder, file) for every review file, in a stable order."""
     for split in ("train", "test"):
@@ -323,10 +399,11 @@ def _load_aclimdb(con: duckdb.DuckDBPyConnection, name: str, path: Path,
                   progress: Progress | None) -> LoadResult:
     """Stream the review files into the table in batches, inside one transaction."""
     root = _aclimdb_root(path)
+    _check_aclimdb_classes(root)
     total = sum(1 for _ in _aclimdb_files(root))
     result = LoadResult(name)
     done = 0
-    with _transaction(con):
+    with transaction(con):
         con.execute(f"DELETE FROM {CORPUS_TABLE} WHERE corpus = ?", [name])
         batch: list[tuple[str, str, str | None, str]] = []
         for split, label, file in _aclimdb_files(root):

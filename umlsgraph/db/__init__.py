@@ -7,8 +7,9 @@ from umlsgraph.db.connection import (
     SUPPRESSIBLE,
     connect,
     require_tables,
+    stream,
     table_exists,
     transaction,
 )
 
-__all__ = ["SUPPRESSIBLE", "connect", "require_tables", "table_exists", "transaction"]
+__all__ = ["SUPPRESSIBLE", "connect", "require_tables", "stream", "table_exists", "transaction"]

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-from umlsgraph.errors import StoreError
+from umlsgraph.errors import StoreError, describe_duckdb_error
 
 SUPPRESSIBLE = ("O", "E", "Y")
 
@@ -28,8 +29,7 @@ def connect(db: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnectio
     try:
         return duckdb.connect(str(path), read_only=read_only)
     except duckdb.Error as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise StoreError(f"{path}: cannot open as a DuckDB database ({first})") from None
+        raise StoreError(describe_duckdb_error(exc, path)) from None
 
 
 def require_tables(con: duckdb.DuckDBPyConnection, *tables: str, hint: str = "") -> None:
@@ -60,3 +60,17 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
+
+
+def stream(con: duckdb.DuckDBPyConnection, sql: str, batch_rows: int = 10_000,
+           params: list[Any] | None = None) -> Iterator[list[dict[str, Any]]]:
+    """The rows of `sql` as lists of dicts, `batch_rows` at a time, never all in memory.
+
+    The connection itself is used (temp tables are visible only on it), so it must not run
+    other statements until the iterator is exhausted.
+    """
+    con.execute("SELECT NULL").fetchall()  # DuckDB 2 refuses con.sql() while a result is open
+    reader = con.sql(sql, params=params or None).to_arrow_reader(batch_rows)
+    for batch in reader:
+        if batch.num_rows:
+            yield batch.to_pylist()

@@ -17,12 +17,13 @@ from typing import Protocol
 import duckdb
 
 from umlsgraph.db import SUPPRESSIBLE, require_tables
+from umlsgraph.db.schema import CORPUS_ITEMS
 from umlsgraph.db.sql import in_list, literal
 from umlsgraph.errors import StoreError
 from umlsgraph.query import Query, TextOptions
 
 #: The table that holds every flat corpus (one row per text): corpus, id, text, gold, split.
-CORPUS_TABLE = "corpus_items"
+CORPUS_TABLE = CORPUS_ITEMS
 
 
 class ItemSource(Protocol):

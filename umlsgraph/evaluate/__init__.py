@@ -1,0 +1,1 @@
+"""How good the labels are: predictions or annotations against gold labels."""

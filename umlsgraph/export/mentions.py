@@ -20,7 +20,7 @@ from typing import Any
 
 import duckdb
 
-from umlsgraph.db import SUPPRESSIBLE
+from umlsgraph.db import SUPPRESSIBLE, stream
 from umlsgraph.db import mentions as store
 from umlsgraph.db.items import CORPUS_TABLE, CorpusSource
 from umlsgraph.db.sql import in_list
@@ -115,11 +115,9 @@ def _word(ch: str) -> bool:
 
 def _texts(con: duckdb.DuckDBPyConnection, corpus: str) -> Iterator[str]:
     """The corpus's texts in Arrow batches (bounded memory whatever the corpus size)."""
-    con.execute("SELECT NULL").fetchall()  # DuckDB 2 refuses con.sql() while a result is open
-    reader = con.sql(f"SELECT text FROM {CORPUS_TABLE} WHERE corpus = $corpus",
-                     params={"corpus": corpus}).to_arrow_reader(BATCH)
-    for batch in reader:
-        yield from (t for t in batch.column(0).to_pylist() if t)
+    for batch in stream(con, f"SELECT text FROM {CORPUS_TABLE} WHERE corpus = ?", BATCH,
+                        [corpus]):
+        yield from (row["text"] for row in batch if row["text"])
 
 
 def _store(con: duckdb.DuckDBPyConnection, corpus: str, cuis: list[str],

@@ -26,7 +26,7 @@ from typing import Any
 
 import duckdb
 
-from umlsgraph.db import SUPPRESSIBLE, annotation_store, prediction_store
+from umlsgraph.db import SUPPRESSIBLE, annotation_store, prediction_store, stream, table_exists
 from umlsgraph.db.items import ConceptSource, ItemSource
 from umlsgraph.db.sql import literal
 from umlsgraph.errors import QueryError, StoreError
@@ -123,13 +123,8 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
 
 def _batches(con: duckdb.DuckDBPyConnection, sql: str,
              size: int) -> Iterator[list[dict[str, Any]]]:
-    """Rows of `sql` in Arrow batches (the connection must not run other statements meanwhile:
-    temp tables are only visible on this connection, so a cursor cannot be used)."""
-    con.execute("SELECT NULL").fetchall()  # DuckDB 2 refuses con.sql() while a result is open
-    reader = con.sql(sql).to_arrow_reader(size)
-    for batch in reader:
-        if batch.num_rows:
-            yield batch.to_pylist()
+    """Rows of `sql` in batches (see `umlsgraph.db.stream`)."""
+    return stream(con, sql, size)
 
 
 def build(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource | None = None,
@@ -150,6 +145,53 @@ def build(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource | Non
     components = _components(con, options)
     sub = Subontology(con, query, items.key, options, modified=used.pop("modified"))
     sub.summary = {"query": query.name, "items": items.key, **used, **components,
+                   "edges_by_type": dict(con.execute(
+                       f"SELECT type, count(*) FROM {EDGES} GROUP BY type ORDER BY type"
+                   ).fetchall())}
+    return sub
+
+
+def build_all(con: duckdb.DuckDBPyConnection, options: SelectionOptions | None = None
+              ) -> Subontology:
+    """Every concept of the store, with each query's latest predictions as attributes.
+
+    Node columns: those of `build` (label, probability empty; selected true) plus, for each
+    query with concept predictions, `<query>_label` and `<query>_probability` from its most
+    recent model. Edges follow `options` (the hierarchy by default).
+    """
+    from umlsgraph.db.sql import identifier, literal
+    from umlsgraph.query import Query
+
+    options = options or SelectionOptions()
+    ConceptSource().check(con)
+    models = []
+    if table_exists(con, "predictions"):
+        models = con.execute("""SELECT query, arg_max(model, created_at) FROM predictions
+            WHERE source = 'concepts' GROUP BY query ORDER BY query""").fetchall()
+    joins, columns = [], []
+    for k, (query, model) in enumerate(models):
+        joins.append(f"LEFT JOIN (SELECT id, label, probability FROM predictions WHERE "
+                     f"query = {literal(query)} AND source = 'concepts' AND model = "
+                     f"{literal(model)}) p{k} ON p{k}.id = a.cui")
+        columns.append(f"p{k}.label AS {identifier(query + '_label')}, "
+                       f"p{k}.probability AS {identifier(query + '_probability')}")
+    extra = "".join(", " + c for c in columns)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {NODES} AS
+        SELECT a.cui, a.name, a.english, a.semantic_types, a.tuis, NULL::DOUBLE AS probability,
+               NULL::VARCHAR AS label, TRUE AS selected, a.synonyms, a.definition,
+               0 AS component{extra}
+        FROM ({concept_attributes_sql("SELECT cui AS id FROM concepts")}) a {" ".join(joins)}
+        ORDER BY a.cui""")
+    _create_edges(con, options, True)
+    components = _components(con, options)
+    query = Query(name="all", prompt="{text}", labels={"yes": ("yes",)}, positive="yes",
+                  description="Every concept of the store, with each query's predictions.")
+    modified = con.execute("SELECT strftime(max(created_at), '%Y-%m-%d') FROM predictions"
+                           ).fetchall()[0][0] if models else ""
+    sub = Subontology(con, query, "concepts", options, modified=modified or "")
+    sub.summary = {"query": "all", "items": "concepts", "selection": "all",
+                   "queries": [q for q, _ in models], "selected": components["nodes"],
+                   **components,
                    "edges_by_type": dict(con.execute(
                        f"SELECT type, count(*) FROM {EDGES} GROUP BY type ORDER BY type"
                    ).fetchall())}
@@ -356,38 +398,54 @@ def _other_filter(options: SelectionOptions) -> str:
 # --- components ------------------------------------------------------------------------------
 
 def _components(con: duckdb.DuckDBPyConnection, options: SelectionOptions) -> dict[str, Any]:
-    """Number weakly connected components, drop the small ones, and summarise."""
-    import networkx as nx
-    import pyarrow as pa
+    """Number weakly connected components, drop the small ones, and summarise.
 
-    graph = nx.Graph()
-    graph.add_nodes_from(r[0] for r in con.execute(f"SELECT cui FROM {NODES}").fetchall())
-    graph.add_edges_from(con.execute(f"SELECT from_cui, to_cui FROM {EDGES}").fetchall())
-    comps = sorted(nx.connected_components(graph), key=lambda c: (-len(c), min(c)))
-    cuis, ids, sizes = [], [], []
-    for number, comp in enumerate(comps, 1):
-        cuis.extend(comp)
-        ids.extend([number] * len(comp))
-        sizes.extend([len(comp)] * len(comp))
-    table = pa.table({"cui": pa.array(cuis, pa.string()), "component": pa.array(ids, pa.int64()),
-                      "size": pa.array(sizes, pa.int64())})
-    before = graph.number_of_nodes()
+    Components are found with scipy's sparse-graph routine on integer ids (the row numbers of
+    the cui-ordered node table): a few arrays of ints, no Python loop over rows, so the whole
+    Metathesaurus fits. Numbering: by size descending, then by smallest cui.
+    """
+    import numpy as np
+    import pyarrow as pa
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE subontology_ids AS
+        SELECT cui, (row_number() OVER (ORDER BY cui) - 1)::INTEGER AS i FROM {NODES}""")
+    n = _count(con, "subontology_ids")
+    pairs = con.execute(f"""SELECT a.i AS u, b.i AS v FROM {EDGES} e
+        JOIN subontology_ids a ON a.cui = e.from_cui JOIN subontology_ids b ON b.cui = e.to_cui
+        """).fetchnumpy()
+    u, v = pairs["u"].astype(np.int32), pairs["v"].astype(np.int32)
+    matrix = coo_matrix((np.ones(len(u), dtype=np.int8), (u, v)), shape=(n, n))
+    _count_found, labels = connected_components(matrix, directed=True, connection="weak")
+    sizes = np.bincount(labels) if n else np.zeros(0, dtype=np.int64)
+    first = np.full(len(sizes), n, dtype=np.int64)
+    np.minimum.at(first, labels, np.arange(n))  # smallest id (= smallest cui) per component
+    order = np.lexsort((first, -sizes))          # by size desc, then smallest cui
+    number = np.empty(len(sizes), dtype=np.int64)
+    number[order] = np.arange(1, len(sizes) + 1)
     min_size = max(options.min_component_size, 2 if options.drop_isolated else 1)
+    table = pa.table({"i": pa.array(np.arange(n, dtype=np.int32)),
+                      "component": pa.array(number[labels] if n else [], pa.int64()),
+                      "size": pa.array(sizes[labels] if n else [], pa.int64())})
     con.register("subontology_components", table)
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {NODES} AS
-        SELECT n.* REPLACE (c.component AS component) FROM {NODES} n
-        JOIN subontology_components c USING (cui) WHERE c.size >= {min_size} ORDER BY n.cui""")
+    con.execute(f"""UPDATE {NODES} SET component = c.component
+        FROM subontology_ids s JOIN subontology_components c USING (i)
+        WHERE {NODES}.cui = s.cui""")
+    con.execute(f"""DELETE FROM {NODES} WHERE cui IN (SELECT s.cui FROM subontology_ids s
+        JOIN subontology_components c USING (i) WHERE c.size < {int(min_size)})""")
     con.unregister("subontology_components")
+    con.execute("DROP TABLE subontology_ids")
     con.execute(f"""DELETE FROM {EDGES} WHERE from_cui NOT IN (SELECT cui FROM {NODES})
                     OR to_cui NOT IN (SELECT cui FROM {NODES})""").fetchall()
-    kept = [len(c) for c in comps if len(c) >= min_size]
+    kept = sizes[sizes >= min_size]
     return {
         "nodes": _count(con, NODES),
         "ancestors_added": int(con.execute(f"SELECT count(*) FROM {NODES} WHERE NOT selected"
                                            ).fetchall()[0][0]),
         "edges": _count(con, EDGES),
-        "components": len(kept),
-        "largest_component": max(kept, default=0),
-        "isolated": sum(1 for size in kept if size == 1),
-        "dropped": before - sum(kept),
+        "components": int(len(kept)),
+        "largest_component": int(kept.max()) if len(kept) else 0,
+        "isolated": int((kept == 1).sum()),
+        "dropped": int(n - kept.sum()),
     }

@@ -29,8 +29,9 @@ import duckdb
 from umlsgraph.db import connect, prediction_store
 from umlsgraph.db.items import ItemSource
 from umlsgraph.errors import ModelError
-from umlsgraph.query import Query, TextOptions
+from umlsgraph.query import Query, TextOptions, no_items_error
 from umlsgraph.train.encoder import (
+    amp_dtype,
     autocast,
     encode,
     length_batches,
@@ -63,7 +64,7 @@ class LabelResult:
 
 
 @dataclass
-class _Chunk:
+class Chunk:
     """One chunk ready for the model: ids, and batches of (positions, padded CPU tensors)."""
 
     ids: list[str]
@@ -73,16 +74,19 @@ class _Chunk:
 def label(db: str | Path, query: Query, source: ItemSource, model_dir: str | Path,
           batch_size: int | None = None, max_length: int | None = None,
           chunk_size: int = 20_000, device: str = "auto", progress: bool = True,
-          on_chunk: Callable[[int], None] | None = None) -> LabelResult:
+          on_chunk: Callable[[int], None] | None = None, precision: str = "auto",
+          bucketing: bool = True, force: bool = False) -> LabelResult:
     """Classify every candidate item of `query` not yet labelled by this model.
 
     `batch_size` defaults to 64 on CPU and 256 on a GPU; `max_length` to the training one.
-    `on_chunk(n_written)` is called after each chunk is committed.
+    `on_chunk(n_written)` is called after each chunk is committed. `precision` and
+    `bucketing` are for measuring (see `Labeller`); the defaults are the fast ones. A model
+    trained for another query is refused unless `force`.
     """
     if chunk_size < 1 or (batch_size is not None and batch_size < 1):
         raise ModelError("--batch-size and --chunk-size must be positive")
     meta = read_meta(model_dir)
-    query = _model_query(query, meta, model_dir)
+    query = _model_query(query, meta, model_dir, force)
     max_length = max_length or int(meta.get("max_length", 128))
     started = time.monotonic()
     con = connect(db)
@@ -90,9 +94,12 @@ def label(db: str | Path, query: Query, source: ItemSource, model_dir: str | Pat
         source.check(con)
         prediction_store.ensure_table(con)
         candidates, todo = _plan(con, query, source, meta["model_id"])
+        if not candidates:
+            raise no_items_error(query, source.key)
         labelled = 0
         if todo:
-            labeller = _Labeller(model_dir, meta, device, batch_size, max_length)
+            labeller = Labeller(model_dir, meta, device, batch_size, max_length, precision,
+                                bucketing)
             labelled = _run(con, query, source, labeller, todo, chunk_size, progress, on_chunk)
         positives = _count_positives(con, query, source, meta["model_id"])
         con.execute(f"DROP TABLE IF EXISTS {TODO}")
@@ -102,11 +109,17 @@ def label(db: str | Path, query: Query, source: ItemSource, model_dir: str | Pat
                        time.monotonic() - started)
 
 
-def _model_query(query: Query, meta: dict[str, Any], model_dir: str | Path) -> Query:
-    """The query with the text options the model was trained on; categories must match."""
+def _model_query(query: Query, meta: dict[str, Any], model_dir: str | Path,
+                 force: bool = False) -> Query:
+    """The query with the text options the model was trained on; categories must match, and
+    the model must have been trained for this query (unless forced)."""
     if meta["categories"] != query.categories:
         raise ModelError(f"{model_dir}: trained for categories {meta['categories']}, but query "
                          f"'{query.name}' has {query.categories}")
+    trained_for = meta.get("query")
+    if trained_for and trained_for != query.name and not force:
+        raise ModelError(f"{model_dir}: trained for query '{trained_for}', not '{query.name}'; "
+                         "train a model for this query, or pass --force to label with it anyway")
     return replace(query, text=TextOptions(**meta["text"])) if "text" in meta else query
 
 
@@ -136,7 +149,7 @@ def _count_positives(con: duckdb.DuckDBPyConnection, query: Query, source: ItemS
 
 
 def _run(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
-         labeller: _Labeller, todo: int, chunk_size: int, progress: bool,
+         labeller: Labeller, todo: int, chunk_size: int, progress: bool,
          on_chunk: Callable[[int], None] | None) -> int:
     """Stream the todo list chunk by chunk: fetch+tokenize the next while predicting this one."""
     starts = list(range(0, todo, chunk_size))
@@ -171,7 +184,7 @@ def _chunk_ids(con: duckdb.DuckDBPyConnection, start: int, size: int) -> Any:
 
 
 def _prepare(reader: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
-             labeller: _Labeller, ids: Any) -> _Chunk:
+             labeller: Labeller, ids: Any) -> Chunk:
     """Render the chunk's texts in DuckDB, tokenize, sort and pad them (in the prefetch
     thread, while the model works on the previous chunk)."""
     reader.register("_chunk_ids", ids)
@@ -182,53 +195,78 @@ def _prepare(reader: duckdb.DuckDBPyConnection, query: Query, source: ItemSource
     found = {str(i): t or "" for i, t in rows}
     chunk_ids = [str(i) for i in ids.column("id").to_pylist()]
     texts = [found.get(i, "") for i in chunk_ids]
-    return _Chunk(chunk_ids, labeller.batches(texts))
+    return Chunk(chunk_ids, labeller.batches(texts))
 
 
-class _Labeller:
-    """The loaded model: tokenizes texts and predicts (label, P(positive)) for encodings."""
+class Labeller:
+    """The loaded model: tokenizes texts and predicts (label, P(positive)) for encodings.
 
-    def __init__(self, model_dir: str | Path, meta: dict[str, Any], device: str,
-                 batch_size: int | None, max_length: int) -> None:
-        import torch
+    On CUDA the whole model is cast to `amp_dtype` (bf16 where the GPU has it). With
+    `bucketing` (the default) a chunk's items are sorted by token length before batching, so
+    each batch is padded only to items of about its own length; without, batches follow the
+    chunk's order (what a naive loop does; kept to measure what bucketing buys).
+    """
 
+    def __init__(self, model_dir: str | Path, meta: dict[str, Any] | None = None,
+                 device: str = "auto", batch_size: int | None = None,
+                 max_length: int | None = None, precision: str = "auto",
+                 bucketing: bool = True) -> None:
+        meta = meta if meta is not None else read_meta(model_dir)
         self.device = resolve_device(device)
+        self.precision, self.bucketing = precision, bucketing
         self.model, self.tokenizer = load_classifier(model_dir)
         if self.model.config.num_labels != len(meta["categories"]):
             raise ModelError(f"{model_dir}: the model has {self.model.config.num_labels} outputs "
                              f"but umlsgraph.json lists {len(meta['categories'])} categories")
-        if self.device.startswith("cuda"):
-            bf16 = torch.cuda.is_bf16_supported()
-            self.model.to(torch.bfloat16 if bf16 else torch.float16)
+        half = amp_dtype(self.device, precision)
+        if half is not None:
+            self.model.to(half)
         self.model.to(self.device).eval()
         self.categories = list(meta["categories"])
         self.positive = self.categories.index(meta["positive"])
         self.model_id = str(meta["model_id"])
         self.batch_size = batch_size or (256 if self.device.startswith("cuda") else 64)
-        self.max_length = max_length
+        self.max_length = max_length or int(meta.get("max_length", 128))
         self.pad_id = pad_id(self.tokenizer)
 
     def batches(self, texts: list[str]) -> list[tuple[list[int], dict[str, Any]]]:
-        """Tokenized, length-sorted (longest first) and padded batches, on the CPU."""
+        """Tokenized and padded batches on the CPU (length-sorted, longest first, when
+        bucketing)."""
         encodings = encode(self.tokenizer, texts, self.max_length)
-        lengths = [len(e["input_ids"]) for e in encodings]
-        return [(ids, pad([encodings[i] for i in ids], self.pad_id, "cpu"))
-                for ids in length_batches(lengths, self.batch_size)]
+        if self.bucketing:
+            groups = length_batches([len(e["input_ids"]) for e in encodings], self.batch_size)
+        else:
+            groups = [list(range(i, min(i + self.batch_size, len(texts))))
+                      for i in range(0, len(texts), self.batch_size)]
+        return [(ids, pad([encodings[i] for i in ids], self.pad_id, "cpu")) for ids in groups]
 
-    def predict(self, chunk: _Chunk,
-                advance: Callable[[int], None]) -> tuple[list[str], list[float]]:
-        """Labels and P(positive) of a chunk's items, in the chunk's order."""
+    def predict(self, chunk: Chunk,
+                advance: Callable[[int], None] = lambda n: None) -> tuple[list[str], list[float]]:
+        """Labels and P(positive) of a chunk's items, in the chunk's order.
+
+        The probabilities stay on the device until the chunk is done: one copy back per
+        chunk, not one per batch, so the GPU never waits for the host between batches.
+        """
         import torch
 
-        labels: list[str] = [""] * len(chunk.ids)
-        probs: list[float] = [0.0] * len(chunk.ids)
-        with torch.inference_mode(), autocast(self.device):
+        outputs = []
+        with torch.inference_mode(), autocast(self.device, self.precision):
             for positions, cpu_batch in chunk.batches:
                 batch = {k: v.to(self.device, non_blocking=True) for k, v in cpu_batch.items()}
-                p = torch.softmax(self.model(**batch).logits.float(), dim=-1).cpu()
-                best, positive = p.argmax(-1).tolist(), p[:, self.positive].tolist()
-                for row, i in enumerate(positions):
-                    labels[i] = self.categories[best[row]]
-                    probs[i] = positive[row]
+                outputs.append(torch.softmax(self.model(**batch).logits.float(), dim=-1))
                 advance(len(positions))
+        labels: list[str] = [""] * len(chunk.ids)
+        probs: list[float] = [0.0] * len(chunk.ids)
+        if not outputs:
+            return labels, probs
+        p = torch.cat(outputs).cpu()
+        best, positive = p.argmax(-1).tolist(), p[:, self.positive].tolist()
+        order = [i for positions, _ in chunk.batches for i in positions]
+        for row, i in enumerate(order):
+            labels[i] = self.categories[best[row]]
+            probs[i] = positive[row]
         return labels, probs
+
+    def predict_texts(self, texts: list[str]) -> tuple[list[str], list[float]]:
+        """Labels and P(positive) of `texts`, in order (no database involved)."""
+        return self.predict(Chunk([str(i) for i in range(len(texts))], self.batches(texts)))

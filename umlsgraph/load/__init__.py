@@ -1,0 +1,1 @@
+"""Step 1: a UMLS release (RRF) or an OBO ontology into the DuckDB store, atomically."""

@@ -5,11 +5,16 @@ several names per concept (mixed case, so lower-casing de-duplicates), non-Engli
 suppressed atoms, a PAR/CHD hierarchy with isa/inverse_isa from two sources, other relations,
 semantic types and definitions. Everything is generated set-based inside DuckDB, so a release
 of UMLS size (millions of rows) takes seconds per million rows, and it is deterministic.
+
+`realistic=True` gives UMLS-like line lengths (names of 2-7 words, atom-level MRREL rows with
+AUIs, longer definitions); with `max_names=10, other_relations=13` a release of 3.3M
+concepts has about 18M MRCONSO and 56M MRREL rows, the size of a full UMLS release. Big files
+are written part by part (a range of concepts each), never materialized whole.
 """
 
 from __future__ import annotations
 
-import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +22,7 @@ import duckdb
 
 from umlsgraph.db.sql import literal
 from umlsgraph.load.rrf import LAYOUTS
+from umlsgraph.outputs import claim_folder
 
 WORDS = [
     "heart", "lung", "nerve", "brain", "spinal", "cord", "liver", "kidney", "bone", "muscle",
@@ -50,23 +56,25 @@ class SynthSpec:
     seed: int = 0
     gzip: bool = False
     split: int = 1
+    realistic: bool = False
 
 
 def generate(out: str | Path, spec: SynthSpec | None = None) -> Path:
     """Write MRCONSO, MRREL, MRSTY, MRDEF and MRSAB into `out`/META; return the META path."""
     spec = spec or SynthSpec()
-    meta = Path(out) / "META"
-    if meta.exists():
-        shutil.rmtree(meta)
-    meta.mkdir(parents=True)
+    meta = claim_folder(Path(out) / "META", "synthetic release")
+    for old in meta.glob("MR*.RRF*"):  # only what an earlier `synth` here wrote
+        old.unlink()
     con = duckdb.connect()
     con.execute(f"SET threads = {2}")
+    con.execute("SET memory_limit = '2GB'")
+    con.execute("SET preserve_insertion_order = true")
     _macros(con, spec)
-    _write(con, meta, "MRCONSO", _mrconso_sql(spec), spec)
-    _write(con, meta, "MRREL", _mrrel_sql(spec), spec)
-    _write(con, meta, "MRSTY", _mrsty_sql(spec), spec)
-    _write(con, meta, "MRDEF", _mrdef_sql(spec), spec)
-    _write(con, meta, "MRSAB", _mrsab_sql(), spec)
+    _write(con, meta, "MRCONSO", lambda lo, hi: _mrconso_sql(spec, lo, hi), spec)
+    _write(con, meta, "MRREL", lambda lo, hi: _mrrel_sql(spec, lo, hi), spec)
+    _write(con, meta, "MRSTY", lambda lo, hi: _mrsty_sql(spec), spec)
+    _write(con, meta, "MRDEF", lambda lo, hi: _mrdef_sql(spec), spec)
+    _write(con, meta, "MRSAB", lambda lo, hi: _mrsab_sql(), spec)
     con.close()
     return meta
 
@@ -80,20 +88,29 @@ def _macros(con: duckdb.DuckDBPyConnection, spec: SynthSpec) -> None:
     con.execute("CREATE MACRO cui(i) AS 'C' || lpad(i::VARCHAR, 7, '0')")
 
 
-def _mrconso_sql(spec: SynthSpec) -> str:
+def _base_name(spec: SynthSpec) -> str:
+    """SQL of a concept's base name: two words, or 2-7 words when realistic."""
+    if not spec.realistic:
+        return "word(i, 10) || ' ' || word(i, 11)"
+    extra = " || ".join(f"CASE WHEN h(i, 13) % 6 >= {n} THEN ' ' || word(i, {14 + n}) ELSE '' END"
+                        for n in range(1, 6))
+    return f"word(i, 10) || ' ' || word(i, 11) || {extra}"
+
+
+def _mrconso_sql(spec: SynthSpec, lo: int, hi: int) -> str:
     """Atom j of concept i: j=0 is the preferred English name; the last may be French;
     about one atom in twelve after the first is suppressed (O or E)."""
     return f"""
     WITH atoms AS (
         SELECT i, unnest(range(1 + (h(i, 1) % {spec.max_names})::INT)) AS j,
                1 + (h(i, 1) % {spec.max_names})::INT AS k
-        FROM range({spec.concepts}) t(i)),
+        FROM range({lo}, {hi}) t(i)),
     shaped AS (
         SELECT i, j,
             CASE WHEN j > 0 AND j = k - 1 AND h(i, 2) % 5 = 0 THEN 'FRE' ELSE 'ENG' END AS lat,
             CASE WHEN j > 0 AND h(i * 16 + j, 3) % 12 = 0
                  THEN (CASE WHEN h(i, 4) % 2 = 0 THEN 'O' ELSE 'E' END) ELSE 'N' END AS suppress,
-            word(i, 10) || ' ' || word(i, 11) AS base
+            {_base_name(spec)} AS base
         FROM atoms)
     SELECT cui(i) AS CUI, lat AS LAT, CASE WHEN j = 0 THEN 'P' ELSE 'S' END AS TS,
         'L' || lpad((i * 16 + j)::VARCHAR, 8, '0') AS LUI,
@@ -101,7 +118,9 @@ def _mrconso_sql(spec: SynthSpec) -> str:
         'S' || lpad((i * 16 + j)::VARCHAR, 8, '0') AS SUI,
         CASE WHEN j = 0 THEN 'Y' ELSE 'N' END AS ISPREF,
         'A' || lpad((i * 16 + j)::VARCHAR, 9, '0') AS AUI,
-        '' AS SAUI, 'S' || i AS SCUI, '' AS SDUI,
+        {"'' AS SAUI" if not spec.realistic else "lpad((i * 16 + j)::VARCHAR, 9, '0') AS SAUI"},
+        'S' || i AS SCUI,
+        {"''" if not spec.realistic else "'D' || lpad(i::VARCHAR, 9, '0')"} AS SDUI,
         CASE WHEN j = 0 THEN sab_of(i, 5) ELSE sab_of(i * 16 + j, 6) END AS SAB,
         CASE WHEN j = 0 THEN 'PT' ELSE 'SY' END AS TTY, 'D' || i AS CODE,
         CASE WHEN lat = 'FRE' THEN 'le ' || base
@@ -114,31 +133,38 @@ def _mrconso_sql(spec: SynthSpec) -> str:
     FROM shaped ORDER BY i, j"""
 
 
-def _mrrel_sql(spec: SynthSpec) -> str:
-    """Concept i > 0 has parent (i-1)//4, stated by two sources as PAR and CHD rows."""
+def _mrrel_sql(spec: SynthSpec, lo: int, hi: int) -> str:
+    """Concept i > 0 has parent (i-1)//4, stated by two sources as PAR and CHD rows; rows
+    whose CUI1 is in [lo, hi)."""
     others = "[" + ", ".join(f"'{r}'" for r, _ in OTHER_RELS) + "]"
     relas = "[" + ", ".join(f"'{a}'" for _, a in OTHER_RELS) + "]"
+    n = spec.concepts
+    aui = ("'A' || lpad((c1 * 16)::VARCHAR, 9, '0')", "'A' || lpad((c2 * 16)::VARCHAR, 9, '0')",
+           "'AUI'") if spec.realistic else ("''", "''", "'CUI'")
     return f"""
-    WITH tree AS (SELECT i AS child, (i - 1) // 4 AS parent FROM range(1, {spec.concepts}) t(i)),
+    WITH sabs(sab) AS (VALUES ('MSH'), ('SNOMEDCT_US')),
     hier AS (
-        SELECT child AS c1, parent AS c2, 'PAR' AS rel, 'inverse_isa' AS rela, s.sab, 0 AS o
-        FROM tree, (VALUES ('MSH'), ('SNOMEDCT_US')) s(sab)
+        SELECT i AS c1, (i - 1) // 4 AS c2, 'PAR' AS rel, 'inverse_isa' AS rela, s.sab, 0 AS o
+        FROM range(greatest({lo}, 1), {hi}) t(i), sabs s
         UNION ALL
-        SELECT parent, child, 'CHD', 'isa', s.sab, 1
-        FROM tree, (VALUES ('MSH'), ('SNOMEDCT_US')) s(sab)),
+        SELECT p, c, 'CHD', 'isa', s.sab, 1 FROM (
+            SELECT p, unnest(range(4 * p + 1, least(4 * p + 5, {n}))) AS c
+            FROM range({lo}, {hi}) t(p)) k, sabs s),
     other AS (
-        SELECT i AS c1, (h(i, 20 + r) % {spec.concepts})::BIGINT AS c2,
+        SELECT i AS c1, (h(i, 20 + r) % {n})::BIGINT AS c2,
                {others}[1 + (h(i, 30 + r) % {len(OTHER_RELS)})::INT] AS rel, '' AS rela,
                sab_of(i, 40 + r) AS sab, 2 + r AS o
-        FROM range({spec.concepts}) t(i), range({spec.other_relations}) q(r)),
+        FROM range({lo}, {hi}) t(i), range({spec.other_relations}) q(r)),
     allrel AS (SELECT * FROM hier UNION ALL SELECT * FROM other)
-    SELECT cui(c1) AS CUI1, '' AS AUI1, 'CUI' AS STYPE1, rel AS REL, cui(c2) AS CUI2,
-        '' AS AUI2, 'CUI' AS STYPE2,
+    -- sorted before the text columns are made: the sort holds keys, not whole lines
+    SELECT cui(c1) AS CUI1, {aui[0]} AS AUI1, {aui[2]} AS STYPE1, rel AS REL, cui(c2) AS CUI2,
+        {aui[1]} AS AUI2, {aui[2]} AS STYPE2,
         CASE WHEN rel = 'RO' THEN {relas}[1] ELSE rela END AS RELA,
-        'R' || lpad(row_number() OVER ()::VARCHAR, 9, '0') AS RUI, '' AS SRUI, sab AS SAB,
-        sab AS SL, '' AS RG, '' AS DIR,
+        'R' || lpad((hash(c1, c2, o, sab) % 1000000000)::VARCHAR, 9, '0') AS RUI,
+        '' AS SRUI, sab AS SAB, sab AS SL, {"'0'" if spec.realistic else "''"} AS RG,
+        {"'Y'" if spec.realistic else "''"} AS DIR,
         CASE WHEN h(c1 * 64 + o, 50) % 40 = 0 THEN 'O' ELSE 'N' END AS SUPPRESS, '' AS CVF
-    FROM allrel ORDER BY c1, o, sab"""
+    FROM (SELECT * FROM allrel ORDER BY c1, o, sab, c2)"""
 
 
 def _mrsty_sql(spec: SynthSpec) -> str:
@@ -160,9 +186,18 @@ def _mrdef_sql(spec: SynthSpec) -> str:
     SELECT cui(i) AS CUI, 'A' || lpad((i * 16)::VARCHAR, 9, '0') AS AUI,
         'AT' || lpad((i * 8 + 7)::VARCHAR, 9, '0') AS ATUI, '' AS SATUI,
         sab_of(i, 5) AS SAB,
-        'A ' || word(i, 11) || ' of the ' || word(i, 10) || ' (' || word(i, 70) || ').' AS DEF,
+        'A ' || word(i, 11) || ' of the ' || word(i, 10) || ' (' || word(i, 70) || ').'
+        {_long_definition(spec)} AS DEF,
         CASE WHEN h(i, 71) % 25 = 0 THEN 'E' ELSE 'N' END AS SUPPRESS, '' AS CVF
     FROM range({spec.concepts}) t(i) WHERE h(i, 72) % 3 = 0 ORDER BY i"""
+
+
+def _long_definition(spec: SynthSpec) -> str:
+    """Realistic definitions run to a few sentences."""
+    if not spec.realistic:
+        return ""
+    words = " || ' ' || ".join(f"word(i, {80 + n})" for n in range(12))
+    return f" || ' It affects the ' || {words} || '.'"
 
 
 def _mrsab_sql() -> str:
@@ -173,21 +208,22 @@ def _mrsab_sql() -> str:
     return f"SELECT {cols} FROM (VALUES {rows}) v(rsab, son, vsab)"
 
 
-def _write(con: duckdb.DuckDBPyConnection, meta: Path, name: str, sql: str,
-           spec: SynthSpec) -> None:
-    """Write rows as RRF lines (fields joined by `|`, trailing `|`), optionally gzip'd/split."""
+def _write(con: duckdb.DuckDBPyConnection, meta: Path, name: str,
+           sql: Callable[[int, int], str], spec: SynthSpec) -> None:
+    """Write rows as RRF lines (fields joined by `|`, trailing `|`), optionally gzip'd/split.
+
+    Part p of a split file holds the rows of concepts [p*N/parts, (p+1)*N/parts): each part is
+    generated and written straight to its file, so no file is ever held in memory whole.
+    """
     columns = LAYOUTS[name]
     line = " || '|' || ".join(f"coalesce({c}::VARCHAR, '')" for c in columns) + " || '|'"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE lines AS SELECT {line} AS line, "
-                f"row_number() OVER () AS n FROM ({sql})")
-    total = int(con.execute("SELECT count(*) FROM lines").fetchone()[0])  # type: ignore[index]
     parts = max(1, spec.split) if name in ("MRCONSO", "MRREL") else 1
-    per_part = -(-total // parts) if total else 0
+    options = "FORMAT csv, HEADER false, DELIMITER '\\t', QUOTE '', ESCAPE ''"
+    if spec.gzip:
+        options += ", COMPRESSION gzip"
     for p in range(parts):
         suffix = "" if parts == 1 else "." + "a" + "abcdefghijklmnopqrstuvwxyz"[p]
         path = meta / f"{name}.RRF{suffix}{'.gz' if spec.gzip else ''}"
-        options = "FORMAT csv, HEADER false, DELIMITER '\\t', QUOTE '', ESCAPE ''"
-        if spec.gzip:
-            options += ", COMPRESSION gzip"
-        con.execute(f"COPY (SELECT line FROM lines WHERE n > {p * per_part} AND "
-                    f"n <= {(p + 1) * per_part} ORDER BY n) TO {literal(path)} ({options})")
+        lo, hi = p * spec.concepts // parts, (p + 1) * spec.concepts // parts
+        con.execute(f"COPY (SELECT {line} AS line FROM ({sql(lo, hi)})) TO {literal(path)} "
+                    f"({options})")

@@ -1,0 +1,1 @@
+"""The Neo4j store: a Bolt writer and the push of a whole DuckDB store."""

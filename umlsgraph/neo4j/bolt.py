@@ -13,6 +13,12 @@ Graph model (shared with `umlsgraph export --format neo4j`):
         MRREL's reading, "the end node is REL of the start node": (child)-[:PAR]->(parent);
         a REL outside the UMLS list becomes [:RELATED {type: REL}]
 
+Big stores: `batch_size` rows per transaction, `parallel` transactions at once (Neo4j takes
+concurrent MERGEs and retries the ones that deadlock; a server that inlines parameters gets one
+at a time). Concepts are all written before relationships, so a relationship batch only
+MATCHes nodes that exist. For a whole Metathesaurus, `export --all --format neo4j-admin` and
+`neo4j-admin database import` are faster still (an offline bulk import, Neo4j only).
+
 Servers differ: a uniqueness constraint on `cui` is created where the server allows it, else
 an index, else nothing. Bolt servers that paste parameters into the query text (FalkorDB's
 Bolt bridge) are detected with one probe query; for them strings are escaped and batches are
@@ -58,10 +64,13 @@ class Neo4jSettings:
     database: str | None = None
     batch_size: int = 1000
     timeout: float = 10.0
+    parallel: int = 1
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ExportError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if not 1 <= self.parallel <= 64:
+            raise ExportError(f"--parallel must be between 1 and 64, got {self.parallel}")
 
     @classmethod
     def resolve(cls, **flags: Any) -> Neo4jSettings:
@@ -198,15 +207,57 @@ class BoltWriter:
             return "none (rejected or already there)"
         return "constraint" if "CONSTRAINT" in made else "index"
 
+    @property
+    def workers(self) -> int:
+        """Concurrent write transactions: `parallel`, or 1 on a server that inlines
+        parameters (FalkorDB's Bolt bridge, which runs one query at a time anyway)."""
+        return 1 if self.escape else self.settings.parallel
+
     def write(self, cypher: str, rows: Iterable[dict[str, Any]], task: str = "rows",
               total: int = 0, on_progress: Progress | None = None, **params: Any) -> int:
-        """Send `rows` as $rows in batches (one transaction each); return how many were sent."""
+        """Send `rows` as $rows in batches (one transaction each); return how many were sent.
+
+        With `workers` > 1 the batches go in that many concurrent transactions, at most twice
+        as many batches in flight (memory stays bounded). Neo4j retries a transaction that
+        deadlocks (two batches locking the same nodes), so MERGEs may run side by side.
+        """
+        if self.workers == 1:
+            done = 0
+            for batch in self.batches(rows):
+                self.run(cypher, rows=batch, **params)
+                done += len(batch)
+                if on_progress:
+                    on_progress(task, done, total)
+            return done
+        return self._write_parallel(cypher, rows, task, total, on_progress, params)
+
+    def _write_parallel(self, cypher: str, rows: Iterable[dict[str, Any]], task: str,
+                        total: int, on_progress: Progress | None, params: dict[str, Any]) -> int:
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
         done = 0
-        for batch in self.batches(rows):
-            self.run(cypher, rows=batch, **params)
-            done += len(batch)
-            if on_progress:
-                on_progress(task, done, total)
+        pending: deque[Any] = deque()
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            try:
+                for batch in self.batches(rows):
+                    pending.append((pool.submit(self.run, cypher, rows=batch, **params),
+                                    len(batch)))
+                    while len(pending) >= 2 * self.workers:
+                        future, size = pending.popleft()
+                        future.result()
+                        done += size
+                        if on_progress:
+                            on_progress(task, done, total)
+                while pending:
+                    future, size = pending.popleft()
+                    future.result()
+                    done += size
+                    if on_progress:
+                        on_progress(task, done, total)
+            finally:
+                for future, _size in pending:
+                    future.cancel()
         return done
 
     def batches(self, rows: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -353,6 +404,7 @@ def push(db: str | Path, settings: Neo4jSettings,
     finally:
         con.close()
     return {"uri": settings.uri, "sent": sent, "keys": keys, "graph": counts,
+            "batch_size": settings.batch_size, "parallel": writer.workers,
             "parameters": "escaped for an inlining server" if writer.escape else "native"}
 
 
@@ -390,10 +442,10 @@ def graph_counts(writer: BoltWriter) -> dict[str, int]:
 
 def _stream(con: Any, sql: str, size: int, params: list[Any] | None = None
             ) -> Iterator[dict[str, Any]]:
-    con.execute("SELECT NULL").fetchall()  # DuckDB 2 refuses con.sql() while a result is open
-    reader = con.sql(sql, params=params or None).to_arrow_reader(max(size, 1000))
-    for batch in reader:
-        yield from batch.to_pylist()
+    from umlsgraph.db import stream
+
+    for rows in stream(con, sql, max(size, 1000), params):
+        yield from rows
 
 
 def _scalar(con: Any, sql: str) -> int:

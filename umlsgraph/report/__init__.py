@@ -1,0 +1,1 @@
+"""The HTML report of a query's pipeline state, with its figures."""

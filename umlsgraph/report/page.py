@@ -24,6 +24,7 @@ import networkx as nx
 from umlsgraph.db import annotation_store, connect, prediction_store
 from umlsgraph.db.items import ItemSource, source_for
 from umlsgraph.errors import ModelError
+from umlsgraph.outputs import check_folder, claim_folder
 from umlsgraph.query import Query, load_query
 from umlsgraph.report import plots
 
@@ -68,13 +69,17 @@ class ReportResult:
         return str(self.html)
 
 
+def _is_report(folder: Path) -> bool:
+    return (folder / "report.html").is_file()
+
+
 def build_report(db: str | Path, query: str | Path | Query, out: str | Path,
                  model_dir: str | Path | None = None, corpus: str | None = None,
                  source: ItemSource | None = None) -> ReportResult:
     """Write `out`/report.html and its PNGs for `query` on the items of `source` (or corpus)."""
     q = query if isinstance(query, Query) else load_query(query)
     src = source or source_for(corpus)
-    out = Path(out)
+    out = check_folder(out, "report", ours=_is_report)
     hint = _Hints(q, src, Path(db), Path(model_dir) if model_dir else None)
     con = connect(db, read_only=True)
     try:
@@ -433,7 +438,7 @@ nav a{margin-right:14px;color:#2b6cb0}
 
 def _write(out: Path, query: Query, source: ItemSource, db: Path,
            sections: list[Section]) -> ReportResult:
-    out.mkdir(parents=True, exist_ok=True)
+    claim_folder(out, "report", ours=_is_report)
     images = []
     for section in sections:
         for image in section.images:

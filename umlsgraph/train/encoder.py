@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from umlsgraph.errors import ModelError, missing_extra
+from umlsgraph.settings import PRECISIONS
 
 META_FILE = "umlsgraph.json"
 
@@ -137,13 +138,36 @@ def resolve_device(name: str = "auto") -> str:
     return name
 
 
-def autocast(device: str) -> contextlib.AbstractContextManager[Any]:
-    """bf16 (or fp16 where bf16 is unsupported) autocast on CUDA; a no-op elsewhere."""
+#: What `precision` may be: "auto" is bf16 on a GPU that has it, else fp16; fp32 off CUDA.
+
+
+def amp_dtype(device: str, precision: str = "auto") -> Any:
+    """The half-precision dtype for `device`, or None for plain fp32.
+
+    The one rule for training autocast, the GradScaler (on exactly when this is fp16) and
+    labelling in half precision: on CUDA bf16 where the GPU supports it, else fp16; never on
+    CPU or MPS, where half precision is slower or unsupported.
+    """
     import torch
 
-    if not device.startswith("cuda"):
+    if precision not in PRECISIONS:
+        raise ModelError(f"--precision {precision}: choose from {', '.join(PRECISIONS)}")
+    if not device.startswith("cuda") or precision == "fp32":
+        return None
+    if precision == "fp16":
+        return torch.float16
+    if precision == "bf16" and not torch.cuda.is_bf16_supported():
+        raise ModelError("--precision bf16: this GPU has no bf16; use --precision fp16 or auto")
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def autocast(device: str, precision: str = "auto") -> contextlib.AbstractContextManager[Any]:
+    """Autocast to `amp_dtype(device, precision)` on CUDA; a no-op elsewhere or in fp32."""
+    import torch
+
+    dtype = amp_dtype(device, precision)
+    if dtype is None:
         return contextlib.nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.autocast(device_type="cuda", dtype=dtype)
 
 

@@ -30,10 +30,12 @@ from umlsgraph.db import annotation_store, connect
 from umlsgraph.db.items import ItemSource
 from umlsgraph.errors import AnnotationError, ModelError, TrainingError
 from umlsgraph.evaluate.evaluation import evaluate_rows
+from umlsgraph.outputs import check_folder, claim_folder
 from umlsgraph.query import Query, TextOptions
 from umlsgraph.settings import TrainConfig
 from umlsgraph.train.encoder import (
     META_FILE,
+    amp_dtype,
     autocast,
     encode,
     length_batches,
@@ -166,6 +168,7 @@ def train(db: str | Path, query: Query, source: ItemSource, config: TrainConfig,
     `on_epoch` is called with each epoch's record after its checkpoint is on disk.
     """
     out = Path(out)
+    check_model_folder(out)
     init_meta = _init_meta(init_model, query, out)
     text_query = training_text(_with_text(query, init_meta), config)
     examples = load_examples(db, text_query, source, labels_sql, annotator)
@@ -176,6 +179,16 @@ def train(db: str | Path, query: Query, source: ItemSource, config: TrainConfig,
     trainer = _Trainer(text_query, source, examples, config, out, key, init_model, init_meta,
                        annotator if labels_sql is None else "custom labels", progress, on_epoch)
     return trainer.run(resume)
+
+
+def check_model_folder(out: Path) -> None:
+    """Refuse a --out that is a file or holds files umlsgraph did not write (a model folder
+    from before the marker file is recognised by its umlsgraph.json or checkpoint)."""
+    check_folder(out, "model folder", ours=_looks_like_model)
+
+
+def _looks_like_model(folder: Path) -> bool:
+    return (folder / META_FILE).is_file() or (folder / CHECKPOINT).is_file()
 
 
 def _init_meta(init_model: str | Path | None, query: Query, out: Path) -> dict[str, Any] | None:
@@ -255,7 +268,7 @@ class _Trainer:
 
     def run(self, resume: bool) -> TrainResult:
         started = time.monotonic()
-        self.out.mkdir(parents=True, exist_ok=True)
+        claim_folder(self.out, "model folder", ours=_looks_like_model)
         (self.out / META_FILE).unlink(missing_ok=True)  # the folder's old model is going away
         if not resume:
             (self.out / CHECKPOINT).unlink(missing_ok=True)
@@ -298,7 +311,8 @@ class _Trainer:
         self.optimizer = torch.optim.AdamW(_param_groups(self.model, cfg.weight_decay), lr=cfg.lr)
         self.scheduler = _linear_schedule(self.optimizer, int(cfg.warmup_ratio * self.total_steps),
                                           self.total_steps)
-        fp16 = self.device.startswith("cuda") and not torch.cuda.is_bf16_supported()
+        # bf16 has fp32's range; only fp16 gradients need loss scaling
+        fp16 = amp_dtype(self.device, cfg.precision) == torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=fp16)
 
     # -- one epoch
@@ -323,24 +337,27 @@ class _Trainer:
 
         self.model.train()
         batches = self._epoch_batches(self.epoch)
-        self.train_loss, self.train_batches = torch.zeros((), device=self.device), 0
+        running_loss, self.train_batches = torch.zeros((), device=self.device), 0
+        epoch_started = time.monotonic()
         for index in range(self.step_in_epoch, len(batches)):
             batch = pad([self.train_enc[i] for i in batches[index]], self.pad_id, self.device)
             labels = torch.tensor([self.train_set[i].label for i in batches[index]],
                                   device=self.device)
-            self.train_loss = self.train_loss + self._step(batch, labels)
+            running_loss = running_loss + self._step(batch, labels)
             self.train_batches += 1
             self.step_in_epoch = index + 1
             self.global_step += 1
             bar.advance(1)
             if self.global_step % self.config.checkpoint_steps == 0:
                 self._save_checkpoint(started)
+        self.train_loss = float(running_loss)  # waits for the GPU, so the time is true
+        self.train_seconds = time.monotonic() - epoch_started
 
     def _step(self, batch: dict[str, Any], labels: Any) -> Any:
         """One optimisation step; returns the (detached) training loss."""
         import torch
 
-        with autocast(self.device):
+        with autocast(self.device, self.config.precision):
             logits = self.model(**batch).logits
         loss = self.loss_fn(logits.float(), labels)
         self.scaler.scale(loss).backward()
@@ -357,7 +374,9 @@ class _Trainer:
         metrics = self._validate() if self.val_set else {}
         record = {"epoch": self.epoch + 1, "step": self.global_step,
                   "lr": self.scheduler.get_last_lr()[0],
-                  "train_loss": float(self.train_loss) / max(1, self.train_batches), **metrics}
+                  "train_loss": float(self.train_loss) / max(1, self.train_batches),
+                  "train_steps": self.train_batches, "train_seconds": self.train_seconds,
+                  **metrics}
         self.history.append(record)
         score = (metrics.get("f1", 0.0), metrics.get("f1_macro", 0.0),
                  -metrics.get("loss", 0.0)) if metrics else None
@@ -388,7 +407,7 @@ class _Trainer:
                 batch = pad([self.val_enc[i] for i in batch_ids], self.pad_id, self.device)
                 labels = torch.tensor([self.val_set[i].label for i in batch_ids],
                                       device=self.device)
-                with autocast(self.device):
+                with autocast(self.device, self.config.precision):
                     logits = self.model(**batch).logits.float()
                 total_loss += float(self.loss_fn(logits, labels)) * len(batch_ids)
                 cats = self.query.categories
@@ -419,7 +438,8 @@ class _Trainer:
             "key": self.key, "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
             "global_step": self.global_step, "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict(), "rng": _rng_state(), "history": self.history,
+            "scaler": self.scaler.state_dict(), "rng": _rng_state(self.device),
+            "history": self.history,
             "best": self.best, "best_score": self.best_score, "bad_epochs": self.bad_epochs,
             "seconds": self.seconds + time.monotonic() - started,
         }
@@ -440,7 +460,8 @@ class _Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
+        if state["scaler"]:  # empty when saved by a bf16/fp32 run, which needs no scaling
+            self.scaler.load_state_dict(state["scaler"])
         _set_rng_state(state["rng"])
         self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
         self.global_step, self.history = state["global_step"], state["history"]
@@ -524,19 +545,23 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _rng_state() -> dict[str, Any]:
+def _rng_state(device: str = "cpu") -> dict[str, Any]:
+    """Python's, torch's CPU and (when training on CUDA) every GPU's generator state."""
     import torch
 
     state = {"python": random.getstate(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
+    if device.startswith("cuda"):
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
+    """Restore `_rng_state`. The checkpoint is loaded with map_location=device, which moves
+    these byte tensors onto the GPU, while torch only takes them from the CPU."""
     import torch
 
     random.setstate(state["python"])
     torch.set_rng_state(state["torch"].cpu())
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+    cuda = state.get("cuda") or []
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([s.cpu() for s in cuda])

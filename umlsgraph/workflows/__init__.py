@@ -1,0 +1,1 @@
+"""Orchestrations over the steps: `run` (the whole method), the seed's experiment, the demo."""

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from umlsgraph.errors import ModelError
+from umlsgraph.outputs import claim_folder
 from umlsgraph.settings import RunSettings
 from umlsgraph.workflows.run import StepResult, run_pipeline
 
@@ -67,7 +68,7 @@ def run_demo(out: str | Path, llm: str = "embed", n: int = 2000, epochs: int | N
              ) -> DemoResult:
     """Run the pipeline on HPO, then score annotator and encoder against HPO's hierarchy."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    claim_folder(out, "demo folder", ours=lambda folder: (folder / "hpo.duckdb").is_file())
     settings = demo_settings(out, llm, n, epochs, report)
     steps = run_pipeline(settings, on_step)
     result = DemoResult(settings, steps)

@@ -117,6 +117,11 @@ class Annotator(ABC):
         """Answer a batch: one reply per prompt, in order (a str is a raw answer, a tuple is
         (raw, score))."""
 
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never be stored or shown, such as an API key: `ask` removes them
+        from every answer and failure reason (a server may echo the key back)."""
+        return ()
+
     def close(self) -> None:  # noqa: B027 - optional hook, deliberately empty
         """Release what `setup` took (servers, GPU memory); the default does nothing."""
 
@@ -126,7 +131,27 @@ class Annotator(ABC):
         if len(replies) != len(prompts):
             raise ModelError(f"the {self.backend} backend returned {len(replies)} answers for "
                              f"{len(prompts)} prompts")
-        return [_as_reply(r) for r in replies]
+        secrets = tuple(s for s in self.secrets() if s)
+        return [_redacted(_as_reply(r), secrets) for r in replies]
+
+
+REDACTED = "***"
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """`text` with every secret replaced by ***."""
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def _redacted(reply: Reply | Failure, secrets: tuple[str, ...]) -> Reply | Failure:
+    if not secrets:
+        return reply
+    if isinstance(reply, Failure):
+        return Failure(redact(reply.reason, secrets))
+    raw = redact(reply.raw, secrets)
+    return reply if raw == reply.raw else Reply(raw, reply.score, reply.label)
 
 
 def _as_reply(value: Reply | Failure | str | tuple) -> Reply | Failure:

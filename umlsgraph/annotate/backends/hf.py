@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import struct
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from umlsgraph.annotate.backends.base import Annotator, AnnotatorOptions, Prompt
 from umlsgraph.annotate.parsing import answer_word
 from umlsgraph.errors import ModelError, missing_extra
 from umlsgraph.query import Query
+from umlsgraph.train.encoder import amp_dtype
 
 _LOADED: dict[tuple[str, str], tuple[Any, Any]] = {}
 
@@ -233,7 +235,8 @@ def _load(source: tuple[str, str | None], device: str) -> tuple[Any, Any]:
     hf_logging.disable_progress_bar()
     folder, gguf = source
     kwargs: dict[str, Any] = {"gguf_file": gguf} if gguf else {}
-    dtype = torch.float32 if device == "cpu" else torch.bfloat16
+    # bf16 on a GPU that has it, fp16 on one that has not (bf16 there is emulated or fails)
+    dtype = amp_dtype(device) or torch.float32
     # on a GPU, load straight onto it rather than through host memory
     placement = {"device_map": device} if device.startswith("cuda") else {}
     try:
@@ -241,10 +244,14 @@ def _load(source: tuple[str, str | None], device: str) -> tuple[Any, Any]:
             tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
             model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **kwargs,
                                                          **placement)
-    except (OSError, ValueError, KeyError, ImportError) as exc:
+    except (OSError, ValueError, KeyError, ImportError, EOFError, RuntimeError,
+            struct.error) as exc:
+        # a truncated GGUF fails deep in the reader with struct.error/EOFError
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        hint = "; is the file complete? download it again" if gguf and isinstance(
+            exc, struct.error | EOFError) else ""
         raise ModelError(f"{gguf or folder}: cannot load as a causal language model "
-                         f"({first[:200]})") from None
+                         f"({first[:200]}){hint}") from None
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -23,7 +23,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
-from umlsgraph.annotate.backends.base import Annotator, AnnotatorOptions, Failure, Prompt, Reply
+from umlsgraph.annotate.backends.base import (
+    Annotator,
+    AnnotatorOptions,
+    Failure,
+    Prompt,
+    Reply,
+    redact,
+)
 from umlsgraph.errors import AnnotationError
 from umlsgraph.query import Query
 
@@ -62,6 +69,9 @@ class OpenAIAnnotator(Annotator):
             raise AnnotationError(f"--api-key-env {env}: that environment variable is not set; "
                                   f"export {env}=... first")
         return key or None
+
+    def secrets(self) -> tuple[str, ...]:
+        return (self._key,) if self._key else ()
 
     def setup(self, query: Query) -> None:
         super().setup(query)
@@ -131,7 +141,7 @@ class OpenAIAnnotator(Annotator):
         return AnnotationError(reason)
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._key, "***") if self._key else text
+        return redact(text, self.secrets())
 
 
 def check_reachable(base_url: str, timeout: float) -> None:

@@ -1,13 +1,15 @@
 """Exporters: one module per format, each a class with `format` and one `dump` method.
 
-    graphml, gexf        networkx files (graphml.py, gexf.py)
-    ttl, nt, jsonld      SKOS with rdflib (rdf.py)
+    graphml, gexf        XML graph files (graphml.py, gexf.py)
+    ttl, nt, jsonld      SKOS in RDF (turtle.py, ntriples.py, jsonld.py; shared: rdf.py)
     csv, parquet         a folder with nodes and edges files, written by DuckDB (tables.py)
     neo4j                a running Neo4j over Bolt (neo4j.py)
     neo4j-admin          a folder of CSVs for `neo4j-admin database import full` (neo4j_admin.py)
 
 `export()` is what `umlsgraph export` calls: open the store, build the subontology, dump it.
-Exporter modules import their heavy dependencies (networkx, rdflib, neo4j) inside `dump`.
+The file writers stream: DuckDB renders and escapes the text (text.py), Python writes Arrow
+buffers, so memory does not grow with the selection. Exporters import heavy dependencies
+(neo4j) inside `dump`.
 """
 
 from __future__ import annotations
@@ -32,9 +34,9 @@ Progress = Callable[[str, int, int], None]
 REGISTRY: dict[str, str] = {
     "graphml": "umlsgraph.export.formats.graphml:GraphMLExporter",
     "gexf": "umlsgraph.export.formats.gexf:GEXFExporter",
-    "ttl": "umlsgraph.export.formats.rdf:TurtleExporter",
-    "nt": "umlsgraph.export.formats.rdf:NTriplesExporter",
-    "jsonld": "umlsgraph.export.formats.rdf:JSONLDExporter",
+    "ttl": "umlsgraph.export.formats.turtle:TurtleExporter",
+    "nt": "umlsgraph.export.formats.ntriples:NTriplesExporter",
+    "jsonld": "umlsgraph.export.formats.jsonld:JSONLDExporter",
     "csv": "umlsgraph.export.formats.tables:CSVExporter",
     "parquet": "umlsgraph.export.formats.tables:ParquetExporter",
     "neo4j": "umlsgraph.export.formats.neo4j:Neo4jExporter",
@@ -109,26 +111,46 @@ def joined(values: list[str] | None, sep: str = "|") -> str:
     return sep.join(values or [])
 
 
-def export(db: str | Path, query: str | Path, fmt: str, out: Path | None = None,
+#: DuckDB memory limit of an export: it spills to disk beyond it, so RSS stays bounded.
+MEMORY_LIMIT = "1GB"
+
+
+def export(db: str | Path, query: str | Path | None, fmt: str, out: Path | None = None,
            selection: Any = None, corpus: str | None = None,
-           on_progress: Progress | None = None, **options: Any) -> dict[str, Any]:
+           on_progress: Progress | None = None, memory_limit: str = MEMORY_LIMIT,
+           **options: Any) -> dict[str, Any]:
     """Build the query's subontology from the store `db` and write it in format `fmt`.
 
-    Returns the subontology summary with the exporter's report under "export".
+    `query=None` exports the whole store (`build_all`): every concept, each query's labels and
+    probabilities as attributes. Returns the summary with the exporter's report under "export".
     """
+    import duckdb
+
     from umlsgraph.db import connect
     from umlsgraph.db.items import source_for
-    from umlsgraph.export.selection import SelectionOptions, build
+    from umlsgraph.db.sql import literal
+    from umlsgraph.export.selection import SelectionOptions, build, build_all
     from umlsgraph.query import load_query
 
     exporter = get(fmt)
-    loaded = load_query(query)
+    loaded = load_query(query) if query is not None else None
     selection = selection or SelectionOptions()
     # the mention filter stores its counts, so only it needs write access
     con = connect(db, read_only=not selection.mentioned_in)
     try:
-        sub = build(con, loaded, source_for(corpus), selection)
-        target = out if out is not None else exporter.default_out(loaded.name)
+        try:
+            con.execute(f"SET memory_limit = {literal(memory_limit)}")
+        except duckdb.Error as exc:
+            raise ExportError(f"--memory-limit '{memory_limit}' is not a size DuckDB "
+                              f"understands ({str(exc).splitlines()[0]}); use e.g. 1GB") from None
+        if loaded is None:
+            if corpus or selection.mentioned_in:
+                raise ExportError("--all exports every concept of the store; drop --corpus "
+                                  "and --mentioned-in")
+            sub = build_all(con, selection)
+        else:
+            sub = build(con, loaded, source_for(corpus), selection)
+        target = out if out is not None else exporter.default_out(sub.query.name)
         report = exporter.dump(sub, target, on_progress=on_progress, **options)
     finally:
         con.close()

@@ -9,9 +9,11 @@ writes, so a subontology can be laid over a loaded Metathesaurus):
     (child:Concept)-[:BROADER {rel, rela, sab}]->(parent:Concept)
     (:Concept)-[:RO|RB|... {rel, rela, sab}]->(:Concept)        for --rel/--rela edges
 
-Batched `UNWIND $rows MERGE`, parameters only. A re-run MERGEs onto the same nodes and
-relationships; concepts that are no longer selected lose their IN_SUBONTOLOGY link (each
-link carries a token of the export that wrote it, and links with another token are removed).
+Batched `UNWIND $rows MERGE`, parameters only; `--batch-size` rows per transaction and
+`--parallel` transactions at once where the server allows (see neo4j/bolt.py). A re-run
+MERGEs onto the same nodes and relationships; concepts that are no longer selected lose
+their IN_SUBONTOLOGY link (each link carries a token of the export that wrote it, and links
+with another token are removed).
 """
 
 from __future__ import annotations
@@ -78,19 +80,18 @@ class Neo4jExporter(Exporter):
 
     def _edges(self, subontology: Subontology, writer: BoltWriter,
                on_progress: Progress | None) -> None:
-        """Edges grouped by relationship type, one MERGE statement per type."""
+        """Edges type by type, streamed from DuckDB (one MERGE statement per type)."""
         total = subontology.edge_count()
         done = 0
-        by_type: dict[str, list[dict[str, Any]]] = {}
-        for batch in subontology.edge_batches(20_000, EDGE_COLUMNS):
-            for row in batch:
-                by_type.setdefault(relationship_type(row["type"]) if row["type"] != "BROADER"
-                                   else "BROADER", []).append(row)
-        for rel_type in sorted(by_type):
-            rows = by_type[rel_type]
-            writer.write(merge_relationships_cypher(rel_type), rows, "edges", total,
-                         _offset(on_progress, done))
-            done += len(rows)
+        con = subontology.con
+        types = [r[0] for r in con.execute("SELECT DISTINCT type FROM subontology_edges "
+                                           "ORDER BY type").fetchall()]
+        for edge_type in types:
+            rel_type = "BROADER" if edge_type == "BROADER" else relationship_type(edge_type)
+            rows = (row for batch in _batches(con, edge_type, writer.settings.batch_size)
+                    for row in batch)
+            done += writer.write(merge_relationships_cypher(rel_type), rows, "edges", total,
+                                 _offset(on_progress, done))
 
     def _counts(self, writer: BoltWriter, query: str) -> dict[str, int]:
         member = "(c:Concept)-[:IN_SUBONTOLOGY]->(:Subontology {query: $query})"
@@ -101,6 +102,16 @@ class Neo4jExporter(Exporter):
                 "-[:IN_SUBONTOLOGY]->(:Subontology {query: $query}) RETURN count(e) AS n",
                 query=query),
         }
+
+
+def _batches(con: Any, edge_type: str, size: int) -> Any:
+    """The edges of one type as lists of dicts, in (from, to) order."""
+    con.execute("SELECT NULL").fetchall()  # DuckDB 2 refuses con.sql() while a result is open
+    reader = con.sql(f"SELECT {EDGE_COLUMNS} FROM subontology_edges WHERE type = $1 "
+                     "ORDER BY from_cui, to_cui", params=[edge_type]).to_arrow_reader(
+                         max(size, 1000))
+    for batch in reader:
+        yield batch.to_pylist()
 
 
 def _offset(on_progress: Progress | None, start: int) -> Progress | None:

@@ -6,7 +6,8 @@
            definition, component
     edges: from_cui, to_cui, type, rel, rela, sab      (from_cui is the child for BROADER)
 
-Parquet keeps list columns as lists; CSV joins them with "|".
+Parquet keeps list columns as lists; CSV joins them with "|". `export --all` adds each query's
+`<query>_label` and `<query>_probability` columns.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from umlsgraph.db.sql import literal
+from umlsgraph.db.sql import identifier, literal
 from umlsgraph.export.formats import Exporter, Progress, atomic_file, folder
 from umlsgraph.export.selection import EDGES, NODES, Subontology
 
@@ -34,8 +35,8 @@ class _TableExporter(Exporter):
     join_lists: ClassVar[bool]
 
     def select(self, table: str, columns: tuple[str, ...], order: str) -> str:
-        cols = ", ".join(f"array_to_string({c}, '|') AS {c}" if self.join_lists and c in LISTS
-                         else c for c in columns)
+        cols = ", ".join(f"array_to_string({identifier(c)}, '|') AS {identifier(c)}"
+                         if self.join_lists and c in LISTS else identifier(c) for c in columns)
         return f"SELECT {cols} FROM {table} ORDER BY {order}"
 
     def dump(self, subontology: Subontology, out: Path | None, on_progress: Progress | None = None,
@@ -43,7 +44,9 @@ class _TableExporter(Exporter):
         assert out is not None
         target = folder(Path(out))
         files = []
-        jobs = [("nodes", self.select(NODES, NODE_COLUMNS, "cui")),
+        extra = tuple(c for c, *_ in subontology.con.execute(f"DESCRIBE {NODES}").fetchall()
+                      if c not in NODE_COLUMNS and c != "english")  # `export --all`: per query
+        jobs = [("nodes", self.select(NODES, NODE_COLUMNS + extra, "cui")),
                 ("edges", self.select(EDGES, EDGE_COLUMNS, "from_cui, to_cui, type"))]
         for step, (name, sql) in enumerate(jobs, 1):
             path = target / f"{name}.{self.format}"
