@@ -55,6 +55,9 @@ def annotate(
     labels_file: Annotated[Path | None, typer.Option(
         help="Import labels made elsewhere (CSV/JSONL with id and label) instead of asking "
         "an LLM.")] = None,
+    annotator: Annotated[str | None, typer.Option(
+        "--annotator", help="With --labels-file: store the labels under this annotator name, "
+        "e.g. human:alice (default: labels:FILENAME).")] = None,
     corpus: CorpusOption = None,
     seed: Annotated[int | None, typer.Option(help="Sampling seed (default: the query's).")] = None,
     stratify: Annotated[bool | None, typer.Option(
@@ -88,8 +91,10 @@ def annotate(
     if labels_file is not None:
         if llm:
             raise UmlsgraphError("give either --llm or --labels-file, not both")
-        _print_import(import_labels(db, query, labels_file, source), json_output)
+        _print_import(import_labels(db, query, labels_file, source, annotator), json_output)
         return
+    if annotator is not None:
+        raise UmlsgraphError("--annotator names imported labels; use it with --labels-file")
     if not llm:
         raise UmlsgraphError("say which annotator to use: --llm hf:MODEL, openai:MODEL, "
                              "vllm:MODEL, embed or labels:FILE (or --labels-file FILE)")

@@ -16,10 +16,14 @@ from . import (
     corpus,
     experiment,
     export,
+    lookup,
     neo4j,
     ontology,
     pipeline,
+    plan,
+    queries,
     report,
+    review,
     store,
     train,
 )
@@ -49,8 +53,8 @@ def main(
     """umlsgraph command line."""
 
 
-for module in (store, annotate, audit, train, export, neo4j, corpus, experiment, ontology, report,
-               pipeline):
+for module in (store, queries, plan, annotate, audit, train, export, neo4j, corpus, experiment,
+               ontology, lookup, report, review, pipeline):
     module.register(app)
 
 

@@ -38,6 +38,10 @@ class InputFileError(UmlsgraphError):
     """A user-supplied data file (labels, gold, corpus) is missing or malformed."""
 
 
+class NotFoundError(UmlsgraphError):
+    """What was looked up (a concept, a name, predictions to review) does not exist."""
+
+
 class ExportError(UmlsgraphError):
     """An export format or target is unknown or unreachable."""
 

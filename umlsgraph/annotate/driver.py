@@ -182,10 +182,7 @@ def _run(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
     annotation_store.ensure_table(con)
     prompt_hash = annotator.prompt_hash(query)
     result = AnnotateResult(query.name, source.key, annotator.name, prompt_hash)
-    done_sql = annotation_store.done_ids_sql(query.name, source.key, annotator.name, prompt_hash)
-    plan = sampling.plan(con, query, source, n or query.sample.size,
-                         query.sample.seed if seed is None else seed,
-                         query.sample.stratify if stratify is None else stratify, done_sql)
+    plan = pending(con, query, source, annotator, n, seed, stratify)
     result.sample_size, result.candidates = plan.size, plan.candidates
     result.skipped_done = plan.done
     if not plan.todo:
@@ -202,6 +199,24 @@ def _run(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
     finally:
         result.seconds = time.perf_counter() - started
     return result
+
+
+def pending(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
+            annotator: Annotator, n: int | None = None, seed: int | None = None,
+            stratify: bool | None = None) -> sampling.SamplePlan:
+    """The sample `annotate` would ask now: its first `n` items (the query's [sample]
+    defaults) minus those already answered by this annotator for this prompt hash.
+
+    Shared by `annotate` and `plan`, so the plan's count is the run's count. Reads only:
+    with no annotations table yet, nothing is answered.
+    """
+    done_sql = None
+    if annotation_store.has_table(con):
+        done_sql = annotation_store.done_ids_sql(query.name, source.key, annotator.name,
+                                                 annotator.prompt_hash(query))
+    return sampling.plan(con, query, source, n or query.sample.size,
+                         query.sample.seed if seed is None else seed,
+                         query.sample.stratify if stratify is None else stratify, done_sql)
 
 
 def _batches(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
@@ -313,8 +328,11 @@ class ImportResult:
 
 
 def import_labels(db: str | Path, query: Query | str, path: str | Path,
-                  source: ItemSource | None = None) -> ImportResult:
-    """Store labels made elsewhere (CSV/JSONL with id and label) as annotator ``labels:NAME``.
+                  source: ItemSource | None = None,
+                  annotator: str | None = None) -> ImportResult:
+    """Store labels made elsewhere (CSV/JSONL with id and label) as annotator ``labels:NAME``
+    (the file's name), or as `annotator` when given, e.g. ``human:alice`` for the labels a
+    reviewer downloaded from `umlsgraph review`'s page.
 
     Labels may be category names or any of the query's answer words (case-insensitive).
     Rows without an id or with an unknown label are counted as bad, ids that are not among
@@ -325,7 +343,7 @@ def import_labels(db: str | Path, query: Query | str, path: str | Path,
     query = load_query(query) if isinstance(query, str) else query
     items: ItemSource = source or ConceptSource()
     rows = read_label_file(path, query)
-    result = ImportResult(annotator=f"labels:{Path(path).name}")
+    result = ImportResult(annotator=_import_name(annotator, path))
     result.bad_rows, result.bad_examples = rows.bad, rows.bad_examples
     con = connect(db)
     try:
@@ -358,6 +376,15 @@ def _nothing_matched(path: str | Path, query: Query, source: ItemSource, rows: A
     return f"{path}: no usable id,label rows{bad}; nothing was stored"
 
 
+def _import_name(annotator: str | None, path: str | Path) -> str:
+    """The annotator imported labels are stored as; a given name must be printable."""
+    if annotator is None:
+        return f"labels:{Path(path).name}"
+    name = annotator.strip()
+    if not name or len(name) > 200 or not name.isprintable():
+        raise AnnotationError(f"--annotator {annotator!r}: give a short printable name, "
+                              "e.g. human:alice")
+    return name
 
 
 def _known_ids(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,

@@ -95,6 +95,23 @@ class Annotator(ABC):
         """Get ready to answer `query` (called once per run before the first batch)."""
         self.query = query
 
+    def preview(self, prompt: Prompt) -> dict[str, Any]:
+        """What this backend would send for `prompt`, built without loading a model or
+        calling a server (`umlsgraph plan` shows it). Backends that format the messages
+        into one string (a chat template) add it as `text`."""
+        return {"messages": list(prompt.messages)}
+
+    def offline_tokenizer(self) -> Any | None:
+        """A tokenizer for exact token counts, loaded offline without the model; None when
+        this backend has none (then `plan` states an approximation)."""
+        return None
+
+    @property
+    def answer_tokens(self) -> int:
+        """The most tokens one answer costs: `max_new_tokens` when generating, 0 when the
+        backend scores the categories in one forward pass."""
+        return self.options.max_new_tokens if self.mode == "generate" else 0
+
     @abstractmethod
     def answer(self, prompts: Sequence[Prompt]) -> Sequence[Reply | Failure | str | tuple]:
         """Answer a batch: one reply per prompt, in order (a str is a raw answer, a tuple is
