@@ -55,7 +55,8 @@ def load(
     """Load a corpus into the database, replacing a corpus of the same name atomically."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from umlsgraph.corpus.corpus import CorpusOptions, load_corpus
+    from umlsgraph.corpus.loader import load_corpus
+    from umlsgraph.corpus.options import CorpusOptions
 
     options = CorpusOptions(text_column=text_column, id_column=id_column,
                             label_column=label_column, split_column=split_column, format=fmt,
@@ -104,7 +105,7 @@ def list_(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The corpora in the database, with their sizes, splits and gold labels."""
-    from umlsgraph.corpus.corpus import list_corpora
+    from umlsgraph.corpus.catalog import list_corpora
 
     corpora = list_corpora(db)
     if json_output:
@@ -135,7 +136,7 @@ def export(
     ] = None,
 ) -> None:
     """Write the corpus with its latest predictions (label, probability) and gold labels."""
-    from umlsgraph.corpus.corpus import export_corpus
+    from umlsgraph.corpus.catalog import export_corpus
 
     n = export_corpus(db, name, out, query=query, model=model)
     console.print(f"Wrote {n:,} rows of corpus '{name}' to {out}")

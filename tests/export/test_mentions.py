@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from umlsgraph_cli.main import app
 
 from umlsgraph.annotate.driver import import_labels
-from umlsgraph.corpus.corpus import load_corpus
+from umlsgraph.corpus.loader import load_corpus
 from umlsgraph.export.mentions import automaton, mentions_in
 
 runner = CliRunner()

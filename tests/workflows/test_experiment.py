@@ -19,7 +19,8 @@ from umlsgraph_cli.main import app
 
 from tests.conftest import package_folder
 from tests.missing import missing
-from umlsgraph.corpus.corpus import CorpusOptions, load_corpus
+from umlsgraph.corpus.loader import load_corpus
+from umlsgraph.corpus.options import CorpusOptions
 from umlsgraph.db import annotation_store
 from umlsgraph.db.items import CorpusSource
 from umlsgraph.errors import InputFileError

@@ -247,7 +247,7 @@ def step_label(settings: RunSettings) -> StepResult:
 def step_export(settings: RunSettings) -> StepResult:
     """Write the subontology in every requested format (cheap: always rewritten)."""
     if settings.corpus:
-        from umlsgraph.corpus.corpus import export_corpus
+        from umlsgraph.corpus.catalog import export_corpus
         out = settings.exports / f"{safe_filename(settings.corpus, 'corpus')}.parquet"
         out.parent.mkdir(parents=True, exist_ok=True)
         export_corpus(settings.db, settings.corpus, out, query=_query(settings).name)

@@ -14,84 +14,28 @@ transaction; other corpora are untouched. Rows that cannot be used (empty text, 
 file, a label outside ``label_map``) are skipped and counted in the result, never lost silently.
 """
 
+
 from __future__ import annotations
 
 import bz2
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from umlsgraph.db import connect, schema, table_exists, transaction
+from umlsgraph.corpus.aclimdb import load_aclimdb
+from umlsgraph.corpus.options import FORMATS, CorpusOptions, LoadResult, Progress
+from umlsgraph.db import connect, schema, transaction
 from umlsgraph.db.items import CORPUS_TABLE
 from umlsgraph.db.sql import literal
-from umlsgraph.errors import ExportError, InputFileError, StoreError
+from umlsgraph.errors import InputFileError
 from umlsgraph.outputs import check_file_target
 
-FORMATS = ("csv", "tsv", "jsonl", "parquet", "aclimdb")
-EXPORT_FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".jsonl": "jsonl",
-                  ".json": "jsonl"}
-#: Labels the aclImdb folder names stand for (the categories of the `imdb_sentiment` query).
-ACLIMDB_LABELS = {"pos": "positive", "neg": "negative", "unsup": None}
-ACLIMDB_BATCH = 2000
-
-Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class CorpusOptions:
-    """How to read a tabular source. Column names are case-sensitive, as in the file.
-
-    `id_column` None numbers the rows from 0 in file order. `label_map` renames gold labels
-    (e.g. fresh -> positive) and drops rows whose label is not in it; `holdout` assigns a
-    reproducible fraction of the rows to split "test" and the rest to "train" when the source
-    has no split column.
-    """
-
-    text_column: str = "text"
-    id_column: str | None = None
-    label_column: str | None = None
-    split_column: str | None = None
-    format: str | None = None
-    label_map: dict[str, str] = field(default_factory=dict)
-    holdout: float | None = None
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.format is not None and self.format not in FORMATS:
-            raise InputFileError(f"unknown corpus format '{self.format}'; known: "
-                                 f"{', '.join(FORMATS)}")
-        if self.holdout is not None and not 0 < self.holdout < 1:
-            raise InputFileError(f"--holdout must be between 0 and 1, got {self.holdout}")
-
-
-@dataclass
-class LoadResult:
-    """What a load kept and what it skipped, and why."""
-
-    corpus: str
-    rows: int = 0
-    splits: dict[str, int] = field(default_factory=dict)
-    labels: dict[str, int] = field(default_factory=dict)
-    skipped: dict[str, int] = field(default_factory=dict)
-    examples: dict[str, list[str]] = field(default_factory=dict)
-    columns: dict[str, str] = field(default_factory=dict)
-
-    def skip(self, reason: str, n: int = 1, example: str | None = None) -> None:
-        if n <= 0:
-            return
-        self.skipped[reason] = self.skipped.get(reason, 0) + n
-        if example is not None and len(self.examples.setdefault(reason, [])) < 5:
-            self.examples[reason].append(example)
-
-
-# --- database -----------------------------------------------------------------------------
 
 def open_store(db: str | Path) -> duckdb.DuckDBPyConnection:
     """Open the store, creating an empty database file: corpus mode needs no UMLS load."""
@@ -101,18 +45,6 @@ def open_store(db: str | Path) -> duckdb.DuckDBPyConnection:
     path.parent.mkdir(parents=True, exist_ok=True)
     return duckdb.connect(str(path))
 
-
-def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
-    schema.ensure(con, schema.CORPUS_ITEMS)
-
-
-def has_table(con: duckdb.DuckDBPyConnection, table: str = CORPUS_TABLE) -> bool:
-    return table_exists(con, table)
-
-
-
-
-# --- loading ------------------------------------------------------------------------------
 
 def detect_format(path: Path) -> str:
     """The corpus format a path has: a folder is aclImdb, a file goes by its extension."""
@@ -141,9 +73,9 @@ def load_corpus(db: str | Path, name: str, source: str | Path,
     fmt = options.format or detect_format(path)
     con = open_store(db)
     try:
-        ensure_table(con)
+        schema.ensure(con, schema.CORPUS_ITEMS)
         if fmt == "aclimdb":
-            result = _load_aclimdb(con, name, path, progress)
+            result = load_aclimdb(con, name, path, progress)
         else:
             result = _load_table(con, name, path, fmt, options)
         _summarise(con, result)
@@ -360,197 +292,3 @@ def _summarise(con: duckdb.DuckDBPyConnection, result: LoadResult) -> None:
     result.rows = sum(splits.values())
     result.splits = dict(sorted(splits.items()))
     result.labels = dict(sorted(labels.items()))
-
-
-# --- the aclImdb folder layout ------------------------------------------------------------
-
-def _aclimdb_root(path: Path) -> Path:
-    """The folder holding train/ and test/ (the path itself or its aclImdb/ subfolder)."""
-    for candidate in (path, path / "aclImdb"):
-        if any((candidate / s / lab).is_dir() for s in ("train", "test")
-               for lab in ACLIMDB_LABELS):
-            return candidate
-    raise InputFileError(f"{path}: not an aclImdb folder (expected train|test/pos|neg|unsup/"
-                         "*.txt); pass a CSV/JSONL/Parquet file or --format")
-
-
-def _check_aclimdb_classes(root: Path) -> None:
-    """Each split with labelled reviews needs both pos/ and neg/ with files: a folder with one
-    class missing (a partial download or copy) would load as a one-class corpus."""
-    for split in ("train", "test"):
-        present = {label: any((root / split / label).glob("*.txt")) for label in ("pos", "neg")}
-        if any(present.values()) and not all(present.values()):
-            missing = next(label for label, has in present.items() if not has)
-            raise InputFileError(f"{root / split / missing}: missing or empty, but "
-                                 f"{split}/{'neg' if missing == 'pos' else 'pos'}/ has reviews; "
-                                 "the aclImdb folder is incomplete (download or copy it again)")
-
-
-def _aclimdb_files(root: Path) -> Iterator[tuple[str, str, Path]]:
-    """(split, label folder, file) for every review file, in a stable order."""
-    for split in ("train", "test"):
-        for label in ACLIMDB_LABELS:
-            folder = root / split / label
-            if folder.is_dir():
-                for path in sorted(folder.glob("*.txt")):
-                    yield split, label, path
-
-
-def _load_aclimdb(con: duckdb.DuckDBPyConnection, name: str, path: Path,
-                  progress: Progress | None) -> LoadResult:
-    """Stream the review files into the table in batches, inside one transaction."""
-    root = _aclimdb_root(path)
-    _check_aclimdb_classes(root)
-    total = sum(1 for _ in _aclimdb_files(root))
-    result = LoadResult(name)
-    done = 0
-    with transaction(con):
-        con.execute(f"DELETE FROM {CORPUS_TABLE} WHERE corpus = ?", [name])
-        batch: list[tuple[str, str, str | None, str]] = []
-        for split, label, file in _aclimdb_files(root):
-            row = _read_review(file, root, split, label, result)
-            if row:
-                batch.append(row)
-            done += 1
-            if len(batch) >= ACLIMDB_BATCH:
-                _insert(con, name, batch)
-                batch = []
-            if progress and (done % 500 == 0 or done == total):
-                progress(done, total)
-        _insert(con, name, batch)
-    return result
-
-
-def _read_review(file: Path, root: Path, split: str, label: str,
-                 result: LoadResult) -> tuple[str, str, str | None, str] | None:
-    relative = file.relative_to(root).as_posix()
-    try:
-        text = file.read_bytes().decode("utf-8")
-    except UnicodeDecodeError:
-        result.skip("undecodable file (not UTF-8)", example=relative)
-        return None
-    except OSError as exc:
-        result.skip("unreadable file", example=f"{relative} ({exc.strerror})")
-        return None
-    if not text.strip():
-        result.skip("empty text", example=relative)
-        return None
-    return relative.removesuffix(".txt"), text, ACLIMDB_LABELS[label], split
-
-
-def _insert(con: duckdb.DuckDBPyConnection, name: str,
-            batch: list[tuple[str, str, str | None, str]]) -> None:
-    if not batch:
-        return
-    import pyarrow as pa
-
-    ids, texts, golds, splits = zip(*batch, strict=True)
-    table = pa.table({"corpus": [name] * len(batch), "id": list(ids), "text": list(texts),
-                      "gold": pa.array(golds, pa.string()), "split": list(splits)})
-    con.register("acl_batch", table)
-    try:
-        con.execute(f"INSERT INTO {CORPUS_TABLE} SELECT corpus, id, text, gold, split "
-                    "FROM acl_batch")
-    finally:
-        con.unregister("acl_batch")
-
-
-# --- listing and export -------------------------------------------------------------------
-
-def _open_existing(db: str | Path) -> duckdb.DuckDBPyConnection:
-    """Open the store read-only; a missing file says how corpus mode creates one."""
-    if not Path(db).exists():
-        raise StoreError(f"{db}: no such database; load a corpus with `umlsgraph corpus load "
-                         f"NAME --db {db} --from FILE`")
-    return connect(db, read_only=True)
-
-
-def list_corpora(db: str | Path) -> list[dict]:
-    """One dict per corpus: name, rows, rows with gold, rows per split, rows per gold label."""
-    con = _open_existing(db)
-    try:
-        if not has_table(con):
-            return []
-        rows = con.execute(f"SELECT corpus, count(*), count(gold) FROM {CORPUS_TABLE} "
-                           "GROUP BY corpus ORDER BY corpus").fetchall()
-        out = []
-        for corpus, n, n_gold in rows:
-            splits = dict(con.execute(
-                f"SELECT coalesce(split, '(none)'), count(*) FROM {CORPUS_TABLE} "
-                "WHERE corpus = ? GROUP BY 1 ORDER BY 1", [corpus]).fetchall())
-            labels = dict(con.execute(
-                f"SELECT gold, count(*) FROM {CORPUS_TABLE} WHERE corpus = ? "
-                "AND gold IS NOT NULL GROUP BY 1 ORDER BY 1", [corpus]).fetchall())
-            out.append({"corpus": corpus, "rows": n, "with_gold": n_gold, "splits": splits,
-                        "labels": labels})
-        return out
-    finally:
-        con.close()
-
-
-def export_corpus(db: str | Path, corpus: str, out: str | Path, query: str | None = None,
-                  model: str | None = None) -> int:
-    """Write a corpus with its latest predictions (label, probability) and gold to `out`.
-
-    The format follows the extension (.csv, .tsv, .parquet, .jsonl). Items without a
-    prediction have empty label and probability. Returns the number of rows written.
-    """
-    out = Path(out)
-    fmt = EXPORT_FORMATS.get(out.suffix.lower())
-    if fmt is None:
-        raise ExportError(f"{out}: unknown export format '{out.suffix}'; use one of "
-                          f"{', '.join(sorted(EXPORT_FORMATS))}")
-    con = _open_existing(db)
-    try:
-        _require_corpus(con, corpus)
-        sql = _export_sql(con, corpus, query, model)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        copy_options = {"csv": "FORMAT csv, HEADER true",
-                        "tsv": "FORMAT csv, HEADER true, DELIMITER '\t'",
-                        "parquet": "FORMAT parquet", "jsonl": "FORMAT json"}[fmt]
-        try:
-            con.execute(f"COPY ({sql}) TO {literal(out)} ({copy_options})")
-        except duckdb.Error as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise ExportError(f"{out}: cannot write ({first})") from None
-        return int(con.execute(f"SELECT count(*) FROM {CORPUS_TABLE} WHERE corpus = ?",
-                               [corpus]).fetchall()[0][0])  # type: ignore[index]
-    finally:
-        con.close()
-
-
-def _require_corpus(con: duckdb.DuckDBPyConnection, corpus: str) -> None:
-    found = has_table(con) and con.execute(
-        f"SELECT count(*) FROM {CORPUS_TABLE} WHERE corpus = ?", [corpus]).fetchall()[0][0]  # type: ignore[index]
-    if not found:
-        raise StoreError(f"no corpus '{corpus}' in the database; load one with "
-                         f"`umlsgraph corpus load {corpus} --from FILE`")
-
-
-def _export_sql(con: duckdb.DuckDBPyConnection, corpus: str, query: str | None,
-                model: str | None) -> str:
-    """Items LEFT JOIN their latest prediction (of `query`/`model` when given)."""
-    items = (f"SELECT rowid AS n, id, text, gold, split FROM {CORPUS_TABLE} "
-             f"WHERE corpus = {literal(corpus)}")
-    if not has_table(con, "predictions"):
-        return (f"SELECT id, text, gold, split, NULL::VARCHAR AS label, "
-                f"NULL::DOUBLE AS probability, NULL::VARCHAR AS model FROM ({items}) ORDER BY n")
-    cond = f"source = {literal('corpus:' + corpus)}"
-    if model:
-        cond += f" AND model = {literal(model)}"
-    if query:
-        cond += f" AND query = {literal(query)}"
-    else:
-        queries = [r[0] for r in con.execute(
-            f"SELECT DISTINCT query FROM predictions WHERE {cond} ORDER BY 1").fetchall()]
-        if len(queries) > 1:
-            raise ExportError(f"corpus '{corpus}' has predictions of several queries "
-                              f"({', '.join(queries)}); choose one with --query")
-    return f"""
-    WITH latest AS (
-        SELECT id, arg_max(label, created_at) AS label,
-               arg_max(probability, created_at) AS probability,
-               arg_max(model, created_at) AS model
-        FROM predictions WHERE {cond} GROUP BY id)
-    SELECT i.id, i.text, i.gold, i.split, l.label, l.probability, l.model
-    FROM ({items}) i LEFT JOIN latest l USING (id) ORDER BY i.n"""
