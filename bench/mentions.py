@@ -35,7 +35,7 @@ def _data(package: str, relative: str) -> Path:
 
 def prepare(root: Path, repeat: int) -> Path:
     """A store with HPO loaded and the reviews as corpus `rt` (repeated `repeat` times)."""
-    from umlsgraph.corpus.corpus import load_corpus
+    from umlsgraph.corpus.loader import load_corpus
     from umlsgraph.load.dispatch import load
     from umlsgraph.load.release import LoadOptions
 
