@@ -74,7 +74,8 @@ def held_out_f1(db: Path, query: object, labels_sql: str | None, annotator: str,
     from umlsgraph.db.items import ConceptSource, SubsetSource
     from umlsgraph.evaluate.evaluation import evaluate
     from umlsgraph.label.labeller import label
-    from umlsgraph.train.trainer import TrainConfig, train
+    from umlsgraph.settings import TrainConfig
+    from umlsgraph.train.trainer import train
 
     train(db, query, ConceptSource(), TrainConfig(base_model=base), out,  # type: ignore[arg-type]
           labels_sql=labels_sql, annotator=annotator, progress=False)
@@ -98,8 +99,8 @@ def main() -> None:
     from umlsgraph.db import annotation_store
     from umlsgraph.db.items import ConceptSource
     from umlsgraph.query import load_query
+    from umlsgraph.settings import TrainConfig
     from umlsgraph.train.audit import AuditConfig, audit, fold_config, labels_without_suspects
-    from umlsgraph.train.trainer import TrainConfig
 
     query = load_query("hpo_nervous")
     base = str(minilm())

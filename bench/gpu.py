@@ -248,7 +248,8 @@ def bench_train(db: Path, model: Path, device: str, sizes: Sizes, work: Path) ->
     """`train()` for two epochs on labels made up from the store; the warm epoch's rate."""
     from umlsgraph.db.items import ConceptSource
     from umlsgraph.query import load_query
-    from umlsgraph.train.trainer import TrainConfig, train
+    from umlsgraph.settings import TrainConfig
+    from umlsgraph.train.trainer import train
 
     labels = (f"SELECT cui AS id, CASE WHEN hash(cui) % 3 = 0 THEN 'yes' ELSE 'no' END AS label "
               f"FROM concepts ORDER BY cui LIMIT {sizes.train_examples}")

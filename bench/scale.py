@@ -45,6 +45,7 @@ QUERY = "nervous_system"
 BENCH_MODEL = "bench-10pct"
 #: What a command prints that says nothing new.
 NOISE = ("wrote ", "Wrote ", "neo4j-admin ", "release: ")
+STEPS = ("load", "info", "text", "sample", "select", "export", "all", "label")
 TARGETS = {"load": "<= 120 s, <= 2 GB", "concept text": "<= 60 s",
            "all -> ttl": "<= 300 s, <= 2 GB"}
 
@@ -66,7 +67,8 @@ import sys, duckdb
 from umlsgraph.db.items import ConceptSource
 from umlsgraph.query import load_query
 con = duckdb.connect(sys.argv[1], read_only=True)
-con.execute("SET memory_limit = '1GB'")
+con.execute("SET memory_limit = '1500MB'")
+con.execute("SET preserve_insertion_order = false")
 sql = ConceptSource().texts_sql(load_query(sys.argv[2]), "SELECT cui AS id FROM concepts")
 n, chars = con.execute(f"SELECT count(*), sum(length(text)) FROM ({sql})").fetchone()
 print(f"{n} texts, {chars} characters")
@@ -173,6 +175,9 @@ def main() -> None:
     parser.add_argument("--skip-synth", action="store_true", help="Reuse KEEP/release.")
     parser.add_argument("--skip-label", action="store_true", help="Leave out label (tiny).")
     parser.add_argument("--formats", default=",".join(FORMATS))
+    parser.add_argument("--steps", default=",".join(STEPS),
+                        help="Which steps to run (with --skip-synth, e.g. re-measure load,text "
+                        "of a kept release) [default: all: " + ",".join(STEPS) + "]")
     parser.add_argument("--results", type=Path, help="JSON-lines file "
                         "[default bench/results/scale-<concepts>.jsonl]")
     args = parser.parse_args()
@@ -194,6 +199,11 @@ def main() -> None:
 
 def run(args: argparse.Namespace, root: Path, rec: Recorder) -> None:
     release, db = root / "release", root / "umls.duckdb"
+    steps = set(args.steps.split(","))
+    unknown = steps - set(STEPS)
+    if unknown:
+        raise SystemExit(f"--steps: unknown {', '.join(sorted(unknown))}; "
+                         f"known: {', '.join(STEPS)}")
     if not args.skip_synth:
         shutil.rmtree(release, ignore_errors=True)
         made = measure("synth", cli("synth", str(release), "--concepts", str(args.concepts),
@@ -202,23 +212,29 @@ def run(args: argparse.Namespace, root: Path, rec: Recorder) -> None:
                              "--realistic", "--seed", "1"), rec)
         if made["rc"] != 0:
             return
-    rows = rows_of(release / "META")
-    db.unlink(missing_ok=True)
-    row = measure("load", cli("load", str(release / "META"), "--db", str(db),
-                              "--memory-limit", "1GB"), rec, **rows)
-    rec.add({"step": "database size", "wall_s": 0, "cpu_s": 0, "peak_rss_gb": 0, "rc": 0,
-             "note": f"{size_of(db) / 1e9:.2f} GB"})
-    if row["rc"] != 0:
-        return
-    measure("info", cli("info", "--db", str(db)), rec)
-    measure("concept text (all)", [sys.executable, "-c", TEXTS, str(db), QUERY], rec)
-    measure("sampling (10k)", [sys.executable, "-c", SAMPLE, str(db), QUERY], rec)
-    measure("predictions 10%", [sys.executable, "-c", PREDICT, str(db), QUERY, BENCH_MODEL],
-            rec)
-    measure("selection 10% (build)", [sys.executable, "-c", BUILD, str(db), QUERY,
-                                      BENCH_MODEL], rec)
+    if "load" in steps:
+        rows = rows_of(release / "META")
+        db.unlink(missing_ok=True)
+        row = measure("load", cli("load", str(release / "META"), "--db", str(db),
+                                  "--memory-limit", "1500MB"), rec, **rows)
+        rec.add({"step": "database size", "wall_s": 0, "cpu_s": 0, "peak_rss_gb": 0, "rc": 0,
+                 "note": f"{size_of(db) / 1e9:.2f} GB"})
+        if row["rc"] != 0:
+            return
+    if "info" in steps:
+        measure("info", cli("info", "--db", str(db)), rec)
+    if "text" in steps:
+        measure("concept text (all)", [sys.executable, "-c", TEXTS, str(db), QUERY], rec)
+    if "sample" in steps:
+        measure("sampling (10k)", [sys.executable, "-c", SAMPLE, str(db), QUERY], rec)
+    if "select" in steps:
+        measure("predictions 10%", [sys.executable, "-c", PREDICT, str(db), QUERY,
+                                    BENCH_MODEL], rec)
+        measure("selection 10% (build)", [sys.executable, "-c", BUILD, str(db), QUERY,
+                                          BENCH_MODEL], rec)
     csv = None
-    for fmt in [f for f in args.formats.split(",") if f]:
+    formats = [f for f in args.formats.split(",") if f] if "export" in steps else []
+    for fmt in formats:
         out = root / "out" / f"sel.{fmt}"
         shutil.rmtree(out, ignore_errors=True) if out.is_dir() else out.unlink(missing_ok=True)
         r = measure(f"export 10% {fmt}", cli("export", QUERY, "--db", str(db), "--model",
@@ -231,7 +247,7 @@ def run(args: argparse.Namespace, root: Path, rec: Recorder) -> None:
             r["vs_csv"] = (f"{r['wall_s'] / csv['wall_s']:.2f}x time, "
                            f"{r['peak_rss_gb'] / csv['peak_rss_gb']:.2f}x RSS")
         rec.add(r)
-    for fmt in ("ttl", "neo4j-admin"):
+    for fmt in ("ttl", "neo4j-admin") if "all" in steps else ():
         out = root / "out" / f"all.{fmt}"
         shutil.rmtree(out, ignore_errors=True) if out.is_dir() else out.unlink(missing_ok=True)
         r = measure(f"all -> {fmt}", cli("export", "--all", "--db", str(db), "-f", fmt,
@@ -240,7 +256,7 @@ def run(args: argparse.Namespace, root: Path, rec: Recorder) -> None:
         rec.add(r)
         if fmt == "neo4j-admin" and (out / "import.sh").exists():
             print((out / "import.sh").read_text().splitlines()[-1])
-    if not args.skip_label:  # last: the longest step, and the others need none of it
+    if "label" in steps and not args.skip_label:  # last: the longest step; nothing needs it
         model = subprocess.run([sys.executable, "-c", TINY, str(root), QUERY, str(ROOT)],
                                capture_output=True, text=True, check=True, cwd=ROOT
                                ).stdout.strip().splitlines()[-1]

@@ -36,25 +36,28 @@ def annotate(
         "embed[:ENCODER], labels:FILE (a labels file that answers only what it is asked).")
     ] = None,
     n: Annotated[int | None, typer.Option(
-        "-n", "--sample-size", help="Sample size (a target: items already answered count "
+        "-n", "--sample-size", min=1, help="Sample size (a target: items already answered count "
         "towards it). Default: the query's \\[sample] size.")] = None,
     batch_size: Annotated[int | None, typer.Option(
-        help="Items per batch; each batch is stored before the next is asked.")] = None,
+        min=1, help="Items per batch; each batch is stored before the next is asked.")] = None,
     mode: Annotated[str | None, typer.Option(
         help="generate (free text, parsed) or constrained (hf: answer-word likelihoods; "
         "vllm: structured choice).")] = None,
-    tensor_parallel: Annotated[int, typer.Option(help="vllm: GPUs to split the model over.")] = 1,
+    tensor_parallel: Annotated[int, typer.Option(min=1, help="vllm: GPUs to split the model over.")] = 1,
     base_url: Annotated[str | None, typer.Option(
         help="openai: the server's base URL, e.g. http://127.0.0.1:8000/v1 "
         "(default: $OPENAI_BASE_URL or OpenAI).")] = None,
     api_key_env: Annotated[str, typer.Option(
         help="openai: environment variable that holds the API key.")] = "OPENAI_API_KEY",
-    concurrency: Annotated[int, typer.Option(help="openai: requests in flight at once.")] = 4,
-    timeout: Annotated[float, typer.Option(help="openai: seconds per request.")] = 60.0,
-    max_new_tokens: Annotated[int, typer.Option(help="Most tokens an answer may have.")] = 8,
+    concurrency: Annotated[int, typer.Option(min=1, help="openai: requests in flight at once.")] = 4,
+    timeout: Annotated[float, typer.Option(min=0.001, help="openai: seconds per request.")] = 60.0,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Most tokens an answer may have.")] = 8,
     labels_file: Annotated[Path | None, typer.Option(
         help="Import labels made elsewhere (CSV/JSONL with id and label) instead of asking "
         "an LLM.")] = None,
+    annotator: Annotated[str | None, typer.Option(
+        "--annotator", help="With --labels-file: store the labels under this annotator name, "
+        "e.g. human:alice (default: labels:FILENAME).")] = None,
     corpus: CorpusOption = None,
     seed: Annotated[int | None, typer.Option(help="Sampling seed (default: the query's).")] = None,
     stratify: Annotated[bool | None, typer.Option(
@@ -88,8 +91,10 @@ def annotate(
     if labels_file is not None:
         if llm:
             raise UmlsgraphError("give either --llm or --labels-file, not both")
-        _print_import(import_labels(db, query, labels_file, source), json_output)
+        _print_import(import_labels(db, query, labels_file, source, annotator), json_output)
         return
+    if annotator is not None:
+        raise UmlsgraphError("--annotator names imported labels; use it with --labels-file")
     if not llm:
         raise UmlsgraphError("say which annotator to use: --llm hf:MODEL, openai:MODEL, "
                              "vllm:MODEL, embed or labels:FILE (or --labels-file FILE)")

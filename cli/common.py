@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import click
 import typer
 from rich.console import Console
 
-from umlsgraph.errors import UmlsgraphError
+from umlsgraph.errors import UmlsgraphError, explain
 
 console = Console(emoji=False)
 err_console = Console(stderr=True, emoji=False)
@@ -43,22 +45,47 @@ def fail(message: str) -> None:
 
 
 def user_errors(fn: F) -> F:
-    """Turn library errors into one line on stderr and a non-zero exit, never a traceback."""
+    """The one error path of every command: any error becomes one line on stderr and a
+    non-zero exit, never a traceback (set UMLSGRAPH_DEBUG=1 to see one).
+
+    Library errors, OS errors (naming the path), DuckDB errors (a lock held by another
+    process, a file that is not a database) exit 1; Ctrl-C exits 130.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except UmlsgraphError as exc:
-            fail(_escape(str(exc)))
-        except KeyboardInterrupt:
-            err_console.print("Interrupted: work already written is kept; re-run to resume.")
-            raise typer.Exit(130) from None
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the one place every error ends
+            if isinstance(exc, SystemExit | GeneratorExit):
+                raise
+            report(exc)
 
     return wrapper  # type: ignore[return-value]
 
 
+def report(exc: BaseException) -> None:
+    """Print `exc` as one line and exit with its code; re-raise under UMLSGRAPH_DEBUG=1."""
+    if os.environ.get("UMLSGRAPH_DEBUG", "") not in ("", "0"):
+        raise exc
+    explained = explain(exc)
+    if explained is None:
+        first = " ".join(str(exc).split()) or "no message"
+        explained = (f"unexpected {type(exc).__name__}: {first} (a bug in umlsgraph: rerun "
+                     "with UMLSGRAPH_DEBUG=1 and report the traceback)", 1)
+    message, code = explained
+    if code == 130:
+        err_console.print(message, highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(130) from None
+    err_console.print(f"[bold red]Error:[/bold red] {_escape(message)}", highlight=False,
+                      markup=True, soft_wrap=True)
+    raise typer.Exit(code) from None
+
+
 def _escape(text: str) -> str:
+    """Keep rich from reading `[...]` in a message as markup."""
     return text.replace("[", "\\[")
 
 
@@ -73,3 +100,41 @@ def split_csv(values: list[str] | None) -> tuple[str, ...]:
 def print_json(data: Any) -> None:
     """Machine-readable output: plain JSON on stdout, nothing else."""
     typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def checked(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A Typer callback running a library check, so a bad option value is a usage error
+    naming the option (exit 2), found before any work starts."""
+
+    def callback(value: Any) -> Any:
+        if value is None:
+            return value
+        try:
+            return check(value)
+        except UmlsgraphError as exc:
+            raise typer.BadParameter(str(exc)) from None
+
+    return callback
+
+
+def int_list(values: list[str] | None) -> list[str] | None:
+    """`--seeds 1,2,3` (or repeated): every value must be an integer."""
+    for value in split_csv(values):
+        try:
+            int(value)
+        except ValueError:
+            raise typer.BadParameter(f"'{value}' is not an integer; give e.g. 1,2,3") from None
+    return values
+
+
+def between(low: float, high: float | None = None) -> Callable[[Any], Any]:
+    """A Typer callback for an open range low < value (< high), which `min=`/`max=` can't
+    say (a learning rate of 0, a hold-out fraction of 1)."""
+
+    def callback(value: Any) -> Any:
+        if value is not None and (value <= low or (high is not None and value >= high)):
+            upper = f" and below {high}" if high is not None else ""
+            raise typer.BadParameter(f"{value} must be above {low}{upper}")
+        return value
+
+    return callback

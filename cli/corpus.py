@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from .common import console, print_json, split_csv, user_errors
+from .common import between, console, print_json, split_csv, user_errors
 
 DbOption = Annotated[
     Path, typer.Option("--db", help="The DuckDB database file (created if missing).")]
@@ -33,16 +33,18 @@ def load(
     db: DbOption = Path("umls.duckdb"),
     text_column: Annotated[str, typer.Option(help="Column holding the text.")] = "text",
     id_column: Annotated[str | None, typer.Option(
-        help="Column holding a unique id (default: the row number from 0).")] = None,
+        help="Column holding a unique id (default: a column named id, else the row number "
+        "from 0; --id-column '' numbers the rows).")] = None,
     label_column: Annotated[str | None, typer.Option(
-        help="Column holding a gold label (optional).")] = None,
+        help="Column holding a gold label (default: a column named label, if any).")] = None,
     split_column: Annotated[str | None, typer.Option(
-        help="Column holding the split name, e.g. train/test (optional).")] = None,
+        help="Column holding the split name, e.g. train/test (default: a column named "
+        "split, if any).")] = None,
     label_map: Annotated[list[str] | None, typer.Option(
         "--label-map", help="Rename gold labels, e.g. fresh=positive,rotten=negative; rows "
         "with other labels are skipped (and counted).")] = None,
     holdout: Annotated[float | None, typer.Option(
-        help="Without a split column: put this fraction of rows in split 'test', the rest in "
+        callback=between(0.0, 1.0), help="Without a split column: put this fraction of rows in split 'test', the rest in "
         "'train'.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the --holdout assignment.")] = 0,
     fmt: Annotated[str | None, typer.Option(
@@ -53,7 +55,8 @@ def load(
     """Load a corpus into the database, replacing a corpus of the same name atomically."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from umlsgraph.corpus.corpus import CorpusOptions, load_corpus
+    from umlsgraph.corpus.loader import load_corpus
+    from umlsgraph.corpus.options import CorpusOptions
 
     options = CorpusOptions(text_column=text_column, id_column=id_column,
                             label_column=label_column, split_column=split_column, format=fmt,
@@ -70,6 +73,9 @@ def load(
         return
     console.print(f"Loaded corpus '{name}': {result.rows:,} texts into {db}")
     console.print("  splits: " + _counts(result.splits) + "   gold: " + _counts(result.labels))
+    if result.columns:
+        console.print("  columns: " + ", ".join(f"{k} = {v}" for k, v in result.columns.items()),
+                      highlight=False, markup=False)
     for reason, n in result.skipped.items():
         examples = result.examples.get(reason)
         more = f" (e.g. {', '.join(examples)})" if examples else ""
@@ -99,7 +105,7 @@ def list_(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The corpora in the database, with their sizes, splits and gold labels."""
-    from umlsgraph.corpus.corpus import list_corpora
+    from umlsgraph.corpus.catalog import list_corpora
 
     corpora = list_corpora(db)
     if json_output:
@@ -130,7 +136,7 @@ def export(
     ] = None,
 ) -> None:
     """Write the corpus with its latest predictions (label, probability) and gold labels."""
-    from umlsgraph.corpus.corpus import export_corpus
+    from umlsgraph.corpus.catalog import export_corpus
 
     n = export_corpus(db, name, out, query=query, model=model)
     console.print(f"Wrote {n:,} rows of corpus '{name}' to {out}")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from .common import console, print_json, split_csv, user_errors
+from .common import between, console, int_list, print_json, split_csv, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -30,24 +30,24 @@ def experiment(
         "--annotate-with", help="Annotate the sampled train texts first with BACKEND:MODEL "
         "(e.g. embed, hf:PATH); done texts are not asked again.")] = None,
     seeds: Annotated[list[str] | None, typer.Option(
-        "--seeds", help="Training seeds, e.g. 1,2,3 (a 95% CI is shown for 2 or more).")
+        "--seeds", callback=int_list, help="Training seeds, e.g. 1,2,3 (a 95% CI is shown for 2 or more).")
     ] = None,
     train_split: Annotated[str, typer.Option(help="Split to train on.")] = "train",
     test_split: Annotated[str, typer.Option(help="Split to score on.")] = "test",
     train_size: Annotated[int | None, typer.Option(
-        help="Sample this many train texts (default: all).")] = None,
+        min=1, help="Sample this many train texts (default: all).")] = None,
     test_size: Annotated[int | None, typer.Option(
-        help="Sample this many test texts (default: all).")] = None,
+        min=1, help="Sample this many test texts (default: all).")] = None,
     llm_size: Annotated[int | None, typer.Option(
-        help="LLM-label a separate, larger sample of the train split (gold or not) for "
+        min=1, help="LLM-label a separate, larger sample of the train split (gold or not) for "
         "LlamBERT and combined (default: the --train-size texts).")] = None,
     sample_seed: Annotated[int, typer.Option(help="Seed of the two samples.")] = 0,
-    epochs: Annotated[int, typer.Option(help="Epochs per training.")] = 2,
-    max_length: Annotated[int, typer.Option(help="Max tokens per text.")] = 128,
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 16,
-    lr: Annotated[float, typer.Option(help="Learning rate.")] = 5e-5,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs per training.")] = 2,
+    max_length: Annotated[int, typer.Option(min=2, help="Max tokens per text.")] = 128,
+    batch_size: Annotated[int, typer.Option(min=1, help="Batch size.")] = 16,
+    lr: Annotated[float, typer.Option(callback=between(0.0), help="Learning rate.")] = 5e-5,
     min_steps: Annotated[int, typer.Option(
-        help="Train at least this many steps (more epochs for small samples).")] = 0,
+        min=0, help="Train at least this many steps (more epochs for small samples).")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
     score_llm: Annotated[bool, typer.Option(
         "--score-llm/--no-score-llm", help="With --annotate-with, also annotate the test "

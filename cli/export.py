@@ -32,14 +32,14 @@ def export(
     fmt: Annotated[str, typer.Option("--format", "-f", help="graphml, gexf, ttl, nt, jsonld, csv, parquet, neo4j or neo4j-admin.")] = "graphml",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (graphml, gexf, ttl, nt, jsonld) or folder (csv, parquet, neo4j-admin) \\[default: named after the query].")] = None,
     source: Annotated[str, typer.Option("--source", help="Labels to select by: predictions (the encoder's), annotations (the LLM's) or both (annotations where present).")] = "predictions",
-    threshold: Annotated[float | None, typer.Option("--threshold", help="Select predicted items whose positive probability is at least this, instead of the argmax label.")] = None,
+    threshold: Annotated[float | None, typer.Option("--threshold", min=0.0, max=1.0, help="Select predicted items whose positive probability is at least this, instead of the argmax label.")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Which model's predictions \\[default: the most recent].")] = None,
     annotator: AnnotatorOption = None,
     rel: Annotated[list[str] | None, typer.Option("--rel", help="Also export edges of these REL types, e.g. RO,RB.")] = None,
     rela: Annotated[list[str] | None, typer.Option("--rela", help="Also export edges of these RELA types, e.g. part_of.")] = None,
     no_hierarchy: Annotated[bool, typer.Option("--no-hierarchy", help="Leave out the PAR/CHD/isa hierarchy edges.")] = False,
     drop_isolated: Annotated[bool, typer.Option("--drop-isolated", help="Leave out concepts with no edge.")] = False,
-    min_component_size: Annotated[int, typer.Option("--min-component-size", help="Leave out weakly connected components smaller than this.")] = 1,
+    min_component_size: Annotated[int, typer.Option("--min-component-size", min=1, help="Leave out weakly connected components smaller than this.")] = 1,
     with_ancestors: Annotated[bool, typer.Option("--with-ancestors", help="Add every ancestor of a selected concept, up to the roots.")] = False,
     base_iri: Annotated[str | None, typer.Option("--base-iri", help="RDF: IRI prefix of concepts \\[default https://uts.nlm.nih.gov/uts/umls/concept/].")] = None,
     scheme_iri: Annotated[str | None, typer.Option("--scheme-iri", help="RDF: IRI of the skos:ConceptScheme \\[default urn:umlsgraph:scheme:QUERY].")] = None,
@@ -48,6 +48,8 @@ def export(
     neo4j_password: PasswordOption = None,
     neo4j_database: DatabaseOption = None,
     batch_size: BatchOption = None,
+    mentioned_in: Annotated[str | None, typer.Option("--mentioned-in", help="Keep only selected concepts whose names occur (case-insensitive, whole words) in this corpus loaded with `umlsgraph corpus load`; counts are stored, so a re-export does not rescan.")] = None,
+    min_mentions: Annotated[int, typer.Option("--min-mentions", help="With --mentioned-in: the fewest mentions a concept needs.")] = 1,
     parallel: ParallelOption = None,
     corpus: Annotated[str | None, typer.Option("--corpus", help="Export items of this flat corpus instead of UMLS concepts (nodes only).")] = None,
     memory_limit: Annotated[str, typer.Option("--memory-limit", help="DuckDB memory limit; it spills to disk beyond it.")] = "1GB",
@@ -65,7 +67,7 @@ def export(
         source=source, threshold=threshold, model=model, annotator=annotator,
         hierarchy=not no_hierarchy, rels=split_csv(rel), relas=split_csv(rela),
         drop_isolated=drop_isolated, min_component_size=min_component_size,
-        with_ancestors=with_ancestors)
+        with_ancestors=with_ancestors, mentioned_in=mentioned_in, min_mentions=min_mentions)
     options: dict[str, Any] = {"base_iri": base_iri, "scheme_iri": scheme_iri}
     if fmt.lower() == "neo4j":
         options["neo4j"] = settings(neo4j_uri, neo4j_user, neo4j_password, neo4j_database,
@@ -83,6 +85,13 @@ def _print(summary: dict[str, Any]) -> None:
     table = Table(title=f"{summary['query']} -> {summary['format']}")
     table.add_column("what")
     table.add_column("count", justify="right")
+    if "mentioned_in" in summary:
+        scan = summary["mention_scan"]
+        console.print(f"mentioned in {summary['mentioned_in']} (≥ {summary['min_mentions']}): "
+                      f"dropped {summary['not_mentioned']:,} selected concepts; scanned "
+                      f"{scan['scanned']:,} concepts over {scan['texts']:,} texts "
+                      f"({scan['seconds']} s; stored counts used for the rest)",
+                      markup=False, highlight=False, soft_wrap=True)
     for key in ("selected", "ancestors_added", "dropped", "nodes", "edges", "components",
                 "largest_component", "isolated"):
         table.add_row(key.replace("_", " "), f"{summary[key]:,}")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
 from umlsgraph import __version__
+from umlsgraph.errors import INTERRUPTED
 
 from . import (
     annotate,
@@ -14,10 +16,14 @@ from . import (
     corpus,
     experiment,
     export,
+    lookup,
     neo4j,
     ontology,
     pipeline,
+    plan,
+    queries,
     report,
+    review,
     store,
     train,
 )
@@ -47,14 +53,18 @@ def main(
     """umlsgraph command line."""
 
 
-for module in (store, annotate, audit, train, export, neo4j, corpus, experiment, ontology, report,
-               pipeline):
+for module in (store, queries, plan, annotate, audit, train, export, neo4j, corpus, experiment,
+               ontology, lookup, report, review, pipeline):
     module.register(app)
 
 
 def run() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point; Ctrl-C before a command starts is one line too."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        print(INTERRUPTED, file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -21,9 +21,9 @@ PasswordOption = Annotated[str | None, typer.Option(
 DatabaseOption = Annotated[str | None, typer.Option(
     "--neo4j-database", help="Neo4j database name \\[env NEO4J_DATABASE; default: the server's].")]
 BatchOption = Annotated[int | None, typer.Option(
-    "--batch-size", help="Rows per UNWIND transaction \\[default 1000].")]
+    "--batch-size", min=1, help="Rows per UNWIND transaction \\[default 1000].")]
 ParallelOption = Annotated[int | None, typer.Option(
-    "--parallel", help="Concurrent write transactions (Neo4j; a server that inlines parameters, "
+    "--parallel", min=1, help="Concurrent write transactions (Neo4j; a server that inlines parameters, "
     "such as FalkorDB's Bolt bridge, gets 1) \\[default 1].")]
 
 

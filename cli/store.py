@@ -13,6 +13,7 @@ from umlsgraph.errors import StoreError
 from . import neo4j as neo4j_cli
 from .common import (
     DbOption,
+    checked,
     console,
     print_json,
     split_csv,
@@ -26,6 +27,12 @@ def register(app: typer.Typer) -> None:
     app.command("synth")(user_errors(synth))
 
 
+def _memory_limit(value: str) -> str:
+    from umlsgraph.load.release import check_memory_limit
+
+    return check_memory_limit(value)
+
+
 def load(
     release: Annotated[Path, typer.Argument(help="A UMLS release's META folder (or the folder holding META).")],
     db: DbOption = Path("umls.duckdb"),
@@ -35,8 +42,8 @@ def load(
     keep_suppressed: Annotated[bool, typer.Option("--keep-suppressed", help="Keep atoms, relations and definitions with SUPPRESS in O, E, Y.")] = False,
     rel: Annotated[list[str] | None, typer.Option("--rel", help="Only these relation types (REL), e.g. PAR,CHD,RB,RN.")] = None,
     rela: Annotated[list[str] | None, typer.Option("--rela", help="Only these relation attributes (RELA), e.g. isa,inverse_isa.")] = None,
-    memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit for the load; spills to disk beyond it.")] = "3GB",
-    threads: Annotated[int | None, typer.Option(help="DuckDB threads (default: all cores).")] = None,
+    memory_limit: Annotated[str, typer.Option(callback=checked(_memory_limit), help="DuckDB memory limit for the load; spills to disk beyond it.")] = "3GB",
+    threads: Annotated[int | None, typer.Option(min=1, help="DuckDB threads (default: all cores).")] = None,
     store: Annotated[str, typer.Option("--store", help="Where to load: duckdb (default), or neo4j: into the --db file, then the whole store into Neo4j over Bolt (as `umlsgraph neo4j push`).")] = "duckdb",
     neo4j_uri: neo4j_cli.UriOption = None,
     neo4j_user: neo4j_cli.UserOption = None,
@@ -101,9 +108,9 @@ def info(
 
 def synth(
     out: Annotated[Path, typer.Argument(help="Folder to write; the RRF files go to OUT/META.")],
-    concepts: Annotated[int, typer.Option(help="Number of concepts.")] = 1000,
-    max_names: Annotated[int, typer.Option(help="Most names per concept (1..N, uniform).")] = 6,
-    other_relations: Annotated[int, typer.Option(help="Non-hierarchical relations per concept.")] = 2,
+    concepts: Annotated[int, typer.Option(min=1, help="Number of concepts.")] = 1000,
+    max_names: Annotated[int, typer.Option(min=1, help="Most names per concept (1..N, uniform).")] = 6,
+    other_relations: Annotated[int, typer.Option(min=0, help="Non-hierarchical relations per concept.")] = 2,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     gzip: Annotated[bool, typer.Option("--gzip", help="Write .RRF.gz files.")] = False,
     split: Annotated[int, typer.Option(min=1, max=26, help="Split MRCONSO and MRREL into this many parts (.aa, .ab…).")] = 1,

@@ -18,6 +18,7 @@ from .common import (
     JsonOption,
     QueryArg,
     SplitOption,
+    between,
     console,
     print_json,
     split_csv,
@@ -40,11 +41,11 @@ def train(
         "--base-model", envvar="UMLSGRAPH_BASE_MODEL",
         help="Encoder checkpoint: a local folder or a Hugging Face hub name "
         "\\[default: microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext].")] = None,
-    epochs: Annotated[int, typer.Option(help="Epochs (raised for small label sets, see "
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs (raised for small label sets, see "
                                         "--min-steps).")] = TRAIN_DEFAULTS.epochs,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = TRAIN_DEFAULTS.lr,
-    batch_size: Annotated[int, typer.Option(help="Items per optimisation step.")] = TRAIN_DEFAULTS.batch_size,
-    max_length: Annotated[int, typer.Option(help="Most tokens per item.")] = TRAIN_DEFAULTS.max_length,
+    lr: Annotated[float, typer.Option(callback=between(0.0), help="Peak learning rate (AdamW).")] = TRAIN_DEFAULTS.lr,
+    batch_size: Annotated[int, typer.Option(min=1, help="Items per optimisation step.")] = TRAIN_DEFAULTS.batch_size,
+    max_length: Annotated[int, typer.Option(min=2, help="Most tokens per item.")] = TRAIN_DEFAULTS.max_length,
     seed: Annotated[int, typer.Option(help="Seed of the split, the shuffles and the head.")] = TRAIN_DEFAULTS.seed,
     class_weighting: Annotated[str, typer.Option(
         help="none, sqrt (tempered) or balanced (inverse class frequency; with noisy labels "
@@ -56,14 +57,15 @@ def train(
         help="The epoch the model folder keeps: last, or best on the validation split (a "
         "small split of noisy labels picks by noise).")] = TRAIN_DEFAULTS.keep,
     min_steps: Annotated[int, typer.Option(
-        help="At least this many optimisation steps (more epochs for small label sets).")
+        min=0, help="At least this many optimisation steps (more epochs for small label sets).")
     ] = TRAIN_DEFAULTS.min_steps,
     val_fraction: Annotated[float, typer.Option(
-        help="Share of each class held out to score each epoch (and, with --keep best, to "
-        "pick one; 0: none).")
+        min=0.0, callback=between(-1.0, 1.0), help="Share of each class held out to score each "
+        "epoch (and, with --keep best, to pick one; 0: none).")
     ] = TRAIN_DEFAULTS.val_fraction,
     patience: Annotated[int, typer.Option(
-        help="With --keep best: stop after this many epochs without a better validation F1.")
+        min=1, help="With --keep best: stop after this many epochs without a better "
+        "validation F1.")
     ] = TRAIN_DEFAULTS.patience,
     text: Annotated[list[str] | None, typer.Option(
         "--text", help="Parts of the concept text the encoder reads besides the query's: "
@@ -132,14 +134,16 @@ def label(
     model: Annotated[Path, typer.Option(help="The model folder `umlsgraph train` wrote.")] = Path(
         "model"),
     batch_size: Annotated[int | None, typer.Option(
-        help="Items per forward pass \\[default: 64 on CPU, 256 on a GPU].")] = None,
+        min=1, help="Items per forward pass \\[default: 64 on CPU, 256 on a GPU].")] = None,
     max_length: Annotated[int | None, typer.Option(
-        help="Most tokens per item \\[default: the training one].")] = None,
+        min=2, help="Most tokens per item \\[default: the training one].")] = None,
     chunk_size: Annotated[int, typer.Option(
-        help="Items read, predicted and committed together (bounds memory).")] = 20_000,
+        min=1, help="Items read, predicted and committed together (bounds memory).")] = 20_000,
     corpus: CorpusOption = None,
     split: SplitOption = None,
     device: DeviceOption = "auto",
+    force: Annotated[bool, typer.Option(
+        "--force", help="Label even with a model trained for another query.")] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Label every candidate item with a fine-tuned model; resumes where a run stopped."""
@@ -151,7 +155,7 @@ def label(
 
     result = run_label(db, load_query(query), source_for(corpus, split), model,
                        batch_size=batch_size, max_length=max_length, chunk_size=chunk_size,
-                       device=device, progress=not json_output)
+                       device=device, progress=not json_output, force=force)
     if json_output:
         print_json({**asdict(result), "per_second": result.per_second})
         return

@@ -3,8 +3,9 @@
 Standard library only (threaded `http.server`): ``POST /v1/chat/completions`` answers with
 whatever `respond(messages, max_tokens)` returns (the tests back it with real SmolLM2
 inference through transformers, or with a fixed answer), ``GET /v1/models`` lists the model.
-Tests can queue HTTP status codes in `faults` (429 comes with ``Retry-After: 0``) to
-exercise retries, and read back every request body and Authorization header it received.
+Tests can queue HTTP status codes in `faults` (429 comes with ``Retry-After: retry_after``,
+"0" unless set) to exercise retries, and read back every request body, Authorization header
+and arrival time it received.
 When a request asks for ``logprobs`` and the server has a `logprobs(messages, text)`
 function, the response carries ``choices[0].logprobs.content`` in OpenAI's chat format (a
 list of {token, logprob, top_logprobs}); with `reject_logprobs` such requests get HTTP 400,
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -38,6 +40,8 @@ class ChatServer:
         self.faults: list[int | None] = []
         self.requests: list[dict[str, Any]] = []
         self.auth: list[str | None] = []
+        self.times: list[float] = []  # monotonic arrival time of each chat request
+        self.retry_after = "0"  # the Retry-After header sent with an injected 429
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self.url = ""
@@ -62,6 +66,7 @@ class ChatServer:
         with self._lock:
             self.requests.append(body)
             self.auth.append(auth)
+            self.times.append(time.monotonic())
 
 
 def _handler(server: ChatServer) -> type[BaseHTTPRequestHandler]:
@@ -98,7 +103,7 @@ def _handler(server: ChatServer) -> type[BaseHTTPRequestHandler]:
             server.record(body, self.headers.get("Authorization"))
             fault = server.next_fault()
             if fault is not None:
-                extra = {"Retry-After": "0"} if fault == 429 else {}
+                extra = {"Retry-After": server.retry_after} if fault == 429 else {}
                 self._send(fault, {"error": {"message": f"injected {fault}"}}, extra)
                 return
             if body.get("logprobs") and server.reject_logprobs:

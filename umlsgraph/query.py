@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -27,6 +28,7 @@ TOP_FIELDS = {"name", "description", "prompt", "system", "labels", "positive", "
               "sample", "filter", "text", "descriptions", "corpus"}
 SAMPLE_FIELDS = {"size", "seed", "stratify"}
 FILTER_FIELDS = {"semantic_types", "sources"}
+POSITIVE_INTS = {"size", "max_names", "max_chars"}  # counts where 0 or less means nothing
 TEXT_FIELDS = {"synonyms", "preferred_name", "semantic_types", "definition", "parents",
                "grandparents", "max_names", "max_chars"}
 
@@ -102,6 +104,17 @@ class Query:
         return hashlib.sha256(blob).hexdigest()[:12]
 
 
+def no_items_error(query: Query, source: str) -> QueryError:
+    """The error of a step whose query selects no item at all: it fails rather than doing
+    nothing and exiting 0 (the next step would fail with a confusing message)."""
+    rules = [f"{key} = {list(values)}" for key, values in asdict(query.filter).items() if values]
+    why = (f"its [filter] ({'; '.join(rules)}) matches no item" if rules
+           else "there are no items")
+    return QueryError(f"query '{query.name}' on {source}: {why}; check the codes in "
+                      f"{query.path or 'the query file'} against `umlsgraph info` (or load a "
+                      "release/corpus first)")
+
+
 def query_dirs() -> list[Path]:
     """Where names are looked up: ./queries, then the query files shipped with umlsgraph."""
     dirs = [Path.cwd() / "queries"]
@@ -163,7 +176,7 @@ def parse_query(data: dict[str, Any], where: str = "<query>") -> Query:
     if positive not in labels:
         raise QueryError(f"{where}: 'positive' is '{positive}' but labels are {list(labels)}")
     return Query(
-        name=_string(data, "name", where),
+        name=_name(data, where),
         prompt=prompt,
         labels=labels,
         positive=positive,
@@ -205,7 +218,37 @@ def _labels(raw: Any, where: str) -> dict[str, tuple[str, ...]]:
         if not isinstance(words, list) or not words or not all(isinstance(w, str) for w in words):
             raise QueryError(f"{where}: labels.{category} must be a list of answer words")
         labels[str(category)] = tuple(w.strip().lower() for w in words)
+    _check_words_unique(labels, where)
     return labels
+
+
+def _check_words_unique(labels: dict[str, tuple[str, ...]], where: str) -> None:
+    """An answer word may mean one category only: in two, every answer holding it would be
+    ambiguous, so parsing would throw those answers away."""
+    seen: dict[str, str] = {}
+    for category, words in labels.items():
+        for word in words:
+            if not word:
+                raise QueryError(f"{where}: labels.{category} has an empty answer word")
+            if seen.get(word, category) != category:
+                raise QueryError(f"{where}: answer word '{word}' is in both labels."
+                                 f"{seen[word]} and labels.{category}; give each word to one "
+                                 "category")
+            seen[word] = category
+
+
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}$")
+
+
+def _name(data: dict[str, Any], where: str) -> str:
+    """The query's name keys its annotations and names its files and folders (runs/NAME,
+    NAME.graphml), so it may hold no path separator, no `..` and no control character."""
+    name = _string(data, "name", where)
+    if not SAFE_NAME.match(name) or ".." in name:
+        raise QueryError(f"{where}: field 'name' is {name!r}; use letters, digits, '_', '-', "
+                         "'.' and '+' (at most 100, starting with a letter or digit), since it "
+                         "names files and folders")
+    return name
 
 
 def _examples(raw: Any, labels: dict[str, tuple[str, ...]], where: str) -> tuple[Example, ...]:
@@ -232,6 +275,8 @@ def _section(data: dict[str, Any], name: str, allowed: set[str], cls: Any, where
         expected = type(getattr(defaults, key))
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             raise QueryError(f"{where}: [{name}] {key} must be {expected.__name__}")
+        if expected is int and key in POSITIVE_INTS and value < 1:
+            raise QueryError(f"{where}: [{name}] {key} is {value}; it must be at least 1")
     return cls(**raw)
 
 

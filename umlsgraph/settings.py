@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from umlsgraph.errors import ExperimentError, TrainingError
+from umlsgraph.errors import ExperimentError, InputFileError, TrainingError
 
 #: Training precisions: auto (bf16 where the GPU has it, else fp16; fp32 off CUDA) or fixed.
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
@@ -127,9 +127,20 @@ class RunSettings:
     report: bool = False
     device: str = "auto"
 
+    def __post_init__(self) -> None:
+        """Counts from flags or a project file: 0 or less is an error, never "the default"."""
+        for name in ("n", "annotate_batch_size", "epochs", "max_length", "batch_size"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                      or value < 1):
+                raise InputFileError(f"setting '{name}' is {value!r}; it must be a whole "
+                                     "number of at least 1")
+
     @property
     def model_dir(self) -> Path:
-        return self.out or Path("runs") / Path(self.query).stem
+        from umlsgraph.outputs import safe_filename
+
+        return self.out or Path("runs") / safe_filename(Path(self.query).stem, "query")
 
     @property
     def exports(self) -> Path:

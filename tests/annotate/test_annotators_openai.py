@@ -134,6 +134,48 @@ def test_cli_openai(loaded_db: Path, server: ChatServer) -> None:
                                                                    {"yes": 3})
 
 
+def test_retry_after_is_honoured(loaded_db: Path, server: ChatServer) -> None:
+    """With no backoff of its own, the client waits only because the server said so: a
+    client that ignored Retry-After would retry at once and fail the gap check."""
+    server.retry_after = "1.5"
+    server.faults = [429]
+    bot = OpenAIAnnotator("m", options(server, concurrency=1, backoff=0.0))
+    result = annotate(loaded_db, QUERY, annotator=bot, n=1, progress=False)
+    assert result.asked == 1 and len(server.times) == 2
+    assert server.times[1] - server.times[0] >= 1.4
+
+
+def test_a_server_echoing_the_key_never_gets_it_stored_or_shown(
+        loaded_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Answers echo the Authorization header; the key must reach neither the database, nor
+    `annotations`, nor report.html."""
+    key = "sk-live-4f9a8b7c6d5e"
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    chat = ChatServer(lambda messages, max_tokens: "unused")
+    chat.respond = lambda m, t: f"Yes. (your key is {chat.auth[-1]}; raw {key})"
+    chat.start()
+    try:
+        out = CliRunner().invoke(app, ["annotate", "nervous_system", "--db", str(loaded_db),
+                                       "--llm", "openai:m", "--base-url", chat.url, "-n", "4"])
+        assert out.exit_code == 0, out.output
+        chat.respond = lambda m, t: f"I will not say {key}"  # unparseable, shown as examples
+        out = CliRunner().invoke(app, ["annotate", "nervous_system", "--db", str(loaded_db),
+                                       "--llm", "openai:m", "--base-url", chat.url, "-n", "8"])
+        assert out.exit_code == 0, out.output
+    finally:
+        chat.stop()
+    assert chat.auth[0] == f"Bearer {key}"
+    raws = [r[1] for r in stored(loaded_db).values()]
+    assert len(raws) == 8 and all(key not in raw and "***" in raw for raw in raws)
+    assert key not in loaded_db.read_bytes().decode("latin-1")
+    shown = CliRunner().invoke(app, ["annotations", "nervous_system", "--db", str(loaded_db)])
+    assert shown.exit_code == 0 and key not in shown.output and "***" in shown.output
+    report = CliRunner().invoke(app, ["report", "nervous_system", "--db", str(loaded_db),
+                                      "--out", str(tmp_path / "report")])
+    assert report.exit_code == 0, report.output
+    assert key not in (tmp_path / "report" / "report.html").read_text()
+
+
 # ------------------------------------------------- logprobs: the annotator's confidence
 
 

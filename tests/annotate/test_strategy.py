@@ -148,7 +148,8 @@ def test_a_diverse_round_with_a_real_encoder(loaded_db: Path, tmp_path: Path,
     predictions), the 4N most uncertain are clustered, N are asked, and `train` then uses
     all of that annotator's labels."""
     from umlsgraph.db.items import ConceptSource
-    from umlsgraph.train.trainer import TrainConfig, train
+    from umlsgraph.settings import TrainConfig
+    from umlsgraph.train.trainer import train
 
     gold = word_gold(loaded_db)
     path = write_labels(tmp_path / "gold.csv", gold)

@@ -14,7 +14,9 @@ import pytest
 from typer.testing import CliRunner
 from umlsgraph_cli.main import app
 
-from umlsgraph.corpus.corpus import CorpusOptions, export_corpus, list_corpora, load_corpus
+from umlsgraph.corpus.catalog import export_corpus, list_corpora
+from umlsgraph.corpus.loader import load_corpus
+from umlsgraph.corpus.options import CorpusOptions
 from umlsgraph.db.items import CorpusSource
 from umlsgraph.errors import ExportError, InputFileError, StoreError
 from umlsgraph.query import load_query

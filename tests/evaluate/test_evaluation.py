@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 from umlsgraph_cli.main import app
 
-from umlsgraph.corpus.corpus import CorpusOptions, load_corpus
+from umlsgraph.corpus.loader import load_corpus
+from umlsgraph.corpus.options import CorpusOptions
 from umlsgraph.db import annotation_store
 from umlsgraph.db.annotation_store import Annotation
 from umlsgraph.db.items import ConceptSource, CorpusSource

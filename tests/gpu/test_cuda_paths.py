@@ -26,9 +26,10 @@ from umlsgraph.db import connect  # noqa: E402
 from umlsgraph.db.items import ConceptSource  # noqa: E402
 from umlsgraph.label.labeller import Labeller, label  # noqa: E402
 from umlsgraph.query import load_query  # noqa: E402
+from umlsgraph.settings import TrainConfig  # noqa: E402
 from umlsgraph.train import trainer as training  # noqa: E402
 from umlsgraph.train.encoder import amp_dtype, autocast, load_classifier  # noqa: E402
-from umlsgraph.train.trainer import CHECKPOINT, TrainConfig, train  # noqa: E402
+from umlsgraph.train.trainer import CHECKPOINT, train  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 

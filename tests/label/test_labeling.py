@@ -125,3 +125,23 @@ def test_model_folder_errors(trained: tuple[Path, Path, Path], store: Path,
     result = CliRunner().invoke(app, ["label", "nervous_system", "--db", str(store), "--model",
                                       str(tmp_path / "missing")])
     assert result.exit_code == 1 and "Traceback" not in result.output
+
+
+def test_a_model_trained_for_another_query_is_refused_unless_forced(
+        trained: tuple[Path, Path, Path], store: Path) -> None:
+    """`anatomy` has the same categories as `nervous_system`, so only the query name tells
+    that the model answers another question."""
+    _, model, _ = trained
+    runner = CliRunner()
+    refused = runner.invoke(app, ["label", "anatomy", "--db", str(store), "--model", str(model)])
+    assert refused.exit_code == 1 and "trained for query 'nervous_system'" in refused.output
+    con = duckdb.connect(str(store), read_only=True)
+    try:  # nothing was labelled
+        assert not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = "
+                               "'predictions'").fetchall()[0][0]
+    finally:
+        con.close()
+    forced = runner.invoke(app, ["label", "anatomy", "--db", str(store), "--model", str(model),
+                                 "--force", "--json"])
+    assert forced.exit_code == 0, forced.output
+    assert json.loads(forced.stdout)["labelled"] > 0

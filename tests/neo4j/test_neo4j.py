@@ -175,6 +175,22 @@ def test_settings_resolve_flags_over_environment_over_defaults(monkeypatch):
         Neo4jSettings.resolve(batch_size=0)
 
 
+@pytest.mark.neo4j
+def test_the_key_index_is_created_and_really_exists(neo4j_settings):
+    """FalkorDB rejects CREATE CONSTRAINT … IS UNIQUE, so the writer falls back to an index:
+    the server's own index list must show it (and asking again must not fail)."""
+    listing = "CALL db.indexes() YIELD label, properties RETURN label, properties"
+    key = {"label": "Concept", "properties": ["cui"]}
+    with BoltWriter(neo4j_settings) as writer:
+        writer.try_run("DROP INDEX ON :Concept(cui)")  # earlier tests of the session made it
+        assert key not in writer.run(listing)
+        made = writer.ensure_key("Concept", "cui")
+        again = writer.ensure_key("Concept", "cui")
+        indexes = writer.run(listing)
+    assert made in ("index", "constraint") and again
+    assert key in indexes
+
+
 def test_push_in_parallel_batches_writes_the_same_graph(loaded_db, neo4j_settings, monkeypatch):
     """Concurrent transactions (forced on: FalkorDB inlines parameters, so `push` itself
     sends one at a time there) leave the same graph as one at a time."""

@@ -22,12 +22,15 @@ import pytest
 from typer.testing import CliRunner
 from umlsgraph_cli.main import app
 
+from tests.missing import missing
 from umlsgraph.db import annotation_store
 from umlsgraph.errors import ModelError
 from umlsgraph.query import load_query
 from umlsgraph.report import page as report
+from umlsgraph.report import sections
 
-pytest.importorskip("matplotlib", reason="the report extra: pip install 'umlsgraph[report]'")
+if importlib.util.find_spec("matplotlib") is None:
+    missing("matplotlib is not installed: pip install 'umlsgraph[report]'")
 
 QUERY = load_query("nervous_system")
 MODEL_ID = "tiny-minilm-0a1b2c3d"
@@ -152,7 +155,7 @@ def test_full_report_has_every_section_and_figure(pipeline_db, model_dir, tmp_pa
 
 def test_large_component_draws_its_top_levels(pipeline_db, model_dir, tmp_path, monkeypatch):
     db, n_positive = pipeline_db
-    monkeypatch.setattr(report, "DRAW_NODES", 8)
+    monkeypatch.setattr(sections, "DRAW_NODES", 8)
     result = report.build_report(db, "nervous_system", tmp_path / "out", model_dir=model_dir)
     page = result.html.read_text(encoding="utf-8")
     assert f"the top levels of its largest component (8 of {n_positive:,} concepts" in page
@@ -161,7 +164,7 @@ def test_large_component_draws_its_top_levels(pipeline_db, model_dir, tmp_path, 
 def test_top_levels_is_breadth_first_from_the_roots():
     graph = nx.balanced_tree(3, 4, create_using=nx.DiGraph)
     nx.set_node_attributes(graph, {n: f"node {n}" for n in graph}, "name")
-    top = report.top_levels(graph, 13)
+    top = sections.top_levels(graph, 13)
     assert set(top) == set(range(13))
     assert nx.get_node_attributes(top, "depth") == {0: 0, **{n: 1 for n in (1, 2, 3)},
                                                      **{n: 2 for n in range(4, 13)}}
@@ -234,7 +237,7 @@ def test_report_renders_in_headless_chromium(pipeline_db, model_dir, tmp_path):
     check = _check_report_script()
     browser = check.find_chromium()
     if browser is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium); .ci/run installs it")
+        missing("chromium is not installed (apt-get install -y chromium); .ci/run installs it")
     db, _ = pipeline_db
     result = report.build_report(db, "nervous_system", tmp_path / "out", model_dir=model_dir)
     decoded, total, height = check.probe(browser, result.html)

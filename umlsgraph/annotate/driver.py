@@ -33,7 +33,7 @@ from umlsgraph.annotate.backends.labels import IMPORTED_HASH  # imported labels'
 from umlsgraph.annotate.parsing import parse_answer
 from umlsgraph.db import annotation_store, connect
 from umlsgraph.db.items import ConceptSource, ItemSource, SubsetSource
-from umlsgraph.errors import AnnotationError, QueryError
+from umlsgraph.errors import AnnotationError, InputFileError, QueryError
 from umlsgraph.query import Query, load_query
 
 #: Ids whose texts are fetched from DuckDB at once (texts are rendered set-based per chunk).
@@ -86,6 +86,7 @@ def annotate(db: str | Path, query: Query | str, source: ItemSource | None = Non
     flagged (of annotator `audited`, or the only audited one) instead. Returns counts for the
     answers of this run.
     """
+    check_counts(n=n, batch_size=batch_size)
     query = load_query(query) if isinstance(query, str) else query
     items: ItemSource = source or ConceptSource()
     owned = isinstance(annotator, str)
@@ -106,6 +107,15 @@ def annotate(db: str | Path, query: Query | str, source: ItemSource | None = Non
         con.close()
         if owned:
             annotator.close()
+
+
+def check_counts(**counts: int | None) -> None:
+    """A sample size or batch size of 0 or less is an error, never "the default": with a
+    paid LLM, asking the default 200 items when the user said 0 spends money they refused."""
+    for name, value in counts.items():
+        if value is not None and (isinstance(value, bool) or value < 1):
+            raise AnnotationError(f"{name} is {value}; it must be at least 1 (leave it out for "
+                                  "the query's [sample] size)")
 
 
 def _pick(db: str | Path, query: Query, source: ItemSource, annotator: Annotator,
@@ -172,10 +182,7 @@ def _run(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
     annotation_store.ensure_table(con)
     prompt_hash = annotator.prompt_hash(query)
     result = AnnotateResult(query.name, source.key, annotator.name, prompt_hash)
-    done_sql = annotation_store.done_ids_sql(query.name, source.key, annotator.name, prompt_hash)
-    plan = sampling.plan(con, query, source, n or query.sample.size,
-                         query.sample.seed if seed is None else seed,
-                         query.sample.stratify if stratify is None else stratify, done_sql)
+    plan = pending(con, query, source, annotator, n, seed, stratify)
     result.sample_size, result.candidates = plan.size, plan.candidates
     result.skipped_done = plan.done
     if not plan.todo:
@@ -192,6 +199,24 @@ def _run(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
     finally:
         result.seconds = time.perf_counter() - started
     return result
+
+
+def pending(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
+            annotator: Annotator, n: int | None = None, seed: int | None = None,
+            stratify: bool | None = None) -> sampling.SamplePlan:
+    """The sample `annotate` would ask now: its first `n` items (the query's [sample]
+    defaults) minus those already answered by this annotator for this prompt hash.
+
+    Shared by `annotate` and `plan`, so the plan's count is the run's count. Reads only:
+    with no annotations table yet, nothing is answered.
+    """
+    done_sql = None
+    if annotation_store.has_table(con):
+        done_sql = annotation_store.done_ids_sql(query.name, source.key, annotator.name,
+                                                 annotator.prompt_hash(query))
+    return sampling.plan(con, query, source, n or query.sample.size,
+                         query.sample.seed if seed is None else seed,
+                         query.sample.stratify if stratify is None else stratify, done_sql)
 
 
 def _batches(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
@@ -303,8 +328,11 @@ class ImportResult:
 
 
 def import_labels(db: str | Path, query: Query | str, path: str | Path,
-                  source: ItemSource | None = None) -> ImportResult:
-    """Store labels made elsewhere (CSV/JSONL with id and label) as annotator ``labels:NAME``.
+                  source: ItemSource | None = None,
+                  annotator: str | None = None) -> ImportResult:
+    """Store labels made elsewhere (CSV/JSONL with id and label) as annotator ``labels:NAME``
+    (the file's name), or as `annotator` when given, e.g. ``human:alice`` for the labels a
+    reviewer downloaded from `umlsgraph review`'s page.
 
     Labels may be category names or any of the query's answer words (case-insensitive).
     Rows without an id or with an unknown label are counted as bad, ids that are not among
@@ -315,7 +343,7 @@ def import_labels(db: str | Path, query: Query | str, path: str | Path,
     query = load_query(query) if isinstance(query, str) else query
     items: ItemSource = source or ConceptSource()
     rows = read_label_file(path, query)
-    result = ImportResult(annotator=f"labels:{Path(path).name}")
+    result = ImportResult(annotator=_import_name(annotator, path))
     result.bad_rows, result.bad_examples = rows.bad, rows.bad_examples
     con = connect(db)
     try:
@@ -325,6 +353,8 @@ def import_labels(db: str | Path, query: Query | str, path: str | Path,
                 if i in known]
         unknown = [i for i in rows.labels if i not in known]
         result.unknown_ids, result.unknown_examples = len(unknown), unknown[:EXAMPLES]
+        if not kept:
+            raise InputFileError(_nothing_matched(path, query, items, rows, unknown))
         for start in range(0, len(kept), 5000):
             annotation_store.write(con, query.name, items.key, result.annotator,
                                    IMPORTED_HASH, kept[start:start + 5000])
@@ -335,7 +365,26 @@ def import_labels(db: str | Path, query: Query | str, path: str | Path,
     return result
 
 
+def _nothing_matched(path: str | Path, query: Query, source: ItemSource, rows: Any,
+                     unknown: list[str]) -> str:
+    """Why a labels file gave nothing to store: a step that matched nothing fails."""
+    if unknown:
+        return (f"{path}: none of its {len(unknown):,} ids is among the {source.key} items "
+                f"of query '{query.name}' (e.g. {', '.join(unknown[:EXAMPLES])}); check the "
+                "id column, --corpus and the query's [filter]; nothing was stored")
+    bad = f" ({rows.bad:,} unusable rows, e.g. {'; '.join(rows.bad_examples)})" if rows.bad else ""
+    return f"{path}: no usable id,label rows{bad}; nothing was stored"
 
+
+def _import_name(annotator: str | None, path: str | Path) -> str:
+    """The annotator imported labels are stored as; a given name must be printable."""
+    if annotator is None:
+        return f"labels:{Path(path).name}"
+    name = annotator.strip()
+    if not name or len(name) > 200 or not name.isprintable():
+        raise AnnotationError(f"--annotator {annotator!r}: give a short printable name, "
+                              "e.g. human:alice")
+    return name
 
 
 def _known_ids(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,

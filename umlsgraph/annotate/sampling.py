@@ -19,7 +19,7 @@ import duckdb
 
 from umlsgraph.db.items import ItemSource
 from umlsgraph.errors import QueryError
-from umlsgraph.query import Query
+from umlsgraph.query import Query, no_items_error
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,8 @@ def plan(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource, n: in
     # fetchall, not fetchone: an unfinished result blocks `register` on DuckDB 2.
     size = con.execute(f"SELECT count(*) FROM ({sample})").fetchall()[0][0]
     total = con.execute(f"SELECT count(*) FROM ({source.candidates_sql(query)})").fetchall()[0][0]
+    if not total:
+        raise no_items_error(query, source.key)
     return SamplePlan(todo=todo, size=int(size), done=int(size) - len(todo), candidates=int(total))
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 
-from umlsgraph.errors import StoreError
+from umlsgraph.errors import StoreError, describe_duckdb_error
 
 SUPPRESSIBLE = ("O", "E", "Y")
 
@@ -29,8 +29,7 @@ def connect(db: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnectio
     try:
         return duckdb.connect(str(path), read_only=read_only)
     except duckdb.Error as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise StoreError(f"{path}: cannot open as a DuckDB database ({first})") from None
+        raise StoreError(describe_duckdb_error(exc, path)) from None
 
 
 def require_tables(con: duckdb.DuckDBPyConnection, *tables: str, hint: str = "") -> None:

@@ -78,7 +78,7 @@ class ConceptSource:
 
 @dataclass(frozen=True)
 class CorpusSource:
-    """A named flat corpus in the `corpus_items` table (see `umlsgraph.corpus.corpus`)."""
+    """A named flat corpus in the `corpus_items` table (see `umlsgraph.corpus.loader`)."""
 
     corpus: str
     split: str | None = None

@@ -15,6 +15,8 @@ PREDICTIONS = "predictions"
 CORPUS_ITEMS = "corpus_items"
 LABEL_AUDIT = "label_audit"
 ANNOTATION_ROUNDS = "annotation_rounds"
+MENTION_COUNTS = "mention_counts"
+MENTION_SCANS = "mention_scans"
 
 #: Tables the pipeline writes, carried into the new file when a release is reloaded.
 DDL: dict[str, str] = {
@@ -45,6 +47,13 @@ DDL: dict[str, str] = {
         strategy VARCHAR NOT NULL, id VARCHAR NOT NULL, rank INTEGER NOT NULL, score DOUBLE,
         created_at TIMESTAMP DEFAULT current_timestamp,
         PRIMARY KEY (query, source, round_key, id))""",
+    # per (corpus, concept) mention counts, zeros included; see umlsgraph.db.mentions
+    MENTION_COUNTS: """CREATE TABLE IF NOT EXISTS mention_counts (
+        corpus VARCHAR NOT NULL, cui VARCHAR NOT NULL, mentions BIGINT NOT NULL,
+        texts BIGINT NOT NULL, PRIMARY KEY (corpus, cui))""",
+    MENTION_SCANS: """CREATE TABLE IF NOT EXISTS mention_scans (
+        corpus VARCHAR PRIMARY KEY, fingerprint VARCHAR NOT NULL,
+        scanned_at TIMESTAMP DEFAULT current_timestamp)""",
 }
 
 

@@ -118,6 +118,12 @@ def evaluate(db: str | Path, query: Query, source: ItemSource, gold: Path | str 
     finally:
         con.close()
     result = metrics_from_confusion(confusion, query.categories, query.positive)
+    if result["n"] == 0:
+        where = gold if gold is not None else (f"--gold-column {gold_column}" if gold_column
+                                               else "the gold labels")
+        raise InputFileError(f"{where}: none of its {len(gold_map):,} ids has a label among "
+                             f"the {what} of query '{query.name}' on {source.key} ({used}); "
+                             "check the ids, --corpus/--split and --model; nothing to score")
     result.update(n_gold=len(gold_map), n_missing=len(gold_map) - result["n"], what=what,
                   query=query.name, source=source.key,
                   **({"model": used} if what == "predictions" else {"annotator": used}))

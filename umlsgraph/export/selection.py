@@ -57,8 +57,12 @@ class SelectionOptions:
     drop_isolated: bool = False
     min_component_size: int = 1
     with_ancestors: bool = False
+    mentioned_in: str | None = None
+    min_mentions: int = 1
 
     def __post_init__(self) -> None:
+        if self.min_mentions < 1:
+            raise QueryError(f"--min-mentions must be at least 1, got {self.min_mentions}")
         if self.source not in SOURCES:
             raise QueryError(f"unknown selection source '{self.source}'; "
                              f"known: {', '.join(SOURCES)}")
@@ -131,6 +135,8 @@ def build(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource | Non
     items.check(con)
     used = _create_selection(con, query, items, options)
     is_concepts = isinstance(items, ConceptSource)
+    if options.mentioned_in:
+        used.update(_keep_mentioned(con, options, is_concepts))
     ancestors = is_concepts and options.with_ancestors
     if ancestors:
         _add_ancestors(con)
@@ -224,6 +230,19 @@ def _create_selection(con: duckdb.DuckDBPyConnection, query: Query, source: Item
                            ).fetchall()[0][0]
     return {"selection": options.source, "model": model, "threshold": options.threshold,
             "modified": modified or "", "selected": _count(con, "subontology_selected")}
+
+
+def _keep_mentioned(con: duckdb.DuckDBPyConnection, options: SelectionOptions,
+                    is_concepts: bool) -> dict[str, Any]:
+    """Keep the selected concepts whose names occur in the corpus `options.mentioned_in`."""
+    from umlsgraph.export.mentions import keep_mentioned
+
+    if not is_concepts:
+        raise QueryError("--mentioned-in filters UMLS concepts; drop --corpus")
+    assert options.mentioned_in is not None
+    found = keep_mentioned(con, "subontology_selected", options.mentioned_in,
+                           options.min_mentions)
+    return {**found, "selected": _count(con, "subontology_selected")}
 
 
 def _annotation_labels_sql(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,

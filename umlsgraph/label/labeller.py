@@ -29,7 +29,7 @@ import duckdb
 from umlsgraph.db import connect, prediction_store
 from umlsgraph.db.items import ItemSource
 from umlsgraph.errors import ModelError
-from umlsgraph.query import Query, TextOptions
+from umlsgraph.query import Query, TextOptions, no_items_error
 from umlsgraph.train.encoder import (
     amp_dtype,
     autocast,
@@ -75,17 +75,18 @@ def label(db: str | Path, query: Query, source: ItemSource, model_dir: str | Pat
           batch_size: int | None = None, max_length: int | None = None,
           chunk_size: int = 20_000, device: str = "auto", progress: bool = True,
           on_chunk: Callable[[int], None] | None = None, precision: str = "auto",
-          bucketing: bool = True) -> LabelResult:
+          bucketing: bool = True, force: bool = False) -> LabelResult:
     """Classify every candidate item of `query` not yet labelled by this model.
 
     `batch_size` defaults to 64 on CPU and 256 on a GPU; `max_length` to the training one.
     `on_chunk(n_written)` is called after each chunk is committed. `precision` and
-    `bucketing` are for measuring (see `Labeller`); the defaults are the fast ones.
+    `bucketing` are for measuring (see `Labeller`); the defaults are the fast ones. A model
+    trained for another query is refused unless `force`.
     """
     if chunk_size < 1 or (batch_size is not None and batch_size < 1):
         raise ModelError("--batch-size and --chunk-size must be positive")
     meta = read_meta(model_dir)
-    query = model_query(query, meta, model_dir)
+    query = model_query(query, meta, model_dir, force)
     max_length = max_length or int(meta.get("max_length", 128))
     started = time.monotonic()
     con = connect(db)
@@ -93,6 +94,8 @@ def label(db: str | Path, query: Query, source: ItemSource, model_dir: str | Pat
         source.check(con)
         prediction_store.ensure_table(con)
         candidates, todo = _plan(con, query, source, meta["model_id"])
+        if not candidates:
+            raise no_items_error(query, source.key)
         labelled = 0
         if todo:
             labeller = Labeller(model_dir, meta, device, batch_size, max_length, precision,
@@ -106,11 +109,17 @@ def label(db: str | Path, query: Query, source: ItemSource, model_dir: str | Pat
                        time.monotonic() - started)
 
 
-def model_query(query: Query, meta: dict[str, Any], model_dir: str | Path) -> Query:
-    """The query with the text options the model was trained on; categories must match."""
+def model_query(query: Query, meta: dict[str, Any], model_dir: str | Path,
+                 force: bool = False) -> Query:
+    """The query with the text options the model was trained on; categories must match, and
+    the model must have been trained for this query (unless forced)."""
     if meta["categories"] != query.categories:
         raise ModelError(f"{model_dir}: trained for categories {meta['categories']}, but query "
                          f"'{query.name}' has {query.categories}")
+    trained_for = meta.get("query")
+    if trained_for and trained_for != query.name and not force:
+        raise ModelError(f"{model_dir}: trained for query '{trained_for}', not '{query.name}'; "
+                         "train a model for this query, or pass --force to label with it anyway")
     return replace(query, text=TextOptions(**meta["text"])) if "text" in meta else query
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from umlsgraph.errors import UmlsgraphError
 from umlsgraph.load.obo import is_obo
 from umlsgraph.load.obo_release import obo_to_release
 
@@ -23,7 +24,10 @@ def load(release: str | Path, db: str | Path, options: Any = None,
     with tempfile.TemporaryDirectory(prefix="umlsgraph-obo-") as tmp:
         step(f"converting {Path(release).name} to the UMLS layout")
         meta = obo_to_release(release, tmp, sab=sab)
-        counts = load_release(meta, db, options, on_step=on_step)
+        try:
+            counts = load_release(meta, db, options, on_step=on_step)
+        except UmlsgraphError as exc:  # name the ontology, not the temporary folder
+            raise type(exc)(str(exc).replace(str(meta), f"{release} (as RRF)")) from None
     con = connect(db)
     try:  # record the ontology, not the temporary folder, as what was loaded
         con.execute("UPDATE release SET value = ? WHERE key = 'path'",

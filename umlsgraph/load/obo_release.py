@@ -124,6 +124,8 @@ class _Writer:
     def relations(self) -> int:
         """MRREL: every is_a as a PAR row and its CHD mirror; relationships as RO pairs."""
         n = 0
+        if not self.edges:  # a flat ontology: no MRREL rather than an empty one
+            return n
         with open(self.meta / "MRREL.RRF", "w", encoding="utf-8", newline="\n") as out:
             for child, kind, parent, suppress in self.edges:
                 if kind == "isa":
@@ -138,8 +140,13 @@ class _Writer:
         return n
 
     def close(self) -> None:
-        for handle in self.files.values():
+        """Close the files; an optional file that got no row (an ontology without `def:`
+        lines or xrefs) is removed, since an empty RRF file means a broken release."""
+        for name, handle in self.files.items():
             handle.close()
+            path = Path(handle.name)
+            if name != "MRCONSO" and path.exists() and path.stat().st_size == 0:
+                path.unlink()
 
 
 def default_sab(path: Path, header: dict[str, list[str]]) -> str:

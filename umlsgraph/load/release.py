@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -55,6 +56,24 @@ class LoadOptions:
     def __post_init__(self) -> None:
         for name in ("languages", "include_sabs", "exclude_sabs", "rels"):
             object.__setattr__(self, name, tuple(v.upper() for v in getattr(self, name)))
+        if self.memory_limit:
+            object.__setattr__(self, "memory_limit", check_memory_limit(self.memory_limit))
+        if self.threads is not None and self.threads < 1:
+            raise StoreError(f"threads {self.threads}: must be at least 1")
+
+
+MEMORY_LIMIT = re.compile(r"^\s*(\d+(\.\d+)?)\s*([KMGT]i?B|%)\s*$", re.IGNORECASE)
+
+
+def check_memory_limit(value: str) -> str:
+    """A DuckDB memory limit such as 3GB, 512MiB or 80%; anything else is a StoreError (it
+    is written into a SET statement, so only this shape ever reaches SQL)."""
+    match = MEMORY_LIMIT.match(value)
+    if not match or float(match.group(1)) <= 0 or (
+            match.group(3) == "%" and float(match.group(1)) > 100):
+        raise StoreError(f"memory limit '{value}': give a positive size such as 3GB, 512MB, "
+                         "2GiB or a percentage of RAM such as 80%")
+    return value.strip()
 
 
 def load_release(
@@ -178,12 +197,24 @@ def _build_names(con: duckdb.DuckDBPyConnection, file: rrf.RrfFile, options: Loa
                ISPREF AS ispref, SAB AS sab, TTY AS tty, CODE AS code, STR AS str,
                SUPPRESS AS suppress, SCUI AS scui, SDUI AS sdui
         FROM {rrf.read_csv_sql(file)} {_where(conds)}""")
+    _check_cuis(con, file)
     if con.execute("SELECT count(*) FROM names").fetchone()[0] == 0:  # type: ignore[index]
         raise ReleaseError(
             f"{file.label()}: no names left after the load filters (languages "
             f"{list(options.languages) or 'all'}, sources {list(options.include_sabs) or 'all'}); "
             "check --lang and --sab"
         )
+
+
+def _check_cuis(con: duckdb.DuckDBPyConnection, file: rrf.RrfFile) -> None:
+    """A name without a CUI would become a concept with an empty id: a broken line."""
+    blank = "CUI IS NULL OR trim(CUI) = ''"
+    if not con.execute(f"SELECT count(*) FROM names WHERE {blank.lower()}").fetchall()[0][0]:
+        return
+    where = rrf.find_first_line(con, file, blank)
+    at = f"{where[0]}:{where[1]}" if where else file.label()
+    raise ReleaseError(f"{at}: empty CUI (the first field of {file.name}); the line is "
+                       "broken or the file is not a UMLS release")
 
 
 def _build_concepts(con: duckdb.DuckDBPyConnection) -> None:

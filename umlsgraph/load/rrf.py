@@ -155,10 +155,16 @@ def end_check_sql() -> str:
 
 def find_extra_field_line(con: object, rrf: RrfFile) -> tuple[str, int] | None:
     """(file, line number) of the first line with an extra field: a second, error-path pass."""
+    return find_first_line(con, rrf, f"{END_COLUMN} <> ''")
+
+
+def find_first_line(con: object, rrf: RrfFile, condition: str) -> tuple[str, int] | None:
+    """(file, line number) of the first line where `condition` (SQL over the file's columns)
+    holds: a second pass over the file, taken only on the error path."""
     row = con.execute(  # type: ignore[attr-defined]
-        f"SELECT filename, n FROM (SELECT filename, {END_COLUMN}, row_number() OVER "
+        f"SELECT filename, n FROM (SELECT *, row_number() OVER "
         f"(PARTITION BY filename) AS n FROM {read_csv_sql(rrf, filename=True)}) "
-        f"WHERE {END_COLUMN} <> '' ORDER BY filename, n LIMIT 1"
+        f"WHERE {condition} ORDER BY filename, n LIMIT 1"
     ).fetchone()
     return (row[0], int(row[1])) if row else None
 

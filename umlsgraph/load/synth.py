@@ -14,7 +14,6 @@ are written part by part (a range of concepts each), never materialized whole.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import duckdb
 
 from umlsgraph.db.sql import literal
 from umlsgraph.load.rrf import LAYOUTS
+from umlsgraph.outputs import claim_folder
 
 WORDS = [
     "heart", "lung", "nerve", "brain", "spinal", "cord", "liver", "kidney", "bone", "muscle",
@@ -62,10 +62,9 @@ class SynthSpec:
 def generate(out: str | Path, spec: SynthSpec | None = None) -> Path:
     """Write MRCONSO, MRREL, MRSTY, MRDEF and MRSAB into `out`/META; return the META path."""
     spec = spec or SynthSpec()
-    meta = Path(out) / "META"
-    if meta.exists():
-        shutil.rmtree(meta)
-    meta.mkdir(parents=True)
+    meta = claim_folder(Path(out) / "META", "synthetic release")
+    for old in meta.glob("MR*.RRF*"):  # only what an earlier `synth` here wrote
+        old.unlink()
     con = duckdb.connect()
     con.execute(f"SET threads = {2}")
     con.execute("SET memory_limit = '2GB'")

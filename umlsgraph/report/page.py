@@ -7,53 +7,28 @@ plus the same PNGs beside it. A step that has not run yet becomes a section that
 command to run, so a report can be made at any point of the pipeline.
 """
 
+
 from __future__ import annotations
 
-import base64
-import html
-import json
-import math
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
-import networkx as nx
-
-from umlsgraph.db import annotation_store, connect, prediction_store
+from umlsgraph.db import connect
 from umlsgraph.db.items import ItemSource, source_for
-from umlsgraph.errors import ModelError
+from umlsgraph.outputs import check_folder, claim_folder
 from umlsgraph.query import Query, load_query
-from umlsgraph.report import plots
-
-PREDICTIONS = prediction_store.TABLE
-MODEL_FILE = "umlsgraph.json"
-HISTOGRAM_BINS = 20
-#: How many nodes of the largest component the drawing shows (its top levels beyond that).
-DRAW_NODES = 60
-FAILURE_EXAMPLES = 5
-
-
-@dataclass(frozen=True)
-class Image:
-    """One figure: written as `name`.png and inlined in the HTML."""
-
-    name: str
-    png: bytes
-    alt: str
-
-
-@dataclass
-class Section:
-    """One part of the report. `missing` says which command to run when its step hasn't."""
-
-    key: str
-    title: str
-    body: list[str] = field(default_factory=list)
-    images: list[Image] = field(default_factory=list)
-    missing: str | None = None
-    facts: dict[str, Any] = field(default_factory=dict)
+from umlsgraph.report.html import Section, render_html
+from umlsgraph.report.sections import (
+    Hints,
+    annotation_section,
+    choose_model,
+    failure_section,
+    prediction_section,
+    read_model_meta,
+    subontology_section,
+    training_section,
+)
 
 
 @dataclass(frozen=True)
@@ -68,19 +43,23 @@ class ReportResult:
         return str(self.html)
 
 
+def _is_report(folder: Path) -> bool:
+    return (folder / "report.html").is_file()
+
+
 def build_report(db: str | Path, query: str | Path | Query, out: str | Path,
                  model_dir: str | Path | None = None, corpus: str | None = None,
                  source: ItemSource | None = None) -> ReportResult:
     """Write `out`/report.html and its PNGs for `query` on the items of `source` (or corpus)."""
     q = query if isinstance(query, Query) else load_query(query)
     src = source or source_for(corpus)
-    out = Path(out)
-    hint = _Hints(q, src, Path(db), Path(model_dir) if model_dir else None)
+    out = check_folder(out, "report", ours=_is_report)
+    hint = Hints(q, src, Path(db), Path(model_dir) if model_dir else None)
     con = connect(db, read_only=True)
     try:
         folder = Path(model_dir) if model_dir else None
-        meta = _read_model_meta(folder)
-        model = _choose_model(con, q, src, folder, meta)
+        meta = read_model_meta(folder)
+        model = choose_model(con, q, src, folder, meta)
         sections = [annotation_section(con, q, src, hint), failure_section(con, q, src, hint),
                     training_section(meta, folder, model, q, hint),
                     prediction_section(con, q, src, model, hint),
@@ -90,350 +69,9 @@ def build_report(db: str | Path, query: str | Path | Query, out: str | Path,
     return _write(out, q, src, Path(db), sections)
 
 
-class _Hints:
-    """The commands a section tells the user to run when its step has not run."""
-
-    def __init__(self, query: Query, source: ItemSource, db: Path,
-                 model_dir: Path | None = None) -> None:
-        corpus = f" --corpus {source.key.split(':', 1)[1]}" if source.key != "concepts" else ""
-        self.tail = f"{query.name} --db {db}{corpus}"
-        self.model = f" --model {model_dir or 'MODEL_DIR'}"
-
-    def __call__(self, step: str, extra: str = "") -> str:
-        return f"not run yet: run `umlsgraph {step} {self.tail}{extra}`"
-
-
-# --- annotations -------------------------------------------------------------------------
-
-
-def annotation_counts(con: duckdb.DuckDBPyConnection, query: Query,
-                      source: ItemSource) -> dict[str, dict[str | None, int]]:
-    """{annotator: {category or None (unparseable): count}}, one key per prompt version."""
-    rows = annotation_store.counts(con, query.name, source.key)
-    hashes: dict[str, set[str]] = {}
-    for annotator, prompt_hash, _, _ in rows:
-        hashes.setdefault(annotator, set()).add(prompt_hash)
-    out: dict[str, dict[str | None, int]] = {}
-    for annotator, prompt_hash, label, n in rows:
-        key = annotator if len(hashes[annotator]) == 1 else f"{annotator} @ {prompt_hash}"
-        out.setdefault(key, {})[label] = out.get(key, {}).get(label, 0) + n
-    return out
-
-
-def annotation_section(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
-                       hint: _Hints) -> Section:
-    section = Section("annotations", "Annotations: class balance")
-    counts = annotation_counts(con, query, source)
-    if not counts:
-        section.missing = hint("annotate")
-        return section
-    categories = query.categories
-    extra = sorted({k for c in counts.values() for k in c if k is not None} - set(categories))
-    columns: list[str | None] = [*categories, *extra, None]
-    rows = [[name, *[f"{c.get(k, 0):,}" for k in columns], f"{sum(c.values()):,}",
-             _pct(sum(c.get(k, 0) for k in categories if k == query.positive),
-                  sum(v for k, v in c.items() if k is not None))]
-            for name, c in counts.items()]
-    section.body.append(_table(["annotator", *[k or "unparseable" for k in columns], "total",
-                                f"share '{query.positive}'"], rows))
-    section.images.append(Image("class_balance", plots.class_balance(counts, categories),
-                                "annotations per annotator and category"))
-    section.facts = {name: {k or "unparseable": v for k, v in c.items()}
-                     for name, c in counts.items()}
-    return section
-
-
-def failure_section(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
-                    hint: _Hints) -> Section:
-    section = Section("failures", "Parse failures")
-    if not annotation_store.counts(con, query.name, source.key):
-        section.missing = hint("annotate")
-        return section
-    total, failed = con.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE label IS NULL) FROM {annotation_store.TABLE} "
-        "WHERE query = ? AND source = ?", [query.name, source.key]).fetchone()  # type: ignore[misc]
-    section.facts = {"answers": total, "unparseable": failed}
-    section.body.append(f"<p><b>{failed:,}</b> of {total:,} answers ({_pct(failed, total)}) "
-                        "could not be parsed into a category; they are kept with their raw "
-                        "text and never used for training.</p>")
-    examples = con.execute(
-        f"SELECT annotator, id, raw FROM {annotation_store.TABLE} WHERE query = ? AND source = ? "
-        f"AND label IS NULL ORDER BY created_at DESC, id LIMIT {FAILURE_EXAMPLES}",
-        [query.name, source.key]).fetchall()
-    if examples:
-        section.body.append(_table(["annotator", "item", "raw answer"],
-                                   [[a, i, _clip(r or "", 300)] for a, i, r in examples],
-                                   pre_last=True))
-    return section
-
-
-# --- training ----------------------------------------------------------------------------
-
-
-def _read_model_meta(model_dir: Path | None) -> dict[str, Any] | None:
-    """The `umlsgraph.json` of a model folder `umlsgraph train` wrote, or None without one."""
-    if model_dir is None:
-        return None
-    if not model_dir.is_dir():
-        raise ModelError(f"{model_dir}: no such model folder; pass the folder `umlsgraph train`"
-                         " wrote (its --out), or leave out --model")
-    path = model_dir / MODEL_FILE
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{path}: not valid JSON ({exc}); re-run `umlsgraph train`") from None
-
-
-def training_history(meta: dict[str, Any]) -> list[dict[str, float]]:
-    """Per-epoch {epoch, val_loss, val_f1, val_accuracy[, train_loss]} from `history`.
-
-    `umlsgraph.train.trainer` records the validation metrics of each epoch under their plain
-    names (`loss` is the validation loss).
-    """
-    names = {"val_loss": "loss", "val_f1": "f1", "val_accuracy": "accuracy",
-             "train_loss": "train_loss"}
-    out = []
-    for i, record in enumerate(meta.get("history") or []):
-        row = {"epoch": float(record.get("epoch", i + 1))}
-        row.update({key: float(record[name]) for key, name in names.items()
-                    if isinstance(record.get(name), (int, float))})
-        out.append(row)
-    return out
-
-
-def validation_metrics(meta: dict[str, Any]) -> tuple[dict[str, float], list[list[int]] | None]:
-    """(metrics, confusion matrix rows=annotated, columns=predicted) of the kept epoch."""
-    best = (meta.get("run") or {}).get("best") or {}
-    keys = ("epoch", "accuracy", "precision", "recall", "f1", "f1_macro", "loss", "n")
-    metrics = {k: float(best[k]) for k in keys if isinstance(best.get(k), (int, float))}
-    confusion = best.get("confusion")
-    categories = list(meta.get("categories") or [])
-    if isinstance(confusion, dict) and categories:
-        confusion = [[int((confusion.get(g) or {}).get(p, 0)) for p in categories]
-                     for g in categories]
-    return metrics, confusion if _is_matrix(confusion) else None
-
-
-def training_section(meta: dict[str, Any] | None, model_dir: Path | None, model: str | None,
-                     query: Query, hint: _Hints) -> Section:
-    section = Section("training", "Training")
-    if meta is None:
-        if model_dir is not None:
-            section.missing = f"{model_dir} has no {MODEL_FILE}: " + hint(
-                "train", f" --out {model_dir}").removeprefix("not run yet: ")
-        elif model is not None:
-            section.missing = (f"the predictions come from model `{model}`; pass its folder "
-                               "with `--model DIR` to show its training curve")
-        else:
-            section.missing = hint("train", " --out MODEL_DIR")
-        return section
-    run = meta.get("run") or {}
-    section.body.append(
-        f"<p>Model <code>{_e(str(model_dir))}</code> (id <code>{_e(str(meta.get('model_id')))}"
-        f"</code>), fine-tuned from <code>{_e(str(meta.get('base_model')))}</code> on "
-        f"{run.get('n_train', '?')} labelled items, validated on {run.get('n_val', '?')}, "
-        f"{run.get('epochs', '?')} epochs in {run.get('seconds', 0):.0f} s; the kept model "
-        f"is epoch {run.get('best_epoch', '?')} (best validation F1 of "
-        f"'{_e(query.positive)}').</p>")
-    history = training_history(meta)
-    if history:
-        section.images.append(Image("training_curve", plots.training_curve(
-            history, best_epoch=run.get("best_epoch")), "validation loss and F1 per epoch"))
-    metrics, confusion = validation_metrics(meta)
-    if metrics:
-        section.body.append(_table(["validation metric (kept epoch)", "value"],
-                                   [[k, _num(v)] for k, v in metrics.items()]))
-    categories = list(meta.get("categories") or query.categories)
-    if confusion is not None and len(confusion) == len(categories):
-        section.images.append(Image("confusion_matrix",
-                                    plots.confusion_matrix(confusion, categories),
-                                    "validation confusion matrix"))
-    section.facts = {"model": str(model_dir), "model_id": meta.get("model_id"),
-                     "epochs": len(history), "metrics": metrics, "confusion": confusion}
-    return section
-
-
-def _is_matrix(value: Any) -> bool:
-    return (isinstance(value, list) and bool(value)
-            and all(isinstance(r, list) and len(r) == len(value) for r in value))
-
-
-# --- predictions -------------------------------------------------------------------------
-
-
-def _choose_model(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
-                  model_dir: Path | None, meta: dict[str, Any] | None) -> str | None:
-    """The `model` key of the predictions to show: the given folder's `model_id` (what
-    `label` stores), else the most recent one (`prediction_store.resolve_model`)."""
-    if model_dir is not None:
-        return str((meta or {}).get("model_id") or model_dir)
-    return prediction_store.resolve_model(con, query.name, source.key, None, required=False)
-
-
-def probability_bins(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
-                     model: str) -> list[tuple[float, float, int]]:
-    """(low, high, count) of the positive-category probability, binned inside DuckDB."""
-    n = HISTOGRAM_BINS
-    rows = dict(con.execute(
-        f"SELECT least(floor(probability * {n}), {n - 1})::INT AS b, count(*) FROM {PREDICTIONS}"
-        " WHERE query = ? AND source = ? AND model = ? AND probability IS NOT NULL GROUP BY b",
-        [query.name, source.key, model]).fetchall())
-    return [(b / n, (b + 1) / n, rows.get(b, 0)) for b in range(n)]
-
-
-def prediction_section(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
-                       model: str | None, hint: _Hints) -> Section:
-    section = Section("predictions", "Predictions")
-    if model is None or not prediction_store.has_table(con):
-        section.missing = hint("label", hint.model)
-        return section
-    labels = dict(con.execute(
-        f"SELECT label, count(*) FROM {PREDICTIONS} WHERE query = ? AND source = ? "
-        "AND model = ? GROUP BY label ORDER BY label", [query.name, source.key, model]).fetchall())
-    if not labels:
-        section.missing = hint("label", hint.model)
-        return section
-    total = sum(labels.values())
-    section.body.append(f"<p>{total:,} items labelled by <code>{_e(model)}</code>.</p>")
-    section.body.append(_table(["category", "items", "share"],
-                               [[k, f"{v:,}", _pct(v, total)] for k, v in labels.items()]))
-    bins = probability_bins(con, query, source, model)
-    if any(c for _, _, c in bins):
-        section.images.append(Image("probabilities",
-                                    plots.probability_histogram(bins, query.positive),
-                                    "histogram of predicted probabilities"))
-    section.facts = {"model": model, "items": total, "labels": labels,
-                     "histogram": [c for _, _, c in bins]}
-    return section
-
-
-# --- subontology -------------------------------------------------------------------------
-
-
-def largest_component(con: duckdb.DuckDBPyConnection) -> nx.DiGraph:
-    """The largest component of a built subontology, edges parent -> child, nodes `name`d.
-
-    `umlsgraph.export.selection` numbers components by size, so component 1 is the largest; only
-    it is read into Python, whatever the size of the whole selection.
-    """
-    from umlsgraph.export.selection import EDGES, HIERARCHY_TYPE, NODES
-
-    graph = nx.DiGraph()
-    for cui, name in con.execute(f"SELECT cui, name FROM {NODES} WHERE component = 1"
-                                 ).fetchall():
-        graph.add_node(cui, name=name)
-    graph.add_edges_from(con.execute(
-        f"SELECT to_cui, from_cui FROM {EDGES} WHERE type = ? AND from_cui IN "
-        f"(SELECT cui FROM {NODES} WHERE component = 1)", [HIERARCHY_TYPE]).fetchall())
-    return graph
-
-
-def top_levels(graph: nx.DiGraph, limit: int = DRAW_NODES, max_children: int = 8,
-               max_roots: int = 4) -> nx.DiGraph:
-    """At most `limit` nodes of `graph` taken breadth-first from its main roots, with depth.
-
-    The main roots are those spanning at least 5% of what the biggest root spans (at most
-    `max_roots`), so a few stray roots don't crowd out the real top; each node shows its
-    `max_children` biggest children, so one hub doesn't fill the drawing.
-    """
-    def size(node: Any) -> int:  # how much of the graph a node spans (cheap when large)
-        return len(nx.descendants(graph, node)) if len(graph) <= 5000 else graph.out_degree(node)
-
-    roots = sorted((n for n in graph if graph.in_degree(n) == 0), key=lambda n: (-size(n), n))
-    roots = roots or [max(graph, key=lambda n: (graph.out_degree(n), n))]
-    biggest = size(roots[0])
-    roots = [r for r in roots[:max_roots] if size(r) >= 0.05 * biggest][:limit]
-    depth = {r: 0 for r in roots}
-    frontier = list(roots)
-    while frontier and len(depth) < limit:
-        nxt = []
-        for node in frontier:
-            children = sorted((c for c in graph.successors(node) if c not in depth),
-                              key=lambda n: (-size(n), n))
-            for child in children[:max_children]:
-                if len(depth) < limit:
-                    depth[child] = depth[node] + 1
-                    nxt.append(child)
-        frontier = nxt
-    sub = graph.subgraph(depth).copy()
-    nx.set_node_attributes(sub, depth, "depth")
-    return sub
-
-
-def subontology_section(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
-                        model: str | None, hint: _Hints) -> Section:
-    """Size of the subontology the predictions select, and a drawing of its largest part."""
-    section = Section("subontology", "Subontology")
-    try:
-        from umlsgraph.export import selection as subontology
-    except ImportError:  # the export step is not installed: say so, draw nothing
-        section.missing = "not available: this install has no umlsgraph.export.selection (export)"
-        return section
-    if source.key != "concepts":
-        section.missing = "not applicable: a flat corpus has no hierarchy to select from"
-        return section
-    if model is None or not prediction_store.has_table(con) or not _count_predictions(
-            con, query, source, model):
-        section.missing = hint("label", hint.model)
-        return section
-    summary = subontology.build(con, query, source,
-                                subontology.SelectionOptions(model=model)).summary
-    keys = ("selected", "nodes", "edges", "components", "largest_component", "isolated")
-    section.facts = {k: summary[k] for k in keys if k in summary}
-    if not summary.get("nodes"):
-        section.missing = f"empty: no concept is predicted '{query.positive}' by {model}"
-        return section
-    section.body.append(_table(["", "count"], [[k.replace("_", " "), f"{v:,}"]
-                                               for k, v in section.facts.items()]))
-    largest = largest_component(con)
-    drawn = largest if len(largest) <= DRAW_NODES else top_levels(largest, DRAW_NODES)
-    what = ("its largest component" if drawn is largest else
-            f"the top levels of its largest component ({len(drawn)} of {len(largest):,} "
-            "concepts, breadth-first from its roots)")
-    section.body.append(f"<p>The concepts predicted '{_e(query.positive)}' and the is-a edges "
-                        "between them, as <code>umlsgraph export</code> writes them. The drawing "
-                        f"shows {what}; orange nodes have no parent inside the subontology.</p>")
-    title = "Largest component" + ("" if drawn is largest else ": top levels")
-    section.images.append(Image("subontology", plots.hierarchy_drawing(drawn, title),
-                                "drawing of the largest component of the subontology"))
-    return section
-
-
-def _count_predictions(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
-                       model: str) -> int:
-    return int(con.execute(f"SELECT count(*) FROM {PREDICTIONS} WHERE query = ? AND source = ?"
-                           " AND model = ?", [query.name, source.key, model]).fetchall()[0][0])
-
-
-# --- HTML --------------------------------------------------------------------------------
-
-CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1a202c;
-background:#f7fafc}
-main{max-width:1000px;margin:0 auto;padding:24px}
-h1{margin:0 0 4px;font-size:26px}h2{border-bottom:2px solid #e2e8f0;padding-bottom:4px}
-.sub{color:#4a5568;margin:0 0 16px}
-section{background:#fff;border:1px solid #e2e8f0;border-radius:8px;padding:4px 20px 16px;
-margin:16px 0}
-.cards{display:flex;gap:12px;flex-wrap:wrap}
-.card{background:#fff;border:1px solid #e2e8f0;border-radius:8px;padding:10px 16px;min-width:130px}
-.card b{display:block;font-size:22px}.card span{color:#4a5568;font-size:13px}
-table{border-collapse:collapse;margin:8px 0;font-size:14px}
-th,td{border-bottom:1px solid #e2e8f0;padding:4px 10px;text-align:left}
-td.num{text-align:right}pre{white-space:pre-wrap;margin:0;font-size:12px;max-width:560px}
-.figs{display:flex;gap:16px;align-items:flex-start;margin:12px 0}
-@media(max-width:700px){.figs{flex-wrap:wrap}}
-.figs img{max-width:100%;min-width:0;height:auto;flex:0 1 auto}
-.missing{color:#975a16;background:#fffbeb;border-left:4px solid #d69e2e;padding:8px 12px}
-nav a{margin-right:14px;color:#2b6cb0}
-"""
-
-
 def _write(out: Path, query: Query, source: ItemSource, db: Path,
            sections: list[Section]) -> ReportResult:
-    out.mkdir(parents=True, exist_ok=True)
+    claim_folder(out, "report", ours=_is_report)
     images = []
     for section in sections:
         for image in section.images:
@@ -445,106 +83,3 @@ def _write(out: Path, query: Query, source: ItemSource, db: Path,
     target.write_text(page, encoding="utf-8")
     facts = {s.key: {"missing": s.missing} if s.missing else s.facts for s in sections}
     return ReportResult(target, images, facts)
-
-
-def render_html(query: Query, source: ItemSource, db: Path, sections: list[Section]) -> str:
-    """The whole page: header, summary cards, then each section (figures inlined)."""
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    nav = "".join(f'<a href="#{s.key}">{_e(s.title)}</a>' for s in sections)
-    body = "\n".join(_render_section(s) for s in sections)
-    question = query.description or query.prompt
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>umlsgraph report: {_e(query.name)}</title><style>{CSS}</style></head>
-<body><main>
-<h1>umlsgraph report: {_e(query.name)}</h1>
-<p class="sub">{_e(question)}<br>items: <code>{_e(source.key)}</code> · database:
-<code>{_e(str(db))}</code> · made {when}</p>
-{_cards(sections)}
-<nav>{nav}</nav>
-{body}
-</main></body></html>
-"""
-
-
-def _cards(sections: list[Section]) -> str:
-    facts = {s.key: s.facts for s in sections if not s.missing}
-    cards = []
-    if "annotations" in facts:
-        total = sum(sum(c.values()) for c in facts["annotations"].values())
-        cards.append((f"{total:,}", "annotations"))
-    if "failures" in facts:
-        f = facts["failures"]
-        cards.append((_pct(f["unparseable"], f["answers"]), "parse failures"))
-    f1 = facts.get("training", {}).get("metrics", {}).get("f1")
-    if f1 is not None:
-        cards.append((_num(f1), "validation F1"))
-    if "predictions" in facts:
-        cards.append((f"{facts['predictions']['items']:,}", "items labelled"))
-    if "subontology" in facts:
-        cards.append((f"{facts['subontology']['nodes']:,}", "subontology concepts"))
-    inner = "".join(f"<div class='card'><b>{_e(v)}</b><span>{_e(k)}</span></div>"
-                    for v, k in cards)
-    return f"<div class='cards'>{inner}</div>" if cards else ""
-
-
-def _render_section(section: Section) -> str:
-    parts = [f'<section id="{section.key}"><h2>{_e(section.title)}</h2>']
-    if section.missing:
-        parts.append(f'<p class="missing">{_code(section.missing)}</p>')
-    parts.extend(section.body)
-    if section.images:
-        parts.append('<div class="figs">')
-        for image in section.images:
-            data = base64.b64encode(image.png).decode("ascii")
-            parts.append(f'<img src="data:image/png;base64,{data}" alt="{_e(image.alt)}" '
-                         f'title="{_e(image.name)}.png">')
-        parts.append("</div>")
-    parts.append("</section>")
-    return "\n".join(parts)
-
-
-def _table(header: list[str], rows: list[list[Any]], pre_last: bool = False) -> str:
-    head = "".join(f"<th>{_e(str(h))}</th>" for h in header)
-    lines = []
-    for row in rows:
-        cells = []
-        for i, cell in enumerate(row):
-            text = _e(str(cell))
-            if pre_last and i == len(row) - 1:
-                cells.append(f"<td><pre>{text}</pre></td>")
-            elif i and _looks_numeric(str(cell)):
-                cells.append(f"<td class='num'>{text}</td>")
-            else:
-                cells.append(f"<td>{text}</td>")
-        lines.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><tr>{head}</tr>{''.join(lines)}</table>"
-
-
-def _code(text: str) -> str:
-    """Escape, then show `backticked` spans as code."""
-    pieces = _e(text).split("`")
-    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(pieces))
-
-
-def _e(text: str) -> str:
-    return html.escape(text, quote=True)
-
-
-def _looks_numeric(text: str) -> bool:
-    return bool(text) and text.replace(",", "").replace(".", "").rstrip("%").isdigit()
-
-
-def _pct(part: float, whole: float) -> str:
-    return f"{100 * part / whole:.1f}%" if whole else "–"
-
-
-def _num(value: float) -> str:
-    if isinstance(value, float) and (math.isnan(value) or not value.is_integer()):
-        return f"{value:.3f}"
-    return f"{int(value):,}"
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

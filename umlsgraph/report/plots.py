@@ -27,6 +27,10 @@ def _pyplot() -> Any:
     except ImportError:
         raise missing_extra("matplotlib", "report") from None
     matplotlib.use("Agg", force=True)
+    # Every string drawn comes from the data (concept names, categories, annotator names):
+    # "$x$" must be drawn as written, not parsed as math text (which fails on "$5 $x").
+    matplotlib.rcParams["text.parse_math"] = False
+    matplotlib.rcParams["text.usetex"] = False
     import matplotlib.pyplot as plt
 
     return plt

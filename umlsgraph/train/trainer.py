@@ -38,6 +38,7 @@ from umlsgraph.db import annotation_store, connect
 from umlsgraph.db.items import ItemSource
 from umlsgraph.errors import AnnotationError, ModelError, TrainingError
 from umlsgraph.evaluate.evaluation import evaluate_rows
+from umlsgraph.outputs import check_folder, claim_folder
 from umlsgraph.query import Query, TextOptions
 from umlsgraph.settings import TrainConfig
 from umlsgraph.train.encoder import (
@@ -177,6 +178,7 @@ def train(db: str | Path, query: Query, source: ItemSource, config: TrainConfig,
     `on_epoch` is called with each epoch's record after its checkpoint is on disk.
     """
     out = Path(out)
+    check_model_folder(out)
     init_meta = _init_meta(init_model, query, out)
     text_query = training_text(_with_text(query, init_meta), config)
     examples = load_examples(db, text_query, source, labels_sql, annotator)
@@ -187,6 +189,16 @@ def train(db: str | Path, query: Query, source: ItemSource, config: TrainConfig,
     trainer = _Trainer(text_query, source, examples, config, out, key, init_model, init_meta,
                        annotator if labels_sql is None else "custom labels", progress, on_epoch)
     return trainer.run(resume)
+
+
+def check_model_folder(out: Path) -> None:
+    """Refuse a --out that is a file or holds files umlsgraph did not write (a model folder
+    from before the marker file is recognised by its umlsgraph.json or checkpoint)."""
+    check_folder(out, "model folder", ours=_looks_like_model)
+
+
+def _looks_like_model(folder: Path) -> bool:
+    return (folder / META_FILE).is_file() or (folder / CHECKPOINT).is_file()
 
 
 def _init_meta(init_model: str | Path | None, query: Query, out: Path) -> dict[str, Any] | None:
@@ -266,7 +278,7 @@ class _Trainer:
 
     def run(self, resume: bool) -> TrainResult:
         started = time.monotonic()
-        self.out.mkdir(parents=True, exist_ok=True)
+        claim_folder(self.out, "model folder", ours=_looks_like_model)
         (self.out / META_FILE).unlink(missing_ok=True)  # the folder's old model is going away
         if not resume:
             (self.out / CHECKPOINT).unlink(missing_ok=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from umlsgraph.errors import ModelError
+from umlsgraph.outputs import claim_folder
 from umlsgraph.settings import RunSettings
 from umlsgraph.workflows.run import StepResult, run_pipeline
 
@@ -32,6 +33,7 @@ class DemoResult:
     steps: list[StepResult]
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     gold_csv: Path | None = None
+    audit: dict[str, Any] = field(default_factory=dict)
 
 
 def shipped_file(package: str, relative: str, install: str) -> Path:
@@ -63,16 +65,62 @@ def demo_settings(out: Path, llm: str = "embed", n: int = 2000, epochs: int | No
 
 
 def run_demo(out: str | Path, llm: str = "embed", n: int = 2000, epochs: int | None = None,
-             report: bool = True, on_step: Callable[[StepResult], None] | None = None
-             ) -> DemoResult:
-    """Run the pipeline on HPO, then score annotator and encoder against HPO's hierarchy."""
+             report: bool = True, on_step: Callable[[StepResult], None] | None = None,
+             audit_folds: int = 3) -> DemoResult:
+    """Run the pipeline on HPO, score annotator and encoder against HPO's hierarchy, then
+    audit the annotator's labels (`audit_folds` 0 skips it) and score the audit's flags."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    claim_folder(out, "demo folder", ours=lambda folder: (folder / "hpo.duckdb").is_file())
     settings = demo_settings(out, llm, n, epochs, report)
     steps = run_pipeline(settings, on_step)
     result = DemoResult(settings, steps)
     result.gold_csv, result.metrics = score(settings, out)
+    if audit_folds:
+        result.audit = audit_labels(settings, audit_folds)
     return result
+
+
+def audit_labels(settings: RunSettings, folds: int) -> dict[str, Any]:
+    """The label audit (cheap fold models: one epoch each) and, since HPO has a gold answer,
+    how many of its flags are truly wrong labels and how many wrong labels it found."""
+    import duckdb
+
+    from umlsgraph.evaluate.gold import subtree_gold
+    from umlsgraph.train.audit import AuditConfig, audit, fold_config
+    from umlsgraph.workflows.run import _query, train_config
+
+    found = audit(settings.db, _query(settings), train_config=fold_config(
+        train_config(settings), epochs=1), config=AuditConfig(folds=folds), progress=False)
+    con = duckdb.connect(str(settings.db), read_only=True)
+    try:
+        gold = dict(subtree_gold(con, GOLD_ROOT))
+    finally:
+        con.close()
+    wrong_flags = sum(gold.get(s.id) != s.label for s in found.suspects)
+    wrong_labels = _wrong_labels(settings, gold)
+    return {"labels": found.n, "suspects": len(found.suspects),
+            "suspects_truly_wrong": wrong_flags, "wrong_labels": wrong_labels,
+            "examples": [{"id": s.id, "label": s.label, "p_positive": round(s.p_positive, 3),
+                          "gold": gold.get(s.id), "text": s.text[:120]}
+                         for s in found.suspects[:8]],
+            "seconds": round(found.seconds, 1)}
+
+
+def _wrong_labels(settings: RunSettings, gold: dict[str, str]) -> int:
+    """How many of the annotator's labels disagree with HPO's hierarchy."""
+    import duckdb
+
+    from umlsgraph.db import annotation_store
+    from umlsgraph.db.items import ConceptSource
+    from umlsgraph.workflows.run import _annotator_name, _query
+
+    sql = annotation_store.labels_sql(_query(settings).name, ConceptSource().key,
+                                      [_annotator_name(settings) or ""])
+    con = duckdb.connect(str(settings.db), read_only=True)
+    try:
+        return sum(gold.get(i) != label for i, label in con.execute(sql).fetchall())
+    finally:
+        con.close()
 
 
 def score(settings: RunSettings, out: Path) -> tuple[Path, dict[str, dict[str, Any]]]:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from umlsgraph.errors import InputFileError, QueryError
+from umlsgraph.outputs import safe_filename
 from umlsgraph.settings import RunSettings, TrainConfig
 
 if sys.version_info >= (3, 11):
@@ -246,8 +247,8 @@ def step_label(settings: RunSettings) -> StepResult:
 def step_export(settings: RunSettings) -> StepResult:
     """Write the subontology in every requested format (cheap: always rewritten)."""
     if settings.corpus:
-        from umlsgraph.corpus.corpus import export_corpus
-        out = settings.exports / f"{settings.corpus}.parquet"
+        from umlsgraph.corpus.catalog import export_corpus
+        out = settings.exports / f"{safe_filename(settings.corpus, 'corpus')}.parquet"
         out.parent.mkdir(parents=True, exist_ok=True)
         export_corpus(settings.db, settings.corpus, out, query=_query(settings).name)
         return StepResult("export", "done", f"corpus with labels → {out}")
@@ -259,7 +260,8 @@ def step_export(settings: RunSettings) -> StepResult:
     settings.exports.mkdir(parents=True, exist_ok=True)
     written, summary = [], {}
     for fmt in settings.formats:
-        target = settings.exports / f"{Path(settings.query).stem}.{_suffix(fmt)}"
+        stem = safe_filename(Path(settings.query).stem, "query")
+        target = settings.exports / f"{stem}.{_suffix(fmt)}"
         summary = export(settings.db, settings.query, fmt, target, selection=selection)
         written.append(str(target))
     detail = f"{summary.get('nodes', 0):,} concepts, {summary.get('edges', 0):,} edges → " + \

@@ -95,10 +95,32 @@ class Annotator(ABC):
         """Get ready to answer `query` (called once per run before the first batch)."""
         self.query = query
 
+    def preview(self, prompt: Prompt) -> dict[str, Any]:
+        """What this backend would send for `prompt`, built without loading a model or
+        calling a server (`umlsgraph plan` shows it). Backends that format the messages
+        into one string (a chat template) add it as `text`."""
+        return {"messages": list(prompt.messages)}
+
+    def offline_tokenizer(self) -> Any | None:
+        """A tokenizer for exact token counts, loaded offline without the model; None when
+        this backend has none (then `plan` states an approximation)."""
+        return None
+
+    @property
+    def answer_tokens(self) -> int:
+        """The most tokens one answer costs: `max_new_tokens` when generating, 0 when the
+        backend scores the categories in one forward pass."""
+        return self.options.max_new_tokens if self.mode == "generate" else 0
+
     @abstractmethod
     def answer(self, prompts: Sequence[Prompt]) -> Sequence[Reply | Failure | str | tuple]:
         """Answer a batch: one reply per prompt, in order (a str is a raw answer, a tuple is
         (raw, score))."""
+
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never be stored or shown, such as an API key: `ask` removes them
+        from every answer and failure reason (a server may echo the key back)."""
+        return ()
 
     def close(self) -> None:  # noqa: B027 - optional hook, deliberately empty
         """Release what `setup` took (servers, GPU memory); the default does nothing."""
@@ -109,7 +131,27 @@ class Annotator(ABC):
         if len(replies) != len(prompts):
             raise ModelError(f"the {self.backend} backend returned {len(replies)} answers for "
                              f"{len(prompts)} prompts")
-        return [_as_reply(r) for r in replies]
+        secrets = tuple(s for s in self.secrets() if s)
+        return [_redacted(_as_reply(r), secrets) for r in replies]
+
+
+REDACTED = "***"
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """`text` with every secret replaced by ***."""
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def _redacted(reply: Reply | Failure, secrets: tuple[str, ...]) -> Reply | Failure:
+    if not secrets:
+        return reply
+    if isinstance(reply, Failure):
+        return Failure(redact(reply.reason, secrets))
+    raw = redact(reply.raw, secrets)
+    return reply if raw == reply.raw else Reply(raw, reply.score, reply.label)
 
 
 def _as_reply(value: Reply | Failure | str | tuple) -> Reply | Failure:

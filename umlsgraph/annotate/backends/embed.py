@@ -47,6 +47,18 @@ class EmbedAnnotator(Annotator):
         return "embed-" + hashlib.sha256(json.dumps(payload, sort_keys=True).encode()
                                          ).hexdigest()[:12]
 
+    def preview(self, prompt: Prompt) -> dict[str, Any]:
+        """No chat: the item text itself is embedded and compared with the descriptions."""
+        return {"text": prompt.text}
+
+    def offline_tokenizer(self) -> Any | None:
+        try:
+            from transformers import AutoTokenizer
+
+            return AutoTokenizer.from_pretrained(str(self.folder))
+        except (ImportError, OSError, ValueError):
+            return None
+
     def setup(self, query: Query) -> None:
         super().setup(query)
         missing = [c for c in query.categories if not query.descriptions.get(c)]

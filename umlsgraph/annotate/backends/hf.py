@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import struct
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,15 @@ class HFAnnotator(Annotator):
         self._prefix = None
         if self.mode == "constrained":
             self._tokens = category_tokens(self.tokenizer, query.labels)
+
+    def preview(self, prompt: Prompt) -> dict[str, Any]:
+        """The messages and the prompt string the model's chat template makes of them."""
+        tokenizer = self.offline_tokenizer()
+        return {"messages": list(prompt.messages),
+                "text": chat_text(tokenizer, prompt.messages) if tokenizer else None}
+
+    def offline_tokenizer(self) -> Any | None:
+        return load_tokenizer(self.source)
 
     def answer(self, prompts: Sequence[Prompt]) -> list[Reply | str]:
         texts = [chat_text(self.tokenizer, p.messages) for p in prompts]
@@ -190,6 +200,30 @@ def load(source: tuple[str, str | None], device: str = "auto") -> tuple[Any, Any
     return _LOADED[key]
 
 
+_TOKENIZERS: dict[str, Any] = {}
+
+
+def load_tokenizer(source: tuple[str, str | None]) -> Any | None:
+    """The model's tokenizer alone (chat template included), without the weights; None
+    when it cannot be loaded here (e.g. a hub name not in the offline cache)."""
+    key = f"{source[0]}::{source[1]}"
+    loaded = [tok for k, (_, tok) in _LOADED.items() if k[0] == key]
+    if loaded:
+        return loaded[0]
+    if key not in _TOKENIZERS:
+        try:
+            from transformers import AutoTokenizer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.set_verbosity_error()
+            kwargs: dict[str, Any] = {"gguf_file": source[1]} if source[1] else {}
+            with _no_tqdm():
+                _TOKENIZERS[key] = AutoTokenizer.from_pretrained(source[0], **kwargs)
+        except (ImportError, OSError, ValueError, KeyError):
+            _TOKENIZERS[key] = None
+    return _TOKENIZERS[key]
+
+
 def _load(source: tuple[str, str | None], device: str) -> tuple[Any, Any]:
     try:
         import torch
@@ -210,10 +244,14 @@ def _load(source: tuple[str, str | None], device: str) -> tuple[Any, Any]:
             tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
             model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **kwargs,
                                                          **placement)
-    except (OSError, ValueError, KeyError, ImportError) as exc:
+    except (OSError, ValueError, KeyError, ImportError, EOFError, RuntimeError,
+            struct.error) as exc:
+        # a truncated GGUF fails deep in the reader with struct.error/EOFError
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        hint = "; is the file complete? download it again" if gguf and isinstance(
+            exc, struct.error | EOFError) else ""
         raise ModelError(f"{gguf or folder}: cannot load as a causal language model "
-                         f"({first[:200]})") from None
+                         f"({first[:200]}){hint}") from None
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

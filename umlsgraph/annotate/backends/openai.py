@@ -29,7 +29,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
-from umlsgraph.annotate.backends.base import Annotator, AnnotatorOptions, Failure, Prompt, Reply
+from umlsgraph.annotate.backends.base import (
+    Annotator,
+    AnnotatorOptions,
+    Failure,
+    Prompt,
+    Reply,
+    redact,
+)
 from umlsgraph.annotate.parsing import TokenLogprobs, positive_probability
 from umlsgraph.errors import AnnotationError
 from umlsgraph.query import Query
@@ -72,6 +79,9 @@ class OpenAIAnnotator(Annotator):
                                   f"export {env}=... first")
         return key or None
 
+    def secrets(self) -> tuple[str, ...]:
+        return (self._key,) if self._key else ()
+
     def setup(self, query: Query) -> None:
         super().setup(query)
         check_reachable(self.base_url, min(self.options.timeout, 10.0))
@@ -81,11 +91,24 @@ class OpenAIAnnotator(Annotator):
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return list(pool.map(self._one, prompts))
 
+    def request_body(self, prompt: Prompt) -> dict[str, Any]:
+        """The JSON body of the chat-completions request for one prompt (with logprobs asked
+        for while the server accepts them: the annotator's own confidence)."""
+        body: dict[str, Any] = {"model": self.model, "messages": list(prompt.messages),
+                                "temperature": 0, "max_tokens": self.options.max_new_tokens}
+        if self.logprobs:
+            body.update(logprobs=True, top_logprobs=TOP_LOGPROBS)
+        return body
+
+    def preview(self, prompt: Prompt) -> dict[str, Any]:
+        """The exact request: POST `url` with `body` (the key is never shown)."""
+        return {"url": self.url, "body": self.request_body(prompt)}
+
     def _one(self, prompt: Prompt) -> Reply | Failure:
         """One chat completion, retried with backoff; a Failure when it never succeeds."""
+        body = self.request_body(prompt)
         reason = "no attempt"
         for attempt in range(self.options.max_retries + 1):
-            body = self._body(prompt)
             try:
                 return self._reply(self._post(body))
             except _Retry as exc:
@@ -98,13 +121,6 @@ class OpenAIAnnotator(Annotator):
                     return self._one(prompt)
                 return Failure(str(exc))
         return Failure(f"{reason}, after {self.options.max_retries + 1} attempts")
-
-    def _body(self, prompt: Prompt) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model, "messages": list(prompt.messages),
-                                "temperature": 0, "max_tokens": self.options.max_new_tokens}
-        if self.logprobs:
-            body.update(logprobs=True, top_logprobs=TOP_LOGPROBS)
-        return body
 
     def _reply(self, data: Any) -> Reply:
         """The answer text, and P(positive) when the response carries logprobs."""
@@ -150,7 +166,7 @@ class OpenAIAnnotator(Annotator):
         return AnnotationError(reason)
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._key, "***") if self._key else text
+        return redact(text, self.secrets())
 
 
 def check_reachable(base_url: str, timeout: float) -> None:

@@ -66,6 +66,23 @@ class VLLMAnnotator(Annotator):
         return SamplingParams(structured_outputs=StructuredOutputsParams(choice=choices),
                               **kwargs)
 
+    def preview(self, prompt: Prompt) -> dict[str, Any]:
+        """`LLM.chat` applies the model's chat template: the same string as `hf` shows."""
+        from umlsgraph.annotate.backends.hf import chat_text
+
+        tokenizer = self.offline_tokenizer()
+        return {"messages": list(prompt.messages),
+                "text": chat_text(tokenizer, prompt.messages) if tokenizer else None}
+
+    def offline_tokenizer(self) -> Any | None:
+        from umlsgraph.annotate.backends.hf import load_tokenizer, resolve_model
+
+        return load_tokenizer(resolve_model(self.model))
+
+    @property
+    def answer_tokens(self) -> int:
+        return self.options.max_new_tokens  # constrained decoding still generates the word
+
     def answer(self, prompts: Sequence[Prompt]) -> list[Reply | str]:
         conversations = [list(p.messages) for p in prompts]
         outputs = self.llm.chat(conversations, self.params, use_tqdm=False)

@@ -134,7 +134,9 @@ def export(db: str | Path, query: str | Path | None, fmt: str, out: Path | None 
 
     exporter = get(fmt)
     loaded = load_query(query) if query is not None else None
-    con = connect(db, read_only=True)
+    selection = selection or SelectionOptions()
+    # the mention filter stores its counts, so only it needs write access
+    con = connect(db, read_only=not selection.mentioned_in)
     try:
         try:
             con.execute(f"SET memory_limit = {literal(memory_limit)}")
@@ -142,11 +144,12 @@ def export(db: str | Path, query: str | Path | None, fmt: str, out: Path | None 
             raise ExportError(f"--memory-limit '{memory_limit}' is not a size DuckDB "
                               f"understands ({str(exc).splitlines()[0]}); use e.g. 1GB") from None
         if loaded is None:
-            if corpus:
-                raise ExportError("--all exports the concepts of the store; drop --corpus")
-            sub = build_all(con, selection or SelectionOptions())
+            if corpus or selection.mentioned_in:
+                raise ExportError("--all exports every concept of the store; drop --corpus "
+                                  "and --mentioned-in")
+            sub = build_all(con, selection)
         else:
-            sub = build(con, loaded, source_for(corpus), selection or SelectionOptions())
+            sub = build(con, loaded, source_for(corpus), selection)
         target = out if out is not None else exporter.default_out(sub.query.name)
         report = exporter.dump(sub, target, on_progress=on_progress, **options)
     finally:

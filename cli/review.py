@@ -1,0 +1,37 @@
+"""`umlsgraph review`: an offline page to accept or reject the selected and borderline concepts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .common import console, print_json, user_errors
+
+
+def register(app: typer.Typer) -> None:
+    app.command("review")(user_errors(review))
+
+
+def review(
+    query: Annotated[str, typer.Argument(help="Query name (see queries/) or path to a .toml file.")],
+    db: Annotated[Path, typer.Option("--db", help="The DuckDB database file.")] = Path("umls.duckdb"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="The HTML file to write.")] = Path("review.html"),
+    model: Annotated[str | None, typer.Option("--model", help="Whose predictions \\[default: the most recent model].")] = None,
+    borderline: Annotated[float, typer.Option("--borderline", help="Also list unselected concepts whose positive probability is at least this.")] = 0.2,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Write one self-contained page (works offline, from file://) listing the selected and
+    borderline concepts; the reviewer marks accept/reject and downloads a labels CSV for
+    `annotate --labels-file FILE --annotator human:NAME`."""
+    from umlsgraph.report.review import build_review
+
+    result = build_review(db, query, out, model, borderline)
+    if json_output:
+        print_json(result.as_dict())
+        return
+    console.print(f"Wrote {result.path}: {result.selected:,} selected and {result.borderline:,} "
+                  f"borderline concepts (predictions of {result.model}). Open it in a browser; "
+                  f"import the downloaded labels with `umlsgraph annotate QUERY --labels-file FILE "
+                  f"--annotator human:NAME`.", markup=False, highlight=False, soft_wrap=True)

@@ -1,0 +1,95 @@
+"""The name index `umlsgraph search` reads: every name once, lower-cased beforehand.
+
+Table ``name_search(cui VARCHAR, str VARCHAR, s VARCHAR, len INTEGER)``: the distinct
+(cui, name) pairs of `names` with ``s = lower(str)`` (UMLS's ``&#x7C;`` turned back into
+``|``) and the name's length, sorted by `s`; a search scans one pre-lowered column instead
+of lower-casing 17M strings per query, and ranks on `len` without reading the names.
+It is built on first use and stamped with the release's ``loaded_at`` and the names count
+(table ``name_search_stamp``); a reloaded release (whose pipeline tables are carried over)
+makes the stamp stale and the index is rebuilt.
+
+Ranking is set-based in DuckDB: exact (``s = q``) before prefix before substring, then
+shorter names, then CUI; each concept appears once, with its best-ranked name. A top-N
+sort finds the best hits without grouping all of them (a one-letter search hits most of
+17M names); grouping is the fallback when those few hits hold too few concepts.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from umlsgraph.db.connection import table_exists, transaction
+
+TABLE = "name_search"
+STAMP = "name_search_stamp"
+
+#: Every hit ranked, then the first `$m` by (rank, length, cui): a top-N, no grouping.
+#: Each concept's first row in that order is its best match, so when the first `$m` rows
+#: hold at least `$limit` concepts these are exactly the best `$limit`.
+TOP_SQL = f"""
+WITH top AS (
+    SELECT rowid AS r, cui, len,
+           CASE WHEN s = $q THEN 0 WHEN starts_with(s, $q) THEN 1 ELSE 2 END AS rank
+    FROM {TABLE} WHERE contains(s, $q) ORDER BY rank, len, cui LIMIT $m),
+best AS (SELECT *, row_number() OVER (PARTITION BY cui ORDER BY rank, len, r) AS k FROM top)
+SELECT b.cui, replace(c.name, '&#x7C;', '|'), replace(n.str, '&#x7C;', '|'),
+       ['exact', 'prefix', 'substring'][b.rank + 1], (SELECT count(*) FROM top)
+FROM best b JOIN concepts c USING (cui) JOIN {TABLE} n ON n.rowid = b.r
+WHERE b.k = 1 ORDER BY b.rank, b.len, b.cui LIMIT $limit"""
+
+#: The same ranking by grouping every hit per concept: for the rare case where the top-N
+#: rows hold fewer than `$limit` concepts (a few concepts with very many matching names).
+GROUPED_SQL = f"""
+WITH hits AS (
+    SELECT cui, str, len,
+           CASE WHEN s = $q THEN 0 WHEN starts_with(s, $q) THEN 1 ELSE 2 END AS rank
+    FROM {TABLE} WHERE contains(s, $q)),
+best AS (SELECT cui, arg_min(str, (rank, len, str)) AS str, min((rank, len)) AS key
+         FROM hits GROUP BY cui)
+SELECT b.cui, replace(c.name, '&#x7C;', '|'), replace(b.str, '&#x7C;', '|'),
+       ['exact', 'prefix', 'substring'][b.key[1] + 1], 0
+FROM best b JOIN concepts c USING (cui)
+ORDER BY b.key[1], b.key[2], b.cui LIMIT $limit"""
+
+#: Hits fetched per wanted concept by the top-N query.
+OVERFETCH = 20
+
+
+def _stamp(con: duckdb.DuckDBPyConnection) -> str:
+    """What the index was built from: the release's load time and the number of names."""
+    loaded = ""
+    if table_exists(con, "release"):
+        row = con.execute("SELECT value FROM release WHERE key = 'loaded_at'").fetchall()
+        loaded = row[0][0] if row else ""
+    names = con.execute("SELECT count(*) FROM names").fetchall()[0][0]
+    return f"{loaded}|{names}"
+
+
+def is_fresh(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when the index exists and was built from the names the store holds now."""
+    if not (table_exists(con, TABLE) and table_exists(con, STAMP)):
+        return False
+    row = con.execute(f"SELECT stamp FROM {STAMP}").fetchall()
+    return bool(row) and row[0][0] == _stamp(con)
+
+
+def build(con: duckdb.DuckDBPyConnection) -> None:
+    """(Re)build the index in one transaction (seconds per million names)."""
+    with transaction(con):
+        con.execute(f"""CREATE OR REPLACE TABLE {TABLE} AS
+            SELECT cui, str, s, length(str)::INTEGER AS len FROM (
+                SELECT DISTINCT cui, str, lower(replace(str, '&#x7C;', '|')) AS s FROM names)
+            ORDER BY s""")
+        con.execute(f"CREATE OR REPLACE TABLE {STAMP} (stamp VARCHAR)")
+        con.execute(f"INSERT INTO {STAMP} VALUES (?)", [_stamp(con)])
+
+
+def search(con: duckdb.DuckDBPyConnection, text: str,
+           limit: int) -> list[tuple[str, str, str, str]]:
+    """(cui, preferred name, matched name, 'exact'|'prefix'|'substring'), best first."""
+    params = {"q": text.lower(), "limit": limit, "m": limit * OVERFETCH}
+    rows = con.execute(TOP_SQL, params).fetchall()
+    if len(rows) < limit and rows and rows[0][4] == limit * OVERFETCH:
+        del params["m"]
+        rows = con.execute(GROUPED_SQL, params).fetchall()
+    return [row[:4] for row in rows]

@@ -1,0 +1,138 @@
+"""`umlsgraph review`: one offline HTML page where a reviewer accepts or rejects concepts.
+
+The page lists the concepts the query's predictions select and the borderline ones (not
+selected, but with a positive probability of at least `borderline`), most uncertain first
+(closest to 0.5), each with its text, probability, the annotator's label and its parents.
+The reviewer filters by semantic type, searches, pages through, marks accept/reject, and
+downloads a labels CSV (``id,label``) that ``umlsgraph annotate QUERY --labels-file FILE
+--annotator human:NAME`` imports; `train`, `eval` and `export --source` then use it.
+
+Everything is inline (CSS, JS, data); nothing is fetched, so it works from file://. The
+rows travel as JSON in a ``<script type="application/json">`` block with ``<``, ``>`` and
+``&`` written as \\u escapes, so no string in the store can close the block or open a tag;
+the script puts every value into the page with `textContent`, never as HTML. Only the
+current page of rows (100 by default) is in the DOM, so 100k rows stay responsive.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from umlsgraph.db import annotation_store, connect, prediction_store
+from umlsgraph.db.items import ConceptSource, concept_text_sql
+from umlsgraph.errors import NotFoundError, QueryError
+from umlsgraph.export.formats import atomic_file
+from umlsgraph.export.selection import CHILD_IS_CUI1, CHILD_IS_CUI2
+from umlsgraph.query import Query, load_query
+
+COLUMNS = ["cui", "name", "text", "probability", "selected", "annotator_label", "annotator",
+           "semantic_types", "parents"]
+
+
+@dataclass(frozen=True)
+class ReviewResult:
+    """What `build_review` wrote."""
+
+    path: Path
+    model: str
+    selected: int
+    borderline: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "model": self.model, "selected": self.selected,
+                "borderline": self.borderline}
+
+
+def build_review(db: str | Path, query: Query | str, out: Path, model: str | None = None,
+                 borderline: float = 0.2) -> ReviewResult:
+    """Write the review page for `query`'s latest (or `model`'s) predictions to `out`."""
+    query = load_query(query) if isinstance(query, str) else query
+    if not 0.0 <= borderline <= 0.5:
+        raise QueryError(f"--borderline must be between 0 and 0.5, got {borderline}")
+    con = connect(db, read_only=True)
+    try:
+        source = ConceptSource()
+        source.check(con)
+        used = prediction_store.resolve_model(con, query.name, source.key, model)
+        assert used is not None  # required=True raises when there are none
+        rows = review_rows(con, query, used, borderline)
+    finally:
+        con.close()
+    if not rows:
+        raise NotFoundError(f"model {used} selects no concept of '{query.name}' and none has "
+                            f"a positive probability ≥ {borderline}; nothing to review")
+    meta = {"query": query.name, "positive": query.positive, "categories": query.categories,
+            "model": used, "borderline": borderline,
+            "generated": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    write_page(out, meta, rows)
+    selected = sum(1 for r in rows if r[4])
+    return ReviewResult(out, used, selected, len(rows) - selected)
+
+
+def review_rows(con: duckdb.DuckDBPyConnection, query: Query, model: str,
+                borderline: float) -> list[list[Any]]:
+    """The rows of the page (in `COLUMNS` order), most uncertain first."""
+    ann = (f"SELECT id, arg_max(label, created_at) AS label, "
+           f"arg_max(annotator, created_at) AS annotator FROM {annotation_store.TABLE} "
+           "WHERE query = $q AND source = 'concepts' AND label IS NOT NULL GROUP BY id"
+           if annotation_store.has_table(con) else
+           "SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS label, NULL::VARCHAR AS annotator "
+           "LIMIT 0")
+    sql = f"""
+    WITH r AS (SELECT id, label, probability FROM predictions WHERE query = $q
+               AND source = 'concepts' AND model = $m
+               AND (label = $pos OR probability >= $low)),
+    t AS ({concept_text_sql(query.text, "SELECT id FROM r")}),
+    a AS ({ann}),
+    sty AS (SELECT cui, list(DISTINCT sty ORDER BY sty) AS types FROM semantic_types
+            WHERE cui IN (SELECT id FROM r) GROUP BY cui),
+    edges AS (
+        SELECT CASE WHEN {CHILD_IS_CUI1} THEN cui1 ELSE cui2 END AS child,
+               CASE WHEN {CHILD_IS_CUI1} THEN cui2 ELSE cui1 END AS parent
+        FROM relations WHERE ({CHILD_IS_CUI1} OR {CHILD_IS_CUI2}) AND cui1 <> cui2
+          AND (cui1 IN (SELECT id FROM r) OR cui2 IN (SELECT id FROM r))),
+    par AS (SELECT e.child AS cui,
+                   list(DISTINCT replace(c.name, '&#x7C;', '|') ORDER BY
+                        replace(c.name, '&#x7C;', '|'))[1:5] AS parents
+            FROM edges e JOIN concepts c ON c.cui = e.parent
+            WHERE e.child IN (SELECT id FROM r) GROUP BY e.child)
+    SELECT r.id, replace(c.name, '&#x7C;', '|'), t.text, round(r.probability, 4),
+           r.label = $pos, a.label, a.annotator,
+           coalesce(sty.types, []::VARCHAR[]), coalesce(par.parents, []::VARCHAR[])
+    FROM r JOIN concepts c ON c.cui = r.id LEFT JOIN t ON t.id = r.id
+    LEFT JOIN a ON a.id = r.id LEFT JOIN sty ON sty.cui = r.id LEFT JOIN par ON par.cui = r.id
+    ORDER BY abs(coalesce(r.probability, 0.5) - 0.5), r.id"""
+    params = {"q": query.name, "m": model, "pos": query.positive, "low": float(borderline)}
+    return [list(row) for row in con.execute(sql, params).fetchall()]
+
+
+def script_json(data: Any) -> str:
+    """JSON that is safe inside a <script> block: no `<`, `>` or `&` appear literally, and
+    every non-ASCII character (U+2028 included) is escaped."""
+    text = json.dumps(data, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def write_page(out: Path, meta: dict[str, Any], rows: list[list[Any]]) -> None:
+    """Write the page atomically (a failure leaves no half-written file)."""
+    data = {"meta": meta, "columns": COLUMNS, "rows": rows}
+    parts = {"__TITLE__": html.escape(f"review: {meta['query']}"), "__STYLE__": _asset("css"),
+             "__SCRIPT__": _asset("js"), "__DATA__": script_json(data)}
+    page = re.sub("__(TITLE|STYLE|SCRIPT|DATA)__", lambda m: parts[m.group(0)], _asset("html"))
+    with atomic_file(out) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+
+
+def _asset(kind: str) -> str:
+    """The page's template, style or script (umlsgraph/report/assets/review.*)."""
+    return (resources.files("umlsgraph.report") / "assets" / f"review.{kind}").read_text(
+        encoding="utf-8")
