@@ -19,12 +19,8 @@ from umlsgraph.evaluate.evaluation import evaluate
 from umlsgraph.label.labeller import label
 from umlsgraph.query import load_query, parse_query
 from umlsgraph.settings import TrainConfig
-from umlsgraph.train.trainer import (
-    CHECKPOINT,
-    class_weights,
-    split,
-    train,
-)
+from umlsgraph.train.data import class_weights, split
+from umlsgraph.train.trainer import CHECKPOINT, train
 
 QUERY = load_query("nervous_system")
 
@@ -58,7 +54,7 @@ def test_config_is_validated(field: str, value: object, message: str) -> None:
 
 
 def test_split_is_stratified_and_weights_are_balanced() -> None:
-    from umlsgraph.train.trainer import Example
+    from umlsgraph.train.data import Example
 
     examples = [Example(f"c{i}", int(i < 20), "t") for i in range(100)]
     train_set, val = split(examples, 0.1, seed=1)
@@ -74,7 +70,7 @@ def test_split_is_stratified_and_weights_are_balanced() -> None:
 def test_concept_text_carries_the_hierarchy_by_default(hpo_db: Path) -> None:
     """By default the encoder reads a concept's parents' and grandparents' names from the
     store: what the issue-11 measurements showed a noisy-label encoder needs."""
-    from umlsgraph.train.trainer import Example, load_examples, training_text
+    from umlsgraph.train.data import Example, load_examples, training_text
 
     query = parse_query({"name": "q", "prompt": "{text}?", "labels": {"yes": ["yes"],
                          "no": ["no"]}, "positive": "yes"})
@@ -237,7 +233,7 @@ def test_several_annotators_must_be_chosen_between(loaded_db: Path) -> None:
     from umlsgraph.db.items import ConceptSource
     from umlsgraph.errors import AnnotationError
     from umlsgraph.query import load_query
-    from umlsgraph.train.trainer import load_examples
+    from umlsgraph.train.data import load_examples
 
     query = load_query("nervous_system")
     con = duckdb.connect(str(loaded_db))

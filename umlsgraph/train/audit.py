@@ -37,14 +37,9 @@ from umlsgraph.db import audit_store as store
 from umlsgraph.db.items import ConceptSource, ItemSource
 from umlsgraph.errors import UmlsgraphError, missing_extra
 from umlsgraph.query import Query, load_query
-from umlsgraph.train.trainer import (
-    Example,
-    TrainConfig,
-    data_hash,
-    load_examples,
-    train,
-    training_text,
-)
+from umlsgraph.settings import TrainConfig
+from umlsgraph.train.data import Example, data_hash, load_examples, training_text
+from umlsgraph.train.trainer import train
 
 
 class AuditError(UmlsgraphError):
