@@ -77,7 +77,7 @@ def minilm() -> Path:
 
 def store() -> Path:
     """HPO in the UMLS layout, loaded once into CACHE/hpo.duckdb (pristine; copied per run)."""
-    from umlsgraph.load.obo import load
+    from umlsgraph.load.dispatch import load
     from umlsgraph.load.release import LoadOptions
     from umlsgraph.workflows.demo import hpo_obo
 
