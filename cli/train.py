@@ -134,7 +134,7 @@ def label(
     model: Annotated[Path, typer.Option(help="The model folder `umlsgraph train` wrote.")] = Path(
         "model"),
     batch_size: Annotated[int | None, typer.Option(
-        min=1, help="Items per forward pass \\[default: 64 on CPU, 256 on a GPU].")] = None,
+        min=1, help="Items per forward pass \\[default: 64 on CPU, 1024 on a GPU].")] = None,
     max_length: Annotated[int | None, typer.Option(
         min=2, help="Most tokens per item \\[default: the training one].")] = None,
     chunk_size: Annotated[int, typer.Option(
