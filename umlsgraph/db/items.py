@@ -17,6 +17,7 @@ from typing import Protocol
 import duckdb
 
 from umlsgraph.db import SUPPRESSIBLE, require_tables
+from umlsgraph.db.hierarchy import parent_edges_sql
 from umlsgraph.db.schema import CORPUS_ITEMS
 from umlsgraph.db.sql import in_list, literal
 from umlsgraph.errors import StoreError
@@ -198,12 +199,12 @@ def _optional_ctes(options: TextOptions) -> str:
         ctes.append("""sty AS (SELECT cui, string_agg(DISTINCT sty, ', ' ORDER BY sty) AS types
             FROM semantic_types WHERE cui IN (SELECT id FROM ids) GROUP BY cui)""")
     if options.parents or options.grandparents:
-        ctes.append(f"""edges AS ({_parent_edges_sql("SELECT id FROM ids")}),
+        ctes.append(f"""edges AS ({parent_edges_sql("SELECT id FROM ids")}),
         par AS (SELECT e.child AS cui, {_names_sql("p")} AS parents
             FROM edges e JOIN concepts p ON p.cui = e.parent
             WHERE e.child <> e.parent GROUP BY e.child)""")
     if options.grandparents:
-        ctes.append(f"""up AS ({_parent_edges_sql("SELECT parent FROM edges")}),
+        ctes.append(f"""up AS ({parent_edges_sql("SELECT parent FROM edges")}),
         gpar AS (SELECT e.child AS cui, {_names_sql("g")} AS names
             FROM edges e JOIN up u ON u.child = e.parent JOIN concepts g ON g.cui = u.parent
             WHERE g.cui <> e.child AND g.cui <> e.parent GROUP BY e.child)""")
@@ -211,15 +212,6 @@ def _optional_ctes(options: TextOptions) -> str:
         ctes.append("""def AS (SELECT cui, first(def ORDER BY length(def) DESC) AS def
             FROM definitions WHERE cui IN (SELECT id FROM ids) GROUP BY cui)""")
     return ("," + ",\n".join(ctes)) if ctes else ""
-
-
-def _parent_edges_sql(children_sql: str) -> str:
-    """(child, parent) hierarchy pairs of the children `children_sql` selects: REL is the
-    relation of CUI2 to CUI1, so PAR rows read cui1 -> cui2 and CHD rows cui2 -> cui1."""
-    return (f"SELECT cui1 AS child, cui2 AS parent FROM relations WHERE rel = 'PAR' "
-            f"AND cui1 IN ({children_sql}) "
-            f"UNION SELECT cui2, cui1 FROM relations WHERE rel = 'CHD' "
-            f"AND cui2 IN ({children_sql})")
 
 
 def _names_sql(alias: str) -> str:

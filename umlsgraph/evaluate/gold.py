@@ -2,8 +2,8 @@
 
 For an ontology such as HPO, "Is this phenotype an abnormality of the nervous system?" has a
 gold answer: yes for HP:0000707 and every descendant, no for the rest. `subtree_gold` computes
-it in DuckDB with a recursive query over the PAR/CHD relations (both directions, so a release
-that states only one of them works too), and `write_gold_csv` writes the `id,label` file that
+it in DuckDB with a recursive query over the one hierarchy rule of `db/hierarchy.py` (both PAR
+and CHD, so a release that states only one of them works too), and `write_gold_csv` writes the `id,label` file that
 `umlsgraph eval --gold` reads.
 """
 
@@ -15,24 +15,9 @@ from pathlib import Path
 import duckdb
 
 from umlsgraph.db import require_tables
+from umlsgraph.db.hierarchy import descendants_sql
 from umlsgraph.db.sql import literal
 from umlsgraph.errors import QueryError
-
-
-def descendants_sql(root_param: str = "?") -> str:
-    """SQL of column `cui`: the root and every concept below it via PAR/CHD relations."""
-    return f"""
-        WITH RECURSIVE edges AS (
-            SELECT cui1 AS parent, cui2 AS child FROM relations WHERE rel = 'CHD'
-            UNION
-            SELECT cui2 AS parent, cui1 AS child FROM relations WHERE rel = 'PAR'),
-        sub(cui) AS (
-            SELECT {root_param}
-            UNION
-            SELECT e.child FROM edges e JOIN sub ON e.parent = sub.cui)
-        SELECT cui FROM sub"""
-
-
 
 
 def subtree_gold_sql(root_id: str, positive: str = "yes", negative: str = "no") -> str:

@@ -27,6 +27,7 @@ from typing import Any
 import duckdb
 
 from umlsgraph.db import SUPPRESSIBLE, annotation_store, prediction_store, stream, table_exists
+from umlsgraph.db.hierarchy import HIERARCHICAL, oriented_rows_sql
 from umlsgraph.db.items import ConceptSource, ItemSource
 from umlsgraph.db.sql import literal
 from umlsgraph.errors import QueryError, StoreError
@@ -37,10 +38,6 @@ EDGES = "subontology_edges"
 SOURCES = ("predictions", "annotations", "both")
 HIERARCHY_TYPE = "BROADER"
 
-#: SQL predicates on a `relations` row: which rows state a hierarchy, and in which direction.
-CHILD_IS_CUI1 = "(rel = 'PAR' OR (rel NOT IN ('PAR', 'CHD') AND rela = 'inverse_isa'))"
-CHILD_IS_CUI2 = "(rel = 'CHD' OR (rel NOT IN ('PAR', 'CHD') AND rela = 'isa'))"
-HIERARCHICAL = f"({CHILD_IS_CUI1} OR {CHILD_IS_CUI2})"
 
 
 @dataclass(frozen=True)
@@ -274,10 +271,7 @@ def _rule(query: Query, options: SelectionOptions) -> str:
 
 def _hierarchy_sql(where: str = "TRUE") -> str:
     """SQL of (child, parent, rel, rela, sab): every hierarchy row, oriented child -> parent."""
-    return f"""
-        SELECT CASE WHEN {CHILD_IS_CUI1} THEN cui1 ELSE cui2 END AS child,
-               CASE WHEN {CHILD_IS_CUI1} THEN cui2 ELSE cui1 END AS parent, rel, rela, sab
-        FROM relations WHERE {HIERARCHICAL} AND cui1 <> cui2 AND ({where})"""
+    return oriented_rows_sql(where)
 
 
 def _add_ancestors(con: duckdb.DuckDBPyConnection) -> None:

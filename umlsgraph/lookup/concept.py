@@ -16,7 +16,7 @@ import duckdb
 
 from umlsgraph.db import annotation_store, connect, prediction_store, require_tables
 from umlsgraph.errors import AnnotationError, NotFoundError, QueryError
-from umlsgraph.export.selection import CHILD_IS_CUI1, CHILD_IS_CUI2
+from umlsgraph.db.hierarchy import oriented_rows_sql
 from umlsgraph.query import load_query
 
 #: Children listed in full; a concept near the root may have thousands.
@@ -74,11 +74,7 @@ def _synonyms(con: duckdb.DuckDBPyConnection, cui: str) -> dict[str, list[dict[s
 
 def _edges_sql() -> str:
     """(child, parent, sab) of every hierarchy row touching `$cui`, oriented child -> parent."""
-    return f"""
-        SELECT CASE WHEN {CHILD_IS_CUI1} THEN cui1 ELSE cui2 END AS child,
-               CASE WHEN {CHILD_IS_CUI1} THEN cui2 ELSE cui1 END AS parent, sab
-        FROM relations WHERE ({CHILD_IS_CUI1} OR {CHILD_IS_CUI2})
-          AND (cui1 = $cui OR cui2 = $cui) AND cui1 <> cui2"""
+    return oriented_rows_sql("cui1 = $cui OR cui2 = $cui", columns="sab")
 
 
 def _relatives(con: duckdb.DuckDBPyConnection, cui: str, role: str) -> list[dict[str, Any]]:

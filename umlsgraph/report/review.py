@@ -31,7 +31,7 @@ from umlsgraph.db import annotation_store, connect, prediction_store
 from umlsgraph.db.items import ConceptSource, concept_text_sql
 from umlsgraph.errors import NotFoundError, QueryError
 from umlsgraph.export.formats import atomic_file
-from umlsgraph.export.selection import CHILD_IS_CUI1, CHILD_IS_CUI2
+from umlsgraph.db.hierarchy import oriented_rows_sql
 from umlsgraph.query import Query, load_query
 
 COLUMNS = ["cui", "name", "text", "probability", "selected", "annotator_label", "annotator",
@@ -95,11 +95,8 @@ def review_rows(con: duckdb.DuckDBPyConnection, query: Query, model: str,
     a AS ({ann}),
     sty AS (SELECT cui, list(DISTINCT sty ORDER BY sty) AS types FROM semantic_types
             WHERE cui IN (SELECT id FROM r) GROUP BY cui),
-    edges AS (
-        SELECT CASE WHEN {CHILD_IS_CUI1} THEN cui1 ELSE cui2 END AS child,
-               CASE WHEN {CHILD_IS_CUI1} THEN cui2 ELSE cui1 END AS parent
-        FROM relations WHERE ({CHILD_IS_CUI1} OR {CHILD_IS_CUI2}) AND cui1 <> cui2
-          AND (cui1 IN (SELECT id FROM r) OR cui2 IN (SELECT id FROM r))),
+    edges AS ({oriented_rows_sql(
+        "cui1 IN (SELECT id FROM r) OR cui2 IN (SELECT id FROM r)", columns="")}),
     par AS (SELECT e.child AS cui,
                    list(DISTINCT replace(c.name, '&#x7C;', '|') ORDER BY
                         replace(c.name, '&#x7C;', '|'))[1:5] AS parents
