@@ -13,6 +13,7 @@ from umlsgraph.errors import INTERRUPTED
 from . import (
     annotate,
     audit,
+    check,
     corpus,
     experiment,
     export,
@@ -53,8 +54,8 @@ def main(
     """umlsgraph command line."""
 
 
-for module in (store, queries, plan, annotate, audit, train, export, neo4j, corpus, experiment,
-               ontology, lookup, report, review, pipeline):
+for module in (store, queries, plan, annotate, audit, train, export, check, neo4j, corpus,
+               experiment, ontology, lookup, report, review, pipeline):
     module.register(app)
 
 

@@ -148,6 +148,20 @@ def build(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource | Non
     return sub
 
 
+def select(con: duckdb.DuckDBPyConnection, query: Query,
+           options: SelectionOptions | None = None) -> dict[str, Any]:
+    """Only the choice of concepts, by the same rule `build` uses: temp tables
+    `subontology_scores(id, predicted, annotated, label, probability)` and
+    `subontology_selected(id)`, without nodes, edges or components (what `check` reads).
+
+    Returns the selection's summary (selection, model, threshold, selected)."""
+    items = ConceptSource()
+    items.check(con)
+    used = _create_selection(con, query, items, options or SelectionOptions())
+    used.pop("modified")
+    return used
+
+
 def build_all(con: duckdb.DuckDBPyConnection, options: SelectionOptions | None = None
               ) -> Subontology:
     """Every concept of the store, with each query's latest predictions as attributes.

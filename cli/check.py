@@ -1,0 +1,90 @@
+"""`umlsgraph check`: where a query's selection contradicts the hierarchy (islands and holes)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from .common import AnnotatorOption, DbOption, JsonOption, QueryArg, console, print_json, user_errors
+
+
+def register(app: typer.Typer) -> None:
+    app.command("check")(user_errors(check))
+
+
+def check(
+    query: QueryArg,
+    db: DbOption = Path("umls.duckdb"),
+    source: Annotated[str, typer.Option("--source", help="Labels to select by, as in `export`: predictions, annotations or both (annotations where present).")] = "predictions",
+    threshold: Annotated[float | None, typer.Option("--threshold", min=0.0, max=1.0, help="Select predicted items whose positive probability is at least this, instead of the argmax label.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Which model's predictions \\[default: the most recent].")] = None,
+    annotator: AnnotatorOption = None,
+    limit: Annotated[int, typer.Option("--limit", min=0, help="Rows of each list to show (0: all); the counts are always complete.")] = 20,
+    json_output: JsonOption = False,
+) -> None:
+    """List where the selection contradicts the hierarchy, most surprising first: islands
+    (selected concepts none of whose parents is selected) and holes (unselected concepts
+    whose parents are all selected, with a selected child)."""
+    from umlsgraph.evaluate.consistency import check as run_check
+    from umlsgraph.export.selection import SelectionOptions
+
+    options = SelectionOptions(source=source, threshold=threshold, model=model,
+                               annotator=annotator)
+    found = run_check(db, query, options, limit=limit or None)
+    if json_output:
+        print_json(found.as_dict())
+        return
+    counts = found.counts
+    console.print(f"{found.query}: {counts['selected']:,} selected; {counts['islands']:,} "
+                  f"islands, {counts['holes']:,} holes ({counts['under_holes']:,} islands "
+                  f"under a hole; {counts['no_parents']:,} selected concepts have no parent)",
+                  markup=False, highlight=False, soft_wrap=True)
+    for root in found.roots:
+        console.print(f"root of the selection: {root['cui']} {root['name']} "
+                      f"({root['selected_descendants']:,} selected below)",
+                      markup=False, highlight=False, soft_wrap=True)
+    _print(found.islands, "Islands: selected, no parent selected", _island_why)
+    _print(found.holes, "Holes: not selected, every parent selected", _hole_why)
+
+
+def _print(rows: list[dict[str, Any]], title: str, why: Callable[[dict[str, Any]], str]) -> None:
+    if not rows:
+        return
+    annotated = any(row["annotation"] for row in rows)
+    table = Table(title=title, title_justify="left")
+    for column in ("#", "cui", "name", "P", *(["annotation"] if annotated else []),
+                   "surprise", "why"):
+        table.add_column(column, justify="right" if column in ("#", "P", "surprise") else "left")
+    for rank, row in enumerate(rows, 1):
+        annotation = [Text(row["annotation"] or "")] if annotated else []
+        table.add_row(str(rank), Text(row["cui"]), Text(row["name"] or ""),
+                      _p(row["probability"]), *annotation, f"{row['surprise']:.2f}",
+                      Text(why(row)))
+    console.print(table)
+
+
+def _island_why(row: dict[str, Any]) -> str:
+    below = row["selected_descendants"]
+    return (f"parents not selected: {_names(row['unselected_parents'])}"
+            + (f"; {below:,} selected below it" if below else ""))
+
+
+def _hole_why(row: dict[str, Any]) -> str:
+    return (f"parents selected: {_names(row['selected_parents'])}; "
+            f"{row['n_selected_children']:,} of {row['n_children']:,} children selected: "
+            f"{_names(row['selected_children'])}")
+
+
+def _names(neighbours: list[dict[str, Any]], shown: int = 3) -> str:
+    """`name (0.12); …` for the first `shown` neighbours."""
+    text = "; ".join(f"{n['name']} ({_p(n['probability'])})" for n in neighbours[:shown])
+    return text + ("; …" if len(neighbours) > shown else "")
+
+
+def _p(value: float | None) -> str:
+    return "?" if value is None else f"{value:.2f}"
