@@ -31,6 +31,7 @@ def check(
     (selected concepts none of whose parents is selected) and holes (unselected concepts
     whose parents are all selected, with a selected child)."""
     from umlsgraph.evaluate.consistency import check as run_check
+    from umlsgraph.evaluate.consistency import explain_hole, explain_island
     from umlsgraph.export.selection import SelectionOptions
 
     options = SelectionOptions(source=source, threshold=threshold, model=model,
@@ -48,11 +49,13 @@ def check(
         console.print(f"root of the selection: {root['cui']} {root['name']} "
                       f"({root['selected_descendants']:,} selected below)",
                       markup=False, highlight=False, soft_wrap=True)
-    _print(found.islands, "Islands: selected, no parent selected", _island_why)
-    _print(found.holes, "Holes: not selected, every parent selected", _hole_why)
+    _print(found.islands, "Islands: selected, no parent selected", explain_island)
+    _print(found.holes, "Holes: not selected, every parent selected", explain_hole)
 
 
 def _print(rows: list[dict[str, Any]], title: str, why: Callable[[dict[str, Any]], str]) -> None:
+    from umlsgraph.evaluate.consistency import probability
+
     if not rows:
         return
     annotated = any(row["annotation"] for row in rows)
@@ -63,28 +66,6 @@ def _print(rows: list[dict[str, Any]], title: str, why: Callable[[dict[str, Any]
     for rank, row in enumerate(rows, 1):
         annotation = [Text(row["annotation"] or "")] if annotated else []
         table.add_row(str(rank), Text(row["cui"]), Text(row["name"] or ""),
-                      _p(row["probability"]), *annotation, f"{row['surprise']:.2f}",
+                      probability(row["probability"]), *annotation, f"{row['surprise']:.2f}",
                       Text(why(row)))
     console.print(table)
-
-
-def _island_why(row: dict[str, Any]) -> str:
-    below = row["selected_descendants"]
-    return (f"parents not selected: {_names(row['unselected_parents'])}"
-            + (f"; {below:,} selected below it" if below else ""))
-
-
-def _hole_why(row: dict[str, Any]) -> str:
-    return (f"parents selected: {_names(row['selected_parents'])}; "
-            f"{row['n_selected_children']:,} of {row['n_children']:,} children selected: "
-            f"{_names(row['selected_children'])}")
-
-
-def _names(neighbours: list[dict[str, Any]], shown: int = 3) -> str:
-    """`name (0.12); …` for the first `shown` neighbours."""
-    text = "; ".join(f"{n['name']} ({_p(n['probability'])})" for n in neighbours[:shown])
-    return text + ("; …" if len(neighbours) > shown else "")
-
-
-def _p(value: float | None) -> str:
-    return "?" if value is None else f"{value:.2f}"

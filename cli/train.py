@@ -113,12 +113,10 @@ def train(
     if json_output:
         print_json({k: getattr(result, k) for k in result.__dataclass_fields__})
         return
-    best = result.best or {}
-    f1 = f"val F1 {best['f1']:.3f}" if "f1" in best else "no validation split"
     state = "already trained" if result.already_done else (
         "resumed and finished" if result.resumed else "trained")
     console.print(f"{out}: {state} on {result.n_train:,} items ({result.n_val:,} validation); "
-                  f"kept epoch {result.best_epoch} of {result.epochs}, {f1}, "
+                  f"{result.kept(the_query.positive)}, "
                   f"{result.seconds:.0f} s. Model id {result.model_id}")
 
 

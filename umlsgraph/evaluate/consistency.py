@@ -248,3 +248,30 @@ def _hole_rows(con: duckdb.DuckDBPyConnection, limit: int | None) -> list[dict[s
     return _rows(con, "check_holes", "TRUE", limit,
                  "t.n_parents, t.n_children, t.n_selected_children",
                  "selected_parents", "check_hole_up")
+
+
+# --- rows as text (the CLI's and the report's "why" column) ------------------------------------
+
+def explain_island(row: dict[str, Any]) -> str:
+    """Why an island row is suspicious, in one line."""
+    below = row["selected_descendants"]
+    return (f"parents not selected: {_names(row['unselected_parents'])}"
+            + (f"; {below:,} selected below it" if below else ""))
+
+
+def explain_hole(row: dict[str, Any]) -> str:
+    """Why a hole row is suspicious, in one line."""
+    return (f"parents selected: {_names(row['selected_parents'])}; "
+            f"{row['n_selected_children']:,} of {row['n_children']:,} children selected: "
+            f"{_names(row['selected_children'])}")
+
+
+def probability(value: float | None) -> str:
+    """A probability as the rows print it ('?' where none was predicted)."""
+    return "?" if value is None else f"{value:.2f}"
+
+
+def _names(neighbours: list[dict[str, Any]], shown: int = 3) -> str:
+    """`name (0.12); …` for the first `shown` neighbours."""
+    text = "; ".join(f"{n['name']} ({probability(n['probability'])})" for n in neighbours[:shown])
+    return text + ("; …" if len(neighbours) > shown else "")

@@ -29,6 +29,7 @@ def _pyplot() -> Any:
     matplotlib.use("Agg", force=True)
     # Every string drawn comes from the data (concept names, categories, annotator names):
     # "$x$" must be drawn as written, not parsed as math text (which fails on "$5 $x").
+    # matplotlib's own log-scale tick labels are math text, so log axes get `_plain_log_axis`.
     matplotlib.rcParams["text.parse_math"] = False
     matplotlib.rcParams["text.usetex"] = False
     import matplotlib.pyplot as plt
@@ -74,7 +75,7 @@ def class_balance(counts: Mapping[str, Mapping[str | None, int]],
     return _png(fig)
 
 
-def training_curve(epochs: Sequence[Mapping[str, float]], best_epoch: float | None = None) -> bytes:
+def training_curve(epochs: Sequence[Mapping[str, float]], kept_epoch: float | None = None) -> bytes:
     """Loss per epoch on the left axis, validation F1 and accuracy on the right axis."""
     plt = _pyplot()
     x = [e.get("epoch", i + 1) for i, e in enumerate(epochs)]
@@ -94,8 +95,8 @@ def training_curve(epochs: Sequence[Mapping[str, float]], best_epoch: float | No
             lines += right.plot(x, ys, "-", color=color, marker="s", label=label)
     right.set_ylim(0, 1.02)
     right.set_ylabel("validation score")
-    if best_epoch:
-        lines.append(ax.axvline(best_epoch, color=PALETTE[1], linestyle="--", linewidth=1,
+    if kept_epoch:
+        lines.append(ax.axvline(kept_epoch, color=PALETTE[1], linestyle="--", linewidth=1,
                                 label="kept epoch"))
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_title("Training curve")
@@ -133,12 +134,26 @@ def probability_histogram(bins: Sequence[tuple[float, float, int]], positive: st
            width=[hi - lo for lo, hi, _ in bins], align="edge", color=colors, edgecolor="white")
     ax.axvline(threshold, color="#1a202c", linestyle="--", linewidth=1)
     ax.set_yscale("log")
+    counts = [c for _, _, c in bins if c > 0]
+    _plain_log_axis(ax.yaxis, min(counts, default=1), max(counts, default=1))
     ax.set_xlim(0, 1)
     ax.set_xlabel(f"predicted probability of '{positive}'")
     ax.set_ylabel("items (log scale)")
     ax.set_title("Distribution of predicted probabilities")
     ax.spines[["top", "right"]].set_visible(False)
     return _png(fig)
+
+
+def _plain_log_axis(axis: Any, low: float, high: float) -> None:
+    """Tick labels of a log axis as plain numbers (100, 1,000, 10,000).
+
+    matplotlib writes them as math text (`$\\mathdefault{10^{4}}$`), which shows raw with
+    math text off; minor ticks are labelled only when the data span less than a decade."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    plain = FuncFormatter(lambda value, _pos: f"{value:,.0f}" if value >= 1 else f"{value:g}")
+    axis.set_major_formatter(plain)
+    axis.set_minor_formatter(plain if high < 10 * low else NullFormatter())
 
 
 def hierarchy_drawing(graph: nx.DiGraph, title: str, max_labels: int = 80) -> bytes:

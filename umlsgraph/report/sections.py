@@ -19,6 +19,7 @@ from umlsgraph.errors import ModelError
 from umlsgraph.query import Query
 from umlsgraph.report import plots
 from umlsgraph.report.html import Image, Section, clip, escape, num, pct, table
+from umlsgraph.train import kept
 
 PREDICTIONS = prediction_store.TABLE
 MODEL_FILE = "umlsgraph.json"
@@ -168,18 +169,19 @@ def training_section(meta: dict[str, Any] | None, model_dir: Path | None, model:
             section.missing = hint("train", " --out MODEL_DIR")
         return section
     run = meta.get("run") or {}
+    kept_text = kept.describe(kept.keep_of(meta), run.get("best_epoch", "?"),
+                              run.get("epochs", "?"), meta.get("history") or [], query.positive)
     section.body.append(
         f"<p>Model <code>{escape(str(model_dir))}</code> "
         f"(id <code>{escape(str(meta.get('model_id')))}</code>), fine-tuned from "
         f"<code>{escape(str(meta.get('base_model')))}</code> on "
         f"{run.get('n_train', '?')} labelled items, validated on {run.get('n_val', '?')}, "
-        f"{run.get('epochs', '?')} epochs in {run.get('seconds', 0):.0f} s; the kept model "
-        f"is epoch {run.get('best_epoch', '?')} (best validation F1 of "
-        f"'{escape(query.positive)}').</p>")
+        f"{run.get('epochs', '?')} epochs in {run.get('seconds', 0):.0f} s; "
+        f"{escape(kept_text)}.</p>")
     history = training_history(meta)
     if history:
         section.images.append(Image("training_curve", plots.training_curve(
-            history, best_epoch=run.get("best_epoch")), "validation loss and F1 per epoch"))
+            history, kept_epoch=run.get("best_epoch")), "validation loss and F1 per epoch"))
     metrics, confusion = validation_metrics(meta)
     if metrics:
         section.body.append(table(["validation metric (kept epoch)", "value"],
@@ -190,7 +192,8 @@ def training_section(meta: dict[str, Any] | None, model_dir: Path | None, model:
                                     plots.confusion_matrix(confusion, categories),
                                     "validation confusion matrix"))
     section.facts = {"model": str(model_dir), "model_id": meta.get("model_id"),
-                     "epochs": len(history), "metrics": metrics, "confusion": confusion}
+                     "epochs": len(history), "kept": kept_text, "metrics": metrics,
+                     "confusion": confusion}
     return section
 
 

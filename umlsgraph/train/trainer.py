@@ -62,6 +62,8 @@ from umlsgraph.train.encoder import (
     resolve_device,
     write_meta,
 )
+from umlsgraph.train.kept import describe, keep_of, validation_score
+
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -82,6 +84,11 @@ class TrainResult:
     seconds: float = 0.0
     resumed: bool = False
     already_done: bool = False
+    keep: str = "last"
+
+    def kept(self, positive: str | None = None) -> str:
+        """What was kept, and which epoch scored best on validation (`train.kept.describe`)."""
+        return describe(self.keep, self.best_epoch, self.epochs, self.history, positive)
 
 
 # ---------------------------------------------------------------------------- the loop
@@ -168,7 +175,8 @@ def _result(out: Path, meta: dict[str, Any], already_done: bool = False) -> Trai
     return TrainResult(out=out, model_id=meta["model_id"], n_train=run["n_train"],
                        n_val=run["n_val"], epochs=run["epochs"], steps=run["steps"],
                        best_epoch=run["best_epoch"], best=run["best"], history=meta["history"],
-                       seconds=run["seconds"], resumed=run["resumed"], already_done=already_done)
+                       seconds=run["seconds"], resumed=run["resumed"], already_done=already_done,
+                       keep=keep_of(meta))
 
 
 class _Trainer:
@@ -307,8 +315,7 @@ class _Trainer:
                   "train_steps": self.train_batches, "train_seconds": self.train_seconds,
                   **metrics}
         self.history.append(record)
-        score = (metrics.get("f1", 0.0), metrics.get("f1_macro", 0.0),
-                 -metrics.get("loss", 0.0)) if metrics else None
+        score = validation_score(metrics)
         if score is not None and (self.best_score is None or score > self.best_score):
             self.best_score, self.best, self.bad_epochs = score, record, 0
             if self.config.keep == "best":

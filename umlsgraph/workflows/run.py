@@ -224,9 +224,7 @@ def step_train(settings: RunSettings) -> StepResult:
 
     result = train(settings.db, _query(settings), _source(settings), train_config(settings),
                    settings.model_dir, annotator=_annotator_name(settings))
-    best = result.best or {}
-    detail = (f"{result.n_train:,} train / {result.n_val:,} val, best epoch "
-              f"{result.best_epoch}, val F1 {best.get('f1', float('nan')):.3f}")
+    detail = f"{result.n_train:,} train / {result.n_val:,} val, {result.kept()}"
     status = "skipped" if result.already_done else "done"
     return StepResult("train", status, detail + (" (already trained)" if result.already_done
                                                  else ""), data={"model": str(result.out)})
