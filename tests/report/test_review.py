@@ -69,8 +69,17 @@ def test_review_round_trip_in_chromium(predicted: Path, tmp_path: Path) -> None:
         assert driver.execute_script("return window.__pwned") is None
         rows = driver.find_elements(By.CSS_SELECTOR, "#rows tbody tr")
         assert len(rows) == 100
-        probs = [float(r.find_element(By.CSS_SELECTOR, "td.num").text) for r in rows]
-        assert abs(probs[0] - 0.5) <= abs(probs[-1] - 0.5)  # most uncertain first
+        # islands and holes of the hierarchy first, most surprising first; then the rest,
+        # most uncertain first
+        flagged = summary["contradictions"]
+        assert 0 < flagged < 100
+        hier = [r.find_element(By.CSS_SELECTOR, "td.hier").text for r in rows]
+        assert all(hier[:flagged]) and not any(hier[flagged:])
+        surprise = [float(h.split("surprise ")[1].rstrip(")")) for h in hier[:flagged]]
+        assert surprise == sorted(surprise, reverse=True)
+        assert all(h.split()[0] in ("island", "hole") for h in hier[:flagged])
+        probs = [float(r.find_element(By.CSS_SELECTOR, "td.num").text) for r in rows][flagged:]
+        assert abs(probs[0] - 0.5) <= abs(probs[-1] - 0.5)  # then most uncertain first
         names = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "td.name")]
         driver.find_element(By.ID, "search").send_keys("evil </script>")
         WebDriverWait(driver, 20).until(lambda d: "(3 rows)" in info.text)  # + 2 children
@@ -155,3 +164,32 @@ def test_review_errors(loaded_db: Path, tmp_path: Path) -> None:
                               str(tmp_path / "r.html")])
     assert out.exit_code == 1 and "umlsgraph label hpo_nervous" in out.output
     assert not (tmp_path / "r.html").exists()
+
+
+def test_contradictions_come_first_whatever_their_probability(loaded_db: Path,
+                                                               tmp_path: Path) -> None:
+    """A hole predicted 0.1 (below --borderline) is on the page, first; `--order uncertain`
+    keeps the old order."""
+    from tests.subontology_data import cui, subtree, write_predictions
+
+    positives = {c: 0.9 for c in subtree(1)} | {cui(290): 0.6}
+    del positives[cui(6)]
+    write_predictions(loaded_db, positives, query=QUERY)
+    result = build_review(loaded_db, QUERY, tmp_path / "r.html")
+    rows = _page_rows(tmp_path / "r.html")
+    kind = {r[0]: r[9] for r in rows}
+    assert kind[cui(6)] == "hole" and kind[cui(290)] == "island" and kind[cui(1)] is None
+    assert {rows[0][0], rows[1][0]} == {cui(6), cui(290)} and result.contradictions == 2
+    build_review(loaded_db, QUERY, tmp_path / "u.html", order="uncertain")
+    plain = _page_rows(tmp_path / "u.html")
+    assert [abs(r[3] - 0.5) for r in plain] == sorted(abs(r[3] - 0.5) for r in plain)
+    out = runner.invoke(app, ["review", QUERY, "--db", str(loaded_db), "--out",
+                              str(tmp_path / "x.html"), "--order", "nope"])
+    assert out.exit_code == 1 and "unknown --order 'nope'" in out.output
+
+
+def _page_rows(page: Path) -> list[list]:
+    """The rows the page carries (its JSON block, decoded as the page's script does)."""
+    text = page.read_text(encoding="utf-8")
+    block = text.split('id="review-data">', 1)[1].split("</script>", 1)[0]
+    return json.loads(block)["rows"]

@@ -112,6 +112,13 @@ def find_contradictions(con: duckdb.DuckDBPyConnection, query: Query,
         islands=_island_rows(con, "NOT is_root", limit), holes=_hole_rows(con, limit))
 
 
+def flagged_sql() -> str:
+    """SQL of (id, kind, surprise) of every island ('island') and hole ('hole'), roots and
+    islands under holes left out; valid on the connection `find_contradictions` just ran on."""
+    return ("SELECT id, 'island' AS kind, surprise FROM check_islands WHERE NOT is_root "
+            "UNION ALL SELECT id, 'hole' AS kind, surprise FROM check_holes")
+
+
 def _by_model(summary: dict[str, Any]) -> str:
     return f" (model {summary['model']})" if summary.get("model") else ""
 

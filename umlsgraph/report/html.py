@@ -98,6 +98,9 @@ def cards(sections: list[Section]) -> str:
         cards.append((f"{facts['predictions']['items']:,}", "items labelled"))
     if "subontology" in facts:
         cards.append((f"{facts['subontology']['nodes']:,}", "subontology concepts"))
+    if "check" in facts:
+        found = facts["check"]
+        cards.append((f"{found['islands'] + found['holes']:,}", "islands and holes"))
     inner = "".join(f"<div class='card'><b>{escape(v)}</b><span>{escape(k)}</span></div>"
                     for v, k in cards)
     return f"<div class='cards'>{inner}</div>" if cards else ""

@@ -23,6 +23,7 @@ from umlsgraph.report.sections import (
     Hints,
     annotation_section,
     choose_model,
+    consistency_section,
     failure_section,
     prediction_section,
     read_model_meta,
@@ -63,7 +64,8 @@ def build_report(db: str | Path, query: str | Path | Query, out: str | Path,
         sections = [annotation_section(con, q, src, hint), failure_section(con, q, src, hint),
                     training_section(meta, folder, model, q, hint),
                     prediction_section(con, q, src, model, hint),
-                    subontology_section(con, q, src, model, hint)]
+                    subontology_section(con, q, src, model, hint),
+                    consistency_section(con, q, src, model, hint)]
     finally:
         con.close()
     return _write(out, q, src, Path(db), sections)

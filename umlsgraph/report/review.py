@@ -1,8 +1,10 @@
 """`umlsgraph review`: one offline HTML page where a reviewer accepts or rejects concepts.
 
 The page lists the concepts the query's predictions select and the borderline ones (not
-selected, but with a positive probability of at least `borderline`), most uncertain first
-(closest to 0.5), each with its text, probability, the annotator's label and its parents.
+selected, but with a positive probability of at least `borderline`), each with its text,
+probability, the annotator's label and its parents. Where the selection contradicts the
+hierarchy (`umlsgraph check`: islands and holes, whatever their probability) comes first, most
+surprising first, marked; then the rest, most uncertain first (closest to 0.5).
 The reviewer filters by semantic type, searches, pages through, marks accept/reject, and
 downloads a labels CSV (``id,label``) that ``umlsgraph annotate QUERY --labels-file FILE
 --annotator human:NAME`` imports; `train`, `eval` and `export --source` then use it.
@@ -35,7 +37,11 @@ from umlsgraph.db.hierarchy import oriented_rows_sql
 from umlsgraph.query import Query, load_query
 
 COLUMNS = ["cui", "name", "text", "probability", "selected", "annotator_label", "annotator",
-           "semantic_types", "parents"]
+           "semantic_types", "parents", "contradiction", "surprise"]
+#: Row orders: contradictions of the hierarchy first (by surprise, then most uncertain), or
+#: most uncertain first.
+ORDERS = ("contradictions", "uncertain")
+NO_FLAGS = "SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS kind, NULL::DOUBLE AS surprise LIMIT 0"
 
 
 @dataclass(frozen=True)
@@ -46,41 +52,62 @@ class ReviewResult:
     model: str
     selected: int
     borderline: int
+    contradictions: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {"path": str(self.path), "model": self.model, "selected": self.selected,
-                "borderline": self.borderline}
+                "borderline": self.borderline, "contradictions": self.contradictions}
 
 
 def build_review(db: str | Path, query: Query | str, out: Path, model: str | None = None,
-                 borderline: float = 0.2) -> ReviewResult:
-    """Write the review page for `query`'s latest (or `model`'s) predictions to `out`."""
+                 borderline: float = 0.2, order: str = "contradictions") -> ReviewResult:
+    """Write the review page for `query`'s latest (or `model`'s) predictions to `out`.
+
+    Islands and holes of the selection (`evaluate.consistency`) are always on the page,
+    whatever their probability, marked; `order="contradictions"` lists them first."""
     query = load_query(query) if isinstance(query, str) else query
     if not 0.0 <= borderline <= 0.5:
         raise QueryError(f"--borderline must be between 0 and 0.5, got {borderline}")
+    if order not in ORDERS:
+        raise QueryError(f"unknown --order '{order}'; known: {', '.join(ORDERS)}")
     con = connect(db, read_only=True)
     try:
         source = ConceptSource()
         source.check(con)
         used = prediction_store.resolve_model(con, query.name, source.key, model)
         assert used is not None  # required=True raises when there are none
-        rows = review_rows(con, query, used, borderline)
+        rows = review_rows(con, query, used, borderline, _flagged(con, query, used), order)
     finally:
         con.close()
     if not rows:
         raise NotFoundError(f"model {used} selects no concept of '{query.name}' and none has "
                             f"a positive probability ≥ {borderline}; nothing to review")
     meta = {"query": query.name, "positive": query.positive, "categories": query.categories,
-            "model": used, "borderline": borderline,
+            "model": used, "borderline": borderline, "order": order,
             "generated": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     write_page(out, meta, rows)
     selected = sum(1 for r in rows if r[4])
-    return ReviewResult(out, used, selected, len(rows) - selected)
+    flagged = sum(1 for r in rows if r[COLUMNS.index("contradiction")])
+    return ReviewResult(out, used, selected, len(rows) - selected, flagged)
+
+
+def _flagged(con: duckdb.DuckDBPyConnection, query: Query, model: str) -> str:
+    """SQL of (id, kind, surprise) of the islands and holes of `model`'s selection."""
+    from umlsgraph.evaluate import consistency
+    from umlsgraph.export.selection import SelectionOptions
+
+    try:
+        consistency.find_contradictions(con, query, SelectionOptions(model=model), limit=0)
+    except NotFoundError:  # nothing selected: nothing contradicts the hierarchy
+        return NO_FLAGS
+    return consistency.flagged_sql()
 
 
 def review_rows(con: duckdb.DuckDBPyConnection, query: Query, model: str,
-                borderline: float) -> list[list[Any]]:
-    """The rows of the page (in `COLUMNS` order), most uncertain first."""
+                borderline: float, flagged: str = NO_FLAGS,
+                order: str = "contradictions") -> list[list[Any]]:
+    """The rows of the page (in `COLUMNS` order): the selected, the borderline and the
+    `flagged` (id, kind, surprise) ones; by `order` (see `ORDERS`)."""
     ann = (f"SELECT id, arg_max(label, created_at) AS label, "
            f"arg_max(annotator, created_at) AS annotator FROM {annotation_store.TABLE} "
            "WHERE query = $q AND source = 'concepts' AND label IS NOT NULL GROUP BY id"
@@ -88,9 +115,10 @@ def review_rows(con: duckdb.DuckDBPyConnection, query: Query, model: str,
            "SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS label, NULL::VARCHAR AS annotator "
            "LIMIT 0")
     sql = f"""
-    WITH r AS (SELECT id, label, probability FROM predictions WHERE query = $q
+    WITH f AS ({flagged}),
+    r AS (SELECT id, label, probability FROM predictions WHERE query = $q
                AND source = 'concepts' AND model = $m
-               AND (label = $pos OR probability >= $low)),
+               AND (label = $pos OR probability >= $low OR id IN (SELECT id FROM f))),
     t AS ({concept_text_sql(query.text, "SELECT id FROM r")}),
     a AS ({ann}),
     sty AS (SELECT cui, list(DISTINCT sty ORDER BY sty) AS types FROM semantic_types
@@ -104,10 +132,13 @@ def review_rows(con: duckdb.DuckDBPyConnection, query: Query, model: str,
             WHERE e.child IN (SELECT id FROM r) GROUP BY e.child)
     SELECT r.id, replace(c.name, '&#x7C;', '|'), t.text, round(r.probability, 4),
            r.label = $pos, a.label, a.annotator,
-           coalesce(sty.types, []::VARCHAR[]), coalesce(par.parents, []::VARCHAR[])
+           coalesce(sty.types, []::VARCHAR[]), coalesce(par.parents, []::VARCHAR[]),
+           f.kind, round(f.surprise, 4)
     FROM r JOIN concepts c ON c.cui = r.id LEFT JOIN t ON t.id = r.id
     LEFT JOIN a ON a.id = r.id LEFT JOIN sty ON sty.cui = r.id LEFT JOIN par ON par.cui = r.id
-    ORDER BY abs(coalesce(r.probability, 0.5) - 0.5), r.id"""
+    LEFT JOIN f ON f.id = r.id
+    ORDER BY {"f.surprise IS NULL, f.surprise DESC, " if order == "contradictions" else ""}
+             abs(coalesce(r.probability, 0.5) - 0.5), r.id"""
     params = {"q": query.name, "m": model, "pos": query.positive, "low": float(borderline)}
     return [list(row) for row in con.execute(sql, params).fetchall()]
 

@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import networkx as nx
 
 from umlsgraph.db import annotation_store, prediction_store
 from umlsgraph.db.items import ItemSource
-from umlsgraph.errors import ModelError
+from umlsgraph.errors import ModelError, NotFoundError
 from umlsgraph.query import Query
 from umlsgraph.report import plots
 from umlsgraph.report.html import Image, Section, clip, escape, num, pct, table
 from umlsgraph.train import kept
+
+if TYPE_CHECKING:
+    from umlsgraph.evaluate.consistency import Contradictions
 
 PREDICTIONS = prediction_store.TABLE
 MODEL_FILE = "umlsgraph.json"
@@ -347,3 +350,57 @@ def _count_predictions(con: duckdb.DuckDBPyConnection, query: Query, source: Ite
                        model: str) -> int:
     return int(con.execute(f"SELECT count(*) FROM {PREDICTIONS} WHERE query = ? AND source = ?"
                            " AND model = ?", [query.name, source.key, model]).fetchall()[0][0])
+
+
+# --- contradictions of the hierarchy ------------------------------------------------------
+
+#: How many islands and holes of each kind the report lists (`umlsgraph check` lists more).
+CHECK_ROWS = 5
+
+
+def consistency_section(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
+                        model: str | None, hint: Hints) -> Section:
+    """Where the predictions' selection contradicts the hierarchy (`umlsgraph check`): the
+    counts, and the most surprising islands and holes, so a reviewer knows where to start."""
+    from umlsgraph.evaluate import consistency
+    from umlsgraph.export.selection import SelectionOptions
+
+    section = Section("check", "Contradictions of the hierarchy")
+    if source.key != "concepts":
+        section.missing = "not applicable: a flat corpus has no hierarchy to contradict"
+        return section
+    if model is None or not prediction_store.has_table(con) or not _count_predictions(
+            con, query, source, model):
+        section.missing = hint("label", hint.model)
+        return section
+    try:
+        found = consistency.find_contradictions(con, query, SelectionOptions(model=model),
+                                                limit=CHECK_ROWS)
+    except NotFoundError:
+        section.missing = f"empty: no concept is predicted '{query.positive}' by {model}"
+        return section
+    section.facts = {**found.counts, "roots": [r["cui"] for r in found.roots],
+                     "islands_top": [r["cui"] for r in found.islands],
+                     "holes_top": [r["cui"] for r in found.holes]}
+    section.body.append(_check_summary(found))
+    for rows, title, why in ((found.islands, "islands", consistency.explain_island),
+                             (found.holes, "holes", consistency.explain_hole)):
+        if rows:
+            section.body.append(f"<h3>Most surprising {title}</h3>")
+            section.body.append(table(
+                ["cui", "name", "P", "surprise", "why"],
+                [[r["cui"], clip(r["name"] or "", 80), consistency.probability(r["probability"]),
+                  f"{r['surprise']:.2f}", clip(why(r), 300)] for r in rows]))
+    return section
+
+
+def _check_summary(found: Contradictions) -> str:
+    counts = found.counts
+    roots = ", ".join(f"{r['cui']} {r['name']}" for r in found.roots) or "none"
+    return (f"<p>Of the {counts['selected']:,} selected concepts, <b>{counts['islands']:,}</b> "
+            "are <i>islands</i> (selected, but none of their parents is) and "
+            f"<b>{counts['holes']:,}</b> unselected concepts are <i>holes</i> (every parent "
+            f"and some children selected); {counts['under_holes']:,} more islands sit under "
+            f"a hole. The selection's root: {escape(roots)}. Review the most surprising first "
+            "(<code>umlsgraph check</code> lists them all; <code>umlsgraph review</code> puts "
+            "them at the top).</p>")

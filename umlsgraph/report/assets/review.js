@@ -25,9 +25,13 @@ function el(tag, text, cls) {
 function setup() {
   $("title").textContent = "Review: " + meta.query;
   const sel = rows.filter(r => r[col.selected]).length;
+  const flagged = rows.filter(r => r[col.contradiction]).length;
+  const order = meta.order === "uncertain" ? "most uncertain first" :
+    flagged + " contradictions of the hierarchy (islands and holes) first, most surprising " +
+    "first, then most uncertain first";
   $("meta").textContent = sel + " selected and " + (rows.length - sel) +
-    " borderline concepts (P(" + meta.positive + ") \u2265 " + meta.borderline +
-    "), most uncertain first; predictions of " + meta.model + "; page made " + meta.generated;
+    " borderline or contradicting concepts (P(" + meta.positive + ") \u2265 " + meta.borderline +
+    "), " + order + "; predictions of " + meta.model + "; page made " + meta.generated;
   $("importcmd").textContent = "umlsgraph annotate " + meta.query +
     " --labels-file FILE --annotator human:NAME";
   const types = new Set();
@@ -54,6 +58,7 @@ function apply() {
     if (show === "borderline" && r[col.selected]) continue;
     if (show === "marked" && !m) continue;
     if (show === "unmarked" && m) continue;
+    if (show === "contradictions" && !r[col.contradiction]) continue;
     out.push(r);
   }
   view = out; page = 0; render();
@@ -86,11 +91,15 @@ function render() {
     tr.appendChild(el("td", r[col.name], "name"));
     tr.appendChild(el("td", r[col.text], "text"));
     tr.appendChild(el("td", r[col.probability] === null ? "" : Number(r[col.probability]).toFixed(3), "num"));
-    tr.appendChild(el("td", r[col.selected] ? "selected" : "borderline", "pred"));
+    tr.appendChild(el("td", r[col.selected] ? "selected" :
+      (r[col.probability] !== null && r[col.probability] >= meta.borderline ? "borderline" :
+       "not selected"), "pred"));
     tr.appendChild(el("td", r[col.annotator_label] === null ? "" :
       r[col.annotator_label] + " (" + r[col.annotator] + ")", "ann"));
     tr.appendChild(el("td", r[col.semantic_types].join(", "), "types"));
     tr.appendChild(el("td", r[col.parents].join("; "), "parents"));
+    tr.appendChild(el("td", r[col.contradiction] ? r[col.contradiction] + " (surprise " +
+      Number(r[col.surprise]).toFixed(2) + ")" : "", "hier"));
     frag.appendChild(tr);
   }
   body.replaceChildren(frag);
