@@ -252,3 +252,70 @@ def test_report_renders_in_headless_chromium(pipeline_db, model_dir, tmp_path):
     rgb = pixels[..., :3]
     blue = (rgb[..., 2] > 0.55) & (rgb[..., 0] < 0.3) & (rgb[..., 1] < 0.55)
     assert blue.mean() > 0.005
+
+
+#: A concept name with math-text syntax: the drawing must show it as written.
+MATH_NAME = "$x$ costs $5 \\alpha"
+#: What must never be visible: math text or TeX matplotlib failed to render, HTML entities or
+#: backticks the page failed to turn into characters or code.
+RAW_MARKUP = re.compile(r"\\mathdefault|\$[^$]*\\[a-z]+|\$\S[^$]*\$|&(amp|lt|gt|quot|#\d+);|`")
+
+
+def test_no_raw_markup_in_any_plot_or_on_the_page(pipeline_db, model_dir, tmp_path,
+                                                  monkeypatch):
+    """Every figure, drawn again as SVG with its text kept as text (the same figure object
+    the report rasterises to PNG), is opened in headless Chromium, which lists the text it
+    draws; none may be raw markup except the concept name that really is `$x$ ...`.
+
+    What this can see: every string matplotlib draws (ticks, labels, titles, names), as
+    Chromium parses it. What it cannot see: the PNG's pixels themselves (no OCR here); the
+    PNG is drawn from the same figure and text objects, right after the SVG."""
+    from selenium.webdriver.common.by import By
+
+    from tests.browser import chromium
+    from umlsgraph.report import plots
+
+    db, _ = pipeline_db
+    con = duckdb.connect(str(db))
+    top = min(_positive_subtree(con), key=lambda c: int(c[1:]))
+    con.execute("UPDATE concepts SET name = ? WHERE cui = ?", [MATH_NAME, top])
+    con.close()
+    svgs: list[Path] = []
+    rasterise = plots._png
+
+    def as_svg_too(fig):
+        import matplotlib
+
+        path = tmp_path / f"figure{len(svgs)}.svg"
+        with matplotlib.rc_context({"svg.fonttype": "none"}):
+            fig.savefig(path, format="svg", bbox_inches="tight")
+        svgs.append(path)
+        return rasterise(fig)
+
+    monkeypatch.setattr(plots, "_png", as_svg_too)
+    result = report.build_report(db, "nervous_system", tmp_path / "out", model_dir=model_dir)
+    assert len(svgs) == len(result.images) == 5
+    # and a histogram spanning four decades, as a full-size store gives
+    plots.probability_histogram([(i / 20, (i + 1) / 20, 10 ** (i % 5)) for i in range(20)],
+                                "yes")
+    with chromium(tmp_path) as driver:
+        texts = {}
+        for svg in svgs:
+            driver.get(svg.as_uri())
+            texts[svg.name] = driver.execute_script(
+                "return [...document.querySelectorAll('text')].map(t => t.textContent)")
+        driver.get(result.html.as_uri())
+        page_text = driver.find_element(By.TAG_NAME, "body").text
+    everything = [t for found in texts.values() for t in found]
+    assert MATH_NAME in everything  # the name, literally
+    raw = [t for t in everything if t != MATH_NAME and RAW_MARKUP.search(t)]
+    assert raw == []
+    labels = {"items (log scale)", "predicted probability of 'yes'",
+              "Distribution of predicted probabilities"}
+    histogram = texts[f"figure{[p.stem for p in result.images].index('probabilities')}.svg"]
+    assert labels <= set(histogram)
+    ticks = set(histogram) - labels
+    assert len(ticks) >= 8 and all(re.fullmatch(r"[\d.,]+", t) for t in ticks), ticks
+    assert {"1", "10", "100", "1,000", "10,000"} <= set(texts["figure5.svg"])
+    assert RAW_MARKUP.search(page_text.replace(MATH_NAME, "")) is None, page_text
+    assert "kept epoch" not in page_text or "best on validation" in page_text
