@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from .common import console, print_json, split_csv, user_errors
 
@@ -87,11 +88,14 @@ def demo(
                       on_step=None if json_output else _print_step, audit_folds=audit_folds)
     if json_output:
         print_json({"metrics": result.metrics, "audit": result.audit,
+                    "contradictions": result.contradictions,
                     "seconds": round(time.monotonic() - started, 1)})
         return
     _print_metrics(result.metrics)
     if result.audit:
         _print_audit(result.audit)
+    if result.contradictions:
+        _print_contradictions(result.contradictions)
     _print_files(result, time.monotonic() - started)
 
 
@@ -118,6 +122,29 @@ def _print_audit(audit: dict[str, Any]) -> None:
     for row in audit["examples"]:
         table.add_row(row["id"], row["label"], f"{row['p_positive']:.2f}", str(row["gold"]),
                       row["text"])
+    console.print(table)
+
+
+def _print_contradictions(found: dict[str, Any]) -> None:
+    """What `umlsgraph check` finds in the encoder's selection, checked against HPO's gold."""
+    counts = found["counts"]
+    roots = ", ".join(f"{cui} {name}" for cui, name in found["roots"]) or "none"
+    console.print(
+        f"Contradictions of the hierarchy: {counts['islands']:,} islands (selected, no parent "
+        f"selected) and {counts['holes']:,} holes (not selected, every parent selected) among "
+        f"{counts['selected']:,} selected concepts; the selection's root: {roots}. Review them "
+        "first: `umlsgraph check` lists them, `umlsgraph review` puts them at the top.",
+        markup=False, highlight=False)
+    table = Table(title="Most surprising islands and holes")
+    for column in ("kind", "id", "name", "P(yes)", "surprise", "selected below", "HPO says"):
+        table.add_column(column)
+    for kind in ("islands", "holes"):
+        for row in found[kind]:
+            verdict = "selection wrong" if row["selection_wrong"] else "selection right"
+            table.add_row(kind[:-1], row["id"], Text(row["name"] or ""),
+                          "?" if row["probability"] is None else f"{row['probability']:.2f}",
+                          f"{row['surprise']:.2f}", f"{row.get('selected_below', '')}",
+                          f"{row['gold']} ({verdict})")
     console.print(table)
 
 

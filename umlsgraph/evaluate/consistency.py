@@ -5,10 +5,11 @@ kind of X is an X. Two patterns break that, and each points at a label worth rev
 
 - an **island** is a selected concept none of whose parents is selected. One of them is
   expected: the top of what the query asks for. The island that carries the most selected
-  descendants (through selected concepts) is reported as the selection's **root**, and so is
-  any island carrying at least `ROOT_SHARE` of that number (a query with several tops); a
-  selection that is exactly a subtree has one root and no island. Every other island is
-  flagged. An island whose parents are all holes is not listed on its own: the hole above it
+  descendants (through selected concepts) is reported as the selection's **root**, not
+  flagged; a selection that is exactly a subtree has one root and no island. Every other
+  island is flagged, however big: a second large subtree is what a whole organ system
+  selected under the wrong question looks like (a query with two true tops sees the smaller
+  one flagged, and the reviewer confirms it once). An island whose parents are all holes is not listed on its own: the hole above it
   explains it (counted as `under_holes`). A selected concept with no parent at all (outside
   the hierarchy, or one of its tops) contradicts nothing (counted as `no_parents`).
 - a **hole** is an unselected concept all of whose parents are selected (it has at least one)
@@ -46,9 +47,6 @@ from umlsgraph.errors import NotFoundError, QueryError
 from umlsgraph.export.selection import SelectionOptions, select
 from umlsgraph.query import Query, load_query
 
-#: An island carrying at least this share of the biggest island's selected descendants is a
-#: root of the selection, not a contradiction.
-ROOT_SHARE = 0.5
 #: How many neighbours (parents, children) each row lists; the counts say how many there are.
 NEIGHBOURS = 5
 KINDS = ("islands", "holes")
@@ -191,8 +189,8 @@ def _islands(con: duckdb.DuckDBPyConnection) -> None:
                    coalesce(b.belief, 0.5) * (1 - i.parent_belief)
                      * log2(2 + s.descendants) AS surprise
             FROM i JOIN sizes s USING (id) LEFT JOIN check_scores b ON b.id = i.id)
-        SELECT *, descendants > 0 AND descendants >= ? * max(descendants) OVER () AS is_root
-        FROM scored""", [ROOT_SHARE])
+        SELECT *, descendants > 0 AND descendants = max(descendants) OVER () AS is_root
+        FROM scored""")
 
 
 def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

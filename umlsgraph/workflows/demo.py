@@ -34,6 +34,7 @@ class DemoResult:
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     gold_csv: Path | None = None
     audit: dict[str, Any] = field(default_factory=dict)
+    contradictions: dict[str, Any] = field(default_factory=dict)
 
 
 def shipped_file(package: str, relative: str, install: str) -> Path:
@@ -75,6 +76,7 @@ def run_demo(out: str | Path, llm: str = "embed", n: int = 2000, epochs: int | N
     steps = run_pipeline(settings, on_step)
     result = DemoResult(settings, steps)
     result.gold_csv, result.metrics = score(settings, out)
+    result.contradictions = contradictions(settings)
     if audit_folds:
         result.audit = audit_labels(settings, audit_folds)
     return result
@@ -104,6 +106,35 @@ def audit_labels(settings: RunSettings, folds: int) -> dict[str, Any]:
                           "gold": gold.get(s.id), "text": s.text[:120]}
                          for s in found.suspects[:8]],
             "seconds": round(found.seconds, 1)}
+
+
+def contradictions(settings: RunSettings, shown: int = 5) -> dict[str, Any]:
+    """Where the encoder's selection contradicts HPO's hierarchy (`umlsgraph check`): the
+    counts, the root, and the most surprising islands and holes, each with whether HPO's
+    gold says the selection is wrong there (an island not under the gold root, a hole under
+    it), so the demo names what a reviewer should look at first."""
+    import duckdb
+
+    from umlsgraph.evaluate.consistency import check
+    from umlsgraph.evaluate.gold import subtree_gold
+    from umlsgraph.workflows.run import _query
+
+    found = check(settings.db, _query(settings), limit=shown)
+    con = duckdb.connect(str(settings.db), read_only=True)
+    try:
+        gold = dict(subtree_gold(con, GOLD_ROOT))
+    finally:
+        con.close()
+
+    def rows(kind: list[dict[str, Any]], selected: bool) -> list[dict[str, Any]]:
+        return [{"id": r["cui"], "name": r["name"], "probability": r["probability"],
+                 "surprise": r["surprise"], "gold": gold.get(r["cui"]),
+                 "selection_wrong": (gold.get(r["cui"]) == "yes") != selected,
+                 **({"selected_below": r["selected_descendants"]}
+                    if "selected_descendants" in r else {})} for r in kind]
+
+    return {"counts": found.counts, "roots": [(r["cui"], r["name"]) for r in found.roots],
+            "islands": rows(found.islands, True), "holes": rows(found.holes, False)}
 
 
 def _wrong_labels(settings: RunSettings, gold: dict[str, str]) -> int:

@@ -1,0 +1,41 @@
+"""The demo names where its selection contradicts HPO's hierarchy: a whole organ system
+selected under the nervous-system question is the first island, and HPO's gold says so."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from umlsgraph_cli import common
+from umlsgraph_cli.pipeline import _print_contradictions
+
+from tests.subontology_data import hpo_positives, write_predictions
+from umlsgraph.workflows.demo import GOLD_ROOT, QUERY, contradictions, demo_settings
+
+GENITOURINARY = "HP:0000119"  # Abnormality of the genitourinary system
+SEIZURE = "HP:0001250"
+
+
+def test_demo_names_an_organ_system_selected_by_mistake(hpo_db: Path, tmp_path: Path,
+                                                         monkeypatch) -> None:
+    out = tmp_path / "demo"
+    out.mkdir()
+    shutil.copy(hpo_db, out / "hpo.duckdb")
+    positives = hpo_positives(out / "hpo.duckdb", GOLD_ROOT)
+    positives.update(hpo_positives(out / "hpo.duckdb", GENITOURINARY))
+    del positives[SEIZURE]  # a hole: its parents are selected, so are its children
+    write_predictions(out / "hpo.duckdb", positives, query=QUERY)
+    found = contradictions(demo_settings(out))
+    assert [cui for cui, _ in found["roots"]] == [GOLD_ROOT]
+    first = found["islands"][0]
+    assert first["id"] == GENITOURINARY and first["selection_wrong"] and first["gold"] == "no"
+    assert first["selected_below"] > 100
+    assert SEIZURE in [h["id"] for h in found["holes"]]
+    hole = next(h for h in found["holes"] if h["id"] == SEIZURE)
+    assert hole["selection_wrong"] and hole["gold"] == "yes"
+    monkeypatch.setattr(common.console, "width", 250)
+    with common.console.capture() as printed:
+        _print_contradictions(found)
+    text = printed.get()
+    assert "Contradictions of the hierarchy" in text and GENITOURINARY in text
+    assert "Abnormality of the genitourinary system" in text and "selection wrong" in text
