@@ -10,7 +10,15 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from .common import AnnotatorOption, DbOption, JsonOption, QueryArg, console, print_json, user_errors
+from .common import (
+    AnnotatorOption,
+    DbOption,
+    JsonOption,
+    QueryArg,
+    console,
+    print_json,
+    user_errors,
+)
 
 
 def register(app: typer.Typer) -> None:

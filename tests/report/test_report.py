@@ -319,3 +319,46 @@ def test_no_raw_markup_in_any_plot_or_on_the_page(pipeline_db, model_dir, tmp_pa
     assert {"1", "10", "100", "1,000", "10,000"} <= set(texts["figure5.svg"])
     assert RAW_MARKUP.search(page_text.replace(MATH_NAME, "")) is None, page_text
     assert "kept epoch" not in page_text or "best on validation" in page_text
+
+
+def test_training_section_says_which_epoch_was_kept(pipeline_db, tmp_path):
+    """The default keeps the last epoch: the report says so, and names the best-scoring one."""
+    db, _ = pipeline_db
+    folder = tmp_path / "last"
+    folder.mkdir()
+    meta = _meta()
+    meta["config"] = {"keep": "last"}
+    meta["run"].update(best_epoch=3, best=meta["history"][2])
+    (folder / "umlsgraph.json").write_text(json.dumps(meta), encoding="utf-8")
+    result = report.build_report(db, "nervous_system", tmp_path / "out", model_dir=folder)
+    said = result.sections["training"]["kept"]
+    assert said == ("kept the last epoch (3 of 3); epoch 2 scored best on validation "
+                    "(F1 of 'yes' 0.720)")
+    page = result.html.read_text(encoding="utf-8")
+    assert "kept the last epoch (3 of 3); epoch 2 scored best" in page
+    assert "best validation F1" not in page
+    meta["config"] = {"keep": "best"}
+    meta["run"].update(best_epoch=2, best=meta["history"][1])
+    (folder / "umlsgraph.json").write_text(json.dumps(meta), encoding="utf-8")
+    result = report.build_report(db, "nervous_system", tmp_path / "out", model_dir=folder)
+    assert result.sections["training"]["kept"] == (
+        "kept epoch 2 of 3, the best on validation (F1 of 'yes' 0.720)")
+
+
+def test_check_section_names_the_root_and_the_contradictions(pipeline_db, model_dir, tmp_path):
+    db, n_positive = pipeline_db
+    con = duckdb.connect(str(db))
+    subtree = _positive_subtree(con)
+    top = min(subtree, key=lambda c: int(c[1:]))
+    outside = max(set(r[0] for r in con.execute("SELECT cui FROM concepts").fetchall())
+                  - subtree - {"C0000000"})
+    con.execute("UPDATE predictions SET label = 'yes', probability = 0.97 WHERE id = ?",
+                [outside])
+    con.close()
+    result = report.build_report(db, "nervous_system", tmp_path / "out", model_dir=model_dir)
+    facts = result.sections["check"]
+    assert facts["roots"] == [top] and facts["selected"] == n_positive + 1
+    assert facts["islands"] == 1 and facts["islands_top"] == [outside]
+    page = result.html.read_text(encoding="utf-8")
+    assert '<section id="check">' in page and "Most surprising islands" in page
+    assert "islands and holes" in page  # the summary card

@@ -9,9 +9,10 @@ kind of X is an X. Two patterns break that, and each points at a label worth rev
   flagged; a selection that is exactly a subtree has one root and no island. Every other
   island is flagged, however big: a second large subtree is what a whole organ system
   selected under the wrong question looks like (a query with two true tops sees the smaller
-  one flagged, and the reviewer confirms it once). An island whose parents are all holes is not listed on its own: the hole above it
-  explains it (counted as `under_holes`). A selected concept with no parent at all (outside
-  the hierarchy, or one of its tops) contradicts nothing (counted as `no_parents`).
+  one flagged, and the reviewer confirms it once). An island whose parents are all holes
+  is not listed on its own: the hole above it explains it (counted as `under_holes`). A
+  selected concept with no parent at all (outside the hierarchy, or one of its tops)
+  contradicts nothing (counted as `no_parents`).
 - a **hole** is an unselected concept all of whose parents are selected (it has at least one)
   and at least one of whose children is selected.
 

@@ -316,12 +316,8 @@ def subontology_section(con: duckdb.DuckDBPyConnection, query: Query, source: It
     except ImportError:  # the export step is not installed: say so, draw nothing
         section.missing = "not available: this install has no umlsgraph.export.selection (export)"
         return section
-    if source.key != "concepts":
-        section.missing = "not applicable: a flat corpus has no hierarchy to select from"
-        return section
-    if model is None or not prediction_store.has_table(con) or not _count_predictions(
-            con, query, source, model):
-        section.missing = hint("label", hint.model)
+    section.missing = _without_hierarchy(con, query, source, model, hint)
+    if section.missing:
         return section
     summary = subontology.build(con, query, source,
                                 subontology.SelectionOptions(model=model)).summary
@@ -346,6 +342,18 @@ def subontology_section(con: duckdb.DuckDBPyConnection, query: Query, source: It
     return section
 
 
+def _without_hierarchy(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
+                       model: str | None, hint: Hints) -> str | None:
+    """Why a section on the selection in the hierarchy can't be drawn (a flat corpus, no
+    predictions yet), or None when it can."""
+    if source.key != "concepts":
+        return "not applicable: a flat corpus has no hierarchy to select from"
+    if model is None or not prediction_store.has_table(con) or not _count_predictions(
+            con, query, source, model):
+        return hint("label", hint.model)
+    return None
+
+
 def _count_predictions(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
                        model: str) -> int:
     return int(con.execute(f"SELECT count(*) FROM {PREDICTIONS} WHERE query = ? AND source = ?"
@@ -366,12 +374,8 @@ def consistency_section(con: duckdb.DuckDBPyConnection, query: Query, source: It
     from umlsgraph.export.selection import SelectionOptions
 
     section = Section("check", "Contradictions of the hierarchy")
-    if source.key != "concepts":
-        section.missing = "not applicable: a flat corpus has no hierarchy to contradict"
-        return section
-    if model is None or not prediction_store.has_table(con) or not _count_predictions(
-            con, query, source, model):
-        section.missing = hint("label", hint.model)
+    section.missing = _without_hierarchy(con, query, source, model, hint)
+    if section.missing:
         return section
     try:
         found = consistency.find_contradictions(con, query, SelectionOptions(model=model),

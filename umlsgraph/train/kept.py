@@ -53,6 +53,7 @@ def describe(keep: str, kept_epoch: Any, epochs: Any, history: Sequence[Mapping[
     if keep == "best":
         return f"kept epoch {kept_epoch} of {epochs}, the best on validation ({scored})"
     if best.get("epoch") == kept_epoch:
-        return f"kept the last epoch ({kept_epoch} of {epochs}), also the best on validation ({scored})"
+        return (f"kept the last epoch ({kept_epoch} of {epochs}), also the best on validation "
+                f"({scored})")
     return (f"kept the last epoch ({kept_epoch} of {epochs}); epoch {best.get('epoch')} "
             f"scored best on validation ({scored})")

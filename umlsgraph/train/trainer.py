@@ -64,7 +64,6 @@ from umlsgraph.train.encoder import (
 )
 from umlsgraph.train.kept import describe, keep_of, validation_score
 
-
 CHECKPOINT = "checkpoint.pt"
 
 
