@@ -50,7 +50,6 @@ from umlsgraph.query import Query, load_query
 
 #: How many neighbours (parents, children) each row lists; the counts say how many there are.
 NEIGHBOURS = 5
-KINDS = ("islands", "holes")
 SELECTED = "subontology_selected"
 
 
@@ -68,11 +67,6 @@ class Contradictions:
     def as_dict(self) -> dict[str, Any]:
         return {"query": self.query, "selection": self.selection, "counts": self.counts,
                 "roots": self.roots, "islands": self.islands, "holes": self.holes}
-
-    def cuis(self) -> dict[str, float]:
-        """{cui: surprise} of every listed island and hole (what the review page sorts by)."""
-        rows = [*self.islands, *self.holes]
-        return {r["cui"]: r["surprise"] for r in sorted(rows, key=lambda r: r["surprise"])}
 
 
 def check(db: str | Path, query: str | Path | Query, options: SelectionOptions | None = None,
