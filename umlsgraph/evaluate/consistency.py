@@ -30,7 +30,8 @@ else its predicted probability of the positive category, else 0.5 (unknown):
   first.
 
 Everything is set-based SQL on the selection's temp tables (`export.selection.select`) and
-the one hierarchy rule (`db.hierarchy`); only the top `limit` rows of each list reach Python.
+the one hierarchy rule (`db.hierarchy.edges_sql`, read once); only the top `limit` rows of
+each list reach Python. `bench/check.py` measures it.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from typing import Any
 import duckdb
 
 from umlsgraph.db import connect
-from umlsgraph.db.hierarchy import child_edges_sql, parent_edges_sql
+from umlsgraph.db.hierarchy import edges_sql
 from umlsgraph.db.sql import literal
 from umlsgraph.errors import NotFoundError, QueryError
 from umlsgraph.export.selection import SelectionOptions, select
@@ -130,11 +131,14 @@ def _beliefs(con: duckdb.DuckDBPyConnection, query: Query, source: str) -> None:
 
 
 def _parent_edges(con: duckdb.DuckDBPyConnection) -> None:
-    """Temp table `check_up(child, parent, parent_selected)`: every selected concept's parents."""
+    """Temp tables `check_edges(child, parent)`, the whole hierarchy read in one scan of
+    `relations` (cheaper than one filtered scan per question below), and `check_up(child,
+    parent, parent_selected)`: every selected concept's parents."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE check_edges AS {edges_sql()}")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE check_up AS
-        SELECT u.child, u.parent, s.id IS NOT NULL AS parent_selected
-        FROM ({parent_edges_sql(f"SELECT id FROM {SELECTED}")}) u
-        LEFT JOIN {SELECTED} s ON s.id = u.parent""")
+        SELECT e.child, e.parent, s.id IS NOT NULL AS parent_selected
+        FROM check_edges e LEFT JOIN {SELECTED} s ON s.id = e.parent
+        WHERE e.child IN (SELECT id FROM {SELECTED})""")
 
 
 def _holes(con: duckdb.DuckDBPyConnection) -> None:
@@ -143,8 +147,8 @@ def _holes(con: duckdb.DuckDBPyConnection) -> None:
         SELECT DISTINCT parent AS id FROM check_up WHERE NOT parent_selected""")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE check_hole_up AS
         SELECT e.child, e.parent, s.id IS NOT NULL AS parent_selected
-        FROM ({parent_edges_sql("SELECT id FROM check_candidates")}) e
-        LEFT JOIN {SELECTED} s ON s.id = e.parent""")
+        FROM check_edges e LEFT JOIN {SELECTED} s ON s.id = e.parent
+        WHERE e.child IN (SELECT id FROM check_candidates)""")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE check_holes AS
         WITH h AS (SELECT child AS id, min(coalesce(b.belief, 0.5)) AS parent_belief,
                           count(*) AS n_parents
@@ -152,8 +156,8 @@ def _holes(con: duckdb.DuckDBPyConnection) -> None:
                    GROUP BY child HAVING bool_and(parent_selected)),
         kids AS (SELECT parent AS id, count(*) AS n_selected_children FROM check_up
                  WHERE parent IN (SELECT id FROM h) GROUP BY parent),
-        every AS (SELECT parent AS id, count(*) AS n_children
-                  FROM ({child_edges_sql("SELECT id FROM h")}) GROUP BY parent)
+        every AS (SELECT parent AS id, count(*) AS n_children FROM check_edges
+                  WHERE parent IN (SELECT id FROM h) GROUP BY parent)
         SELECT h.id, h.n_parents, k.n_selected_children, e.n_children,
                (1 - coalesce(b.belief, 0.5)) * h.parent_belief
                  * k.n_selected_children / e.n_children
