@@ -149,7 +149,7 @@ def _holes(con: duckdb.DuckDBPyConnection) -> None:
         SELECT e.child, e.parent, s.id IS NOT NULL AS parent_selected
         FROM check_edges e LEFT JOIN {SELECTED} s ON s.id = e.parent
         WHERE e.child IN (SELECT id FROM check_candidates)""")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE check_holes AS
+    con.execute("""CREATE OR REPLACE TEMP TABLE check_holes AS
         WITH h AS (SELECT child AS id, min(coalesce(b.belief, 0.5)) AS parent_belief,
                           count(*) AS n_parents
                    FROM check_hole_up LEFT JOIN check_scores b ON b.id = parent
