@@ -140,3 +140,15 @@ def test_cli_json_shape_and_hostile_names(planted_db, monkeypatch):
     assert "[red]rtl[/red]" in plain.output
     assert "1 islands" not in plain.output and "2 islands, 1 holes" in plain.output
     assert LONE not in plain.output  # --limit 1 shows the top island only
+
+
+def test_a_sparse_selection_has_no_root(loaded_db):
+    """Lone concepts (an annotated sample, say): no island carries a tenth of the selection,
+    so none is called the root; all are flagged, the one with a selected child first."""
+    lone = {cui(i): 0.8 for i in range(150, 160)}
+    write_predictions(loaded_db, lone | {cui(26): 0.8, cui(105): 0.8})  # 105 is 26's child
+    found = check(loaded_db, QUERY)
+    assert found.roots == [] and found.counts["roots"] == 0
+    # (C0000154 lost its parent rows to the synthetic release's suppression: no parent)
+    assert found.counts["islands"] + found.counts["no_parents"] == 11
+    assert found.islands[0]["cui"] == cui(26)

@@ -5,8 +5,10 @@ kind of X is an X. Two patterns break that, and each points at a label worth rev
 
 - an **island** is a selected concept none of whose parents is selected. One of them is
   expected: the top of what the query asks for. The island that carries the most selected
-  descendants (through selected concepts) is reported as the selection's **root**, not
-  flagged; a selection that is exactly a subtree has one root and no island. Every other
+  descendants (through selected concepts; the first by cui among equals) is reported as the
+  selection's **root**, not flagged, when they are at least `ROOT_SHARE` of the selection (a
+  sparse selection of lone concepts, such as an annotated sample, has no root); a selection
+  that is exactly a subtree has one root and no island. Every other
   island is flagged, however big: a second large subtree is what a whole organ system
   selected under the wrong question looks like (a query with two true tops sees the smaller
   one flagged, and the reviewer confirms it once). An island whose parents are all holes
@@ -49,6 +51,9 @@ from umlsgraph.errors import NotFoundError, QueryError
 from umlsgraph.export.selection import SelectionOptions, select
 from umlsgraph.query import Query, load_query
 
+#: The island with the most selected descendants is the selection's root when they are at
+#: least this share of the selection (a sparse selection of lone concepts has no root).
+ROOT_SHARE = 0.1
 #: How many neighbours (parents, children) each row lists; the counts say how many there are.
 NEIGHBOURS = 5
 SELECTED = "subontology_selected"
@@ -175,7 +180,7 @@ def _islands(con: duckdb.DuckDBPyConnection) -> None:
         FROM check_up u LEFT JOIN check_scores b ON b.id = u.parent
         LEFT JOIN check_holes h ON h.id = u.parent
         GROUP BY u.child HAVING NOT bool_or(u.parent_selected)""")
-    con.execute("""CREATE OR REPLACE TEMP TABLE check_islands AS
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE check_islands AS
         WITH RECURSIVE i AS (SELECT * FROM check_island_parents WHERE NOT under_hole),
         down(island, cui) AS (
             SELECT id, id FROM i
@@ -188,8 +193,9 @@ def _islands(con: duckdb.DuckDBPyConnection) -> None:
                    coalesce(b.belief, 0.5) * (1 - i.parent_belief)
                      * log2(2 + s.descendants) AS surprise
             FROM i JOIN sizes s USING (id) LEFT JOIN check_scores b ON b.id = i.id)
-        SELECT *, descendants > 0 AND descendants = max(descendants) OVER () AS is_root
-        FROM scored""")
+        SELECT *, row_number() OVER (ORDER BY descendants DESC, id) = 1
+                  AND descendants >= ? * (SELECT count(*) FROM {SELECTED}) AS is_root
+        FROM scored""", [ROOT_SHARE])
 
 
 def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
