@@ -49,7 +49,8 @@ def load(
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Load a corpus into the database, replacing a corpus of the same name atomically."""
+    """Load a corpus into the database (created if missing), replacing a corpus of the same
+    name atomically."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from umlsgraph.corpus.loader import load_corpus

@@ -8,6 +8,7 @@ must all follow them: one model per query, never a per-item mix of models or ann
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -25,6 +26,8 @@ from umlsgraph.errors import AnnotationError, StoreError
 from umlsgraph.export.selection import NODES, build, build_all
 from umlsgraph.query import load_query
 from umlsgraph.report.review import build_review, review_rows
+from umlsgraph.settings import RunSettings
+from umlsgraph.workflows.run import step_export
 
 runner = CliRunner()
 SAME_TIME = "2025-03-04 05:06:07"
@@ -69,13 +72,12 @@ def test_export_all_takes_the_model_resolve_model_picks(loaded_db: Path) -> None
     assert sub.summary["queries"] == [QUERY] and sub.modified == "2025-03-04"
 
 
-def test_corpus_export_never_mixes_models(loaded_db: Path, tmp_path: Path) -> None:
-    """An older model labelled every text, a newer one only two: the export shows the newer
-    model's two labels and nothing else (it used to fill the rest from the older model)."""
+def _notes(db: Path, tmp_path: Path) -> None:
+    """A corpus of six texts: an older model ("old") labelled all, a newer one ("new") two."""
     texts = tmp_path / "t.csv"
     texts.write_text("id,text\n" + "".join(f"t{i},text number {i}\n" for i in range(6)))
-    load_corpus(loaded_db, "notes", texts, CorpusOptions())
-    con = duckdb.connect(str(loaded_db))
+    load_corpus(db, "notes", texts, CorpusOptions())
+    con = duckdb.connect(str(db))
     prediction_store.ensure_table(con)
     rows = [("imdb_sentiment", "corpus:notes", f"t{i}", "negative", 0.2, "old", "2025-01-01")
             for i in range(6)]
@@ -85,11 +87,21 @@ def test_corpus_export_never_mixes_models(loaded_db: Path, tmp_path: Path) -> No
                     "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
     con.close()
 
+
+def _read(path: Path) -> dict[str, tuple]:
+    found = duckdb.sql(f"SELECT id, label, model FROM '{path}'")
+    return {str(r[0]): r[1:] for r in found.fetchall()}
+
+
+def test_corpus_export_never_mixes_models(loaded_db: Path, tmp_path: Path) -> None:
+    """The export shows the newer model's two labels and nothing else (it used to fill the
+    rest from the older model)."""
+    _notes(loaded_db, tmp_path)
+
     def exported(**options: str) -> dict[str, tuple]:
-        out = tmp_path / "out.csv"
+        out = tmp_path / "out.parquet"
         assert export_corpus(loaded_db, "notes", out, **options) == 6
-        found = duckdb.sql(f"SELECT id, label, model FROM read_csv('{out}', all_varchar=true)")
-        return {r[0]: r[1:] for r in found.fetchall()}
+        return _read(out)
 
     latest = exported()
     assert {i: v for i, v in latest.items() if v != (None, None)} == {
@@ -132,3 +144,16 @@ def test_review_follows_both_rules(loaded_db: Path, tmp_path: Path) -> None:
     assert shown == {**{i: ("no", "human:b") for i in ids[:2]},
                      **{i: ("yes", "llm:a") for i in ids[2:]}}
     assert {r[0] for r in rows if r[4]} == _positives_by(loaded_db, "models/a")
+
+
+def test_run_exports_the_predictions_of_its_own_model(loaded_db: Path, tmp_path: Path) -> None:
+    """`run --corpus` exports what ITS model predicted, as `run` on concepts does, even when
+    another model labelled more recently. (The model folder is its metadata only: the
+    export step reads nothing else.)"""
+    _notes(loaded_db, tmp_path)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "umlsgraph.json").write_text(json.dumps({"complete": True, "model_id": "old"}))
+    settings = RunSettings(query="imdb_sentiment", db=loaded_db, corpus="notes", out=model)
+    step_export(settings)
+    assert set(_read(settings.exports / "notes.parquet").values()) == {("negative", "old")}
