@@ -70,6 +70,10 @@ def test_export_all_takes_the_model_resolve_model_picks(loaded_db: Path) -> None
         con.close()
     assert labelled == selected == _positives_by(loaded_db, chosen) == subtree(1)
     assert sub.summary["queries"] == [QUERY] and sub.modified == "2025-03-04"
+    refused = runner.invoke(app, ["export", "--all", "--db", str(loaded_db), "-f", "csv",
+                                  "-o", str(loaded_db.parent / "all"), "--model", chosen])
+    assert refused.exit_code == 1 and "--all takes each query's most recent model" in \
+        refused.output
 
 
 def _notes(db: Path, tmp_path: Path) -> None:

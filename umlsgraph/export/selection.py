@@ -161,6 +161,9 @@ def build_all(con: duckdb.DuckDBPyConnection, options: SelectionOptions | None =
     from umlsgraph.query import Query
 
     options = options or SelectionOptions()
+    if options.model is not None:  # a model id belongs to one query; never ignore the flag
+        raise QueryError("--model picks one query's predictions; --all takes each query's "
+                         "most recent model (export one QUERY to choose its model)")
     concepts = ConceptSource()
     concepts.check(con)
     queries = prediction_store.queries(con, concepts.key)
