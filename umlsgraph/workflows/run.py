@@ -254,7 +254,7 @@ def step_export(settings: RunSettings) -> StepResult:
         return StepResult("export", "done", f"corpus with labels → {out}")
     from umlsgraph.export.formats import export
     from umlsgraph.export.selection import SelectionOptions
-    from umlsgraph.train.encoder import read_meta
+    from umlsgraph.model_folder import read_meta
 
     selection = SelectionOptions(model=read_meta(settings.model_dir)["model_id"])
     settings.exports.mkdir(parents=True, exist_ok=True)
