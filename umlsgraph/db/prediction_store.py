@@ -15,6 +15,7 @@ from umlsgraph.db.connection import table_exists, transaction
 from umlsgraph.db.schema import PREDICTIONS, ensure
 from umlsgraph.db.sql import literal
 from umlsgraph.errors import StoreError
+from umlsgraph.model_folder import model_key
 
 TABLE = PREDICTIONS
 
@@ -66,8 +67,6 @@ def queries(con: duckdb.DuckDBPyConnection, source: str) -> list[str]:
 
 def model_id(model: str | Path) -> str:
     """The id predictions are stored under: a model folder's `model_id`, or the string itself."""
-    from umlsgraph.train.encoder import model_key
-
     return model_key(model)
 
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from umlsgraph.db import annotation_store, connect
 from umlsgraph.db import audit_store as store
-from umlsgraph.db.items import ConceptSource, ItemSource
+from umlsgraph.db.items import ConceptSource, ItemSource, fetch_texts
 from umlsgraph.errors import AuditError, missing_extra
 from umlsgraph.query import Query, load_query
 from umlsgraph.settings import FOLD_EPOCHS, AuditConfig, TrainConfig
@@ -197,7 +197,7 @@ def _run_fold(db: str | Path, query: Query, source: ItemSource, annotator: str, 
               train_config: TrainConfig, work: Path, texts: dict[str, str],
               progress: bool) -> None:
     """Train on the other folds, predict this one, store its probabilities."""
-    from umlsgraph.label.labeller import predict_texts
+    from umlsgraph.inference.model import EncoderModel
 
     out = work / f"fold-{fold}"
     labels_sql = store.training_labels_sql(query.name, source.key, annotator, fold)
@@ -208,7 +208,8 @@ def _run_fold(db: str | Path, query: Query, source: ItemSource, annotator: str, 
         ids = store.fold_ids(con, query.name, source.key, annotator, fold)
     finally:
         con.close()
-    probs = predict_texts(out, [texts[i] for i in ids], device=train_config.device)
+    model = EncoderModel(out, device=train_config.device)
+    probs = model.predict_proba([texts[i] for i in ids])
     con = connect(db)
     try:
         store.write_probabilities(con, query.name, source.key, annotator, ids, probs,
@@ -277,8 +278,6 @@ def _suspects(db: str | Path, query: Query, source: ItemSource, annotator: str,
     try:
         flagged = [f for f in store.flags(con, query.name, source.key, annotator) if f.suspect]
         if texts is None:
-            from umlsgraph.annotate.driver import fetch_texts
-
             texts = fetch_texts(con, query, source, [f.id for f in flagged]) if flagged else {}
     finally:
         con.close()

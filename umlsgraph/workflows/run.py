@@ -243,7 +243,7 @@ def step_label(settings: RunSettings) -> StepResult:
 
 def step_export(settings: RunSettings) -> StepResult:
     """Write the subontology in every requested format (cheap: always rewritten)."""
-    from umlsgraph.train.encoder import read_meta
+    from umlsgraph.model_folder import read_meta
 
     model = read_meta(settings.model_dir)["model_id"]  # this run's predictions, not the latest
     if settings.corpus:
