@@ -28,10 +28,10 @@ from typing import Any
 import duckdb
 
 from umlsgraph.db import annotation_store, connect, prediction_store
+from umlsgraph.db.hierarchy import oriented_rows_sql
 from umlsgraph.db.items import ConceptSource, concept_text_sql
 from umlsgraph.errors import NotFoundError, QueryError
 from umlsgraph.export.formats import atomic_file
-from umlsgraph.db.hierarchy import oriented_rows_sql
 from umlsgraph.query import Query, load_query
 
 COLUMNS = ["cui", "name", "text", "probability", "selected", "annotator_label", "annotator",
