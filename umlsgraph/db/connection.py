@@ -1,7 +1,8 @@
 """The one way into the DuckDB store: open it, check its tables, run a transaction.
 
 Every step opens the database through `connect` (a missing or non-DuckDB file is a user
-error naming the path), checks what it needs with `require_tables`/`table_exists`, and
+error naming the path; an older store is upgraded, one newer than this program refused: see
+`umlsgraph.db.migrations`), checks what it needs with `require_tables`/`table_exists`, and
 groups writes with `transaction` so a failure leaves nothing half-written.
 """
 
@@ -20,16 +21,32 @@ SUPPRESSIBLE = ("O", "E", "Y")
 
 
 def connect(db: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open an existing store; a missing file is a user error, not a new empty database."""
+    """Open an existing store; a missing file is a user error, not a new empty database.
+
+    Opened for writing, an older store is upgraded in place (one transaction); opened
+    read-only, it is only checked (never written). Either way a store newer than this
+    program is a one-line StoreError.
+    """
+    from umlsgraph.db import migrations  # it builds on this module
+
     path = Path(db)
     if not path.exists():
         raise StoreError(
             f"{path}: no such database; create it with `umlsgraph load META --db {path}`"
         )
     try:
-        return duckdb.connect(str(path), read_only=read_only)
+        con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.Error as exc:
         raise StoreError(describe_duckdb_error(exc, path)) from None
+    try:
+        if read_only:
+            migrations.check_readable(con, path)
+        else:
+            migrations.upgrade(con, path)
+    except BaseException:
+        con.close()
+        raise
+    return con
 
 
 def require_tables(con: duckdb.DuckDBPyConnection, *tables: str, hint: str = "") -> None:
