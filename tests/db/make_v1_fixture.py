@@ -6,13 +6,15 @@ extracts the pinned commit's `umlsgraph/` and `queries/` (`git archive`) into a 
 folder and runs the writer below with that copy first on the path. Run it once, from the
 repository root, and commit the two files it writes::
 
-    python tests/db/make_v1_fixture.py     # -> tests/db/fixtures/v1.duckdb.gz, v1.json
+    python tests/db/make_v1_fixture.py  # -> tests/db/fixtures/v1.duckdb.gz, v1_reloaded…, v1.json
 
 The store is small (a 40-concept synthetic release) but holds a row in every pipeline table
 the pinned code knew: annotations (imported labels, an LLM's answers with hostile strings, a
 parse failure), predictions, label_audit, annotation_rounds, corpus_items, mention_counts,
-mention_scans and the name_search index. v1.json records the row count of each table, the
-commit, and the DuckDB version and storage version that wrote the file.
+mention_scans and the name_search index. v1_reloaded.duckdb.gz is the same store after that
+code reloaded the release over it: its pipeline tables were copied without their primary keys
+(the bug migration m002 repairs). v1.json records the row count of each table in both, the
+commit, and the DuckDB version and storage version that wrote them.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from pathlib import Path
 COMMIT = "97c4c3b"
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-#: Committed gzip'd: DuckDB's 256 KiB blocks make the 40-concept store 6 MB, 26 kB compressed.
+#: Committed gzip'd: DuckDB's 256 KiB blocks make the 40-concept store 6 MB, 27 kB compressed.
 OUT = FIXTURES / "v1.duckdb.gz"
+RELOADED = FIXTURES / "v1_reloaded.duckdb.gz"
 MANIFEST = FIXTURES / "v1.json"
 
 #: Runs inside the pinned checkout: only APIs that existed at COMMIT.
@@ -95,12 +98,25 @@ load_corpus(out, "notes", corpus)
 export(out, "nervous_system", "csv", work / "export",
        selection=SelectionOptions(mentioned_in="notes"))
 
-con = duckdb.connect(str(out), read_only=True)
-tables = {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for (t,) in
-          con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()}
-storage = con.execute("SELECT tags['storage_version'] FROM duckdb_databases() "
-                      "WHERE NOT internal").fetchone()[0]
-print(json.dumps({"tables": tables, "duckdb": duckdb.__version__, "storage_version": storage}))
+# the same store reloaded by that code: its copy of the pipeline tables lost their keys
+reloaded = out.with_name("v1_reloaded.duckdb")
+reloaded.write_bytes(out.read_bytes())
+load_release(work / "release", reloaded)
+
+
+def describe(db):
+    con = duckdb.connect(str(db), read_only=True)
+    tables = {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for (t,) in
+              con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()}
+    storage = con.execute("SELECT tags['storage_version'] FROM duckdb_databases() "
+                          "WHERE NOT internal").fetchone()[0]
+    con.close()
+    return tables, storage
+
+
+(tables, storage), (again, _) = describe(out), describe(reloaded)
+print(json.dumps({"tables": tables, "reloaded_tables": again, "duckdb": duckdb.__version__,
+                  "storage_version": storage}))
 '''
 
 
@@ -121,6 +137,8 @@ def main() -> None:
                               cwd=pinned, env=env, check=True, text=True, capture_output=True)
         FIXTURES.mkdir(parents=True, exist_ok=True)
         OUT.write_bytes(gzip.compress(db.read_bytes(), compresslevel=9, mtime=0))
+        RELOADED.write_bytes(gzip.compress((work / "v1_reloaded.duckdb").read_bytes(),
+                                           compresslevel=9, mtime=0))
     manifest = {"commit": commit, **json.loads(done.stdout.strip().splitlines()[-1])}
     MANIFEST.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     print(f"wrote {OUT} ({OUT.stat().st_size:,} bytes): {manifest['tables']}")

@@ -29,24 +29,29 @@ def connect(db: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnectio
     """
     from umlsgraph.db import migrations  # it builds on this module
 
+    con = open_file(db, read_only)
+    try:
+        if read_only:
+            migrations.check_readable(con, db)
+        else:
+            migrations.upgrade(con, db)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def open_file(db: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """The existing DuckDB file at `db`, as it is (`connect` without the version check)."""
     path = Path(db)
     if not path.exists():
         raise StoreError(
             f"{path}: no such database; create it with `umlsgraph load META --db {path}`"
         )
     try:
-        con = duckdb.connect(str(path), read_only=read_only)
+        return duckdb.connect(str(path), read_only=read_only)
     except duckdb.Error as exc:
         raise StoreError(describe_duckdb_error(exc, path)) from None
-    try:
-        if read_only:
-            migrations.check_readable(con, path)
-        else:
-            migrations.upgrade(con, path)
-    except BaseException:
-        con.close()
-        raise
-    return con
 
 
 def require_tables(con: duckdb.DuckDBPyConnection, *tables: str, hint: str = "") -> None:
@@ -61,10 +66,10 @@ def require_tables(con: duckdb.DuckDBPyConnection, *tables: str, hint: str = "")
 
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     """True when the store has `table` (in the main schema)."""
-    row = con.execute(
+    rows = con.execute(  # fetchall: a result left unread blocks the connection's next con.sql()
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]
-    ).fetchone()
-    return bool(row and row[0])
+    ).fetchall()
+    return bool(rows[0][0])
 
 
 @contextmanager

@@ -38,6 +38,9 @@ import duckdb
 from umlsgraph import __version__
 from umlsgraph.db import schema
 from umlsgraph.db.connection import table_exists, transaction
+
+# Every query here fetches all its rows: DuckDB 2 refuses `con.sql()` and Arrow readers on a
+# connection whose last result was not read to the end, and `connect` hands this one on.
 from umlsgraph.errors import StoreError
 
 Migration = Callable[[duckdb.DuckDBPyConnection], None]
@@ -55,8 +58,8 @@ def version(con: duckdb.DuckDBPyConnection) -> int:
     """The store's schema version: the highest migration recorded, 0 when none is."""
     if not table_exists(con, schema.VERSION_TABLE):
         return 0
-    row = con.execute(f"SELECT max(version) FROM {schema.VERSION_TABLE}").fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
+    rows = con.execute(f"SELECT max(version) FROM {schema.VERSION_TABLE}").fetchall()
+    return int(rows[0][0]) if rows and rows[0][0] is not None else 0
 
 
 def is_store(con: duckdb.DuckDBPyConnection) -> bool:
@@ -71,9 +74,9 @@ def check(con: duckdb.DuckDBPyConnection, where: object = "the database",
     """The store's version, after refusing one newer than this program (one line, no write)."""
     have, known = version(con), len(migrations)
     if have > known:
-        row = con.execute(f"SELECT program_version FROM {schema.VERSION_TABLE} "
-                          "ORDER BY version DESC LIMIT 1").fetchone()
-        written = f", written by umlsgraph {row[0]}" if row else ""
+        rows = con.execute(f"SELECT program_version FROM {schema.VERSION_TABLE} "
+                           "ORDER BY version DESC LIMIT 1").fetchall()
+        written = f", written by umlsgraph {rows[0][0]}" if rows else ""
         raise StoreError(
             f"{where}: this database has schema version {have}{written}; umlsgraph "
             f"{__version__} knows versions up to {known}: upgrade umlsgraph "
@@ -140,18 +143,16 @@ def upgrade_file(db: str | Path) -> tuple[int, list[str]]:
 
     Returns the version it had and the migrations applied (none when it was current).
     """
-    from umlsgraph.db.connection import connect
+    from umlsgraph.db.connection import open_file
 
-    con = connect(db, read_only=True)  # refuses a newer store before anything is written
+    con = open_file(db)
     try:
         if not is_store(con):
             raise StoreError(f"{db}: holds no umlsgraph table, so there is nothing to "
                              "upgrade; check --db")
-        before = version(con)
+        return version(con), upgrade(con, db)
     finally:
         con.close()
-    connect(db).close()  # a writing open upgrades
-    return before, [step.__name__ for step in MIGRATIONS[before:]]
 
 
 @migration
@@ -195,10 +196,10 @@ def m002_restore_keys(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _has_primary_key(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    row = con.execute("SELECT count(*) FROM duckdb_constraints() WHERE table_name = ? AND "
-                      "schema_name = 'main' AND constraint_type = 'PRIMARY KEY'",
-                      [table]).fetchone()
-    return bool(row and row[0])
+    rows = con.execute("SELECT count(*) FROM duckdb_constraints() WHERE table_name = ? AND "
+                       "schema_name = 'main' AND constraint_type = 'PRIMARY KEY'",
+                       [table]).fetchall()
+    return bool(rows[0][0])
 
 
 #: The pipeline tables' DDL at commit 97c4c3b, frozen for m002.

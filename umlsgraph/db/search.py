@@ -4,9 +4,9 @@ Table ``name_search(cui VARCHAR, str VARCHAR, s VARCHAR, len INTEGER)``: the dis
 (cui, name) pairs of `names` with ``s = lower(str)`` (UMLS's ``&#x7C;`` turned back into
 ``|``) and the name's length, sorted by `s`; a search scans one pre-lowered column instead
 of lower-casing 17M strings per query, and ranks on `len` without reading the names.
-Its DDL lives in `umlsgraph.db.schema` (`DERIVED`). It is built on first use and stamped with the release's ``loaded_at`` and the names count
-(table ``name_search_stamp``); a reloaded release (whose pipeline tables are carried over)
-makes the stamp stale and the index is rebuilt.
+Its DDL lives in `umlsgraph.db.schema` (`DERIVED`). It is built on first use and stamped
+with the release's ``loaded_at`` and the names count (table ``name_search_stamp``); a reload
+does not carry it into the new file, and a stale stamp (names changed) rebuilds it.
 
 Ranking is set-based in DuckDB: exact (``s = q``) before prefix before substring, then
 shorter names, then CUI; each concept appears once, with its best-ranked name. A top-N
