@@ -71,8 +71,8 @@ def current() -> list[tuple[int, str, str]]:
 
 def one_line_error(result: Any) -> str:
     assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output and result.exception is None or \
-        isinstance(result.exception, SystemExit), result.output
+    assert isinstance(result.exception, SystemExit), result.exception  # not a crash
+    assert "Traceback" not in result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1, result.output
     return lines[0]

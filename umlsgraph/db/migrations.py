@@ -112,7 +112,7 @@ def upgrade(con: duckdb.DuckDBPyConnection, where: object = "the database",
             for number, step in pending:
                 step(con)
                 _record(con, number, step)
-    except (duckdb.Error, StoreError) as exc:
+    except Exception as exc:  # rolled back; Ctrl-C (BaseException) goes through as it is
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StoreError(
             f"{where}: upgrading the database from schema version {have} to "
