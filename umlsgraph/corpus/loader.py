@@ -30,7 +30,7 @@ import duckdb
 
 from umlsgraph.corpus.aclimdb import load_aclimdb
 from umlsgraph.corpus.options import FORMATS, CorpusOptions, LoadResult, Progress
-from umlsgraph.db import connect, schema, transaction
+from umlsgraph.db import connect, schema, transaction, versioned
 from umlsgraph.db.items import CORPUS_TABLE
 from umlsgraph.db.sql import identifier, literal
 from umlsgraph.errors import InputFileError
@@ -73,7 +73,7 @@ def load_corpus(db: str | Path, name: str, source: str | Path,
     fmt = options.format or detect_format(path)
     con = open_store(db)
     try:
-        schema.ensure(con, schema.CORPUS_ITEMS)
+        versioned.ensure(con, schema.CORPUS_ITEMS)
         if fmt == "aclimdb":
             result = load_aclimdb(con, name, path, progress)
         else:

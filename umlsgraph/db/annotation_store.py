@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import duckdb
 
 from umlsgraph.db.connection import table_exists, transaction
-from umlsgraph.db.schema import ANNOTATIONS, ensure
+from umlsgraph.db.schema import ANNOTATIONS
 from umlsgraph.db.sql import literal
+from umlsgraph.db.versioned import ensure
 from umlsgraph.errors import AnnotationError
 
 TABLE = ANNOTATIONS

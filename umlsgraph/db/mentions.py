@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import duckdb
 
-from umlsgraph.db import release_store, schema
+from umlsgraph.db import release_store, schema, versioned
 from umlsgraph.db.connection import transaction
 from umlsgraph.db.items import CORPUS_TABLE
 
@@ -24,8 +24,8 @@ SCANS = schema.MENTION_SCANS
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    schema.ensure(con, COUNTS)
-    schema.ensure(con, SCANS)
+    versioned.ensure(con, COUNTS)
+    versioned.ensure(con, SCANS)
 
 
 def fingerprint(con: duckdb.DuckDBPyConnection, corpus: str) -> str:

@@ -12,8 +12,9 @@ from pathlib import Path
 import duckdb
 
 from umlsgraph.db.connection import table_exists, transaction
-from umlsgraph.db.schema import PREDICTIONS, ensure
+from umlsgraph.db.schema import PREDICTIONS
 from umlsgraph.db.sql import literal
+from umlsgraph.db.versioned import ensure
 from umlsgraph.errors import StoreError
 from umlsgraph.model_folder import model_key
 
