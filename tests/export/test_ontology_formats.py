@@ -41,6 +41,8 @@ from umlsgraph.load.dispatch import load
 from umlsgraph.query import load_query
 
 HPO_QUERY, HPO_ROOT = "hpo_nervous", "HP:0001250"
+#: A source code no identifier syntax expects (the xref of an atom of C0000001).
+HOSTILE_CODE = 'a b,c]{d}!"e\\f\tg:h'
 DATA = {"synthetic": QUERY, "hpo": HPO_QUERY}
 
 
@@ -127,6 +129,8 @@ def hostile(_loaded_template: Path, tmp_path_factory: pytest.TempPathFactory) ->
     con.execute("DELETE FROM definitions WHERE cui = 'C0000001'")
     con.execute("INSERT INTO definitions SELECT * REPLACE ('C0000001' AS cui, ? AS def, "
                 "'N' AS suppress) FROM definitions LIMIT 1", [DEFINITION])
+    con.execute("UPDATE names SET code = ?, sab = 'SNOMEDCT_US' WHERE aui = (SELECT max(aui) "
+                "FROM names WHERE cui = 'C0000001')", [HOSTILE_CODE])
     con.close()
     write_predictions(db, synthetic_positives())
     return db
@@ -154,7 +158,7 @@ def read_fastobo(out: Path) -> dict[str, dict[str, Any]]:
             elif kind == "IsAClause":
                 term["is_a"].add(str(clause.term))
             elif kind == "XrefClause":
-                term["xrefs"].add(str(clause.xref.id))
+                term["xrefs"].add(f"{clause.xref.id.prefix}:{clause.xref.id.local}")
         terms[str(frame.id)] = term
     return terms
 
@@ -223,6 +227,7 @@ def test_obo_keeps_hostile_strings_exactly(hostile, tmp_path):
     for cui, name in HOSTILE.items():
         assert terms[curie(cui)]["name"] == name
     assert terms["UMLS:C0000001"]["def"] == DEFINITION
+    assert "SCTID:" + HOSTILE_CODE in terms["UMLS:C0000001"]["xrefs"]
     syn = SYNONYM.replace("\x00", "")
     assert terms["UMLS:C0000007"]["synonyms"][syn] == "RELATED"  # TTY RT
     assert want.synonyms["C0000007"][syn] == "RELATED"
