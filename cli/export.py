@@ -97,9 +97,6 @@ def _print(summary: dict[str, Any]) -> None:
         table.add_row(key.replace("_", " "), f"{summary[key]:,}")
     console.print(table)
     report = summary["export"]
-    if report.get("left_out_edges"):
-        console.print(f"left out {report['left_out_edges']:,} edges of other relation types "
-                      "(this format holds the is_a hierarchy only)", highlight=False)
     if report.get("changed_values"):
         console.print(f"wrote {report['changed_values']:,} values holding line breaks with "
                       "spaces (an RRF field cannot hold them)", highlight=False)

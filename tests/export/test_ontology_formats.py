@@ -34,9 +34,10 @@ from tests.subontology_data import (
 )
 from umlsgraph.export.formats import export, get
 from umlsgraph.export.formats.obo import obo_text
-from umlsgraph.export.formats.ontology import OBO_PURL, synonyms_sql
+from umlsgraph.export.formats.ontology import OBO_PURL, RELATION_ID, synonyms_sql
+from umlsgraph.export.formats.owl import relation_iri
 from umlsgraph.export.formats.rdf import DEFAULT_BASE_IRI, concept_iri
-from umlsgraph.export.selection import EDGES, NODES, build
+from umlsgraph.export.selection import EDGES, NODES, SelectionOptions, build
 from umlsgraph.load.dispatch import load
 from umlsgraph.query import load_query
 
@@ -62,12 +63,14 @@ class Want:
     broader: set[tuple[str, str]]
     definitions: dict[str, str]
     synonyms: dict[str, dict[str, str]] = field(default_factory=dict)  # cui -> text -> scope
+    relations: set[tuple[str, str, str]] = field(default_factory=set)  # (cui, rel, target)
 
 
-def _dump(db: Path, query: str, fmt: str, out: Path, **options: Any) -> tuple[dict, Want]:
+def _dump(db: Path, query: str, fmt: str, out: Path, selection: SelectionOptions | None = None,
+          **options: Any) -> tuple[dict, Want]:
     con = duckdb.connect(str(db), read_only=True)
     try:
-        sub = build(con, load_query(query))
+        sub = build(con, load_query(query), options=selection)
         report = get(fmt).dump(sub, out, **options)
         names = dict(con.execute(f"SELECT cui, name FROM {NODES}").fetchall())
         broader = set(con.execute(f"SELECT from_cui, to_cui FROM {EDGES} "
@@ -77,12 +80,14 @@ def _dump(db: Path, query: str, fmt: str, out: Path, **options: Any) -> tuple[di
         synonyms = {cui: {s["text"]: s["scope"] for s in syns}
                     for cui, syns in con.execute(synonyms_sql()).fetchall()}
         flat = dict(con.execute(f"SELECT cui, synonyms FROM {NODES}").fetchall())
+        relations = set(con.execute(f"SELECT to_cui, {RELATION_ID}, from_cui FROM {EDGES} e "
+                                    "WHERE type <> 'BROADER'").fetchall())
     finally:
         con.close()
     # the scoped synonyms are exactly the subontology's synonyms
     assert {c: sorted(s) for c, s in synonyms.items()} == \
         {c: sorted(s) for c, s in flat.items() if s}
-    return report, Want(names, broader, defs, synonyms)
+    return report, Want(names, broader, defs, synonyms, relations)
 
 
 def curie(cui: str) -> str:
@@ -144,6 +149,8 @@ def read_fastobo(out: Path) -> dict[str, dict[str, Any]]:
     doc = fastobo.load(str(out))
     terms: dict[str, dict[str, Any]] = {}
     for frame in doc:
+        if isinstance(frame, fastobo.typedef.TypedefFrame):
+            continue
         assert isinstance(frame, fastobo.term.TermFrame)
         term: dict[str, Any] = {"is_a": set(), "synonyms": {}, "xrefs": set()}
         for clause in frame:
@@ -157,6 +164,9 @@ def read_fastobo(out: Path) -> dict[str, dict[str, Any]]:
                 term["synonyms"][str(clause.synonym.desc)] = str(clause.synonym.scope)
             elif kind == "IsAClause":
                 term["is_a"].add(str(clause.term))
+            elif kind == "RelationshipClause":
+                term.setdefault("relationships", set()).add((str(clause.typedef),
+                                                             str(clause.term)))
             elif kind == "XrefClause":
                 term["xrefs"].add(f"{clause.xref.id.prefix}:{clause.xref.id.local}")
         terms[str(frame.id)] = term
@@ -240,6 +250,26 @@ def test_obo_keeps_hostile_strings_exactly(hostile, tmp_path):
     assert set(graph.nodes) == set(terms)
     for cui, name in HOSTILE.items():
         assert graph.nodes[curie(cui)]["name"] == obo_text(name)
+
+
+def test_other_relations_are_obo_relationships_and_owl_restrictions(synthetic, tmp_path):
+    pronto, owlready2 = need("pronto", "pronto"), need("owlready2", "owlready2")
+    selection = SelectionOptions(rels=("RO",))
+    report, want = _dump(synthetic, QUERY, "obo", tmp_path / "s.obo", selection)
+    expect = {(curie(c), r, curie(t)) for c, r, t in want.relations}
+    assert len(expect) > 3 and report["relations"] == sorted({r for _c, r, _t in expect})
+    terms = read_fastobo(tmp_path / "s.obo")
+    assert {(t, r, x) for t, term in terms.items()
+            for r, x in term.get("relationships", ())} == expect
+    onto = pronto.Ontology(str(tmp_path / "s.obo"))
+    assert {(t.id, r.id, x.id) for t in onto.terms() for r, xs in t.relationships.items()
+            for x in xs} == expect
+    _dump(synthetic, QUERY, "owl", tmp_path / "s.owl", selection)
+    world = owlready2.World()
+    owl = world.get_ontology((tmp_path / "s.owl").as_uri()).load()
+    found = {(c.iri, r.property.iri, r.value.iri) for c in owl.classes() for r in c.is_a
+             if isinstance(r, owlready2.Restriction) and r.type == owlready2.SOME}
+    assert found == {(iri(c), relation_iri(r), iri(t)) for c, r, t in want.relations}
 
 
 # --- OWL -------------------------------------------------------------------------------------

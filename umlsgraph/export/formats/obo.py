@@ -14,7 +14,12 @@ One `[Term]` per selected concept, in id order (ids, synonyms, xrefs: see ontolo
     synonym: "<name>" EXACT|RELATED|BROAD|NARROW []
     xref: MESH:D000001
     is_a: UMLS:C0000001 ! <parent's name>          (the hierarchy among selected concepts)
+    relationship: part_of UMLS:C0000009 ! <name>   (--rel/--rela edges, see below)
     property_value: umlsgraph:probability "0.93" xsd:decimal
+
+Relations chosen with --rel/--rela are `relationship:` lines: an MRREL row "CUI2 is RELA of
+CUI1" is written on CUI2's stanza, its id the row's RELA (`part_of`) or, for several or none,
+its REL in lower case (`ro`); each id used gets a `[Typedef]` stanza after the terms.
 
 Escaping (OBO 1.4 and what fastobo accepts): in names, quoted strings and remarks `\\`, `"`,
 `{`, `}`, `!` are backslash-escaped and newline, carriage return and tab become `\\n`, `\\r`,
@@ -22,7 +27,6 @@ Escaping (OBO 1.4 and what fastobo accepts): in names, quoted strings and remark
 escape space, `,`, `[` and `]`. The `! name` comments after is_a have control characters as
 spaces (a comment is for the eye; the name itself is on the parent's stanza). Other characters
 (non-ASCII, bidi marks, other control characters) are written as they are, in UTF-8.
-Edges of other relation types (--rel/--rela) are left out and counted.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from umlsgraph.export.formats.ontology import (
     UMLS_PREFIX,
     Ids,
     ontology_id,
-    other_edges,
+    relation_ids,
     require_concepts,
     terms_sql,
 )
@@ -90,8 +94,22 @@ class OBOExporter(Exporter):
             done = write_rows(con, term_sql(ids), fh)
             if on_progress:
                 on_progress("terms", done, total)
+            relations = relation_ids(subontology)
+            fh.write("".join(typedef(r) for r in relations).encode())
         return {"files": [str(out)], "terms": done, "ids": ids.release.kind,
-                "left_out_edges": other_edges(subontology)}
+                "relations": relations}
+
+
+def obo_id(value: str) -> str:
+    """The Python twin of the `obo_id` macro."""
+    for old, new in ID_ESCAPES:
+        value = value.replace(old, new)
+    return value
+
+
+def typedef(relation: str) -> str:
+    """The `[Typedef]` stanza of a relation id used by `relationship:` lines."""
+    return f"[Typedef]\nid: {obo_id(relation)}\nname: {obo_text(relation)}\n\n"
 
 
 def header(sub: Subontology, ids: Ids) -> str:
@@ -143,6 +161,9 @@ def term_sql(ids: Ids) -> str:
         f"array_to_string(list_transform(xrefs, lambda x: 'xref: ' || obo_id(x){line}), '')",
         f"""array_to_string(list_transform(parents, lambda p: 'is_a: ' ||
             obo_id({ids.curie_sql('p.cui')}) || ' ! ' || obo_comment(p.name){line}), '')""",
+        f"""array_to_string(list_transform(relations, lambda r: 'relationship: ' ||
+            obo_id(r.rel) || ' ' || obo_id({ids.curie_sql('r.cui')}) || ' ! ' ||
+            obo_comment(r.name){line}), '')""",
         f"""CASE WHEN probability IS NOT NULL THEN 'property_value: umlsgraph:probability \"'
             || CAST(round(probability, 6) AS VARCHAR) || '\" xsd:decimal'{line} END""",
         NL,

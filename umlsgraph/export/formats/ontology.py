@@ -197,27 +197,44 @@ def parents_sql() -> str:
     WHERE e.type = '{HIERARCHY_TYPE}' GROUP BY e.from_cui"""
 
 
+#: SQL of an edge's relation id: its one RELA (part_of), else its REL in lower case (ro).
+RELATION_ID = "CASE WHEN len(e.rela) = 1 THEN e.rela[1] ELSE lower(e.type) END"
+
+
+def relations_sql() -> str:
+    """SQL of (cui, relations): per node, its other relations (--rel/--rela) in the selection
+    as {rel, cui, name}. An MRREL row says "CUI2 is RELA of CUI1", so an edge cui1 -> cui2
+    is a relation of the edge's *target* (to_cui) to its source (from_cui)."""
+    return f"""
+    SELECT e.to_cui AS cui,
+           list({{'rel': {RELATION_ID}, 'cui': e.from_cui, 'name': p.name}}
+                ORDER BY {RELATION_ID}, e.from_cui) AS relations
+    FROM {EDGES} e JOIN {NODES} p ON p.cui = e.from_cui
+    WHERE e.type <> '{HIERARCHY_TYPE}' GROUP BY e.to_cui"""
+
+
+def relation_ids(sub: Subontology) -> list[str]:
+    """The relation ids the other relations use, sorted (OBO Typedefs, OWL properties)."""
+    return [r for (r,) in sub.con.execute(
+        f"SELECT DISTINCT {RELATION_ID} AS r FROM {EDGES} e "
+        f"WHERE e.type <> '{HIERARCHY_TYPE}' ORDER BY r").fetchall()]
+
+
 def terms_sql(ids: Ids, columns: str) -> str:
-    """SELECT `columns` over every node joined with its synonyms, xrefs, definition source
-    and parents (columns: n.*, synonyms, xrefs, def_xref, parents, curie, iri), by cui."""
+    """SELECT `columns` over every node joined with its synonyms, xrefs, definition source,
+    parents and other relations (columns: n.*, synonyms_scoped, xrefs, def_xref, parents,
+    relations, curie, iri), by cui."""
     return f"""
     WITH syn AS ({synonyms_sql()}), xr AS ({xrefs_sql()}), ds AS ({definition_source_sql(ids)}),
-         par AS ({parents_sql()})
+         par AS ({parents_sql()}), rel AS ({relations_sql()})
     SELECT {columns} FROM (
         SELECT n.*, coalesce(syn.synonyms, []) AS synonyms_scoped,
                coalesce(xr.xrefs, []::VARCHAR[]) AS xrefs, ds.def_xref,
-               coalesce(par.parents, []) AS parents,
+               coalesce(par.parents, []) AS parents, coalesce(rel.relations, []) AS relations,
                {ids.curie_sql('n.cui')} AS curie, {ids.iri_sql('n.cui')} AS iri
         FROM {NODES} n LEFT JOIN syn USING (cui) LEFT JOIN xr USING (cui)
-        LEFT JOIN ds USING (cui) LEFT JOIN par USING (cui)) t
+        LEFT JOIN ds USING (cui) LEFT JOIN par USING (cui) LEFT JOIN rel USING (cui)) t
     ORDER BY cui"""
-
-
-def other_edges(sub: Subontology) -> int:
-    """Edges of other relation types (--rel/--rela): OBO and OWL leave them out."""
-    row = sub.con.execute(f"SELECT count(*) FROM {EDGES} WHERE type <> '{HIERARCHY_TYPE}'"
-                          ).fetchone()
-    return int(row[0]) if row else 0
 
 
 def ontology_id(name: str) -> str:

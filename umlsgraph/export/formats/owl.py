@@ -6,7 +6,10 @@ comments naming the query, the selection and the release, `owl:versionInfo` the 
 annotation properties declared, then one `owl:Class` per selected concept, in id order:
 
     rdfs:label            the preferred name (@en when English)
-    rdfs:subClassOf       each parent in the selection (the hierarchy rule of db/hierarchy.py)
+    rdfs:subClassOf       each parent in the selection (the hierarchy rule of db/hierarchy.py),
+                          and `REL some TARGET` for each --rel/--rela relation (as OBO's
+                          `relationship:` translates; properties urn:umlsgraph:relation:ID,
+                          ids and direction as in obo.py)
     obo:IAO_0000115       the definition, with an owl:Axiom giving its source as
                           oboInOwl:hasDbXref (as ROBOT writes OBO `def` xrefs)
     oboInOwl:hasExactSynonym / hasRelatedSynonym / hasBroadSynonym / hasNarrowSynonym
@@ -16,7 +19,7 @@ annotation properties declared, then one `owl:Class` per selected concept, in id
 
 IRIs: see ontology.py (UMLS: the SKOS writers' base IRI and the CUI; an OBO store: the OBO
 PURL). Text is XML-escaped by DuckDB (text.py); characters XML 1.0 cannot hold are replaced by
-U+FFFD and counted (`replaced_values`). Edges of other relation types are left out and counted.
+U+FFFD and counted (`replaced_values`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from umlsgraph.export.formats import Exporter, Progress, atomic_file
 from umlsgraph.export.formats.ontology import (
     OBO_PURL,
     Ids,
-    other_edges,
+    relation_ids,
     require_concepts,
     terms_sql,
 )
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
     from umlsgraph.export.selection import Subontology
 
 ONTOLOGY_PREFIX = "urn:umlsgraph:ontology:"
+RELATION_PREFIX = "urn:umlsgraph:relation:"
 OBO_IN_OWL = "http://www.geneontology.org/formats/oboInOwl#"
 DEFINITION = OBO_PURL + "IAO_0000115"
 XSD = "http://www.w3.org/2001/XMLSchema#"
@@ -88,14 +92,27 @@ class OWLExporter(Exporter):
         changed = invalid_xml_values(con, NODES, attributes(con, NODES))
         install_macros(con, clean_xml=changed > 0)
         total = subontology.node_count()
+        relations = relation_ids(subontology)
         with atomic_file(Path(out)) as tmp, open(tmp, "wb") as fh:
             fh.write(header(subontology, ids, iri).encode())
+            fh.write("".join(object_property(r) for r in relations).encode())
             done = write_rows(con, class_sql(ids), fh)
             if on_progress:
                 on_progress("classes", done, total)
             fh.write(b"</rdf:RDF>\n")
         return {"files": [str(out)], "classes": done, "ontology": iri, "ids": ids.release.kind,
-                "replaced_values": changed, "left_out_edges": other_edges(subontology)}
+                "replaced_values": changed, "relations": relations}
+
+
+def relation_iri(relation: str) -> str:
+    """The IRI of a --rel/--rela relation id (Python twin of the SQL in class_sql)."""
+    return RELATION_PREFIX + quote(relation, safe="")
+
+
+def object_property(relation: str) -> str:
+    """The owl:ObjectProperty declaration of a relation id."""
+    return (f'  <owl:ObjectProperty rdf:about="{xml_escape(relation_iri(relation))}">'
+            f"<rdfs:label>{xml_escape(relation, False)}</rdfs:label></owl:ObjectProperty>\n")
 
 
 def header(sub: Subontology, ids: Ids, iri: str) -> str:
@@ -136,6 +153,11 @@ def class_sql(ids: Ids) -> str:
             || xml_text(name) || '</rdfs:label>' || {NL}""",
         f"""array_to_string(list_transform(parents, lambda p: '    <rdfs:subClassOf '
             || 'rdf:resource=\"' || xml_attr({ids.iri_sql('p.cui')}) || '\"/>' || {NL}), '')""",
+        f"""array_to_string(list_transform(relations, lambda r: '    <rdfs:subClassOf>' ||
+            '<owl:Restriction><owl:onProperty rdf:resource=\"' || xml_attr('{RELATION_PREFIX}'
+            || url_encode(r.rel)) || '\"/><owl:someValuesFrom rdf:resource=\"' ||
+            xml_attr({ids.iri_sql('r.cui')}) || '\"/></owl:Restriction></rdfs:subClassOf>'
+            || {NL}), '')""",
         f"CASE WHEN coalesce(definition, '') <> '' THEN {_element('obo:IAO_0000115', 'definition')}"
         " END",
         f"""array_to_string(list_transform(synonyms_scoped, lambda x: '    <oboInOwl:has' ||
