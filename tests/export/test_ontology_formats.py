@@ -64,6 +64,7 @@ class Want:
     definitions: dict[str, str]
     synonyms: dict[str, dict[str, str]] = field(default_factory=dict)  # cui -> text -> scope
     relations: set[tuple[str, str, str]] = field(default_factory=set)  # (cui, rel, target)
+    tuis: dict[str, set[str]] = field(default_factory=dict)
 
 
 def _dump(db: Path, query: str, fmt: str, out: Path, selection: SelectionOptions | None = None,
@@ -80,6 +81,7 @@ def _dump(db: Path, query: str, fmt: str, out: Path, selection: SelectionOptions
         synonyms = {cui: {s["text"]: s["scope"] for s in syns}
                     for cui, syns in con.execute(synonyms_sql()).fetchall()}
         flat = dict(con.execute(f"SELECT cui, synonyms FROM {NODES}").fetchall())
+        tuis = {c: set(t) for c, t in con.execute(f"SELECT cui, tuis FROM {NODES}").fetchall()}
         relations = set(con.execute(f"SELECT to_cui, {RELATION_ID}, from_cui FROM {EDGES} e "
                                     "WHERE type <> 'BROADER'").fetchall())
     finally:
@@ -87,7 +89,7 @@ def _dump(db: Path, query: str, fmt: str, out: Path, selection: SelectionOptions
     # the scoped synonyms are exactly the subontology's synonyms
     assert {c: sorted(s) for c, s in synonyms.items()} == \
         {c: sorted(s) for c, s in flat.items() if s}
-    return report, Want(names, broader, defs, synonyms, relations)
+    return report, Want(names, broader, defs, synonyms, relations, tuis)
 
 
 def curie(cui: str) -> str:
@@ -190,6 +192,8 @@ def test_obo_passes_fastobo_pronto_and_obonet(data, request, tmp_path):
     with _no_warnings():
         onto = pronto.Ontology(str(out))
     assert {t.id for t in onto.terms()} == set(terms)
+    assert {t.id: set(t.subsets) for t in onto.terms()} == {
+        curie(c): t for c, t in want.tuis.items()}  # semantic types as subsets
     assert {(t.id, p.id) for t in onto.terms()
             for p in t.superclasses(distance=1, with_self=False)} == edges
     graph = obonet.read_obo(out)
@@ -288,6 +292,7 @@ def test_owl_loads_in_owlready2_and_horned_owl(data, request, tmp_path):
     assert parents == {(iri(c), iri(p)) for c, p in want.broader}
     iao = world["http://purl.obolibrary.org/obo/IAO_0000115"]
     exact = world["http://www.geneontology.org/formats/oboInOwl#hasExactSynonym"]
+    subsets = world["http://www.geneontology.org/formats/oboInOwl#inSubset"]
     for cui, name in want.names.items():
         cls = classes[iri(cui)]
         assert [str(x) for x in cls.label] == [name]
@@ -295,6 +300,7 @@ def test_owl_loads_in_owlready2_and_horned_owl(data, request, tmp_path):
                                               if cui in want.definitions else [])
         assert sorted(map(str, exact[cls])) == sorted(
             t for t, s in want.synonyms.get(cui, {}).items() if s == "EXACT")
+        assert {x.iri.rsplit("/", 1)[1] for x in subsets[cls]} == want.tuis[cui]
     horned = need("pyhornedowl", "py-horned-owl")
     ontology = horned.open_ontology(str(out), "owl")
     assert set(ontology.get_classes()) == set(classes)

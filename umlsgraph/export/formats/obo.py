@@ -11,6 +11,7 @@ One `[Term]` per selected concept, in id order (ids, synonyms, xrefs: see ontolo
     id: UMLS:C0000005
     name: <preferred name>
     def: "<definition>" [<source code of its atom>]
+    subset: T047                                   (its semantic types, `subsetdef`s in the header)
     synonym: "<name>" EXACT|RELATED|BROAD|NARROW []
     xref: MESH:D000001
     is_a: UMLS:C0000001 ! <parent's name>          (the hierarchy among selected concepts)
@@ -43,6 +44,7 @@ from umlsgraph.export.formats.ontology import (
     ontology_id,
     relation_ids,
     require_concepts,
+    semantic_types,
     terms_sql,
 )
 from umlsgraph.export.formats.text import _nested_replace, write_rows
@@ -123,6 +125,7 @@ def header(sub: Subontology, ids: Ids) -> str:
     lines += ["saved-by: umlsgraph", f"auto-generated-by: umlsgraph {__version__}"]
     if not release.is_obo:
         lines.append(f'idspace: {UMLS_PREFIX} {ids.base} "UMLS Metathesaurus concept"')
+    lines += [f'subsetdef: {obo_id(tui)} "{obo_text(name)}"' for tui, name in semantic_types(sub)]
     lines.append(f"ontology: {ontology_id(query.name)}")
     remarks = [f"umlsgraph query {query.name}" + (f": {query.description}"
                                                   if query.description else "")]
@@ -156,6 +159,7 @@ def term_sql(ids: Ids) -> str:
         f"'name: ' || obo_text(name){line}",
         f"""CASE WHEN coalesce(definition, '') <> '' THEN 'def: \"' || obo_text(definition)
             || '\" [' || coalesce(obo_id(def_xref), '') || ']'{line} END""",
+        f"array_to_string(list_transform(tuis, lambda x: 'subset: ' || obo_id(x){line}), '')",
         f"""array_to_string(list_transform(synonyms_scoped, lambda x: 'synonym: \"' ||
             obo_text(x.text) || '\" ' || x.scope || ' []'{line}), '')""",
         f"array_to_string(list_transform(xrefs, lambda x: 'xref: ' || obo_id(x){line}), '')",

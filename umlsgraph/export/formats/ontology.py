@@ -18,6 +18,8 @@ Cross-references are the source codes of the concept's non-suppressed atoms, `PR
 with the source's usual OBO prefix (MSH -> MESH, SNOMEDCT_US -> SCTID, NCI -> NCIT, ...; any
 other source by its SAB); a code that already is a CURIE (`HP:0000118` in HPO) stays as it is.
 The definition's source is the code of the atom the definition hangs on (else `UMLS:<AUI>`).
+Semantic types are subsets: OBO `subsetdef: T047 "Disease or Syndrome"` and `subset: T047`;
+OWL `oboInOwl:inSubset` the type's IRI in BioPortal's STY ontology.
 """
 
 from __future__ import annotations
@@ -195,6 +197,17 @@ def parents_sql() -> str:
            AS parents
     FROM {EDGES} e JOIN {NODES} p ON p.cui = e.to_cui
     WHERE e.type = '{HIERARCHY_TYPE}' GROUP BY e.from_cui"""
+
+
+#: IRIs of UMLS semantic types (BioPortal's STY ontology), the OWL subsets of concepts.
+SEMANTIC_TYPE_IRI = "http://purl.bioontology.org/ontology/STY/"
+
+
+def semantic_types(sub: Subontology) -> list[tuple[str, str]]:
+    """(TUI, name) of every semantic type of a selected concept, by TUI: the subsets."""
+    return [(t, n) for t, n in sub.con.execute(
+        f"SELECT tui, min(sty) FROM semantic_types WHERE cui IN (SELECT cui FROM {NODES}) "
+        "AND coalesce(tui, '') <> '' GROUP BY tui ORDER BY tui").fetchall()]
 
 
 #: SQL of an edge's relation id: its one RELA (part_of), else its REL in lower case (ro).

@@ -14,6 +14,8 @@ annotation properties declared, then one `owl:Class` per selected concept, in id
                           oboInOwl:hasDbXref (as ROBOT writes OBO `def` xrefs)
     oboInOwl:hasExactSynonym / hasRelatedSynonym / hasBroadSynonym / hasNarrowSynonym
     oboInOwl:hasDbXref    the source codes (MESH:D000001, ...)
+    oboInOwl:inSubset     its semantic types (http://purl.bioontology.org/ontology/STY/T047,
+                          declared as subset properties, as OBO `subset:` translates)
     oboInOwl:id           the CURIE (UMLS:C0000001, or the OBO id)
     umlsgraph:probability the model's probability (xsd:decimal), when predicted
 
@@ -31,9 +33,11 @@ from urllib.parse import quote
 from umlsgraph.export.formats import Exporter, Progress, atomic_file
 from umlsgraph.export.formats.ontology import (
     OBO_PURL,
+    SEMANTIC_TYPE_IRI,
     Ids,
     relation_ids,
     require_concepts,
+    semantic_types,
     terms_sql,
 )
 from umlsgraph.export.formats.rdf import ATTRIBUTE_PREFIX, check_base_iri
@@ -69,6 +73,7 @@ ANNOTATION_PROPERTIES = {
        for s in ("Exact", "Related", "Broad", "Narrow")},
     OBO_IN_OWL + "hasDbXref": "database_cross_reference",
     OBO_IN_OWL + "id": "id",
+    OBO_IN_OWL + "inSubset": "in_subset",
     ATTRIBUTE_PREFIX + "probability": "probability",
 }
 NL = "chr(10)"
@@ -96,6 +101,7 @@ class OWLExporter(Exporter):
         with atomic_file(Path(out)) as tmp, open(tmp, "wb") as fh:
             fh.write(header(subontology, ids, iri).encode())
             fh.write("".join(object_property(r) for r in relations).encode())
+            fh.write("".join(subset(t, n) for t, n in semantic_types(subontology)).encode())
             done = write_rows(con, class_sql(ids), fh)
             if on_progress:
                 on_progress("classes", done, total)
@@ -107,6 +113,13 @@ class OWLExporter(Exporter):
 def relation_iri(relation: str) -> str:
     """The IRI of a --rel/--rela relation id (Python twin of the SQL in class_sql)."""
     return RELATION_PREFIX + quote(relation, safe="")
+
+
+def subset(tui: str, name: str) -> str:
+    """A semantic type as an OBO subset: an annotation property under oboInOwl:SubsetProperty."""
+    return (f'  <owl:AnnotationProperty rdf:about="{xml_escape(SEMANTIC_TYPE_IRI + quote(tui))}">'
+            f'<rdfs:label>{xml_escape(name, False)}</rdfs:label><rdfs:subPropertyOf '
+            f'rdf:resource="{OBO_IN_OWL}SubsetProperty"/></owl:AnnotationProperty>\n')
 
 
 def object_property(relation: str) -> str:
@@ -165,6 +178,9 @@ def class_sql(ids: Ids) -> str:
             'Synonym>' || {NL}), '')""",
         f"""array_to_string(list_transform(xrefs, lambda x:
             {_element('oboInOwl:hasDbXref', 'x')}), '')""",
+        f"""array_to_string(list_transform(tuis, lambda x: '    <oboInOwl:inSubset ' ||
+            'rdf:resource=\"' || xml_attr('{SEMANTIC_TYPE_IRI}' || url_encode(x)) || '\"/>'
+            || {NL}), '')""",
         _element("oboInOwl:id", "curie"),
         f"""CASE WHEN probability IS NOT NULL THEN {_element('umlsgraph:probability',
             'CAST(round(probability, 6) AS VARCHAR)', f' rdf:datatype="{XSD}decimal"')} END""",
