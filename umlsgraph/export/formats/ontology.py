@@ -132,17 +132,21 @@ def _scope_rank_sql(tty: str) -> str:
     return f"CASE upper({tty}) {cases} ELSE 0 END"
 
 
-def synonyms_sql() -> str:
+def atoms_sql() -> str:
+    """SQL of the selected concepts' non-suppressed atoms (cui, aui, lat, sab, tty, code, s),
+    `s` the string with UMLS's `&#x7C;` read back as `|`: the one scan of `names`."""
+    return f"""
+    SELECT cui, aui, lat, sab, tty, code, replace(str, '&#x7C;', '|') AS s FROM names
+    WHERE cui IN (SELECT cui FROM {NODES}) AND coalesce(suppress, '') NOT IN ({_suppressed()})"""
+
+
+def synonyms_sql(atoms: str = f"({atoms_sql()})") -> str:
     """SQL of (cui, synonyms): per node, a list of {text, scope} ordered by lower(text)."""
     scopes = "[" + ", ".join(literal(s) for s in SCOPES) + "]"
     return f"""
-    WITH eng AS (
-        SELECT n.cui, replace(n.str, '&#x7C;', '|') AS s, {_scope_rank_sql('n.tty')} AS r
-        FROM names n WHERE n.cui IN (SELECT cui FROM {NODES}) AND n.lat = 'ENG'
-          AND coalesce(n.suppress, '') NOT IN ({_suppressed()})),
-    syn AS (
-        SELECT cui, first(s ORDER BY length(s), s) AS text, min(r) AS r
-        FROM eng GROUP BY cui, lower(s))
+    WITH syn AS (
+        SELECT cui, first(s ORDER BY length(s), s) AS text, min({_scope_rank_sql('tty')}) AS r
+        FROM {atoms} a WHERE lat = 'ENG' GROUP BY cui, lower(s))
     SELECT syn.cui, list({{'text': text, 'scope': {scopes}[r + 1]}} ORDER BY lower(text))
            AS synonyms
     FROM syn JOIN {NODES} nd ON nd.cui = syn.cui
@@ -160,17 +164,15 @@ def _has_code(code: str, cui: str) -> str:
     return f"coalesce({code}, '') NOT IN ('', 'NOCODE') AND {code} <> {cui}"
 
 
-def xrefs_sql() -> str:
+def xrefs_sql(atoms: str = f"({atoms_sql()})") -> str:
     """SQL of (cui, xrefs): per node, the distinct source codes of its atoms as CURIEs."""
     return f"""
-    SELECT n.cui, list(DISTINCT {_xref_sql('n.sab', 'n.code')}
-                       ORDER BY {_xref_sql('n.sab', 'n.code')}) AS xrefs
-    FROM names n WHERE n.cui IN (SELECT cui FROM {NODES}) AND {_has_code('n.code', 'n.cui')}
-      AND coalesce(n.suppress, '') NOT IN ({_suppressed()})
-    GROUP BY n.cui"""
+    SELECT cui, list(DISTINCT {_xref_sql('sab', 'code')} ORDER BY {_xref_sql('sab', 'code')})
+           AS xrefs
+    FROM {atoms} a WHERE {_has_code('code', 'cui')} GROUP BY cui"""
 
 
-def definition_source_sql(ids: Ids) -> str:
+def definition_source_sql(ids: Ids, atoms: str = f"({atoms_sql()})") -> str:
     """SQL of (cui, def_xref): the source of the node's definition, as a CURIE.
 
     The definition is the one the subontology chose; its source is the code of the atom it
@@ -184,7 +186,7 @@ def definition_source_sql(ids: Ids) -> str:
            AS def_xref
     FROM {NODES} nd JOIN definitions d ON d.cui = nd.cui AND d.def = nd.definition
       AND coalesce(d.suppress, '') NOT IN ({_suppressed()})
-    LEFT JOIN names a ON a.aui = d.aui AND a.cui = d.cui
+    LEFT JOIN {atoms} a ON a.aui = d.aui AND a.cui = d.cui
     GROUP BY nd.cui"""
 
 
@@ -238,7 +240,8 @@ def terms_sql(ids: Ids, columns: str) -> str:
     parents and other relations (columns: n.*, synonyms_scoped, xrefs, def_xref, parents,
     relations, curie, iri), by cui."""
     return f"""
-    WITH syn AS ({synonyms_sql()}), xr AS ({xrefs_sql()}), ds AS ({definition_source_sql(ids)}),
+    WITH atoms AS MATERIALIZED ({atoms_sql()}), syn AS ({synonyms_sql('atoms')}),
+         xr AS ({xrefs_sql('atoms')}), ds AS ({definition_source_sql(ids, 'atoms')}),
          par AS ({parents_sql()}), rel AS ({relations_sql()})
     SELECT {columns} FROM (
         SELECT n.*, coalesce(syn.synonyms, []) AS synonyms_scoped,
