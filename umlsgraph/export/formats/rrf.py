@@ -18,7 +18,8 @@ all but VSAB, RSAB, SON (and the counts, TTYL, LAT, CENC, CURVER, SABIN, SSN wri
 Rows are what the load filters kept (by default English, non-suppressed atoms).
 
 RRF fields cannot hold `|` or line breaks: `|` is written `&#x7C;` (as UMLS does; umlsgraph
-reads it back as `|`) and CR/LF become spaces, counted as `changed_values`. An optional file
+reads it back as `|`) and CR/LF become spaces; names, definitions and semantic type names so
+changed are counted as `changed_values`. An optional file
 with no row is not written, since an empty RRF file reads as a broken release.
 """
 
@@ -92,16 +93,18 @@ def left_empty() -> dict[str, list[str]]:
     return {n: [c for c in LAYOUTS[n] if c not in FILES[n][0]] for n in FILES}
 
 
+#: The text columns, where a line break can occur in practice (identifiers come from RRF
+#: lines, which cannot hold one): what `changed_values` counts.
+TEXT_COLUMNS = {"MRCONSO": "str", "MRDEF": "def", "MRSTY": "sty"}
+
+
 def changed_values(con: duckdb.DuckDBPyConnection) -> int:
-    """How many stored values hold a line break (written as spaces)."""
+    """How many stored texts (names, definitions, semantic type names) hold a line break."""
     total = 0
-    for name, (values, source, where, _order) in FILES.items():
-        if name == "MRSAB":
-            continue
-        cond = " OR ".join(f"regexp_matches(coalesce({v}, ''), '{LINE_BREAKS}')"
-                           for v in values.values())
-        row = con.execute(f"SELECT count(*) FROM {source} WHERE {where} AND ({cond})"
-                          ).fetchone()
+    for name, column in TEXT_COLUMNS.items():
+        _values, source, where, _order = FILES[name]
+        row = con.execute(f"SELECT count(*) FROM {source} WHERE {where} AND "
+                          f"regexp_matches({column}, '{LINE_BREAKS}')").fetchone()
         total += int(row[0]) if row else 0
     return total
 
