@@ -244,9 +244,7 @@ def run(args: argparse.Namespace, root: Path, rec: Recorder) -> None:
         floor = measure("read_csv (plain DuckDB)", [sys.executable, "-c", READ_CSV,
                                                     str(release / "META"), str(plain)], _Deferred())
         plain.unlink(missing_ok=True)
-        time_x = row["wall_s"] / max(floor["wall_s"], 1e-9)
-        rss_x = row["peak_rss_gb"] / max(floor["peak_rss_gb"], 1e-9)
-        floor["vs_read_csv"] = f"load is {time_x:.2f}x its time, {rss_x:.2f}x its RSS"
+        floor["vs_read_csv"] = "load is " + ratios(row, floor)
         rec.add(floor)
     if "info" in steps:
         measure("info", cli("info", "--db", str(db)), rec)
@@ -271,8 +269,7 @@ def run(args: argparse.Namespace, root: Path, rec: Recorder) -> None:
         if fmt == "csv":
             csv = r
         elif csv:
-            r["vs_csv"] = (f"{r['wall_s'] / csv['wall_s']:.2f}x time, "
-                           f"{r['peak_rss_gb'] / csv['peak_rss_gb']:.2f}x RSS")
+            r["vs_csv"] = ratios(r, csv)
         rec.add(r)
     for fmt in ("ttl", "neo4j-admin") if "all" in steps else ():
         out = root / "out" / f"all.{fmt}"
@@ -299,6 +296,14 @@ class _Deferred(Recorder):
 
     def add(self, row: dict) -> None:
         return None
+
+
+def ratios(row: dict, base: dict) -> str:
+    """`row` against `base`: wall time, CPU time (the fairer figure on a shared machine) and
+    peak RSS, each as a multiple."""
+    def x(key: str) -> float:
+        return row[key] / max(base[key], 1e-9)
+    return f"{x('wall_s'):.2f}x time ({x('cpu_s'):.2f}x CPU), {x('peak_rss_gb'):.2f}x RSS"
 
 
 def rows_of(meta: Path) -> dict:
