@@ -8,7 +8,15 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from .common import AnnotatorOption, console, print_json, split_csv, user_errors
+from .common import (
+    DEFAULT_DB,
+    AnnotatorOption,
+    DbOption,
+    console,
+    print_json,
+    split_csv,
+    user_errors,
+)
 from .neo4j import (
     BatchOption,
     DatabaseOption,
@@ -28,7 +36,7 @@ def register(app: typer.Typer) -> None:
 def export(
     query: Annotated[str | None, typer.Argument(help="Query name (see queries/) or path to a .toml file (omit with --all).")] = None,
     all_concepts: Annotated[bool, typer.Option("--all", help="Export the whole store: every concept, with each query's latest labels and probabilities as attributes.")] = False,
-    db: Annotated[Path, typer.Option("--db", help="The DuckDB database file.")] = Path("umls.duckdb"),
+    db: DbOption = DEFAULT_DB,
     fmt: Annotated[str, typer.Option("--format", "-f", help="graphml, gexf, ttl, nt, jsonld, csv, parquet, neo4j, neo4j-admin, obo (OBO 1.4), owl (OWL 2 RDF/XML) or rrf (a UMLS release of the selection, in OUT/META).")] = "graphml",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (graphml, gexf, ttl, nt, jsonld, obo, owl) or folder (csv, parquet, neo4j-admin, rrf) \\[default: named after the query].")] = None,
     source: Annotated[str, typer.Option("--source", help="Labels to select by: predictions (the encoder's), annotations (the LLM's) or both (annotations where present).")] = "predictions",

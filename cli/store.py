@@ -12,6 +12,7 @@ from umlsgraph.errors import StoreError
 
 from . import neo4j as neo4j_cli
 from .common import (
+    DEFAULT_DB,
     DbOption,
     checked,
     console,
@@ -35,7 +36,7 @@ def _memory_limit(value: str) -> str:
 
 def load(
     release: Annotated[Path, typer.Argument(help="A UMLS release's META folder (or the folder holding META).")],
-    db: DbOption = Path("umls.duckdb"),
+    db: DbOption = DEFAULT_DB,
     lang: Annotated[list[str] | None, typer.Option("--lang", help="Languages to keep (LAT), e.g. ENG,SPA; 'ALL' keeps every language.")] = None,
     sab: Annotated[list[str] | None, typer.Option("--sab", help="Only these sources (SAB), comma-separated or repeated.")] = None,
     exclude_sab: Annotated[list[str] | None, typer.Option("--exclude-sab", help="Drop these sources (SAB).")] = None,
@@ -79,7 +80,7 @@ def load(
 
 
 def info(
-    db: DbOption = Path("umls.duckdb"),
+    db: DbOption = DEFAULT_DB,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Counts of what the database holds."""

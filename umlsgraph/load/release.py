@@ -30,7 +30,7 @@ from typing import Any
 
 import duckdb
 
-from umlsgraph.db import SUPPRESSIBLE, require_tables
+from umlsgraph.db import SUPPRESSIBLE, release_store, require_tables
 from umlsgraph.db.sql import in_list, literal
 from umlsgraph.errors import ReleaseError, StoreError
 from umlsgraph.load import rrf
@@ -294,14 +294,12 @@ def _build_sources(con: duckdb.DuckDBPyConnection, file: rrf.RrfFile | None) -> 
 def _write_release_info(con: duckdb.DuckDBPyConnection, meta: Path,
                         files: dict[str, rrf.RrfFile], options: LoadOptions) -> None:
     settings = {k: v for k, v in asdict(options).items() if k not in ("memory_limit", "threads")}
-    rows = [
-        ("path", str(meta.resolve())),
-        ("loaded_at", time.strftime("%Y-%m-%dT%H:%M:%S")),
-        ("files", json.dumps({n: [str(p.name) for p in f.parts] for n, f in files.items()})),
-        ("options", json.dumps(settings)),
-    ]
-    con.execute("CREATE TABLE release (key VARCHAR, value VARCHAR)")
-    con.executemany("INSERT INTO release VALUES (?, ?)", rows)
+    release_store.write(con, {
+        "path": str(meta.resolve()),
+        "loaded_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "files": json.dumps({n: [str(p.name) for p in f.parts] for n, f in files.items()}),
+        "options": json.dumps(settings),
+    })
 
 
 def _carry_over(con: duckdb.DuckDBPyConnection, old: Path) -> None:
@@ -334,7 +332,7 @@ def info(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     by_rel = dict(con.execute(
         "SELECT coalesce(rel, ''), count(*) FROM relations GROUP BY ALL ORDER BY 2 DESC"
     ).fetchall())
-    release = dict(con.execute("SELECT key, value FROM release").fetchall())
+    release = release_store.info(con)
     return {
         "concepts": count("SELECT count(*) FROM concepts"),
         "names": count("SELECT count(*) FROM names"),
