@@ -365,6 +365,11 @@ def test_rrf_reloads_exactly_the_selection(data, request, tmp_path):
     con = duckdb.connect(str(db), read_only=True)
     assert set(sources) <= set(con.execute("SELECT sab, name, version FROM sources").fetchall())
     con.close()
+    if data == "hpo":  # the reloaded ontology keeps its own ids in OBO and OWL
+        export(reloaded, None, "obo", tmp_path / "again.obo")
+        assert f"id: {HPO_ROOT}\n" in (tmp_path / "again.obo").read_text()
+        export(reloaded, None, "owl", tmp_path / "again.owl")
+        assert f'rdf:about="{iri(HPO_ROOT)}"' in (tmp_path / "again.owl").read_text()
 
 
 def test_rrf_writes_what_a_field_can_hold(hostile, tmp_path):

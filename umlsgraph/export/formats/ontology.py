@@ -5,7 +5,8 @@ Ids. A UMLS release gives CURIEs `UMLS:<CUI>` and IRIs `<base IRI><CUI>` (the SK
 base, https://uts.nlm.nih.gov/uts/umls/concept/ unless `--base-iri`), so an OWL export and a
 Turtle export of one selection name the same concepts. A store loaded from an OBO file (its
 `release.path` is an .obo file) keeps the ontology's own ids (`HP:0000707`) and their OBO
-PURLs (http://purl.obolibrary.org/obo/HP_0000707).
+PURLs (http://purl.obolibrary.org/obo/HP_0000707); so does a store whose ids are CURIEs (an
+OBO store's rrf export, reloaded), since a UMLS CUI never holds a colon.
 
 Synonyms are the concept's English, non-suppressed names other than the preferred one,
 de-duplicated case-insensitively exactly as the subontology's `synonyms` column is. Their
@@ -74,7 +75,7 @@ def release_of(con: duckdb.DuckDBPyConnection) -> Release:
 
     rows = dict(con.execute("SELECT key, value FROM release").fetchall())
     path = rows.get("path") or ""
-    kind = "obo" if path and is_obo(path) else "umls"
+    kind = "obo" if (path and is_obo(path)) or _curie_ids(con) else "umls"
     if kind == "obo":
         found = con.execute("SELECT version FROM sources WHERE coalesce(version, '') <> '' "
                             "ORDER BY names DESC, sab LIMIT 1").fetchall()
@@ -83,6 +84,14 @@ def release_of(con: duckdb.DuckDBPyConnection) -> Release:
         match = _UMLS_VERSION.findall(path)
         version = match[-1] if match else Path(path).parent.name or Path(path).name
     return Release(kind, path, rows.get("loaded_at") or "", version)
+
+
+def _curie_ids(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the concepts' ids are CURIEs (HP:0000707), never a UMLS CUI: an OBO ontology
+    reloaded from an rrf export, whose release path is no longer the .obo file."""
+    row = con.execute("SELECT bool_and(contains(cui, ':')) FROM "
+                      "(SELECT cui FROM concepts LIMIT 1000)").fetchone()
+    return bool(row and row[0])
 
 
 def require_concepts(sub: Subontology, fmt: str) -> None:
