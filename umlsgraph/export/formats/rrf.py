@@ -67,8 +67,6 @@ FILES: dict[str, tuple[dict[str, str], str, str, str]] = {
                    FROM names WHERE cui {IN_SELECTION} GROUP BY sab) n
                    LEFT JOIN sources s ON s.sab = n.sab""", "TRUE", "n.sab"),
 }
-#: Characters an RRF field cannot hold, as a RE2 class: `|` and line breaks.
-LINE_BREAKS = r"[\r\n]"
 MRFILES_COLUMNS = ("FIL", "DES", "FMT", "CLS", "RWS", "BTS")
 DESCRIPTIONS = {"MRCONSO": "Concept names and sources", "MRREL": "Related concepts",
                 "MRSTY": "Semantic types", "MRDEF": "Definitions", "MRSAB": "Source information"}
@@ -76,8 +74,8 @@ DESCRIPTIONS = {"MRCONSO": "Concept names and sources", "MRREL": "Related concep
 
 def field_sql(value: str) -> str:
     """SQL of one RRF field: NULL as empty, `|` as `&#x7C;`, CR and LF as spaces."""
-    return (f"regexp_replace(replace(coalesce(CAST({value} AS VARCHAR), ''), '|', '&#x7C;'), "
-            f"'{LINE_BREAKS}', ' ', 'g')")
+    text = f"replace(coalesce(CAST({value} AS VARCHAR), ''), '|', '&#x7C;')"
+    return f"replace(replace({text}, chr(13), ' '), chr(10), ' ')"
 
 
 def rows_sql(name: str) -> str:
@@ -104,7 +102,8 @@ def changed_values(con: duckdb.DuckDBPyConnection) -> int:
     for name, column in TEXT_COLUMNS.items():
         _values, source, where, _order = FILES[name]
         row = con.execute(f"SELECT count(*) FROM {source} WHERE {where} AND "
-                          f"regexp_matches({column}, '{LINE_BREAKS}')").fetchone()
+                          f"(contains({column}, chr(13)) OR contains({column}, chr(10)))"
+                          ).fetchone()
         total += int(row[0]) if row else 0
     return total
 
