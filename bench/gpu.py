@@ -183,8 +183,9 @@ def encoder_folder(folder: Path, tokenizer_dir: Path, shape: dict[str, int]) -> 
     """A umlsgraph model folder holding a BERT of random weights (speed only)."""
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
+    from umlsgraph.inference.loading import quiet_transformers
+    from umlsgraph.model_folder import write_meta
     from umlsgraph.query import load_query
-    from umlsgraph.train.encoder import quiet_transformers, write_meta
 
     quiet_transformers()
     query = load_query(QUERY)
@@ -210,9 +211,9 @@ def synchronize() -> None:
 
 def bench_labeller(model: Path, texts: list[str], device: str, bucketing: bool) -> dict:
     """`Labeller` alone: tokenize + pad (CPU), then the forward passes, timed apart."""
-    from umlsgraph.label.labeller import Chunk, Labeller
+    from umlsgraph.inference.model import Chunk, EncoderModel
 
-    labeller = Labeller(model, device=device, bucketing=bucketing)
+    labeller = EncoderModel(model, device=device, bucketing=bucketing)
     labeller.predict_texts(texts[:labeller.batch_size * 4])  # warm-up: kernels, allocator
     synchronize()
     started = time.perf_counter()

@@ -75,8 +75,9 @@ def model_folder(folder: Path, encoder: str, query: str, max_length: int) -> Pat
     """A umlsgraph model folder (speed only: the classification head is untrained)."""
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
+    from umlsgraph.inference.loading import quiet_transformers
+    from umlsgraph.model_folder import write_meta
     from umlsgraph.query import load_query
-    from umlsgraph.train.encoder import quiet_transformers, write_meta
 
     quiet_transformers()
     q = load_query(query)
@@ -117,8 +118,8 @@ def run_seed(db: Path, query: str, model: Path, ids_sql: str, device: str) -> di
     import torch
 
     from umlsgraph.db.items import ConceptSource
+    from umlsgraph.inference.loading import load_classifier
     from umlsgraph.query import load_query
-    from umlsgraph.train.encoder import load_classifier
 
     q = load_query(query)
     started = time.perf_counter()

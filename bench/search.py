@@ -112,4 +112,7 @@ def _command(search: Callable[..., object], db: Path, text: str) -> None:
         pass
 
 if __name__ == "__main__":
-    main()
+    from record import recorded
+
+    with recorded("search"):
+        main()

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from .common import (
+    DEFAULT_DB,
     CorpusOption,
     DbOption,
     QueryArg,
@@ -30,7 +31,7 @@ def register(app: typer.Typer) -> None:
 
 def annotate(
     query: QueryArg,
-    db: DbOption = Path("umls.duckdb"),
+    db: DbOption = DEFAULT_DB,
     llm: Annotated[str | None, typer.Option(
         "--llm", help="BACKEND:MODEL: hf:PATH|HUB_NAME|FILE.gguf, vllm:MODEL, openai:MODEL, "
         "embed[:ENCODER], labels:FILE (a labels file that answers only what it is asked).")
@@ -86,22 +87,20 @@ def annotate(
     from umlsgraph.annotate.driver import import_labels
     from umlsgraph.db.items import source_for
     from umlsgraph.errors import UmlsgraphError
+    from umlsgraph.settings import annotation_input
 
     source = source_for(corpus)
-    if labels_file is not None:
-        if llm:
-            raise UmlsgraphError("give either --llm or --labels-file, not both")
+    if annotator is not None and labels_file is None:
+        raise UmlsgraphError("--annotator names imported labels; use it with --labels-file")
+    backend = annotation_input(llm, labels_file)
+    if backend is None:
+        assert labels_file is not None
         _print_import(import_labels(db, query, labels_file, source, annotator), json_output)
         return
-    if annotator is not None:
-        raise UmlsgraphError("--annotator names imported labels; use it with --labels-file")
-    if not llm:
-        raise UmlsgraphError("say which annotator to use: --llm hf:MODEL, openai:MODEL, "
-                             "vllm:MODEL, embed or labels:FILE (or --labels-file FILE)")
     options = AnnotatorOptions(
         mode=mode, device=device, max_new_tokens=max_new_tokens, tensor_parallel=tensor_parallel,
         base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, timeout=timeout)
-    result = run_annotate(db, query, source, llm, n=n, batch_size=batch_size, seed=seed,
+    result = run_annotate(db, query, source, backend, n=n, batch_size=batch_size, seed=seed,
                           stratify=stratify, progress=not json_output, options=options,
                           strategy=strategy, model=model, reask=reask, audited=audited)
     if json_output:
@@ -138,7 +137,7 @@ def _print_import(r: ImportResult, json_output: bool) -> None:
 
 def show_annotations(
     query: QueryArg,
-    db: DbOption = Path("umls.duckdb"),
+    db: DbOption = DEFAULT_DB,
     corpus: CorpusOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from .common import console, err_console, print_json, split_csv, user_errors
+from umlsgraph.settings import AUDIT_DEFAULTS, FOLD_EPOCHS, TRAIN_DEFAULTS
+
+from .common import (
+    DEFAULT_DB,
+    BaseModelOption,
+    DbOption,
+    DeviceOption,
+    QueryArg,
+    TextOption,
+    console,
+    err_console,
+    print_json,
+    text_parts,
+    user_errors,
+)
 
 if TYPE_CHECKING:
     from umlsgraph.train.audit import AuditResult
-
-DbOption = Annotated[Path, typer.Option("--db", help="The DuckDB database file.")]
-QueryArg = Annotated[str, typer.Argument(help="A query name (see queries/) or a .toml path.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -23,31 +33,31 @@ def register(app: typer.Typer) -> None:
 
 def audit(
     query: QueryArg,
-    db: DbOption = Path("umls.duckdb"),
+    db: DbOption = DEFAULT_DB,
     annotator: Annotated[str | None, typer.Option(
         help="Audit this annotator's labels (see `umlsgraph annotations`); default: the only "
         "one.")] = None,
     folds: Annotated[int, typer.Option(help="Folds: each label is predicted by a model "
-                                       "trained on the others.")] = 5,
+                                       "trained on the others.")] = AUDIT_DEFAULTS.folds,
     epochs: Annotated[int, typer.Option(help="Epochs per fold model (few: later epochs learn "
-                                        "the wrong labels too).")] = 2,
-    base_model: Annotated[str | None, typer.Option(
-        "--base-model", envvar="UMLSGRAPH_BASE_MODEL",
-        help="Encoder checkpoint of the fold models (folder or hub name).")] = None,
-    lr: Annotated[float, typer.Option(help="Peak learning rate of the fold models.")] = 5e-5,
-    max_length: Annotated[int, typer.Option(help="Most tokens per item.")] = 128,
-    text: Annotated[list[str] | None, typer.Option(
-        "--text", help="Extra concept text parts, as for `train` (parents, definition, ...).")
-    ] = None,
+                                        "the wrong labels too).")] = FOLD_EPOCHS,
+    base_model: BaseModelOption = None,
+    lr: Annotated[float, typer.Option(help="Peak learning rate of the fold models.")
+                  ] = TRAIN_DEFAULTS.lr,
+    max_length: Annotated[int, typer.Option(help="Most tokens per item.")
+                          ] = TRAIN_DEFAULTS.max_length,
+    text: TextOption = None,
     annotator_weight: Annotated[float, typer.Option(
-        help="Weight of the annotator's own stored P(positive), where it has one.")] = 0.3,
-    seed: Annotated[int, typer.Option(help="Seed of the folds and the fold models.")] = 42,
+        help="Weight of the annotator's own stored P(positive), where it has one.")
+    ] = AUDIT_DEFAULTS.annotator_weight,
+    seed: Annotated[int, typer.Option(help="Seed of the folds and the fold models.")
+                    ] = AUDIT_DEFAULTS.seed,
     show: Annotated[int, typer.Option(help="Suspects to list (all are stored).")] = 30,
     keep_models: Annotated[bool, typer.Option(
         "--keep-models", help="Keep the fold models (default: deleted when done).")] = False,
     corpus: Annotated[str | None, typer.Option(
         "--corpus", help="Audit the labels of this loaded corpus instead of concepts.")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1…")] = "auto",
+    device: DeviceOption = TRAIN_DEFAULTS.device,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON (every suspect).")
                            ] = False,
 ) -> None:
@@ -60,14 +70,13 @@ def audit(
     resumes at the first fold not yet predicted.
     """
     from umlsgraph.db.items import source_for
-    from umlsgraph.settings import DEFAULT_BASE_MODEL, TRAIN_DEFAULTS, TrainConfig
-    from umlsgraph.train.audit import AuditConfig, fold_config
+    from umlsgraph.settings import AuditConfig, TrainConfig, resolve_base_model
     from umlsgraph.train.audit import audit as run_audit
+    from umlsgraph.train.audit import fold_config
 
     train_config = fold_config(TrainConfig(
-        base_model=base_model or DEFAULT_BASE_MODEL, lr=lr, max_length=max_length, seed=seed,
-        device=device, text=TRAIN_DEFAULTS.text if text is None else split_csv(text)),
-        epochs=epochs)
+        base_model=resolve_base_model(base_model), lr=lr, max_length=max_length, seed=seed,
+        device=device, text=text_parts(text)), epochs=epochs)
     config = AuditConfig(folds=folds, seed=seed, annotator_weight=annotator_weight,
                          keep_models=keep_models)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -11,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .common import (
+    DEFAULT_DB,
     AnnotatorOption,
     DbOption,
     JsonOption,
@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
 
 def check(
     query: QueryArg,
-    db: DbOption = Path("umls.duckdb"),
+    db: DbOption = DEFAULT_DB,
     source: Annotated[str, typer.Option("--source", help="Labels to select by, as in `export`: predictions, annotations or both (annotations where present).")] = "predictions",
     threshold: Annotated[float | None, typer.Option("--threshold", min=0.0, max=1.0, help="Select predicted items whose positive probability is at least this, instead of the argmax label.")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Which model's predictions \\[default: the most recent].")] = None,

@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 
 from umlsgraph.errors import UmlsgraphError, explain
+from umlsgraph.settings import DEFAULT_DB as DEFAULT_DB  # every `db: DbOption = DEFAULT_DB`
+from umlsgraph.settings import TRAIN_DEFAULTS
 
 console = Console(emoji=False)
 err_console = Console(stderr=True, emoji=False)
@@ -22,7 +24,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # --- options every step shares, declared once -------------------------------------------
 
-DEFAULT_DB = Path("umls.duckdb")
 DbOption = Annotated[Path, typer.Option("--db", help="The DuckDB database file.")]
 QueryArg = Annotated[str, typer.Argument(help="A query name (see queries/) or a .toml path.")]
 CorpusOption = Annotated[str | None, typer.Option(
@@ -31,6 +32,13 @@ SplitOption = Annotated[str | None, typer.Option(
     "--split", help="Only the corpus items of this split (e.g. train, test).")]
 DeviceOption = Annotated[str, typer.Option(help="auto (CUDA when present), cpu, cuda, cuda:1…")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+TextOption = Annotated[list[str] | None, typer.Option(
+    "--text", help="Parts of the concept text the encoder reads besides the query's: "
+    "parents, grandparents, definition, semantic_types, preferred_name (comma-separated or "
+    "repeated), or none \\[default: " + ",".join(TRAIN_DEFAULTS.text) + "].")]
+BaseModelOption = Annotated[str | None, typer.Option(
+    "--base-model", help="Encoder checkpoint: a local folder or a Hugging Face hub name "
+    "\\[default: $UMLSGRAPH_BASE_MODEL, else " + TRAIN_DEFAULTS.base_model + "].")]
 AnnotatorOption = Annotated[str | None, typer.Option(
     "--annotator", help="Whose labels count (see `umlsgraph annotations`): one annotator, or "
     "several comma-separated in order of priority. Required when several annotators labelled "
@@ -95,6 +103,14 @@ def split_csv(values: list[str] | None) -> tuple[str, ...]:
     for value in values or []:
         out.extend(v.strip() for v in value.split(",") if v.strip())
     return tuple(out)
+
+
+def text_parts(values: list[str] | None) -> tuple[str, ...]:
+    """`--text` as TrainConfig wants it: absent is the default, `--text none` the names alone."""
+    if values is None:
+        return TRAIN_DEFAULTS.text
+    parts = split_csv(values)
+    return () if parts == ("none",) else parts
 
 
 def print_json(data: Any) -> None:

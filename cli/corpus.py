@@ -8,10 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from .common import between, console, print_json, split_csv, user_errors
-
-DbOption = Annotated[
-    Path, typer.Option("--db", help="The DuckDB database file (created if missing).")]
+from .common import DEFAULT_DB, DbOption, between, console, print_json, split_csv, user_errors
 
 corpus_app = typer.Typer(
     name="corpus", rich_markup_mode="rich", no_args_is_help=True,
@@ -30,7 +27,7 @@ def load(
     name: Annotated[str, typer.Argument(help="The corpus name (used as --corpus NAME later).")],
     source: Annotated[Path, typer.Option(
         "--from", help="A CSV/TSV (.gz, .bz2), JSONL, Parquet file, or an aclImdb folder.")],
-    db: DbOption = Path("umls.duckdb"),
+    db: DbOption = DEFAULT_DB,
     text_column: Annotated[str, typer.Option(help="Column holding the text.")] = "text",
     id_column: Annotated[str | None, typer.Option(
         help="Column holding a unique id (default: a column named id, else the row number "
@@ -52,7 +49,8 @@ def load(
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Load a corpus into the database, replacing a corpus of the same name atomically."""
+    """Load a corpus into the database (created if missing), replacing a corpus of the same
+    name atomically."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from umlsgraph.corpus.loader import load_corpus
@@ -101,7 +99,7 @@ def _counts(counts: dict[str, int]) -> str:
 
 
 def list_(
-    db: DbOption = Path("umls.duckdb"),
+    db: DbOption = DEFAULT_DB,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The corpora in the database, with their sizes, splits and gold labels."""
@@ -127,15 +125,16 @@ def export(
     name: Annotated[str, typer.Argument(help="The corpus to export.")],
     out: Annotated[Path, typer.Option(
         "--out", help="Output file: .csv, .tsv, .parquet or .jsonl.")],
-    db: DbOption = Path("umls.duckdb"),
+    db: DbOption = DEFAULT_DB,
     query: Annotated[str | None, typer.Option(
         "--query", help="Take predictions of this query (needed when there are several).")
     ] = None,
     model: Annotated[str | None, typer.Option(
-        "--model", help="Take predictions of this model only (default: the latest per text).")
+        "--model", help="Take predictions of this model (folder or id) \\[default: the model "
+        "that labelled the query most recently].")
     ] = None,
 ) -> None:
-    """Write the corpus with its latest predictions (label, probability) and gold labels."""
+    """Write the corpus with one model's predictions (label, probability) and gold labels."""
     from umlsgraph.corpus.catalog import export_corpus
 
     n = export_corpus(db, name, out, query=query, model=model)

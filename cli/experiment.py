@@ -8,7 +8,20 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from .common import between, console, int_list, print_json, split_csv, user_errors
+from umlsgraph.settings import EXPERIMENT_DEFAULTS
+
+from .common import (
+    DEFAULT_DB,
+    BaseModelOption,
+    DbOption,
+    DeviceOption,
+    between,
+    console,
+    int_list,
+    print_json,
+    split_csv,
+    user_errors,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -19,10 +32,8 @@ def experiment(
     query: Annotated[str, typer.Argument(help="Query name or .toml path, e.g. imdb_sentiment.")],
     corpus: Annotated[str, typer.Option("--corpus", help="A loaded corpus with gold labels "
                                         "and train/test splits.")],
-    base_model: Annotated[str, typer.Option("--base-model", help="The encoder to fine-tune "
-                                            "(folder or hub name).")],
-    db: Annotated[Path, typer.Option("--db", help="The DuckDB database file.")] = Path(
-        "umls.duckdb"),
+    base_model: BaseModelOption = None,
+    db: DbOption = DEFAULT_DB,
     llm_annotator: Annotated[str | None, typer.Option(
         "--llm-annotator", help="Use this annotator's stored labels as the LLM labels "
         "(see `umlsgraph annotations`).")] = None,
@@ -32,8 +43,10 @@ def experiment(
     seeds: Annotated[list[str] | None, typer.Option(
         "--seeds", callback=int_list, help="Training seeds, e.g. 1,2,3 (a 95% CI is shown for 2 or more).")
     ] = None,
-    train_split: Annotated[str, typer.Option(help="Split to train on.")] = "train",
-    test_split: Annotated[str, typer.Option(help="Split to score on.")] = "test",
+    train_split: Annotated[str, typer.Option(help="Split to train on.")
+                           ] = EXPERIMENT_DEFAULTS.train_split,
+    test_split: Annotated[str, typer.Option(help="Split to score on.")
+                          ] = EXPERIMENT_DEFAULTS.test_split,
     train_size: Annotated[int | None, typer.Option(
         min=1, help="Sample this many train texts (default: all).")] = None,
     test_size: Annotated[int | None, typer.Option(
@@ -41,30 +54,36 @@ def experiment(
     llm_size: Annotated[int | None, typer.Option(
         min=1, help="LLM-label a separate, larger sample of the train split (gold or not) for "
         "LlamBERT and combined (default: the --train-size texts).")] = None,
-    sample_seed: Annotated[int, typer.Option(help="Seed of the two samples.")] = 0,
-    epochs: Annotated[int, typer.Option(min=1, help="Epochs per training.")] = 2,
-    max_length: Annotated[int, typer.Option(min=2, help="Max tokens per text.")] = 128,
-    batch_size: Annotated[int, typer.Option(min=1, help="Batch size.")] = 16,
-    lr: Annotated[float, typer.Option(callback=between(0.0), help="Learning rate.")] = 5e-5,
+    sample_seed: Annotated[int, typer.Option(help="Seed of the two samples.")
+                           ] = EXPERIMENT_DEFAULTS.sample_seed,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs per training.")
+                      ] = EXPERIMENT_DEFAULTS.epochs,
+    max_length: Annotated[int, typer.Option(min=2, help="Max tokens per text.")
+                          ] = EXPERIMENT_DEFAULTS.max_length,
+    batch_size: Annotated[int, typer.Option(min=1, help="Batch size.")
+                          ] = EXPERIMENT_DEFAULTS.batch_size,
+    lr: Annotated[float, typer.Option(callback=between(0.0), help="Learning rate.")
+                  ] = EXPERIMENT_DEFAULTS.lr,
     min_steps: Annotated[int, typer.Option(
-        min=0, help="Train at least this many steps (more epochs for small samples).")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
+        min=0, help="Train at least this many steps (more epochs for small samples).")
+    ] = EXPERIMENT_DEFAULTS.min_steps,
+    device: DeviceOption = EXPERIMENT_DEFAULTS.device,
     score_llm: Annotated[bool, typer.Option(
         "--score-llm/--no-score-llm", help="With --annotate-with, also annotate the test "
-        "sample to score the LLM itself.")] = True,
+        "sample to score the LLM itself.")] = EXPERIMENT_DEFAULTS.score_llm,
     out: Annotated[Path, typer.Option("--out", help="Folder for the trained models "
-                                      "(finished ones are reused).")] = Path("runs/experiment"),
+                                      "(finished ones are reused).")] = EXPERIMENT_DEFAULTS.out,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print a Markdown table.")] = False,
 ) -> None:
     """Train the same encoder on gold labels, on LLM labels, and on both; score each on gold."""
     from umlsgraph.query import load_query
-    from umlsgraph.settings import ExperimentConfig
+    from umlsgraph.settings import ExperimentConfig, resolve_base_model
     from umlsgraph.workflows.experiment import run_experiment, to_markdown
 
     config = ExperimentConfig(
-        base_model=base_model, llm_annotator=llm_annotator, annotate_with=annotate_with,
-        seeds=tuple(int(s) for s in split_csv(seeds)) or (1,), train_split=train_split,
+        base_model=resolve_base_model(base_model), llm_annotator=llm_annotator, annotate_with=annotate_with,
+        seeds=tuple(int(s) for s in split_csv(seeds)) or EXPERIMENT_DEFAULTS.seeds, train_split=train_split,
         test_split=test_split, train_size=train_size, test_size=test_size, llm_size=llm_size,
         sample_seed=sample_seed, epochs=epochs, max_length=max_length, batch_size=batch_size,
         lr=lr, min_steps=min_steps, device=device, score_llm=score_llm, out=out)

@@ -8,7 +8,15 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from .common import AnnotatorOption, console, print_json, split_csv, user_errors
+from .common import (
+    DEFAULT_DB,
+    AnnotatorOption,
+    DbOption,
+    console,
+    print_json,
+    split_csv,
+    user_errors,
+)
 from .neo4j import (
     BatchOption,
     DatabaseOption,
@@ -28,9 +36,9 @@ def register(app: typer.Typer) -> None:
 def export(
     query: Annotated[str | None, typer.Argument(help="Query name (see queries/) or path to a .toml file (omit with --all).")] = None,
     all_concepts: Annotated[bool, typer.Option("--all", help="Export the whole store: every concept, with each query's latest labels and probabilities as attributes.")] = False,
-    db: Annotated[Path, typer.Option("--db", help="The DuckDB database file.")] = Path("umls.duckdb"),
-    fmt: Annotated[str, typer.Option("--format", "-f", help="graphml, gexf, ttl, nt, jsonld, csv, parquet, neo4j or neo4j-admin.")] = "graphml",
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (graphml, gexf, ttl, nt, jsonld) or folder (csv, parquet, neo4j-admin) \\[default: named after the query].")] = None,
+    db: DbOption = DEFAULT_DB,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="graphml, gexf, ttl, nt, jsonld, csv, parquet, neo4j, neo4j-admin, obo (OBO 1.4), owl (OWL 2 RDF/XML) or rrf (a UMLS release of the selection, in OUT/META).")] = "graphml",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (graphml, gexf, ttl, nt, jsonld, obo, owl) or folder (csv, parquet, neo4j-admin, rrf) \\[default: named after the query].")] = None,
     source: Annotated[str, typer.Option("--source", help="Labels to select by: predictions (the encoder's), annotations (the LLM's) or both (annotations where present).")] = "predictions",
     threshold: Annotated[float | None, typer.Option("--threshold", min=0.0, max=1.0, help="Select predicted items whose positive probability is at least this, instead of the argmax label.")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Which model's predictions \\[default: the most recent].")] = None,
@@ -41,8 +49,8 @@ def export(
     drop_isolated: Annotated[bool, typer.Option("--drop-isolated", help="Leave out concepts with no edge.")] = False,
     min_component_size: Annotated[int, typer.Option("--min-component-size", min=1, help="Leave out weakly connected components smaller than this.")] = 1,
     with_ancestors: Annotated[bool, typer.Option("--with-ancestors", help="Add every ancestor of a selected concept, up to the roots.")] = False,
-    base_iri: Annotated[str | None, typer.Option("--base-iri", help="RDF: IRI prefix of concepts \\[default https://uts.nlm.nih.gov/uts/umls/concept/].")] = None,
-    scheme_iri: Annotated[str | None, typer.Option("--scheme-iri", help="RDF: IRI of the skos:ConceptScheme \\[default urn:umlsgraph:scheme:QUERY].")] = None,
+    base_iri: Annotated[str | None, typer.Option("--base-iri", help="RDF, OWL, OBO idspace: IRI prefix of concepts \\[default https://uts.nlm.nih.gov/uts/umls/concept/; OBO PURLs for an OBO-loaded store].")] = None,
+    scheme_iri: Annotated[str | None, typer.Option("--scheme-iri", help="RDF: IRI of the skos:ConceptScheme \\[default urn:umlsgraph:scheme:QUERY]; OWL: of the owl:Ontology \\[default urn:umlsgraph:ontology:QUERY].")] = None,
     neo4j_uri: UriOption = None,
     neo4j_user: UserOption = None,
     neo4j_password: PasswordOption = None,
@@ -97,6 +105,9 @@ def _print(summary: dict[str, Any]) -> None:
         table.add_row(key.replace("_", " "), f"{summary[key]:,}")
     console.print(table)
     report = summary["export"]
+    if report.get("changed_values"):
+        console.print(f"wrote {report['changed_values']:,} values holding line breaks with "
+                      "spaces (an RRF field cannot hold them)", highlight=False)
     if report.get("replaced_values"):
         console.print(f"replaced {report['replaced_values']:,} values holding characters XML "
                       "1.0 cannot hold (control characters) with U+FFFD", highlight=False)

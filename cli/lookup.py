@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .common import console, print_json, user_errors
+from .common import DEFAULT_DB, DbOption, console, print_json, user_errors
 
-DbOption = Annotated[Path, typer.Option("--db", help="The DuckDB database file.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
@@ -22,7 +20,7 @@ def register(app: typer.Typer) -> None:
 
 def concept(
     cui: Annotated[str, typer.Argument(help="The concept id, e.g. C0027765 or HP:0000707.")],
-    db: DbOption = Path("umls.duckdb"),
+    db: DbOption = DEFAULT_DB,
     json_output: JsonOption = False,
 ) -> None:
     """A concept: names by source, semantic types, definitions, parents and children, and per
@@ -64,7 +62,7 @@ def _print_concept(r: dict[str, Any]) -> None:
 
 def search(
     text: Annotated[str, typer.Argument(help="Text to find in concept names (case-insensitive).")],
-    db: DbOption = Path("umls.duckdb"),
+    db: DbOption = DEFAULT_DB,
     limit: Annotated[int, typer.Option("--limit", help="Most concepts to show.")] = 20,
     json_output: JsonOption = False,
 ) -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .common import console, err_console, print_json, user_errors
+from .common import DEFAULT_DB, DbOption, console, err_console, print_json, user_errors
 
 if TYPE_CHECKING:
     from umlsgraph.neo4j.bolt import Neo4jSettings
@@ -71,7 +71,7 @@ def register(app: typer.Typer) -> None:
 
 
 def push(
-    db: Annotated[Path, typer.Option("--db", help="The DuckDB database file.")] = Path("umls.duckdb"),
+    db: DbOption = DEFAULT_DB,
     neo4j_uri: UriOption = None,
     neo4j_user: UserOption = None,
     neo4j_password: PasswordOption = None,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .common import DbOption, console, print_json, user_errors
+from .common import DEFAULT_DB, DbOption, console, print_json, user_errors
 
 gold_app = typer.Typer(help="Gold labels derived from the store's hierarchy.",
                        no_args_is_help=True)
@@ -34,7 +34,7 @@ def obo2rrf(
 
 def subtree(
     root: Annotated[str, typer.Argument(help="The root concept id, e.g. HP:0000707 or C0027765.")],
-    db: DbOption = Path("umls.duckdb"),
+    db: DbOption = DEFAULT_DB,
     out: Annotated[Path, typer.Option(
         "--out", help="The CSV file to write (columns id,label).")] = Path("gold.csv"),
     positive: Annotated[str, typer.Option(help="Label of the root and its descendants.")] = "yes",

@@ -10,7 +10,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from .common import console, print_json, split_csv, user_errors
+from umlsgraph.settings import DEFAULT_DB, DEFAULT_LLM
+
+from .common import BaseModelOption, console, print_json, split_csv, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -26,13 +28,13 @@ def _print_step(step: Any) -> None:
 
 def run(
     query: Annotated[str | None, typer.Argument(help="Query name (queries/NAME.toml) or path; may come from --project.")] = None,
-    db: Annotated[Path | None, typer.Option("--db", help="The DuckDB database file.")] = None,
+    db: Annotated[Path | None, typer.Option("--db", help=f"The DuckDB database file \\[default: {DEFAULT_DB}].")] = None,
     release: Annotated[Path | None, typer.Option("--release", help="Load this UMLS META folder (or .obo file) first, unless already loaded.")] = None,
     corpus: Annotated[str | None, typer.Option("--corpus", help="Work on this flat corpus instead of UMLS concepts.")] = None,
-    llm: Annotated[str | None, typer.Option("--llm", help="Annotator BACKEND:MODEL (hf:…, vllm:…, openai:…, embed).")] = None,
+    llm: Annotated[str | None, typer.Option("--llm", help=f"Annotator BACKEND:MODEL (hf:…, vllm:…, openai:…, embed) \\[default: {DEFAULT_LLM}, unless --labels-file].")] = None,
     labels_file: Annotated[Path | None, typer.Option("--labels-file", help="Use labels made elsewhere (CSV/JSONL id,label) instead of an LLM.")] = None,
     n: Annotated[int | None, typer.Option("-n", "--n", min=1, help="Annotations wanted in total (default: the query's sample size).")] = None,
-    base_model: Annotated[str | None, typer.Option("--base-model", help="Encoder to fine-tune: local folder or hub name.")] = None,
+    base_model: BaseModelOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="Model folder (default runs/QUERY).")] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="Training epochs.")] = None,
     max_length: Annotated[int | None, typer.Option(min=2, help="Encoder max tokens.")] = None,

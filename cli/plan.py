@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .annotate import CorpusOption, DbOption, QueryArg
-from .common import console, print_json, user_errors
+from .common import DEFAULT_DB, CorpusOption, DbOption, QueryArg, console, print_json, user_errors
 
 if TYPE_CHECKING:
     from umlsgraph.annotate.plan import Plan
@@ -22,7 +20,7 @@ def register(app: typer.Typer) -> None:
 def plan(
     query: QueryArg,
     llm: Annotated[str, typer.Option("--llm", help="BACKEND:MODEL, as for annotate.")],
-    db: DbOption = Path("umls.duckdb"),
+    db: DbOption = DEFAULT_DB,
     n: Annotated[int | None, typer.Option("-n", "--sample-size", help="Sample size, as for annotate.")] = None,
     seed: Annotated[int | None, typer.Option(help="Sampling seed (default: the query's).")] = None,
     stratify: Annotated[bool | None, typer.Option("--stratify/--no-stratify", help="Stratify by semantic type.")] = None,

@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from .common import (
+    DEFAULT_DB,
     CorpusOption,
     DbOption,
     QueryArg,
@@ -29,7 +30,7 @@ def register(app: typer.Typer) -> None:
     app.command("report")(user_errors(report))
 
 
-def report(query: QueryArg, db: DbOption = Path("umls.duckdb"), model: ModelOption = None,
+def report(query: QueryArg, db: DbOption = DEFAULT_DB, model: ModelOption = None,
            corpus: CorpusOption = None, out: OutOption = Path("report"),
            json_output: JsonOption = False) -> None:
     """Write a self-contained HTML report: class balance, parse failures, training curve,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .common import console, print_json, user_errors
+from .common import DEFAULT_DB, AnnotatorOption, DbOption, console, print_json, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -16,10 +16,11 @@ def register(app: typer.Typer) -> None:
 
 def review(
     query: Annotated[str, typer.Argument(help="Query name (see queries/) or path to a .toml file.")],
-    db: Annotated[Path, typer.Option("--db", help="The DuckDB database file.")] = Path("umls.duckdb"),
+    db: DbOption = DEFAULT_DB,
     out: Annotated[Path, typer.Option("--out", "-o", help="The HTML file to write.")] = Path("review.html"),
     model: Annotated[str | None, typer.Option("--model", help="Whose predictions \\[default: the most recent model].")] = None,
     borderline: Annotated[float, typer.Option("--borderline", help="Also list unselected concepts whose positive probability is at least this.")] = 0.2,
+    annotator: AnnotatorOption = None,
     order: Annotated[str, typer.Option("--order", help="contradictions: islands and holes of the hierarchy first (`umlsgraph check`), most surprising first, then the most uncertain; uncertain: the most uncertain first.")] = "contradictions",
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -28,7 +29,7 @@ def review(
     `annotate --labels-file FILE --annotator human:NAME`."""
     from umlsgraph.report.review import build_review
 
-    result = build_review(db, query, out, model, borderline, order)
+    result = build_review(db, query, out, model, borderline, annotator, order)
     if json_output:
         print_json(result.as_dict())
         return

@@ -1,4 +1,4 @@
-"""Commands that build and describe the store: load, info, synth."""
+"""Commands that build and describe the store: load, info, upgrade, synth."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from umlsgraph.errors import StoreError
 
 from . import neo4j as neo4j_cli
 from .common import (
+    DEFAULT_DB,
     DbOption,
     checked,
     console,
@@ -24,6 +25,7 @@ from .common import (
 def register(app: typer.Typer) -> None:
     app.command("load")(user_errors(load))
     app.command("info")(user_errors(info))
+    app.command("upgrade")(user_errors(upgrade))
     app.command("synth")(user_errors(synth))
 
 
@@ -35,7 +37,7 @@ def _memory_limit(value: str) -> str:
 
 def load(
     release: Annotated[Path, typer.Argument(help="A UMLS release's META folder (or the folder holding META).")],
-    db: DbOption = Path("umls.duckdb"),
+    db: DbOption = DEFAULT_DB,
     lang: Annotated[list[str] | None, typer.Option("--lang", help="Languages to keep (LAT), e.g. ENG,SPA; 'ALL' keeps every language.")] = None,
     sab: Annotated[list[str] | None, typer.Option("--sab", help="Only these sources (SAB), comma-separated or repeated.")] = None,
     exclude_sab: Annotated[list[str] | None, typer.Option("--exclude-sab", help="Drop these sources (SAB).")] = None,
@@ -79,7 +81,7 @@ def load(
 
 
 def info(
-    db: DbOption = Path("umls.duckdb"),
+    db: DbOption = DEFAULT_DB,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Counts of what the database holds."""
@@ -103,7 +105,25 @@ def info(
     for rel_name, n in counts["relations_by_rel"].items():
         table.add_row(f"  REL={rel_name}", f"{n:,}")
     console.print(table)
-    console.print(f"release: {counts['release']} (loaded {counts['loaded_at']})")
+    console.print(f"release: {counts['release']} (loaded {counts['loaded_at']}), "
+                  f"schema version {counts['schema_version']}")
+
+
+def upgrade(db: DbOption = Path("umls.duckdb")) -> None:
+    """Bring the database to this umlsgraph's schema version, in place, in one transaction.
+
+    Every command that writes does this by itself; run it to upgrade at a time of your
+    choosing (after a backup), or when a read-only command asks for it.
+    """
+    from umlsgraph.db.migrations import MIGRATIONS, upgrade_file
+
+    before, applied = upgrade_file(db)
+    if applied:
+        console.print(f"{db}: upgraded from schema version {before} to {len(MIGRATIONS)} "
+                      f"({', '.join(applied)})")
+    else:
+        console.print(f"{db}: already at schema version {before}, the newest this "
+                      "umlsgraph knows")
 
 
 def synth(

@@ -11,17 +11,20 @@ from rich.table import Table
 from umlsgraph.settings import TRAIN_DEFAULTS
 
 from .common import (
+    DEFAULT_DB,
     AnnotatorOption,
+    BaseModelOption,
     CorpusOption,
     DbOption,
     DeviceOption,
     JsonOption,
     QueryArg,
     SplitOption,
+    TextOption,
     between,
     console,
     print_json,
-    split_csv,
+    text_parts,
     user_errors,
 )
 
@@ -34,13 +37,10 @@ def register(app: typer.Typer) -> None:
 
 def train(
     query: QueryArg,
-    db: DbOption = Path("umls.duckdb"),
+    db: DbOption = DEFAULT_DB,
     out: Annotated[Path, typer.Option(help="The model folder to write (and resume in).")] = Path(
         "model"),
-    base_model: Annotated[str | None, typer.Option(
-        "--base-model", envvar="UMLSGRAPH_BASE_MODEL",
-        help="Encoder checkpoint: a local folder or a Hugging Face hub name "
-        "\\[default: microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext].")] = None,
+    base_model: BaseModelOption = None,
     epochs: Annotated[int, typer.Option(min=1, help="Epochs (raised for small label sets, see "
                                         "--min-steps).")] = TRAIN_DEFAULTS.epochs,
     lr: Annotated[float, typer.Option(callback=between(0.0), help="Peak learning rate (AdamW).")] = TRAIN_DEFAULTS.lr,
@@ -67,10 +67,7 @@ def train(
         min=1, help="With --keep best: stop after this many epochs without a better "
         "validation F1.")
     ] = TRAIN_DEFAULTS.patience,
-    text: Annotated[list[str] | None, typer.Option(
-        "--text", help="Parts of the concept text the encoder reads besides the query's: "
-        "parents, grandparents, definition, semantic_types, preferred_name (comma-separated "
-        "or repeated), or none \\[default: " + ",".join(TRAIN_DEFAULTS.text) + "].")] = None,
+    text: TextOption = None,
     annotator: AnnotatorOption = None,
     init_model: Annotated[Path | None, typer.Option(
         help="Combined mode: continue training this umlsgraph model folder on these labels.")
@@ -80,7 +77,7 @@ def train(
         "wrong (needs a finished audit of the annotator).")] = False,
     corpus: CorpusOption = None,
     split: SplitOption = None,
-    device: DeviceOption = "auto",
+    device: DeviceOption = TRAIN_DEFAULTS.device,
     no_resume: Annotated[bool, typer.Option(
         "--no-resume", help="Start over instead of resuming from OUT's checkpoint.")] = False,
     json_output: JsonOption = False,
@@ -91,15 +88,15 @@ def train(
     """
     from umlsgraph.db.items import source_for
     from umlsgraph.query import load_query
-    from umlsgraph.settings import DEFAULT_BASE_MODEL, TrainConfig
+    from umlsgraph.settings import TrainConfig, resolve_base_model
     from umlsgraph.train.trainer import train as run_train
 
     config = TrainConfig(
-        base_model=base_model or DEFAULT_BASE_MODEL, epochs=epochs, lr=lr,
+        base_model=resolve_base_model(base_model), epochs=epochs, lr=lr,
         batch_size=batch_size, max_length=max_length, seed=seed,
         class_weighting=class_weighting, label_smoothing=label_smoothing, keep=keep,
         min_steps=min_steps, val_fraction=val_fraction, patience=patience, device=device,
-        text=TRAIN_DEFAULTS.text if text is None else text_parts(text))
+        text=text_parts(text))
     the_query, source = load_query(query), source_for(corpus, split)
     labels_sql = None
     if exclude_suspects:
@@ -120,15 +117,9 @@ def train(
                   f"{result.seconds:.0f} s. Model id {result.model_id}")
 
 
-def text_parts(values: list[str]) -> tuple[str, ...]:
-    """`--text` as TrainConfig wants it; `--text none` means the names alone."""
-    parts = split_csv(values)
-    return () if parts == ("none",) else parts
-
-
 def label(
     query: QueryArg,
-    db: DbOption = Path("umls.duckdb"),
+    db: DbOption = DEFAULT_DB,
     model: Annotated[Path, typer.Option(help="The model folder `umlsgraph train` wrote.")] = Path(
         "model"),
     batch_size: Annotated[int | None, typer.Option(
@@ -165,7 +156,7 @@ def label(
 
 def eval_(
     query: QueryArg,
-    db: DbOption = Path("umls.duckdb"),
+    db: DbOption = DEFAULT_DB,
     gold: Annotated[Path | None, typer.Option(
         help="Gold labels: CSV (header id,label) or JSONL ({\"id\": …, \"label\": …}).")] = None,
     source: Annotated[str, typer.Option(

@@ -6,7 +6,6 @@ Skips with a reason where Chromium, its driver or selenium is missing, except un
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -14,16 +13,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.missing import missing
 
 BINARIES = ("chromium", "chromium-browser", "google-chrome")
 
 
 def _missing(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (required under CI: .ci/run installs chromium, "
-                    "chromium-driver and selenium)")
-    pytest.skip(reason)
+    missing(f"{reason} (.ci/run installs chromium, chromium-driver and selenium)")
 
 
 @contextmanager

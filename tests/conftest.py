@@ -20,7 +20,7 @@ from umlsgraph.load.synth import SynthSpec, generate
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # torch on shared CPUs: see encoder.py
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # torch on shared CPUs: see umlsgraph/inference
 
 
 def package_folder(package: str) -> Path | None:

@@ -1,10 +1,13 @@
-"""kill -9 at random points (not only at the safe hooks) of `train`, `label` and `run`, then the
-same command again: the result equals an uninterrupted run's.
+"""kill -9 in the middle of `train`, `label` and `run`, then the same command again: the result
+equals an uninterrupted run's.
 
 Each test first times an uninterrupted run, then kills the same command with SIGKILL at
-seeded random moments within that time (wherever it is: importing torch, reading the
-database, in the middle of a step, while writing a checkpoint or a chunk), and finally lets it
-finish. The kill times are printed in a failure message so a failure can be replayed.
+seeded random moments within that time, and finally lets it finish. A kill counts only when
+it landed mid-work, as the files it left prove: a training checkpoint, or some but not all
+predictions, and the work not finished. A kill that came too early (nothing stored yet) is
+retried later; one too late (the command finished first) is retried earlier, from a fresh
+start when no kill has landed yet. The kill times and what each left are printed in a
+failure message so a failure can be replayed.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
+import networkx as nx
 import pytest
 
 from tests.training_data import annotate, word_gold
@@ -30,6 +35,8 @@ QUERY = load_query("nervous_system")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
        "TOKENIZERS_PARALLELISM": "false", "OMP_WAIT_POLICY": "PASSIVE"}
 KILLS = 3
+#: Kills tried at most per test (early, late and landed together).
+MAX_TRIES = 10
 
 
 def cli(args: list[str], kill_after: float | None = None) -> tuple[int | None, str]:
@@ -54,18 +61,101 @@ def timed(args: list[str]) -> float:
     return time.monotonic() - started
 
 
-def killed_then_finished(args: list[str], seconds: float, seed: int) -> list[float]:
-    """Kill `args` at KILLS seeded random moments in (0.3 s, seconds), then let it finish."""
+def killed_mid_work(args: list[str], seconds: float, seed: int, stage: Callable[[], str],
+                    reset: Callable[[], None]) -> list[tuple[float, str]]:
+    """Kill `args` until KILLS kills landed mid-work (or the work finished after one did),
+    then let it finish; return each kill's moment and what it left.
+
+    `stage()` reads what the killed command left: "none" (nothing stored yet: too early),
+    "partial" (a checkpoint or some predictions, not finished: mid-work) or "done" (too
+    late). Moments are seeded random between the latest too-early and the earliest too-late
+    one, so they narrow onto the window in which work is stored; a command that finished
+    before any kill landed is started over with `reset()`.
+    """
     rng = random.Random(seed)
-    kills = []
-    for _ in range(KILLS):
-        moment = round(rng.uniform(0.3, seconds), 2)
-        kills.append(moment)
+    low, high = 0.3, seconds
+    kills: list[tuple[float, str]] = []
+    for _ in range(MAX_TRIES):
+        moment = round(rng.uniform(low, high), 2)
         code, err = cli(args, kill_after=moment)
-        assert code in (None, 0), f"kills at {kills}: {err[-3000:]}"
+        assert code in (None, 0), f"kills at {kills + [(moment, 'failed')]}: {err[-3000:]}"
+        left = "done" if code == 0 else stage()
+        kills.append((moment, left))
+        landed = sum(1 for _, what in kills if what == "partial")
+        if left == "none":
+            low = moment
+        elif left == "done":
+            high = moment
+            if landed:
+                break  # resumed from a mid-work kill, then finished: what we came to test
+            reset()
+            kills.append((moment, "reset"))
+        elif landed == KILLS:
+            break
+    assert any(what == "partial" for _, what in kills), f"no kill landed mid-work: {kills}"
     code, err = cli(args)
     assert code == 0, f"after kills at {kills}: {err[-3000:]}"
     return kills
+
+
+def fresh_copy(template: Path, db: Path) -> None:
+    """`db` as a copy of `template`, without the write-ahead log a kill may have left."""
+    Path(f"{db}.wal").unlink(missing_ok=True)
+    shutil.copy(template, db)
+
+
+def count_predictions(db: Path) -> int:
+    """Predictions stored in `db` so far (0 when the table is not there yet)."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        found = con.execute("SELECT count(*) FROM information_schema.tables "
+                            "WHERE table_name = 'predictions'").fetchall()[0][0]
+        return con.execute("SELECT count(*) FROM predictions").fetchall()[0][0] if found else 0
+    finally:
+        con.close()
+
+
+def finished_model(model: Path) -> bool:
+    meta = model / "umlsgraph.json"
+    return meta.is_file() and bool(json.loads(meta.read_text()).get("complete"))
+
+
+def training_stage(model: Path) -> str:
+    """What a killed `train` left: a finished model, a checkpoint, or nothing yet."""
+    if finished_model(model):
+        return "done"
+    return "partial" if (model / "checkpoint.pt").is_file() else "none"
+
+
+def labelling_stage(db: Path, total: int) -> str:
+    """What a killed `label` left: all predictions, some, or none yet."""
+    stored = count_predictions(db)
+    return "done" if stored >= total else "partial" if stored else "none"
+
+
+def run_stage(folder: Path, total: int) -> str:
+    """What a killed `run` left: the export, or a checkpoint / a model / some predictions
+    (training or labelling under way), or nothing of training yet (annotating)."""
+    if (folder / "model" / "export" / "nervous_system.graphml").is_file():
+        return "done"
+    if count_predictions(folder / "umls.duckdb") >= total:
+        return "partial"  # labelled, the export still to write
+    model = folder / "model"
+    started = (model / "checkpoint.pt").is_file() or finished_model(model)
+    return "partial" if started or count_predictions(folder / "umls.duckdb") else "none"
+
+
+def graph(path: Path) -> tuple[dict[str, dict], set[tuple[str, str, tuple]]]:
+    """An exported GraphML file as (node -> attributes, edges with attributes), each
+    probability rounded as predictions are compared."""
+    g = nx.read_graphml(path)
+
+    def rounded(attrs: dict) -> dict:
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in attrs.items()}
+
+    nodes = {n: rounded(a) for n, a in g.nodes(data=True)}
+    edges = {(u, v, tuple(sorted(rounded(a).items()))) for u, v, a in g.edges(data=True)}
+    return nodes, edges
 
 
 def predictions(db: Path) -> dict[str, tuple[str, float]]:
@@ -111,17 +201,18 @@ def straight_model(labelled: Path, minilm_path: Path,
     return out, seconds
 
 
-def test_train_killed_at_random_points_matches_an_uninterrupted_run(
+def test_train_killed_mid_work_matches_an_uninterrupted_run(
         labelled: Path, straight_model: tuple[Path, float], minilm_path: Path,
         tmp_path: Path) -> None:
     straight, seconds = straight_model
     out = tmp_path / "model"
-    kills = killed_then_finished(train_args(labelled, out, minilm_path), seconds, seed=11)
+    kills = killed_mid_work(train_args(labelled, out, minilm_path), seconds, 11,
+                            lambda: training_stage(out), lambda: shutil.rmtree(out))
     assert history(out) == history(straight), f"kills at {kills}"
     assert not (out / "checkpoint.pt").exists()
 
 
-def test_label_killed_at_random_points_matches_an_uninterrupted_run(
+def test_label_killed_mid_work_matches_an_uninterrupted_run(
         labelled: Path, straight_model: tuple[Path, float], tmp_path: Path) -> None:
     model, _ = straight_model
     dbs = {}
@@ -131,32 +222,40 @@ def test_label_killed_at_random_points_matches_an_uninterrupted_run(
     args = ["label", "nervous_system", "--model", str(model), "--chunk-size", "32",
             "--batch-size", "16"]
     seconds = timed([*args, "--db", str(dbs["straight"])])
-    kills = killed_then_finished([*args, "--db", str(dbs["killed"])], seconds, seed=12)
     assert len(predictions(dbs["straight"])) == 300
+    kills = killed_mid_work([*args, "--db", str(dbs["killed"])], seconds, 12,
+                            lambda: labelling_stage(dbs["killed"], 300),
+                            lambda: fresh_copy(labelled, dbs["killed"]))
     assert same_predictions(predictions(dbs["killed"]), predictions(dbs["straight"])), \
         f"kills at {kills}"
 
 
-def test_run_killed_at_random_points_matches_an_uninterrupted_run(
+def test_run_killed_mid_work_exports_what_an_uninterrupted_run_exports(
         _loaded_template: Path, minilm_path: Path, tmp_path: Path) -> None:
-    results = {}
-    seconds = 0.0
-    for name in ("straight", "killed"):
-        folder = tmp_path / name
-        folder.mkdir()
-        shutil.copy(_loaded_template, folder / "umls.duckdb")
-        (folder / "project.toml").write_text(
-            f'[run]\nquery = "nervous_system"\ndb = "umls.duckdb"\nllm = "embed"\nn = 80\n'
-            f'base-model = "{minilm_path}"\nout = "model"\nepochs = 1\nmin-steps = 0\n'
-            'max-length = 24\nformats = ["graphml"]\n')
-        args = ["run", "--project", str(folder / "project.toml")]
-        if name == "straight":
-            seconds = timed(args)
-        else:
-            results["kills"] = killed_then_finished(args, seconds, seed=13)
-        results[name] = (predictions(folder / "umls.duckdb"), history(folder / "model"),
-                         (folder / "model" / "export" / "nervous_system.graphml").read_bytes())
-    kills = results["kills"]
-    assert same_predictions(results["killed"][0], results["straight"][0]), f"kills at {kills}"
-    assert results["killed"][1] == results["straight"][1], f"kills at {kills}"
-    assert len(results["killed"][2]) > 0
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    for folder in (straight, killed):
+        fresh_project(folder, _loaded_template, minilm_path)
+    seconds = timed(["run", "--project", str(straight / "project.toml")])
+    kills = killed_mid_work(["run", "--project", str(killed / "project.toml")], seconds, 13,
+                            lambda: run_stage(killed, 300),
+                            lambda: fresh_project(killed, _loaded_template, minilm_path))
+    assert len(predictions(straight / "umls.duckdb")) == 300
+    assert same_predictions(predictions(killed / "umls.duckdb"),
+                            predictions(straight / "umls.duckdb")), f"kills at {kills}"
+    assert history(killed / "model") == history(straight / "model"), f"kills at {kills}"
+    nodes, edges = graph(straight / "model" / "export" / "nervous_system.graphml")
+    assert nodes and edges
+    assert graph(killed / "model" / "export" / "nervous_system.graphml") == (nodes, edges), \
+        f"kills at {kills}"
+
+
+def fresh_project(folder: Path, template: Path, minilm: Path) -> None:
+    """`folder` as a new project: the loaded store, a project file, no model yet. Two epochs,
+    so that training checkpoints (after the first) before it finishes."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    shutil.copy(template, folder / "umls.duckdb")
+    (folder / "project.toml").write_text(
+        f'[run]\nquery = "nervous_system"\ndb = "umls.duckdb"\nllm = "embed"\nn = 80\n'
+        f'base-model = "{minilm}"\nout = "model"\nepochs = 2\nmin-steps = 0\n'
+        'max-length = 24\nformats = ["graphml"]\n')

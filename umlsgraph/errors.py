@@ -59,6 +59,10 @@ class ExperimentError(UmlsgraphError):
     """The experiment cannot run on this corpus or with these labels."""
 
 
+class AuditError(UmlsgraphError):
+    """The audit cannot run with these labels or settings."""
+
+
 class OutputError(UmlsgraphError):
     """An output path holds something umlsgraph did not write, or cannot be written."""
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from umlsgraph.annotate.parsing import normalise
 from umlsgraph.errors import InputFileError
 from umlsgraph.query import Query
 
@@ -28,6 +28,16 @@ ID_COLUMNS = ("id", "cui", "item", "item_id", "concept")
 LABEL_COLUMNS = ("label", "category", "gold", "answer")
 JSON_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 MAX_EXAMPLES = 5
+
+_NON_WORD = re.compile(r"[^\w\s'-]+", re.UNICODE)
+_SPACES = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """Lower-case, strip markdown and punctuation, collapse whitespace: "**Yes.**" -> "yes"."""
+    text = _NON_WORD.sub(" ", text.lower()).replace("_", " ")
+    words = [w.strip("'-") for w in _SPACES.split(text)]
+    return " ".join(w for w in words if w)
 
 
 @dataclass

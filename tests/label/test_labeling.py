@@ -15,8 +15,8 @@ from tests.training_data import annotate, killed_after_first, word_gold
 from umlsgraph.db.items import ConceptSource
 from umlsgraph.errors import ModelError
 from umlsgraph.label.labeller import label
+from umlsgraph.model_folder import META_FILE
 from umlsgraph.query import load_query
-from umlsgraph.train.encoder import META_FILE
 
 QUERY = load_query("nervous_system")
 pytestmark = pytest.mark.slow

@@ -10,7 +10,8 @@ import duckdb
 import pytest
 
 from tests.rrf_oracle import expected_counts, preferred_names
-from umlsgraph.db import connect
+from umlsgraph.db import annotation_store, connect
+from umlsgraph.db.annotation_store import Annotation
 from umlsgraph.errors import ReleaseError, StoreError
 from umlsgraph.load.release import LoadOptions, info, load_release
 from umlsgraph.load.synth import SynthSpec, generate
@@ -83,13 +84,23 @@ def test_gzip_split_release_loads_the_same(tmp_path: Path) -> None:
 def test_reload_is_idempotent_and_keeps_pipeline_tables(loaded_db: Path,
                                                         synth_release: Path) -> None:
     before = _counts(loaded_db)
-    con = duckdb.connect(str(loaded_db))
-    con.execute("CREATE TABLE annotations AS SELECT 'q' AS query, 'C0000001' AS id")
+    con = connect(loaded_db)
+    annotation_store.write(con, "q", "concepts", "human:a", "h", [Annotation("C0000001", "yes",
+                                                                             "yes")])
+    con.execute("CREATE TABLE mine AS SELECT 'kept' AS what")  # a table umlsgraph doesn't know
     con.close()
     after = load_release(synth_release, loaded_db)
     assert {k: after[k] for k in KEYS} == {k: before[k] for k in KEYS}
     con = duckdb.connect(str(loaded_db), read_only=True)
-    assert con.execute("SELECT * FROM annotations").fetchall() == [("q", "C0000001")]
+    assert con.execute("SELECT query, id, label FROM annotations").fetchall() == [
+        ("q", "C0000001", "yes")]
+    assert con.execute("SELECT * FROM mine").fetchall() == [("kept",)]
+    con.close()
+    con = connect(loaded_db)  # carried with its key: the same answer again replaces it
+    annotation_store.write(con, "q", "concepts", "human:a", "h", [Annotation("C0000001", "no",
+                                                                             "no")])
+    assert con.execute("SELECT label FROM annotations").fetchall() == [("no",)]
+    con.close()
 
 
 def _broken_copy(release: Path, tmp_path: Path) -> Path:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from umlsgraph.annotate.backends import (
 from umlsgraph.annotate.backends.labels import IMPORTED_HASH  # imported labels' prompt hash
 from umlsgraph.annotate.parsing import parse_answer
 from umlsgraph.db import annotation_store, connect
-from umlsgraph.db.items import ConceptSource, ItemSource, SubsetSource
+from umlsgraph.db.items import ConceptSource, ItemSource, SubsetSource, fetch_texts
 from umlsgraph.errors import AnnotationError, InputFileError, QueryError
 from umlsgraph.query import Query, load_query
 
@@ -232,19 +232,6 @@ def _batches(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
         items.sort(key=lambda item: -len(item[1]))
         for b in range(0, len(items), size):
             yield items[b:b + size]
-
-
-def fetch_texts(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
-                ids: Sequence[str]) -> dict[str, str]:
-    """id -> text for the given ids, rendered by the source's SQL."""
-    import pyarrow as pa
-
-    con.register("_umlsgraph_ids", pa.table({"id": pa.array(list(ids), pa.string())}))
-    try:
-        sql = source.texts_sql(query, "SELECT id FROM _umlsgraph_ids")
-        return {str(i): t for i, t in con.execute(sql).fetchall()}
-    finally:
-        con.unregister("_umlsgraph_ids")
 
 
 def _ask_and_store(con: duckdb.DuckDBPyConnection, query: Query, annotator: Annotator,

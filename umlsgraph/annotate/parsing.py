@@ -10,22 +10,13 @@ is yes, but "It is not clear, no" is unparseable rather than guessed.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
+
+from umlsgraph.labelfile import normalise
 
 #: Lead-ins a model puts before its answer; removed (longest first) from the first line.
 LEAD_INS = ("the final answer is", "final answer", "the answer is", "my answer is", "answer is",
             "answer", "response", "label", "category", "output", "assistant")
-
-_NON_WORD = re.compile(r"[^\w\s'-]+", re.UNICODE)
-_SPACES = re.compile(r"\s+")
-
-
-def normalise(text: str) -> str:
-    """Lower-case, strip markdown and punctuation, collapse whitespace: "**Yes.**" -> "yes"."""
-    text = _NON_WORD.sub(" ", text.lower()).replace("_", " ")
-    words = [w.strip("'-") for w in _SPACES.split(text)]
-    return " ".join(w for w in words if w)
 
 
 def first_line(text: str) -> str:

@@ -20,9 +20,9 @@ import duckdb
 
 from umlsgraph.annotate import sampling
 from umlsgraph.annotate.backends import Annotator, AnnotatorOptions, Prompt, create, make_prompt
-from umlsgraph.annotate.driver import fetch_texts, pending
+from umlsgraph.annotate.driver import pending
 from umlsgraph.db import connect
-from umlsgraph.db.items import ConceptSource, ItemSource
+from umlsgraph.db.items import ConceptSource, ItemSource, fetch_texts
 from umlsgraph.errors import AnnotationError
 from umlsgraph.query import Query, load_query
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import duckdb
 
 from umlsgraph.db.items import ItemSource
+from umlsgraph.db.sql import literal
 from umlsgraph.errors import QueryError
 from umlsgraph.query import Query, no_items_error
 
@@ -34,7 +35,7 @@ class SamplePlan:
 
 def ordered_sql(query: Query, source: ItemSource, seed: int, stratify: bool = False) -> str:
     """SQL of (id, pos): every candidate with its position in the seeded random order."""
-    key = f"md5('{int(seed)}:' || c.id)"
+    key = f"md5({literal(f'{int(seed)}:')} || c.id)"
     if not stratify:
         return (f"SELECT c.id, row_number() OVER (ORDER BY {key}, c.id) AS pos "
                 f"FROM ({source.candidates_sql(query)}) c")

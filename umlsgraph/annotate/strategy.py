@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from umlsgraph.db import annotation_store, connect, prediction_store, round_store
-from umlsgraph.db.items import ItemSource, SubsetSource
+from umlsgraph.db.items import ItemSource, SubsetSource, fetch_texts
 from umlsgraph.db.sql import literal
 from umlsgraph.errors import QueryError
+from umlsgraph.model_folder import model_query, read_meta
 from umlsgraph.query import Query
 
 STRATEGIES = ("random", "uncertainty", "diverse")
@@ -133,9 +134,7 @@ def diverse(db: str | Path, query: Query, source: ItemSource, model: str | Path,
     clusters of the encoder's embeddings, in pool order."""
     if len(pool) <= n:
         return pool
-    from umlsgraph.annotate.driver import fetch_texts
-    from umlsgraph.label.labeller import embed_texts, model_query
-    from umlsgraph.train.encoder import read_meta
+    from umlsgraph.inference.model import EncoderModel
 
     text_query = model_query(query, read_meta(model), model)
     con = connect(db, read_only=True)
@@ -143,7 +142,7 @@ def diverse(db: str | Path, query: Query, source: ItemSource, model: str | Path,
         texts = fetch_texts(con, text_query, source, [i for i, _ in pool])
     finally:
         con.close()
-    vectors = embed_texts(model, [texts.get(i, "") for i, _ in pool])
+    vectors = EncoderModel(model).embed([texts.get(i, "") for i, _ in pool])
     picked = one_per_cluster(vectors, n, seed)
     return [pool[i] for i in picked]
 

@@ -1,4 +1,4 @@
-"""The corpora in a store: list them, export one (with its latest predictions)."""
+"""The corpora in a store: list them, export one (with one model's predictions)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import duckdb
 
 from umlsgraph.corpus.options import EXPORT_FORMATS
-from umlsgraph.db import connect, table_exists
-from umlsgraph.db.items import CORPUS_TABLE
+from umlsgraph.db import connect, prediction_store, table_exists
+from umlsgraph.db.items import CORPUS_TABLE, CorpusSource
 from umlsgraph.db.sql import literal
 from umlsgraph.errors import ExportError, StoreError
 
@@ -46,10 +46,12 @@ def list_corpora(db: str | Path) -> list[dict]:
 
 def export_corpus(db: str | Path, corpus: str, out: str | Path, query: str | None = None,
                   model: str | None = None) -> int:
-    """Write a corpus with its latest predictions (label, probability) and gold to `out`.
+    """Write a corpus with one model's predictions (label, probability) and gold to `out`.
 
-    The format follows the extension (.csv, .tsv, .parquet, .jsonl). Items without a
-    prediction have empty label and probability. Returns the number of rows written.
+    The model is `model`, else the one that labelled `query` most recently on this corpus
+    (`prediction_store.resolve_model`); `query` may be left out when only one has
+    predictions. The format follows the extension (.csv, .tsv, .parquet, .jsonl). Items
+    without a prediction have empty label, probability and model. Returns the rows written.
     """
     out = Path(out)
     fmt = EXPORT_FORMATS.get(out.suffix.lower())
@@ -85,28 +87,33 @@ def _require_corpus(con: duckdb.DuckDBPyConnection, corpus: str) -> None:
 
 def _export_sql(con: duckdb.DuckDBPyConnection, corpus: str, query: str | None,
                 model: str | None) -> str:
-    """Items LEFT JOIN their latest prediction (of `query`/`model` when given)."""
+    """Items LEFT JOIN the predictions of ONE model: `model`, else the query's most recent
+    (`prediction_store.resolve_model`, the rule eval, export and report follow), never a mix
+    of models per item. The query may be left out when only one has predictions here."""
+    source = CorpusSource(corpus).key
     items = (f"SELECT rowid AS n, id, text, gold, split FROM {CORPUS_TABLE} "
              f"WHERE corpus = {literal(corpus)}")
-    if not table_exists(con, "predictions"):
+    query = query or _only_query(con, corpus, source)
+    used = None
+    if query is not None:
+        used = prediction_store.resolve_model(con, query, source, model, required=False)
+    if query is None or used is None:
+        if model:
+            raise StoreError(f"no predictions by model '{model}' on corpus '{corpus}'; run "
+                             f"`umlsgraph label QUERY --corpus {corpus} --model DIR` first")
         return (f"SELECT id, text, gold, split, NULL::VARCHAR AS label, "
                 f"NULL::DOUBLE AS probability, NULL::VARCHAR AS model FROM ({items}) ORDER BY n")
-    cond = f"source = {literal('corpus:' + corpus)}"
-    if model:
-        cond += f" AND model = {literal(model)}"
-    if query:
-        cond += f" AND query = {literal(query)}"
-    else:
-        queries = [r[0] for r in con.execute(
-            f"SELECT DISTINCT query FROM predictions WHERE {cond} ORDER BY 1").fetchall()]
-        if len(queries) > 1:
-            raise ExportError(f"corpus '{corpus}' has predictions of several queries "
-                              f"({', '.join(queries)}); choose one with --query")
+    predictions = prediction_store.labels_sql(query, source, used)
     return f"""
-    WITH latest AS (
-        SELECT id, arg_max(label, created_at) AS label,
-               arg_max(probability, created_at) AS probability,
-               arg_max(model, created_at) AS model
-        FROM predictions WHERE {cond} GROUP BY id)
-    SELECT i.id, i.text, i.gold, i.split, l.label, l.probability, l.model
-    FROM ({items}) i LEFT JOIN latest l USING (id) ORDER BY i.n"""
+    SELECT i.id, i.text, i.gold, i.split, p.label, p.probability,
+           CASE WHEN p.id IS NOT NULL THEN {literal(used)} END AS model
+    FROM ({items}) i LEFT JOIN ({predictions}) p USING (id) ORDER BY i.n"""
+
+
+def _only_query(con: duckdb.DuckDBPyConnection, corpus: str, source: str) -> str | None:
+    """The one query with predictions on the corpus (None if none); several is an error."""
+    found = prediction_store.queries(con, source)
+    if len(found) > 1:
+        raise ExportError(f"corpus '{corpus}' has predictions of several queries "
+                          f"({', '.join(found)}); choose one with --query")
+    return found[0] if found else None

@@ -30,9 +30,9 @@ import duckdb
 
 from umlsgraph.corpus.aclimdb import load_aclimdb
 from umlsgraph.corpus.options import FORMATS, CorpusOptions, LoadResult, Progress
-from umlsgraph.db import connect, schema, transaction
+from umlsgraph.db import connect, schema, transaction, versioned
 from umlsgraph.db.items import CORPUS_TABLE
-from umlsgraph.db.sql import literal
+from umlsgraph.db.sql import identifier, literal
 from umlsgraph.errors import InputFileError
 from umlsgraph.outputs import check_file_target
 
@@ -73,7 +73,7 @@ def load_corpus(db: str | Path, name: str, source: str | Path,
     fmt = options.format or detect_format(path)
     con = open_store(db)
     try:
-        schema.ensure(con, schema.CORPUS_ITEMS)
+        versioned.ensure(con, schema.CORPUS_ITEMS)
         if fmt == "aclimdb":
             result = load_aclimdb(con, name, path, progress)
         else:
@@ -198,7 +198,7 @@ def _value_sql(column: str, column_type: str) -> str:
     """A column as VARCHAR. JSON values (a JSONL column whose rows mix strings and nested
     values) are unquoted when scalar and NULL when nested, so one odd row is skipped and
     counted instead of every text keeping its JSON quotes."""
-    ident = _ident(column)
+    ident = identifier(column)
     if column_type == "JSON":
         return (f"CASE WHEN json_type({ident}) IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE', "
                 f"'BOOLEAN') THEN {ident} ->> '$' END")
@@ -212,10 +212,6 @@ def _check_columns(path: Path, columns: list[str], options: CorpusOptions) -> No
         if column is not None and column not in columns:
             raise InputFileError(f"{path}: no column '{column}' ({flag}); available: "
                                  f"{', '.join(columns)}")
-
-
-def _ident(column: str) -> str:
-    return '"' + column.replace('"', '""') + '"'
 
 
 def _mapped_sql(options: CorpusOptions, types: dict[str, str]) -> str:
@@ -239,7 +235,7 @@ def _mapped_sql(options: CorpusOptions, types: dict[str, str]) -> str:
     else:
         split = "NULL::VARCHAR"
     text_type = types[options.text_column]
-    nested = (f"json_type({_ident(options.text_column)}) IN ('OBJECT', 'ARRAY')"
+    nested = (f"json_type({identifier(options.text_column)}) IN ('OBJECT', 'ARRAY')"
               if text_type == "JSON" else "false")
     return (f"SELECT CAST({ident} AS VARCHAR) AS id, "
             f"{_value_sql(options.text_column, text_type)} AS text, {raw_gold} AS raw_gold, "

@@ -5,11 +5,12 @@ No pipeline step opens its own connection or writes its own DDL: they come here.
 
 from umlsgraph.db.connection import (
     SUPPRESSIBLE,
-    connect,
     require_tables,
     stream,
     table_exists,
     transaction,
 )
+from umlsgraph.db.versioned import connect, ensure
 
-__all__ = ["SUPPRESSIBLE", "connect", "require_tables", "stream", "table_exists", "transaction"]
+__all__ = ["SUPPRESSIBLE", "connect", "ensure", "require_tables", "stream", "table_exists",
+           "transaction"]

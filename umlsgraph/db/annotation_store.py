@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import duckdb
 
 from umlsgraph.db.connection import table_exists, transaction
-from umlsgraph.db.schema import ANNOTATIONS, ensure
+from umlsgraph.db.schema import ANNOTATIONS
 from umlsgraph.db.sql import literal
+from umlsgraph.db.versioned import ensure
 from umlsgraph.errors import AnnotationError
 
 TABLE = ANNOTATIONS
@@ -125,8 +126,10 @@ def choose_annotators(con: duckdb.DuckDBPyConnection, query: str, source: str,
     return chosen
 
 
-def labels_sql(query: str, source: str, chosen: Sequence[str]) -> str:
-    """SQL of (id, label): one parsed label per item from the `chosen` annotators.
+def labels_sql(query: str, source: str, chosen: Sequence[str],
+               with_annotator: bool = False) -> str:
+    """SQL of (id, label), or (id, label, annotator): one parsed label per item from the
+    `chosen` annotators.
 
     The first annotator in `chosen` that labelled an item wins; within one annotator (several
     prompt versions) the most recent answer wins.
@@ -134,8 +137,9 @@ def labels_sql(query: str, source: str, chosen: Sequence[str]) -> str:
     if not chosen:
         raise ValueError("labels_sql needs at least one annotator (see choose_annotators)")
     priority = " ".join(f"WHEN {literal(a)} THEN {i}" for i, a in enumerate(chosen))
-    return (f"SELECT id, label FROM (SELECT id, label, row_number() OVER (PARTITION BY id "
-            f"ORDER BY CASE annotator {priority} END, created_at DESC) AS rank_ "
+    columns = "id, label, annotator" if with_annotator else "id, label"
+    return (f"SELECT {columns} FROM (SELECT id, label, annotator, row_number() OVER ("
+            f"PARTITION BY id ORDER BY CASE annotator {priority} END, created_at DESC) AS rank_ "
             f"FROM {TABLE} WHERE query = {literal(query)} AND source = {literal(source)} "
             f"AND label IS NOT NULL AND annotator IN ({', '.join(literal(a) for a in chosen)})"
             ") WHERE rank_ = 1")

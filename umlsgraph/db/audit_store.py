@@ -22,8 +22,9 @@ from dataclasses import dataclass
 import duckdb
 
 from umlsgraph.db.connection import table_exists, transaction
-from umlsgraph.db.schema import LABEL_AUDIT, ensure
+from umlsgraph.db.schema import LABEL_AUDIT
 from umlsgraph.db.sql import literal
+from umlsgraph.db.versioned import ensure
 from umlsgraph.errors import StoreError
 
 TABLE = LABEL_AUDIT

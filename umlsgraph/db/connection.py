@@ -1,7 +1,8 @@
 """The one way into the DuckDB store: open it, check its tables, run a transaction.
 
 Every step opens the database through `connect` (a missing or non-DuckDB file is a user
-error naming the path), checks what it needs with `require_tables`/`table_exists`, and
+error naming the path; an older store is upgraded, one newer than this program refused: see
+`umlsgraph.db.migrations`), checks what it needs with `require_tables`/`table_exists`, and
 groups writes with `transaction` so a failure leaves nothing half-written.
 """
 
@@ -19,8 +20,8 @@ from umlsgraph.errors import StoreError, describe_duckdb_error
 SUPPRESSIBLE = ("O", "E", "Y")
 
 
-def connect(db: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open an existing store; a missing file is a user error, not a new empty database."""
+def open_file(db: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """The existing DuckDB file at `db`, as it is (`connect` without the version check)."""
     path = Path(db)
     if not path.exists():
         raise StoreError(
@@ -44,10 +45,10 @@ def require_tables(con: duckdb.DuckDBPyConnection, *tables: str, hint: str = "")
 
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     """True when the store has `table` (in the main schema)."""
-    row = con.execute(
+    rows = con.execute(  # fetchall: a result left unread blocks the connection's next con.sql()
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]
-    ).fetchone()
-    return bool(row and row[0])
+    ).fetchall()
+    return bool(rows[0][0])
 
 
 @contextmanager

@@ -11,6 +11,7 @@ DuckDB without pulling 3M texts into Python.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -147,6 +148,19 @@ class SubsetSource:
 def source_for(corpus: str | None = None, split: str | None = None) -> ItemSource:
     """The item source a command works on: a corpus by name, else the UMLS concepts."""
     return CorpusSource(corpus, split) if corpus else ConceptSource()
+
+
+def fetch_texts(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
+                ids: Sequence[str]) -> dict[str, str]:
+    """id -> text for the given ids, rendered by the source's SQL."""
+    import pyarrow as pa
+
+    con.register("_umlsgraph_ids", pa.table({"id": pa.array(list(ids), pa.string())}))
+    try:
+        sql = source.texts_sql(query, "SELECT id FROM _umlsgraph_ids")
+        return {str(i): t for i, t in con.execute(sql).fetchall()}
+    finally:
+        con.unregister("_umlsgraph_ids")
 
 
 def concept_text_sql(options: TextOptions, ids_sql: str) -> str:

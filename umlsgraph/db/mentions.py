@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import duckdb
 
-from umlsgraph.db import schema
-from umlsgraph.db.connection import table_exists, transaction
+from umlsgraph.db import release_store, schema, versioned
+from umlsgraph.db.connection import transaction
 from umlsgraph.db.items import CORPUS_TABLE
 
 COUNTS = schema.MENTION_COUNTS
@@ -24,8 +24,8 @@ SCANS = schema.MENTION_SCANS
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    schema.ensure(con, COUNTS)
-    schema.ensure(con, SCANS)
+    versioned.ensure(con, COUNTS)
+    versioned.ensure(con, SCANS)
 
 
 def fingerprint(con: duckdb.DuckDBPyConnection, corpus: str) -> str:
@@ -33,10 +33,7 @@ def fingerprint(con: duckdb.DuckDBPyConnection, corpus: str) -> str:
     rows, digest = con.execute(
         f"SELECT count(*), coalesce(bit_xor(hash(id, text)), 0) FROM {CORPUS_TABLE} "
         "WHERE corpus = ?", [corpus]).fetchall()[0]
-    loaded = ""
-    if table_exists(con, "release"):
-        found = con.execute("SELECT value FROM release WHERE key = 'loaded_at'").fetchall()
-        loaded = found[0][0] if found else ""
+    loaded = release_store.loaded_at(con) or ""
     return f"{rows}|{digest}|{loaded}"
 
 

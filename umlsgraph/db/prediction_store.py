@@ -12,9 +12,11 @@ from pathlib import Path
 import duckdb
 
 from umlsgraph.db.connection import table_exists, transaction
-from umlsgraph.db.schema import PREDICTIONS, ensure
+from umlsgraph.db.schema import PREDICTIONS
 from umlsgraph.db.sql import literal
+from umlsgraph.db.versioned import ensure
 from umlsgraph.errors import StoreError
+from umlsgraph.model_folder import model_key
 
 TABLE = PREDICTIONS
 
@@ -55,10 +57,17 @@ def models(con: duckdb.DuckDBPyConnection, query: str, source: str) -> list[str]
     return [str(r[0]) for r in rows]
 
 
+def queries(con: duckdb.DuckDBPyConnection, source: str) -> list[str]:
+    """The queries with predictions on this item source, by name."""
+    if not has_table(con):
+        return []
+    rows = con.execute(f"SELECT DISTINCT query FROM {TABLE} WHERE source = ? ORDER BY query",
+                       [source]).fetchall()
+    return [str(r[0]) for r in rows]
+
+
 def model_id(model: str | Path) -> str:
     """The id predictions are stored under: a model folder's `model_id`, or the string itself."""
-    from umlsgraph.train.encoder import model_key
-
     return model_key(model)
 
 

@@ -18,8 +18,9 @@ from collections.abc import Sequence
 import duckdb
 
 from umlsgraph.db.connection import table_exists, transaction
-from umlsgraph.db.schema import ANNOTATION_ROUNDS, ensure
+from umlsgraph.db.schema import ANNOTATION_ROUNDS
 from umlsgraph.db.sql import literal
+from umlsgraph.db.versioned import ensure
 
 TABLE = ANNOTATION_ROUNDS
 

@@ -3,7 +3,9 @@
 The UMLS tables (`names`, `concepts`, `relations`, …) are built by the loader
 (`umlsgraph.load.release`) from the release files; the tables below are what the pipeline
 adds to that store. Each step calls `ensure(con, TABLE)` before writing, so the DDL exists
-exactly once and a store written by an older step version is still readable.
+exactly once. The search index (`DERIVED`) is rebuilt from `names` and never carried into a
+new load. `VERSION_TABLE` records which migrations (`umlsgraph.db.migrations`) the store has
+had: a change to any table here is a new migration there.
 """
 
 from __future__ import annotations
@@ -17,6 +19,13 @@ LABEL_AUDIT = "label_audit"
 ANNOTATION_ROUNDS = "annotation_rounds"
 MENTION_COUNTS = "mention_counts"
 MENTION_SCANS = "mention_scans"
+NAME_SEARCH = "name_search"
+NAME_SEARCH_STAMP = "name_search_stamp"
+VERSION_TABLE = "umlsgraph_schema"
+
+#: Tables a load builds from the release files (`umlsgraph.load.release`), replaced by a reload.
+UMLS_TABLES = ("names", "concepts", "relations", "semantic_types", "definitions", "sources",
+               "release")
 
 #: Tables the pipeline writes, carried into the new file when a release is reloaded.
 DDL: dict[str, str] = {
@@ -57,6 +66,27 @@ DDL: dict[str, str] = {
 }
 
 
-def ensure(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """Create `table` if the store does not have it yet."""
-    con.execute(DDL[table])
+#: Indexes derived from the release (`umlsgraph.db.search`): rebuilt when stale, never carried
+#: into a new load (the reload would make them stale anyway).
+DERIVED: dict[str, str] = {
+    # every (cui, name) once, lower-cased beforehand (UMLS's &#x7C; back to |), sorted by `s`
+    NAME_SEARCH: """CREATE OR REPLACE TABLE name_search AS
+        SELECT cui, str, s, length(str)::INTEGER AS len FROM (
+            SELECT DISTINCT cui, str, lower(replace(str, '&#x7C;', '|')) AS s FROM names)
+        ORDER BY s""",
+    NAME_SEARCH_STAMP: "CREATE OR REPLACE TABLE name_search_stamp (stamp VARCHAR)",
+}
+
+#: One row per migration the store has had (`umlsgraph.db.migrations`); its version is the
+#: highest. Carried into a new load with the pipeline tables, so their history goes along.
+VERSION_DDL = f"""CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (
+    version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,
+    applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp, program_version VARCHAR NOT NULL)"""
+
+#: Every table umlsgraph writes: a file holding none of them is not (yet) a umlsgraph store.
+KNOWN_TABLES = frozenset((*UMLS_TABLES, *DDL, *DERIVED, VERSION_TABLE))
+
+
+def rebuild(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """(Re)create a derived table from what the store holds now."""
+    con.execute(DERIVED[table])

@@ -4,9 +4,9 @@ Table ``name_search(cui VARCHAR, str VARCHAR, s VARCHAR, len INTEGER)``: the dis
 (cui, name) pairs of `names` with ``s = lower(str)`` (UMLS's ``&#x7C;`` turned back into
 ``|``) and the name's length, sorted by `s`; a search scans one pre-lowered column instead
 of lower-casing 17M strings per query, and ranks on `len` without reading the names.
-It is built on first use and stamped with the release's ``loaded_at`` and the names count
-(table ``name_search_stamp``); a reloaded release (whose pipeline tables are carried over)
-makes the stamp stale and the index is rebuilt.
+Its DDL lives in `umlsgraph.db.schema` (`DERIVED`). It is built on first use and stamped
+with the release's ``loaded_at`` and the names count (table ``name_search_stamp``); a reload
+does not carry it into the new file, and a stale stamp (names changed) rebuilds it.
 
 Ranking is set-based in DuckDB: exact (``s = q``) before prefix before substring, then
 shorter names, then CUI; each concept appears once, with its best-ranked name. A top-N
@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import duckdb
 
+from umlsgraph.db import schema
 from umlsgraph.db.connection import table_exists, transaction
 
-TABLE = "name_search"
-STAMP = "name_search_stamp"
+TABLE = schema.NAME_SEARCH
+STAMP = schema.NAME_SEARCH_STAMP
 
 #: Every hit ranked, then the first `$m` by (rank, length, cui): a top-N, no grouping.
 #: Each concept's first row in that order is its best match, so when the first `$m` rows
@@ -76,11 +77,8 @@ def is_fresh(con: duckdb.DuckDBPyConnection) -> bool:
 def build(con: duckdb.DuckDBPyConnection) -> None:
     """(Re)build the index in one transaction (seconds per million names)."""
     with transaction(con):
-        con.execute(f"""CREATE OR REPLACE TABLE {TABLE} AS
-            SELECT cui, str, s, length(str)::INTEGER AS len FROM (
-                SELECT DISTINCT cui, str, lower(replace(str, '&#x7C;', '|')) AS s FROM names)
-            ORDER BY s""")
-        con.execute(f"CREATE OR REPLACE TABLE {STAMP} (stamp VARCHAR)")
+        schema.rebuild(con, TABLE)
+        schema.rebuild(con, STAMP)
         con.execute(f"INSERT INTO {STAMP} VALUES (?)", [_stamp(con)])
 
 

@@ -2,9 +2,9 @@
 
 For an ontology such as HPO, "Is this phenotype an abnormality of the nervous system?" has a
 gold answer: yes for HP:0000707 and every descendant, no for the rest. `subtree_gold` computes
-it in DuckDB with a recursive query over the one hierarchy rule of `db/hierarchy.py` (both PAR
-and CHD, so a release that states only one of them works too), and `write_gold_csv` writes the `id,label` file that
-`umlsgraph eval --gold` reads.
+it in DuckDB with a recursive query over the one hierarchy rule of `db/hierarchy.py` (both
+PAR and CHD, so a release that states only one of them works too), and `write_gold_csv`
+writes the `id,label` file that `umlsgraph eval --gold` reads.
 """
 
 from __future__ import annotations

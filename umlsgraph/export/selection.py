@@ -26,7 +26,8 @@ from typing import Any
 
 import duckdb
 
-from umlsgraph.db import SUPPRESSIBLE, annotation_store, prediction_store, stream, table_exists
+from umlsgraph.db import annotation_store, prediction_store, stream
+from umlsgraph.db.concept_attributes import concept_attributes_sql
 from umlsgraph.db.hierarchy import HIERARCHICAL, oriented_rows_sql
 from umlsgraph.db.items import ConceptSource, ItemSource
 from umlsgraph.db.sql import literal
@@ -164,28 +165,30 @@ def select(con: duckdb.DuckDBPyConnection, query: Query,
 
 def build_all(con: duckdb.DuckDBPyConnection, options: SelectionOptions | None = None
               ) -> Subontology:
-    """Every concept of the store, with each query's latest predictions as attributes.
+    """Every concept of the store, with each query's predictions as attributes.
 
     Node columns: those of `build` (label, probability empty; selected true) plus, for each
-    query with concept predictions, `<query>_label` and `<query>_probability` from its most
-    recent model. Edges follow `options` (the hierarchy by default).
+    query with concept predictions, `<query>_label` and `<query>_probability` from ONE model:
+    the one `prediction_store.resolve_model` picks for it (the most recent), as `build` does.
+    Edges follow `options` (the hierarchy by default).
     """
-    from umlsgraph.db.sql import identifier, literal
+    from umlsgraph.db.sql import identifier
     from umlsgraph.query import Query
 
     options = options or SelectionOptions()
-    ConceptSource().check(con)
-    models = []
-    if table_exists(con, "predictions"):
-        models = con.execute("""SELECT query, arg_max(model, created_at) FROM predictions
-            WHERE source = 'concepts' GROUP BY query ORDER BY query""").fetchall()
+    if options.model is not None:  # a model id belongs to one query; never ignore the flag
+        raise QueryError("--model picks one query's predictions; --all takes each query's "
+                         "most recent model (export one QUERY to choose its model)")
+    concepts = ConceptSource()
+    concepts.check(con)
+    queries = prediction_store.queries(con, concepts.key)
+    chosen = [prediction_store.labels_sql(q, concepts.key, _latest_model(con, q, concepts.key))
+              for q in queries]
     joins, columns = [], []
-    for k, (query, model) in enumerate(models):
-        joins.append(f"LEFT JOIN (SELECT id, label, probability FROM predictions WHERE "
-                     f"query = {literal(query)} AND source = 'concepts' AND model = "
-                     f"{literal(model)}) p{k} ON p{k}.id = a.cui")
-        columns.append(f"p{k}.label AS {identifier(query + '_label')}, "
-                       f"p{k}.probability AS {identifier(query + '_probability')}")
+    for k, name in enumerate(queries):
+        joins.append(f"LEFT JOIN ({chosen[k]}) p{k} ON p{k}.id = a.cui")
+        columns.append(f"p{k}.label AS {identifier(name + '_label')}, "
+                       f"p{k}.probability AS {identifier(name + '_probability')}")
     extra = "".join(", " + c for c in columns)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {NODES} AS
         SELECT a.cui, a.name, a.english, a.semantic_types, a.tuis, NULL::DOUBLE AS probability,
@@ -197,16 +200,23 @@ def build_all(con: duckdb.DuckDBPyConnection, options: SelectionOptions | None =
     components = _components(con, options)
     query = Query(name="all", prompt="{text}", labels={"yes": ("yes",)}, positive="yes",
                   description="Every concept of the store, with each query's predictions.")
-    modified = con.execute("SELECT strftime(max(created_at), '%Y-%m-%d') FROM predictions"
-                           ).fetchall()[0][0] if models else ""
+    modified = con.execute(f"SELECT strftime(max(created_at), '%Y-%m-%d') FROM ("
+                           f"{' UNION ALL '.join(chosen)})").fetchall()[0][0] if chosen else ""
     sub = Subontology(con, query, "concepts", options, modified=modified or "")
     sub.summary = {"query": "all", "items": "concepts", "selection": "all",
-                   "queries": [q for q, _ in models], "selected": components["nodes"],
+                   "queries": queries, "selected": components["nodes"],
                    **components,
                    "edges_by_type": dict(con.execute(
                        f"SELECT type, count(*) FROM {EDGES} GROUP BY type ORDER BY type"
                    ).fetchall())}
     return sub
+
+
+def _latest_model(con: duckdb.DuckDBPyConnection, query: str, source: str) -> str:
+    """The model whose predictions of `query` count: `prediction_store.resolve_model`'s."""
+    model = prediction_store.resolve_model(con, query, source, None)
+    assert model is not None  # required: a query listed by `queries` has predictions
+    return model
 
 
 # --- selection -------------------------------------------------------------------------------
@@ -300,42 +310,6 @@ def _add_ancestors(con: duckdb.DuckDBPyConnection) -> None:
 
 
 # --- nodes and edges -------------------------------------------------------------------------
-
-def concept_attributes_sql(ids_sql: str) -> str:
-    """SQL of (cui, name, english, semantic_types, tuis, synonyms, definition) for `ids_sql`.
-
-    Synonyms are the concept's English, non-suppressed names other than the preferred one,
-    de-duplicated case-insensitively (the shortest spelling first wins); the definition is
-    the longest non-suppressed one, as the concept text uses.
-    """
-    suppressed = ", ".join(literal(s) for s in SUPPRESSIBLE)
-    return f"""
-    WITH ids AS (SELECT DISTINCT id FROM ({ids_sql})),
-    eng AS (
-        SELECT n.cui, replace(n.str, '&#x7C;', '|') AS s FROM names n
-        WHERE n.cui IN (SELECT id FROM ids) AND n.lat = 'ENG'
-          AND coalesce(n.suppress, '') NOT IN ({suppressed})),
-    syn AS (
-        SELECT e.cui, list(s ORDER BY lower(s)) AS synonyms FROM (
-            SELECT cui, first(s ORDER BY length(s), s) AS s FROM eng GROUP BY cui, lower(s)) e
-        JOIN concepts c ON c.cui = e.cui
-        WHERE lower(e.s) <> lower(replace(c.name, '&#x7C;', '|')) GROUP BY e.cui),
-    sty AS (
-        SELECT cui, list(DISTINCT sty ORDER BY sty) AS semantic_types,
-               list(DISTINCT tui ORDER BY tui) AS tuis
-        FROM semantic_types WHERE cui IN (SELECT id FROM ids) GROUP BY cui),
-    def AS (
-        SELECT cui, first(def ORDER BY length(def) DESC, def) AS definition FROM definitions
-        WHERE cui IN (SELECT id FROM ids) AND coalesce(suppress, '') NOT IN ({suppressed})
-        GROUP BY cui)
-    SELECT c.cui, replace(c.name, '&#x7C;', '|') AS name,
-           c.cui IN (SELECT cui FROM eng) AS english,
-           coalesce(sty.semantic_types, []::VARCHAR[]) AS semantic_types,
-           coalesce(sty.tuis, []::VARCHAR[]) AS tuis,
-           coalesce(syn.synonyms, []::VARCHAR[]) AS synonyms, def.definition
-    FROM concepts c LEFT JOIN sty USING (cui) LEFT JOIN syn USING (cui) LEFT JOIN def USING (cui)
-    WHERE c.cui IN (SELECT id FROM ids)"""
-
 
 def _create_nodes(con: duckdb.DuckDBPyConnection, source: ItemSource, query: Query,
                   is_concepts: bool, with_ancestors: bool) -> None:

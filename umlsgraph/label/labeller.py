@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,26 +29,12 @@ import duckdb
 from umlsgraph.db import connect, prediction_store
 from umlsgraph.db.items import ItemSource
 from umlsgraph.errors import ModelError
-from umlsgraph.query import Query, TextOptions, no_items_error
-from umlsgraph.train.encoder import (
-    amp_dtype,
-    autocast,
-    encode,
-    length_batches,
-    load_classifier,
-    pad,
-    pad_id,
-    progress_bar,
-    read_meta,
-    resolve_device,
-)
+from umlsgraph.inference.model import Chunk, EncoderModel
+from umlsgraph.model_folder import model_query, read_meta
+from umlsgraph.progress import progress_bar
+from umlsgraph.query import Query, no_items_error
 
 TABLE = prediction_store.TABLE
-#: Items per forward pass. Concept texts are short (~12 tokens), so on a GPU a batch of 256
-#: is launch-bound (measured on an H200: 37.7k items/s forward, and the Python launching
-#: competed with tokenization for the GIL); 1,024 gives each kernel 4x the work.
-GPU_BATCH = 1024
-CPU_BATCH = 64
 TODO = "_label_todo"
 
 
@@ -68,14 +54,6 @@ class LabelResult:
         return self.labelled / self.seconds if self.seconds else 0.0
 
 
-@dataclass
-class Chunk:
-    """One chunk ready for the model: ids, and batches of (positions, padded CPU tensors)."""
-
-    ids: list[str]
-    batches: list[tuple[list[int], dict[str, Any]]]
-
-
 def label(db: str | Path, query: Query, source: ItemSource, model_dir: str | Path,
           batch_size: int | None = None, max_length: int | None = None,
           chunk_size: int = 20_000, device: str = "auto", progress: bool = True,
@@ -85,7 +63,7 @@ def label(db: str | Path, query: Query, source: ItemSource, model_dir: str | Pat
 
     `batch_size` defaults to 64 on CPU and 1024 on a GPU; `max_length` to the training one.
     `on_chunk(n_written)` is called after each chunk is committed. `precision` and
-    `bucketing` are for measuring (see `Labeller`); the defaults are the fast ones. A model
+    `bucketing` are for measuring (see `EncoderModel`); the defaults are the fast ones. A model
     trained for another query is refused unless `force`.
     """
     if chunk_size < 1 or (batch_size is not None and batch_size < 1):
@@ -103,8 +81,8 @@ def label(db: str | Path, query: Query, source: ItemSource, model_dir: str | Pat
             raise no_items_error(query, source.key)
         labelled = 0
         if todo:
-            labeller = Labeller(model_dir, meta, device, batch_size, max_length, precision,
-                                bucketing)
+            labeller = EncoderModel(model_dir, meta, device, batch_size, max_length,
+                                    precision, bucketing)
             labelled = _run(con, query, source, labeller, todo, chunk_size, progress, on_chunk)
         positives = _count_positives(con, query, source, meta["model_id"])
         con.execute(f"DROP TABLE IF EXISTS {TODO}")
@@ -112,20 +90,6 @@ def label(db: str | Path, query: Query, source: ItemSource, model_dir: str | Pat
         con.close()
     return LabelResult(meta["model_id"], candidates, candidates - todo, labelled, positives,
                        time.monotonic() - started)
-
-
-def model_query(query: Query, meta: dict[str, Any], model_dir: str | Path,
-                 force: bool = False) -> Query:
-    """The query with the text options the model was trained on; categories must match, and
-    the model must have been trained for this query (unless forced)."""
-    if meta["categories"] != query.categories:
-        raise ModelError(f"{model_dir}: trained for categories {meta['categories']}, but query "
-                         f"'{query.name}' has {query.categories}")
-    trained_for = meta.get("query")
-    if trained_for and trained_for != query.name and not force:
-        raise ModelError(f"{model_dir}: trained for query '{trained_for}', not '{query.name}'; "
-                         "train a model for this query, or pass --force to label with it anyway")
-    return replace(query, text=TextOptions(**meta["text"])) if "text" in meta else query
 
 
 def _plan(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
@@ -154,7 +118,7 @@ def _count_positives(con: duckdb.DuckDBPyConnection, query: Query, source: ItemS
 
 
 def _run(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
-         labeller: Labeller, todo: int, chunk_size: int, progress: bool,
+         labeller: EncoderModel, todo: int, chunk_size: int, progress: bool,
          on_chunk: Callable[[int], None] | None) -> int:
     """Stream the todo list chunk by chunk: fetch+tokenize the next while predicting this one."""
     starts = list(range(0, todo, chunk_size))
@@ -189,7 +153,7 @@ def _chunk_ids(con: duckdb.DuckDBPyConnection, start: int, size: int) -> Any:
 
 
 def _prepare(reader: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
-             labeller: Labeller, ids: Any) -> Chunk:
+             labeller: EncoderModel, ids: Any) -> Chunk:
     """Render the chunk's texts in DuckDB, tokenize, sort and pad them (in the prefetch
     thread, while the model works on the previous chunk)."""
     reader.register("_chunk_ids", ids)
@@ -201,123 +165,3 @@ def _prepare(reader: duckdb.DuckDBPyConnection, query: Query, source: ItemSource
     chunk_ids = [str(i) for i in ids.column("id").to_pylist()]
     texts = [found.get(i, "") for i in chunk_ids]
     return Chunk(chunk_ids, labeller.batches(texts))
-
-
-def predict_texts(model_dir: str | Path, texts: list[str], device: str = "auto",
-                  batch_size: int | None = None) -> list[list[float]]:
-    """Each text's probabilities of the model's categories (in its umlsgraph.json order).
-
-    For a few thousand texts held in memory (an audit fold, an uncertainty pool); whole
-    candidate sets go through `label`, which streams and stores.
-    """
-    return Labeller(model_dir, device=device, batch_size=batch_size).probabilities(texts)
-
-
-def embed_texts(model_dir: str | Path, texts: list[str], device: str = "auto",
-                batch_size: int | None = None) -> list[list[float]]:
-    """Each text's embedding by the model's encoder (last hidden layer, mean-pooled over
-    tokens, L2-normalised): for grouping similar items, e.g. a diverse annotation round."""
-    return Labeller(model_dir, device=device, batch_size=batch_size).embeddings(texts)
-
-
-class Labeller:
-    """The loaded model: tokenizes texts and predicts (label, P(positive)) for encodings.
-
-    On CUDA the whole model is cast to `amp_dtype` (bf16 where the GPU has it). With
-    `bucketing` (the default) a chunk's items are sorted by token length before batching, so
-    each batch is padded only to items of about its own length; without, batches follow the
-    chunk's order (what a naive loop does; kept to measure what bucketing buys).
-    """
-
-    def __init__(self, model_dir: str | Path, meta: dict[str, Any] | None = None,
-                 device: str = "auto", batch_size: int | None = None,
-                 max_length: int | None = None, precision: str = "auto",
-                 bucketing: bool = True) -> None:
-        meta = meta if meta is not None else read_meta(model_dir)
-        self.device = resolve_device(device)
-        self.precision, self.bucketing = precision, bucketing
-        self.model, self.tokenizer = load_classifier(model_dir)
-        if self.model.config.num_labels != len(meta["categories"]):
-            raise ModelError(f"{model_dir}: the model has {self.model.config.num_labels} outputs "
-                             f"but umlsgraph.json lists {len(meta['categories'])} categories")
-        half = amp_dtype(self.device, precision)
-        if half is not None:
-            self.model.to(half)
-        self.model.to(self.device).eval()
-        self.categories = list(meta["categories"])
-        self.positive = self.categories.index(meta["positive"])
-        self.model_id = str(meta["model_id"])
-        self.batch_size = batch_size or (GPU_BATCH if self.device.startswith("cuda") else CPU_BATCH)
-        self.max_length = max_length or int(meta.get("max_length", 128))
-        self.pad_id = pad_id(self.tokenizer)
-
-    def batches(self, texts: list[str]) -> list[tuple[list[int], dict[str, Any]]]:
-        """Tokenized and padded batches on the CPU (length-sorted, longest first, when
-        bucketing)."""
-        encodings = encode(self.tokenizer, texts, self.max_length)
-        if self.bucketing:
-            groups = length_batches([len(e["input_ids"]) for e in encodings], self.batch_size)
-        else:
-            groups = [list(range(i, min(i + self.batch_size, len(texts))))
-                      for i in range(0, len(texts), self.batch_size)]
-        return [(ids, pad([encodings[i] for i in ids], self.pad_id, "cpu")) for ids in groups]
-
-    def probabilities(self, texts: list[str]) -> list[list[float]]:
-        """Full probability vectors of `texts`, in order."""
-        import torch
-
-        out: list[list[float]] = [[] for _ in texts]
-        with torch.inference_mode(), autocast(self.device, self.precision):
-            for positions, cpu_batch in self.batches(texts):
-                batch = {k: v.to(self.device) for k, v in cpu_batch.items()}
-                p = torch.softmax(self.model(**batch).logits.float(), dim=-1).cpu().tolist()
-                for row, i in enumerate(positions):
-                    out[i] = p[row]
-        return out
-
-    def embeddings(self, texts: list[str]) -> list[list[float]]:
-        """Mean-pooled, L2-normalised last hidden states of `texts`, in order."""
-        import torch
-
-        out: list[list[float]] = [[] for _ in texts]
-        with torch.inference_mode(), autocast(self.device, self.precision):
-            for positions, cpu_batch in self.batches(texts):
-                batch = {k: v.to(self.device) for k, v in cpu_batch.items()}
-                hidden = self.model(**batch, output_hidden_states=True).hidden_states[-1].float()
-                mask = batch["attention_mask"].unsqueeze(-1).float()
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-                pooled = torch.nn.functional.normalize(pooled, dim=-1).cpu().tolist()
-                for row, i in enumerate(positions):
-                    out[i] = pooled[row]
-        return out
-
-    def predict(self, chunk: Chunk,
-                advance: Callable[[int], None] = lambda n: None) -> tuple[list[str], list[float]]:
-        """Labels and P(positive) of a chunk's items, in the chunk's order.
-
-        The probabilities stay on the device until the chunk is done: one copy back per
-        chunk, not one per batch, so the GPU never waits for the host between batches.
-        """
-        import torch
-
-        outputs = []
-        with torch.inference_mode(), autocast(self.device, self.precision):
-            for positions, cpu_batch in chunk.batches:
-                batch = {k: v.to(self.device, non_blocking=True) for k, v in cpu_batch.items()}
-                outputs.append(torch.softmax(self.model(**batch).logits.float(), dim=-1))
-                advance(len(positions))
-        labels: list[str] = [""] * len(chunk.ids)
-        probs: list[float] = [0.0] * len(chunk.ids)
-        if not outputs:
-            return labels, probs
-        p = torch.cat(outputs).cpu()
-        best, positive = p.argmax(-1).tolist(), p[:, self.positive].tolist()
-        order = [i for positions, _ in chunk.batches for i in positions]
-        for row, i in enumerate(order):
-            labels[i] = self.categories[best[row]]
-            probs[i] = positive[row]
-        return labels, probs
-
-    def predict_texts(self, texts: list[str]) -> tuple[list[str], list[float]]:
-        """Labels and P(positive) of `texts`, in order (no database involved)."""
-        return self.predict(Chunk([str(i) for i in range(len(texts))], self.batches(texts)))

@@ -15,7 +15,7 @@ from umlsgraph.load.obo_release import obo_to_release
 def load(release: str | Path, db: str | Path, options: Any = None,
          on_step: Callable[[str], None] | None = None, sab: str | None = None) -> dict[str, Any]:
     """Load a UMLS release folder, or an OBO file via a temporary release, into `db`."""
-    from umlsgraph.db import connect
+    from umlsgraph.db import connect, release_store
     from umlsgraph.load.release import load_release
 
     if not is_obo(release):
@@ -30,8 +30,7 @@ def load(release: str | Path, db: str | Path, options: Any = None,
             raise type(exc)(str(exc).replace(str(meta), f"{release} (as RRF)")) from None
     con = connect(db)
     try:  # record the ontology, not the temporary folder, as what was loaded
-        con.execute("UPDATE release SET value = ? WHERE key = 'path'",
-                    [str(Path(release).resolve())])
+        release_store.set_value(con, "path", str(Path(release).resolve()))
     finally:
         con.close()
     counts["release"] = str(Path(release).resolve())

@@ -14,7 +14,10 @@ Tables (all column names lower case):
 
 A load builds a new database file beside the target and swaps it in with one ``os.replace``
 only when everything succeeded, so a failed or interrupted load leaves the old file intact.
-Tables the pipeline wrote (annotations, predictions, corpora…) are copied into the new file.
+Tables the pipeline wrote (annotations, predictions, corpora…) are copied into the new file
+with their declared keys and defaults, after the old file is brought to this program's
+schema version (`umlsgraph.db.migrations`; one newer than the program is refused before
+anything is built); the new file records that version and the old file's history.
 """
 
 from __future__ import annotations
@@ -30,13 +33,11 @@ from typing import Any
 
 import duckdb
 
-from umlsgraph.db import SUPPRESSIBLE, require_tables
-from umlsgraph.db.sql import in_list, literal
+from umlsgraph.db import SUPPRESSIBLE, connect, migrations, release_store, require_tables, schema
+from umlsgraph.db.schema import UMLS_TABLES
+from umlsgraph.db.sql import identifier, in_list, literal
 from umlsgraph.errors import ReleaseError, StoreError
 from umlsgraph.load import rrf
-
-UMLS_TABLES = ("names", "concepts", "relations", "semantic_types", "definitions", "sources",
-               "release")
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,8 @@ def load_release(
     for f in files.values():
         rrf.check_not_empty(f)
     target = Path(db)
+    if target.exists():  # before the build: a newer or unreadable store fails in seconds
+        connect(target).close()  # upgrades an older store in place, in one transaction
     staging = target.with_name(target.name + ".loading")
     _remove_database_file(staging)
     step = on_step or (lambda _msg: None)
@@ -101,6 +104,7 @@ def load_release(
             if target.exists():
                 step("carrying over pipeline tables")
                 _carry_over(con, target)
+            migrations.stamp(con)  # no-op when the old file's version table came along
             con.execute("CHECKPOINT")
             counts = info(con)
         finally:
@@ -294,34 +298,52 @@ def _build_sources(con: duckdb.DuckDBPyConnection, file: rrf.RrfFile | None) -> 
 def _write_release_info(con: duckdb.DuckDBPyConnection, meta: Path,
                         files: dict[str, rrf.RrfFile], options: LoadOptions) -> None:
     settings = {k: v for k, v in asdict(options).items() if k not in ("memory_limit", "threads")}
-    rows = [
-        ("path", str(meta.resolve())),
-        ("loaded_at", time.strftime("%Y-%m-%dT%H:%M:%S")),
-        ("files", json.dumps({n: [str(p.name) for p in f.parts] for n, f in files.items()})),
-        ("options", json.dumps(settings)),
-    ]
-    con.execute("CREATE TABLE release (key VARCHAR, value VARCHAR)")
-    con.executemany("INSERT INTO release VALUES (?, ?)", rows)
+    release_store.write(con, {
+        "path": str(meta.resolve()),
+        "loaded_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "files": json.dumps({n: [str(p.name) for p in f.parts] for n, f in files.items()}),
+        "options": json.dumps(settings),
+    })
+
+
+#: Tables a reload does not carry over: rebuilt from the new release, or derived from it.
+NOT_CARRIED = frozenset((*UMLS_TABLES, *schema.DERIVED))
 
 
 def _carry_over(con: duckdb.DuckDBPyConnection, old: Path) -> None:
-    """Copy the pipeline's own tables (annotations, predictions, corpora…) from the old file."""
+    """Copy the pipeline's own tables (annotations, predictions, corpora…) from the old file.
+
+    The old file is at this program's schema version (`load_release` upgraded it), so each
+    known table is created from its DDL (keys and defaults kept) and filled by name; a
+    table umlsgraph does not know is copied as it is.
+    """
     con.execute(f"ATTACH {literal(old)} AS previous (READ_ONLY)")
     try:
         tables = con.execute(
             "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name='previous'"
         ).fetchall()
-        for schema, table in tables:
-            if schema == "main" and table in UMLS_TABLES:
+        for schema_name, table in tables:
+            if schema_name == "main" and table in NOT_CARRIED:
                 continue
-            if schema != "main":
-                con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-            con.execute(f'CREATE TABLE "{schema}"."{table}" AS '
-                        f'SELECT * FROM previous."{schema}"."{table}"')
+            _copy_table(con, schema_name, table)
     except duckdb.Error as exc:
         raise StoreError(f"{old}: cannot copy pipeline tables into the new load ({exc})") from None
     finally:
         con.execute("DETACH previous")
+
+
+def _copy_table(con: duckdb.DuckDBPyConnection, schema_name: str, table: str) -> None:
+    source = f"previous.{identifier(schema_name)}.{identifier(table)}"
+    ddl = schema.DDL.get(table) or (schema.VERSION_DDL if table == schema.VERSION_TABLE
+                                    else None)
+    if schema_name == "main" and ddl:
+        con.execute(ddl)
+        con.execute(f"INSERT INTO {identifier(table)} BY NAME SELECT * FROM {source}")
+        return
+    if schema_name != "main":
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {identifier(schema_name)}")
+    con.execute(f"CREATE TABLE {identifier(schema_name)}.{identifier(table)} AS "
+                f"SELECT * FROM {source}")
 
 
 def info(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
@@ -334,7 +356,7 @@ def info(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     by_rel = dict(con.execute(
         "SELECT coalesce(rel, ''), count(*) FROM relations GROUP BY ALL ORDER BY 2 DESC"
     ).fetchall())
-    release = dict(con.execute("SELECT key, value FROM release").fetchall())
+    release = release_store.info(con)
     return {
         "concepts": count("SELECT count(*) FROM concepts"),
         "names": count("SELECT count(*) FROM names"),
@@ -347,4 +369,5 @@ def info(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "languages": count("SELECT count(DISTINCT lat) FROM names"),
         "release": release.get("path"),
         "loaded_at": release.get("loaded_at"),
+        "schema_version": migrations.version(con),
     }

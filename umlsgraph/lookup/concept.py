@@ -15,8 +15,8 @@ from typing import Any
 import duckdb
 
 from umlsgraph.db import annotation_store, connect, prediction_store, require_tables
-from umlsgraph.errors import AnnotationError, NotFoundError, QueryError
 from umlsgraph.db.hierarchy import oriented_rows_sql
+from umlsgraph.errors import AnnotationError, NotFoundError, QueryError
 from umlsgraph.query import load_query
 
 #: Children listed in full; a concept near the root may have thousands.

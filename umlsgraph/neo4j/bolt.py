@@ -383,7 +383,7 @@ def push(db: str | Path, settings: Neo4jSettings,
          on_progress: Progress | None = None) -> dict[str, Any]:
     """Load the whole DuckDB store `db` (concepts, semantic types, relations) into Neo4j."""
     from umlsgraph.db import connect, require_tables
-    from umlsgraph.export.selection import concept_attributes_sql
+    from umlsgraph.db.concept_attributes import concept_attributes_sql
 
     con = connect(db, read_only=True)
     try:

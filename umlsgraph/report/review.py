@@ -5,6 +5,9 @@ selected, but with a positive probability of at least `borderline`), each with i
 probability, the annotator's label and its parents. Where the selection contradicts the
 hierarchy (`umlsgraph check`: islands and holes, whatever their probability) comes first, most
 surprising first, marked; then the rest, most uncertain first (closest to 0.5).
+Which predictions and whose labels are shown follow the store's two rules,
+`prediction_store.resolve_model` and `annotation_store.choose_annotators` (several annotators
+without `--annotator` is the same error as in train, eval and export).
 The reviewer filters by semantic type, searches, pages through, marks accept/reject, and
 downloads a labels CSV (``id,label``) that ``umlsgraph annotate QUERY --labels-file FILE
 --annotator human:NAME`` imports; `train`, `eval` and `export --source` then use it.
@@ -30,10 +33,10 @@ from typing import Any
 import duckdb
 
 from umlsgraph.db import annotation_store, connect, prediction_store
+from umlsgraph.db.hierarchy import oriented_rows_sql
 from umlsgraph.db.items import ConceptSource, concept_text_sql
 from umlsgraph.errors import NotFoundError, QueryError
 from umlsgraph.export.formats import atomic_file
-from umlsgraph.db.hierarchy import oriented_rows_sql
 from umlsgraph.query import Query, load_query
 
 COLUMNS = ["cui", "name", "text", "probability", "selected", "annotator_label", "annotator",
@@ -60,8 +63,10 @@ class ReviewResult:
 
 
 def build_review(db: str | Path, query: Query | str, out: Path, model: str | None = None,
-                 borderline: float = 0.2, order: str = "contradictions") -> ReviewResult:
-    """Write the review page for `query`'s latest (or `model`'s) predictions to `out`.
+                 borderline: float = 0.2, annotator: str | None = None,
+                 order: str = "contradictions") -> ReviewResult:
+    """Write the review page for `query`'s latest (or `model`'s) predictions to `out`, with
+    the labels of `annotator` (default: the only one; none shown when nobody annotated).
 
     Islands and holes of the selection (`evaluate.consistency`) are always on the page,
     whatever their probability, marked; `order="contradictions"` lists them first."""
@@ -76,7 +81,9 @@ def build_review(db: str | Path, query: Query | str, out: Path, model: str | Non
         source.check(con)
         used = prediction_store.resolve_model(con, query.name, source.key, model)
         assert used is not None  # required=True raises when there are none
-        rows = review_rows(con, query, used, borderline, _flagged(con, query, used), order)
+        annotators = _annotators(con, query.name, source.key, annotator)
+        rows = review_rows(con, query, used, borderline, annotators,
+                           _flagged(con, query, used), order)
     finally:
         con.close()
     if not rows:
@@ -103,15 +110,23 @@ def _flagged(con: duckdb.DuckDBPyConnection, query: Query, model: str) -> str:
     return consistency.flagged_sql()
 
 
+def _annotators(con: duckdb.DuckDBPyConnection, query: str, source: str,
+                annotator: str | None) -> list[str]:
+    """Whose labels the page shows: `choose_annotators`' answer, or nobody's when no
+    annotator labelled the query and none was asked for."""
+    if annotator is None and not annotation_store.annotators(con, query, source):
+        return []
+    return annotation_store.choose_annotators(con, query, source, annotator)
+
+
 def review_rows(con: duckdb.DuckDBPyConnection, query: Query, model: str,
-                borderline: float, flagged: str = NO_FLAGS,
-                order: str = "contradictions") -> list[list[Any]]:
+                borderline: float, annotators: list[str] | None = None,
+                flagged: str = NO_FLAGS, order: str = "contradictions") -> list[list[Any]]:
     """The rows of the page (in `COLUMNS` order): the selected, the borderline and the
-    `flagged` (id, kind, surprise) ones; by `order` (see `ORDERS`)."""
-    ann = (f"SELECT id, arg_max(label, created_at) AS label, "
-           f"arg_max(annotator, created_at) AS annotator FROM {annotation_store.TABLE} "
-           "WHERE query = $q AND source = 'concepts' AND label IS NOT NULL GROUP BY id"
-           if annotation_store.has_table(con) else
+    `flagged` (id, kind, surprise) ones, by `order` (see `ORDERS`); the annotator columns
+    hold the labels of `annotators` (see `choose_annotators`), empty without."""
+    ann = (annotation_store.labels_sql(query.name, "concepts", annotators, with_annotator=True)
+           if annotators else
            "SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS label, NULL::VARCHAR AS annotator "
            "LIMIT 0")
     sql = f"""

@@ -34,41 +34,16 @@ from typing import Any
 
 from umlsgraph.db import annotation_store, connect
 from umlsgraph.db import audit_store as store
-from umlsgraph.db.items import ConceptSource, ItemSource
-from umlsgraph.errors import UmlsgraphError, missing_extra
+from umlsgraph.db.items import ConceptSource, ItemSource, fetch_texts
+from umlsgraph.errors import AuditError, missing_extra
 from umlsgraph.query import Query, load_query
-from umlsgraph.settings import TrainConfig
+from umlsgraph.settings import FOLD_EPOCHS, AuditConfig, TrainConfig
 from umlsgraph.train.data import Example, data_hash, load_examples, training_text
 from umlsgraph.train.trainer import train
 
 
-class AuditError(UmlsgraphError):
-    """The audit cannot run with these labels or settings."""
-
-
-@dataclass(frozen=True)
-class AuditConfig:
-    """How to audit. Fold models are cheap by default (see `fold_config`)."""
-
-    folds: int = 5
-    seed: int = 42
-    annotator_weight: float = 0.3
-    filter_by: str = "prune_by_noise_rate"
-    keep_models: bool = False
-    work_dir: Path | None = None
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.folds, int) or self.folds < 2:
-            raise AuditError(f"--folds {self.folds}: need at least 2 folds")
-        if not 0 <= self.annotator_weight < 1:
-            raise AuditError(f"--annotator-weight {self.annotator_weight}: must be in [0, 1)")
-        known = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning",
-                 "predicted_neq_given")
-        if self.filter_by not in known:
-            raise AuditError(f"--filter-by {self.filter_by}: choose from {', '.join(known)}")
-
-
-def fold_config(config: TrainConfig | None = None, epochs: int = 2) -> TrainConfig:
+def fold_config(config: TrainConfig | None = None, epochs: int = FOLD_EPOCHS
+               ) -> TrainConfig:
     """The training settings of a fold model: `config`'s, with no validation split (each fold
     trains on all its labels and keeps its last epoch) and no step minimum, so `epochs` is
     what runs. Early epochs give better out-of-sample probabilities for noisy labels: later
@@ -222,7 +197,7 @@ def _run_fold(db: str | Path, query: Query, source: ItemSource, annotator: str, 
               train_config: TrainConfig, work: Path, texts: dict[str, str],
               progress: bool) -> None:
     """Train on the other folds, predict this one, store its probabilities."""
-    from umlsgraph.label.labeller import predict_texts
+    from umlsgraph.inference.model import EncoderModel
 
     out = work / f"fold-{fold}"
     labels_sql = store.training_labels_sql(query.name, source.key, annotator, fold)
@@ -233,7 +208,8 @@ def _run_fold(db: str | Path, query: Query, source: ItemSource, annotator: str, 
         ids = store.fold_ids(con, query.name, source.key, annotator, fold)
     finally:
         con.close()
-    probs = predict_texts(out, [texts[i] for i in ids], device=train_config.device)
+    model = EncoderModel(out, device=train_config.device)
+    probs = model.predict_proba([texts[i] for i in ids])
     con = connect(db)
     try:
         store.write_probabilities(con, query.name, source.key, annotator, ids, probs,
@@ -302,8 +278,6 @@ def _suspects(db: str | Path, query: Query, source: ItemSource, annotator: str,
     try:
         flagged = [f for f in store.flags(con, query.name, source.key, annotator) if f.suspect]
         if texts is None:
-            from umlsgraph.annotate.driver import fetch_texts
-
             texts = fetch_texts(con, query, source, [f.id for f in flagged]) if flagged else {}
     finally:
         con.close()

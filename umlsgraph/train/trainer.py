@@ -14,7 +14,7 @@ text the encoder reads (parents' and grandparents' names). With symmetric noise 
 unweighted model's P(label) is an affine map of P(true), so the plain 0.5 threshold stays
 right.
 
-`out` becomes a self-describing model folder (see `umlsgraph.train.encoder`). While training runs,
+`out` becomes a self-describing model folder (see `umlsgraph.model_folder`). While training runs,
 `out/checkpoint.pt` holds everything needed to resume after a kill (model, optimizer,
 scheduler, epoch, step, RNG); a re-run with the same data and settings continues from it.
 """
@@ -37,7 +37,12 @@ from typing import Any
 from umlsgraph.db.items import ItemSource
 from umlsgraph.errors import ModelError, TrainingError
 from umlsgraph.evaluate.evaluation import evaluate_rows
+from umlsgraph.inference.device import amp_dtype, autocast, resolve_device
+from umlsgraph.inference.loading import load_classifier
+from umlsgraph.inference.tokens import encode, length_batches, pad, pad_id
+from umlsgraph.model_folder import META_FILE, read_meta, write_meta
 from umlsgraph.outputs import check_folder, claim_folder
+from umlsgraph.progress import progress_bar
 from umlsgraph.query import Query, TextOptions
 from umlsgraph.settings import TrainConfig
 from umlsgraph.train.data import (
@@ -48,19 +53,6 @@ from umlsgraph.train.data import (
     load_examples,
     split,
     training_text,
-)
-from umlsgraph.train.encoder import (
-    META_FILE,
-    amp_dtype,
-    autocast,
-    encode,
-    length_batches,
-    load_classifier,
-    pad,
-    pad_id,
-    progress_bar,
-    resolve_device,
-    write_meta,
 )
 from umlsgraph.train.kept import describe, keep_of, validation_score
 
@@ -129,8 +121,6 @@ def _init_meta(init_model: str | Path | None, query: Query, out: Path) -> dict[s
     """The umlsgraph.json of the model that combined mode continues, checked against the query."""
     if init_model is None:
         return None
-    from umlsgraph.train.encoder import read_meta
-
     meta = read_meta(init_model)
     if meta["categories"] != query.categories:
         raise ModelError(f"{init_model}: trained for categories {meta['categories']}, but query "

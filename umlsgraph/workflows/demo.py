@@ -85,15 +85,14 @@ def run_demo(out: str | Path, llm: str = "embed", n: int = 2000, epochs: int | N
 def audit_labels(settings: RunSettings, folds: int) -> dict[str, Any]:
     """The label audit (cheap fold models: one epoch each) and, since HPO has a gold answer,
     how many of its flags are truly wrong labels and how many wrong labels it found."""
-    import duckdb
-
+    from umlsgraph.db import connect
     from umlsgraph.evaluate.gold import subtree_gold
     from umlsgraph.train.audit import AuditConfig, audit, fold_config
     from umlsgraph.workflows.run import _query, train_config
 
     found = audit(settings.db, _query(settings), train_config=fold_config(
         train_config(settings), epochs=1), config=AuditConfig(folds=folds), progress=False)
-    con = duckdb.connect(str(settings.db), read_only=True)
+    con = connect(settings.db, read_only=True)
     try:
         gold = dict(subtree_gold(con, GOLD_ROOT))
     finally:
@@ -139,15 +138,13 @@ def contradictions(settings: RunSettings, shown: int = 5) -> dict[str, Any]:
 
 def _wrong_labels(settings: RunSettings, gold: dict[str, str]) -> int:
     """How many of the annotator's labels disagree with HPO's hierarchy."""
-    import duckdb
-
-    from umlsgraph.db import annotation_store
+    from umlsgraph.db import annotation_store, connect
     from umlsgraph.db.items import ConceptSource
     from umlsgraph.workflows.run import _annotator_name, _query
 
     sql = annotation_store.labels_sql(_query(settings).name, ConceptSource().key,
                                       [_annotator_name(settings) or ""])
-    con = duckdb.connect(str(settings.db), read_only=True)
+    con = connect(settings.db, read_only=True)
     try:
         return sum(gold.get(i) != label for i, label in con.execute(sql).fetchall())
     finally:
@@ -157,16 +154,14 @@ def _wrong_labels(settings: RunSettings, gold: dict[str, str]) -> int:
 def score(settings: RunSettings, out: Path) -> tuple[Path, dict[str, dict[str, Any]]]:
     """Precision/recall/F1 of the annotator (on its sample) and of the encoder (on all
     concepts, and on the concepts it never saw in training) against HPO's subtree."""
-    import duckdb
-
-    from umlsgraph.db import annotation_store
+    from umlsgraph.db import annotation_store, connect
     from umlsgraph.db.items import ConceptSource
     from umlsgraph.evaluate.evaluation import evaluate
     from umlsgraph.evaluate.gold import subtree_gold, subtree_gold_sql, write_gold_csv
     from umlsgraph.workflows.run import _annotator_name, _query
 
     query, source = _query(settings), ConceptSource()
-    con = duckdb.connect(str(settings.db), read_only=True)
+    con = connect(settings.db, read_only=True)
     try:
         gold_csv = write_gold_csv(subtree_gold(con, GOLD_ROOT), out / "gold.csv")
     finally:

@@ -11,7 +11,8 @@ Every step first asks "is this already done?" and skips what is, so re-running a
 - label: classifies only items this model has not labelled yet;
 - export / report: cheap, rewritten from the stored predictions every time.
 
-Settings resolve in one place, in one order: defaults < project file (TOML) < flags.
+Settings resolve in one place, in one order: defaults < project file (TOML) < environment
+(`settings.ENVIRONMENT`, e.g. UMLSGRAPH_BASE_MODEL) < flags.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 
 from umlsgraph.errors import InputFileError, QueryError
 from umlsgraph.outputs import safe_filename
-from umlsgraph.settings import RunSettings, TrainConfig
+from umlsgraph.settings import RunSettings, TrainConfig, from_environment
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -79,8 +80,9 @@ def read_project_file(path: str | Path) -> dict[str, Any]:
 
 def resolve_settings(flags: dict[str, Any], project_file: str | Path | None = None
                      ) -> RunSettings:
-    """defaults < project file < flags (a flag left at None does not override)."""
+    """defaults < project file < environment < flags (a flag left at None does not override)."""
     values: dict[str, Any] = read_project_file(project_file) if project_file else {}
+    values.update(from_environment())
     values.update({k: v for k, v in flags.items() if v is not None})
     if not values.get("query"):
         raise QueryError("no query given: pass QUERY or set `query` in the project file")
@@ -133,18 +135,15 @@ def step_load(settings: RunSettings) -> StepResult:
 
 def _already_loaded(settings: RunSettings) -> bool:
     """True when the db's `release` table names this release and the default filters."""
-    import duckdb
-
+    from umlsgraph.db import connect, release_store
     from umlsgraph.load import rrf
     from umlsgraph.load.release import LoadOptions
 
     if not Path(settings.db).exists() or settings.release is None:
         return False
-    con = duckdb.connect(str(settings.db), read_only=True)
+    con = connect(settings.db, read_only=True)
     try:
-        rows = dict(con.execute("SELECT key, value FROM release").fetchall())
-    except duckdb.Error:
-        return False
+        rows = release_store.info(con)
     finally:
         con.close()
     release = Path(settings.release)
@@ -169,7 +168,7 @@ def step_annotate(settings: RunSettings) -> StepResult:
         imported = annotating.import_labels(settings.db, query, settings.labels_file, source)
         return StepResult("annotate", "done", f"imported {imported.imported:,} labels",
                           data=imported.as_dict())
-    annotator = create(settings.llm)
+    annotator = create(settings.backend)
     target = settings.n or query.sample.size
     have = _annotation_count(settings, annotator.name, annotator.prompt_hash(query))
     if have >= target:
@@ -189,11 +188,9 @@ def step_annotate(settings: RunSettings) -> StepResult:
 
 
 def _annotation_count(settings: RunSettings, annotator: str, prompt_hash: str) -> int:
-    import duckdb
+    from umlsgraph.db import annotation_store, connect
 
-    from umlsgraph.db import annotation_store
-
-    con = duckdb.connect(str(settings.db), read_only=True)
+    con = connect(settings.db, read_only=True)
     try:
         if not annotation_store.has_table(con):
             return 0
@@ -208,7 +205,7 @@ def _annotator_name(settings: RunSettings) -> str | None:
     if settings.labels_file is not None:
         return f"labels:{Path(settings.labels_file).name}"
     from umlsgraph.annotate.backends import create
-    return create(settings.llm).name
+    return create(settings.backend).name
 
 
 def train_config(settings: RunSettings) -> TrainConfig:
@@ -244,17 +241,20 @@ def step_label(settings: RunSettings) -> StepResult:
 
 def step_export(settings: RunSettings) -> StepResult:
     """Write the subontology in every requested format (cheap: always rewritten)."""
+    from umlsgraph.model_folder import read_meta
+
+    model = read_meta(settings.model_dir)["model_id"]  # this run's predictions, not the latest
     if settings.corpus:
         from umlsgraph.corpus.catalog import export_corpus
         out = settings.exports / f"{safe_filename(settings.corpus, 'corpus')}.parquet"
         out.parent.mkdir(parents=True, exist_ok=True)
-        export_corpus(settings.db, settings.corpus, out, query=_query(settings).name)
+        export_corpus(settings.db, settings.corpus, out, query=_query(settings).name,
+                      model=model)
         return StepResult("export", "done", f"corpus with labels → {out}")
     from umlsgraph.export.formats import export
     from umlsgraph.export.selection import SelectionOptions
-    from umlsgraph.train.encoder import read_meta
 
-    selection = SelectionOptions(model=read_meta(settings.model_dir)["model_id"])
+    selection = SelectionOptions(model=model)
     settings.exports.mkdir(parents=True, exist_ok=True)
     written, summary = [], {}
     for fmt in settings.formats:

@@ -25,8 +25,8 @@ from typing import Any
 from umlsgraph.annotate.backends.base import Annotator, AnnotatorOptions, Prompt, Reply
 from umlsgraph.annotate.parsing import answer_word
 from umlsgraph.errors import ModelError, missing_extra
+from umlsgraph.inference.device import amp_dtype
 from umlsgraph.query import Query
-from umlsgraph.train.encoder import amp_dtype
 
 _LOADED: dict[tuple[str, str], tuple[Any, Any]] = {}
 

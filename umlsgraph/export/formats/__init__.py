@@ -5,6 +5,8 @@
     csv, parquet         a folder with nodes and edges files, written by DuckDB (tables.py)
     neo4j                a running Neo4j over Bolt (neo4j.py)
     neo4j-admin          a folder of CSVs for `neo4j-admin database import full` (neo4j_admin.py)
+    obo, owl             ontologies: OBO 1.4 and OWL 2 RDF/XML (obo.py, owl.py; shared: ontology.py)
+    rrf                  a UMLS release (META folder) restricted to the selection (rrf.py)
 
 `export()` is what `umlsgraph export` calls: open the store, build the subontology, dump it.
 The file writers stream: DuckDB renders and escapes the text (text.py), Python writes Arrow
@@ -41,6 +43,9 @@ REGISTRY: dict[str, str] = {
     "parquet": "umlsgraph.export.formats.tables:ParquetExporter",
     "neo4j": "umlsgraph.export.formats.neo4j:Neo4jExporter",
     "neo4j-admin": "umlsgraph.export.formats.neo4j_admin:Neo4jAdminExporter",
+    "obo": "umlsgraph.export.formats.obo:OBOExporter",
+    "owl": "umlsgraph.export.formats.owl:OWLExporter",
+    "rrf": "umlsgraph.export.formats.rrf:RRFExporter",
 }
 
 

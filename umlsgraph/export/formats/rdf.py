@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
-from umlsgraph.db.sql import literal
+from umlsgraph.db.sql import identifier, literal
 from umlsgraph.errors import ExportError
 from umlsgraph.export.formats import Exporter, Progress, atomic_file
 from umlsgraph.export.formats.text import Attribute, attributes, install_macros
@@ -69,7 +69,7 @@ def encoded_cui_sql(column: str) -> str:
 
 def literal_sql(attr: Attribute, column: str | None = None) -> str:
     """SQL of a Turtle/N-Triples literal for a column value (NULL when the value is)."""
-    col = column or f'"{attr.name}"'
+    col = column or identifier(attr.name)
     text = f"'\"' || rdf_lit({attr.as_text(col)}) || '\"'"
     xsd = XSD_TYPES.get(attr.kind)
     return f"{text} || '^^<{XSD}{xsd}>'" if xsd else text

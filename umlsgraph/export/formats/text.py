@@ -27,6 +27,8 @@ from typing import IO, Any
 
 import duckdb
 
+from umlsgraph.db.sql import identifier, literal
+
 #: Characters XML 1.0 cannot hold (RE2 syntax), and what replaces them.
 XML_INVALID = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x{FFFE}\x{FFFF}]"
 REPLACEMENT = "\ufffd"
@@ -34,10 +36,6 @@ REPLACEMENT = "\ufffd"
 RDF_ESCAPED = r"[\x00-\x1F\x7F-\x9F\x{2028}\x{2029}]"
 _SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
 ROWS_PER_BATCH = 20_000
-
-
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _rdf_escapes() -> list[tuple[str, str]]:
@@ -49,8 +47,8 @@ def _rdf_escapes() -> list[tuple[str, str]]:
 def _nested_replace(expr: str, pairs: Iterable[tuple[str, str]]) -> str:
     for old, new in pairs:
         old_sql = f"chr({ord(old)})" if ord(old) < 0x20 or 0x7F <= ord(old) < 0xA0 \
-            else _sql_string(old)
-        expr = f"replace({expr}, {old_sql}, {_sql_string(new)})"
+            else literal(old)
+        expr = f"replace({expr}, {old_sql}, {literal(new)})"
     return expr
 
 
@@ -59,15 +57,16 @@ def install_macros(con: duckdb.DuckDBPyConnection, clean_xml: bool = True) -> No
 
     `clean_xml=False` leaves out the XML-invalid replacement, for data known to hold none.
     """
-    clean = (f"regexp_replace(s, '{XML_INVALID}', '{REPLACEMENT}', 'g')" if clean_xml else "s")
+    clean = (f"regexp_replace(s, {literal(XML_INVALID)}, {literal(REPLACEMENT)}, 'g')"
+             if clean_xml else "s")
     text = _nested_replace(clean, [("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"),
                                    ("\r", "&#13;")])
     attr = _nested_replace("xml_text(s)", [('"', "&quot;"), ("\t", "&#9;"), ("\n", "&#10;")])
     plain = _nested_replace("s", [("\\", "\\\\"), ('"', '\\"')])
     full = _nested_replace(plain, _rdf_escapes())
-    for name, body in (("xml_text", text), ("xml_attr", attr),
-                       ("rdf_lit", f"CASE WHEN regexp_matches(s, '{RDF_ESCAPED}') THEN {full} "
-                                   f"ELSE {plain} END")):
+    rdf = (f"CASE WHEN regexp_matches(s, {literal(RDF_ESCAPED)}) THEN {full} "
+           f"ELSE {plain} END")
+    for name, body in (("xml_text", text), ("xml_attr", attr), ("rdf_lit", rdf)):
         con.execute(f"CREATE OR REPLACE TEMP MACRO {name}(s) AS {body}")
 
 
@@ -103,7 +102,7 @@ class Attribute:
 
     def as_text(self, column: str | None = None) -> str:
         """SQL of the value as text (unescaped); NULL when the value is missing."""
-        col = column or f'"{self.name}"'
+        col = column or identifier(self.name)
         if self.kind == "list":
             return f"array_to_string({col}, '|')"
         return f"CAST({col} AS VARCHAR)"
@@ -138,12 +137,12 @@ def invalid_xml_values(con: duckdb.DuckDBPyConnection, table: str,
     """How many values (list elements counted one by one) hold XML-invalid characters."""
     parts = []
     for attr in columns:
-        col = f'"{attr.name}"'
+        col = identifier(attr.name)
         if attr.kind == "list":
             parts.append(f"coalesce(sum(len(list_filter({col}, "
-                         f"lambda x: regexp_matches(x, '{XML_INVALID}')))), 0)")
+                         f"lambda x: regexp_matches(x, {literal(XML_INVALID)})))), 0)")
         elif attr.kind == "string":
-            parts.append(f"count(*) FILTER (WHERE regexp_matches({col}, '{XML_INVALID}'))")
+            parts.append(f"count(*) FILTER (WHERE regexp_matches({col}, {literal(XML_INVALID)}))")
     if not parts:
         return 0
     row = con.execute(f"SELECT {' + '.join(parts)} FROM {table}").fetchone()
