@@ -1,0 +1,60 @@
+"""The relations sorted for point lookups, so the neighbours of one concept are cheap.
+
+MRREL arrives sorted by CUI1, and a store is read-only to its readers, so "the parents of X"
+or "what X is related to" must also read the rows whose CUI2 is X: a scan of every relation
+row (56M at full size) per lookup. Two tables fix that, each sorted by its first column so a
+lookup of one concept reads one row group through DuckDB's min/max statistics:
+
+- ``hierarchy_index(node, other, up)``: every distinct hierarchy edge of
+  `umlsgraph.db.hierarchy.edges_sql` twice, child -> parent (``up``) and parent -> child;
+- ``relation_index(cui2, rel, rela, cui1)``: the other relation rows, distinct, by CUI2.
+
+Like the name index (`umlsgraph.db.search`) they are built on first use, stamped with the
+release's ``loaded_at`` and the relations count, and rebuilt after a reload.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from umlsgraph.db.connection import table_exists, transaction
+from umlsgraph.db.hierarchy import HIERARCHICAL, edges_sql
+
+TABLE = "hierarchy_index"
+RELATIONS = "relation_index"
+STAMP = "relation_index_stamp"
+
+
+def _stamp(con: duckdb.DuckDBPyConnection) -> str:
+    """What the index was built from: the release's load time and the number of relations."""
+    loaded = ""
+    if table_exists(con, "release"):
+        row = con.execute("SELECT value FROM release WHERE key = 'loaded_at'").fetchall()
+        loaded = row[0][0] if row else ""
+    relations = con.execute("SELECT count(*) FROM relations").fetchall()[0][0]
+    return f"{loaded}|{relations}"
+
+
+def is_fresh(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when the index exists and was built from the relations the store holds now."""
+    if not all(table_exists(con, t) for t in (TABLE, RELATIONS, STAMP)):
+        return False
+    row = con.execute(f"SELECT stamp FROM {STAMP}").fetchall()
+    return bool(row) and row[0][0] == _stamp(con)
+
+
+def build(con: duckdb.DuckDBPyConnection) -> None:
+    """(Re)build both tables in one transaction (two passes over `relations`, two sorts)."""
+    with transaction(con):
+        con.execute(f"""CREATE OR REPLACE TABLE {TABLE} AS
+            WITH e AS ({edges_sql()})
+            SELECT node, other, up FROM (
+                SELECT child AS node, parent AS other, TRUE AS up FROM e
+                UNION ALL SELECT parent, child, FALSE FROM e)
+            ORDER BY node, up, other""")
+        con.execute(f"""CREATE OR REPLACE TABLE {RELATIONS} AS
+            SELECT DISTINCT cui2, rel, rela, cui1 FROM relations
+            WHERE ({HIERARCHICAL}) IS NOT TRUE AND cui1 <> cui2
+            ORDER BY cui2, rel, rela, cui1""")
+        con.execute(f"CREATE OR REPLACE TABLE {STAMP} (stamp VARCHAR)")
+        con.execute(f"INSERT INTO {STAMP} VALUES (?)", [_stamp(con)])
