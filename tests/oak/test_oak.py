@@ -86,9 +86,11 @@ def test_hpo_ancestors_and_descendants(runoak: str, hpo_store: Path) -> None:
     assert ancestors["HP:0000118"] == "Phenotypic abnormality"
     assert "HP:0000001" in ancestors and "HP:0001250" in ancestors  # root; reflexive
     assert "HP:0002069" not in ancestors  # a child is no ancestor
-    below = listed(runoak, hpo_store, "descendants", "-p", "i", "HP:0020219")
-    assert {"HP:0020219", "HP:0002069", "HP:0007207"} <= below  # Motor seizure > tonic-clonic
-    assert "HP:0001250" not in below  # its parent
+    below = listed(runoak, hpo_store, "descendants", "-p", "i", "HP:0001250")
+    assert below["HP:0002069"] == "Bilateral tonic-clonic seizure"  # a child
+    assert below["HP:0007207"] == "Photosensitive tonic-clonic seizure"  # four levels down
+    assert {"HP:0001250", "HP:0020219", "HP:0007359"} <= set(below)
+    assert "HP:0012638" not in below and "HP:0000118" not in below  # its parent, an ancestor
 
 
 def test_hpo_search(runoak: str, hpo_store: Path) -> None:
@@ -123,39 +125,43 @@ def test_hpo_definitions_and_relationships(runoak: str, hpo_store: Path) -> None
 # -- a UMLS-layout release: UMLS:<CUI> ids ------------------------------------------------
 
 
-def _store_facts(db: Path, cui: str) -> tuple[str, str, set[tuple[str, str]]]:
-    """The concept's name, longest definition and non-hierarchy relations, read directly."""
+OTHER_ROWS = ("FROM relations WHERE cui1 <> cui2 AND rel NOT IN ('PAR', 'CHD') "
+              "AND coalesce(rela, '') NOT IN ('isa', 'inverse_isa')")
+
+
+def _store_facts(db: Path) -> tuple[str, tuple[str, str], tuple[str, set[tuple[str, str]]]]:
+    """Read directly: C0000005's name; a defined concept and its longest definition; a
+    concept with other relations and their (predicate, object) pairs, "CUI2 RELA CUI1"."""
     con = duckdb.connect(str(db), read_only=True)
     try:
-        name = con.execute("SELECT name FROM concepts WHERE cui = ?", [cui]).fetchall()[0][0]
-        definition = con.execute("SELECT def FROM definitions WHERE cui = ? "
-                                 "ORDER BY length(def) DESC, sab DESC LIMIT 1",
-                                 [cui]).fetchall()[0][0]
+        name = con.execute("SELECT name FROM concepts WHERE cui = 'C0000005'").fetchall()[0][0]
+        definition = con.execute("SELECT cui, arg_max(def, (length(def), sab)) FROM definitions "
+                                 "GROUP BY cui ORDER BY cui LIMIT 1").fetchall()[0]
+        subject = con.execute(f"SELECT min(cui2) {OTHER_ROWS}").fetchall()[0][0]
         others = {(f"UMLS_RELA:{rela}" if rela else f"UMLS_REL:{rel}", f"UMLS:{cui1}")
                   for rel, rela, cui1 in con.execute(
-                      "SELECT rel, rela, cui1 FROM relations WHERE cui2 = ? AND cui1 <> cui2 "
-                      "AND rel NOT IN ('PAR', 'CHD') AND coalesce(rela, '') NOT IN "
-                      "('isa', 'inverse_isa')", [cui]).fetchall()}
+                      f"SELECT rel, rela, cui1 {OTHER_ROWS} AND cui2 = ?", [subject]).fetchall()}
     finally:
         con.close()
-    return name, definition, others
+    return name, definition, (subject, others)
 
 
 def test_rrf_store_as_umls_curies(runoak: str, rrf_store: Path) -> None:
-    name, definition, others = _store_facts(rrf_store, "C0000005")
+    name, definition, (subject, others) = _store_facts(rrf_store)
     rows = run(runoak, rrf_store, "labels", "UMLS:C0000005", "UMLS:C0000021")
     assert rows[0] == {"id": "UMLS:C0000005", "label": name}
     up = {r["id"] for r in run(runoak, rrf_store, "ancestors", "UMLS:C0000021")}
     assert up == {"UMLS:C0000021", "UMLS:C0000005", "UMLS:C0000001", "UMLS:C0000000"}
     down = listed(runoak, rrf_store, "descendants", "-p", "i", "UMLS:C0000005")
-    assert {"UMLS:C0000021", "UMLS:C0000024", "UMLS:C0000085", "UMLS:C0000088"} <= down
+    assert {"UMLS:C0000021", "UMLS:C0000024", "UMLS:C0000085", "UMLS:C0000088"} <= set(down)
     assert "UMLS:C0000001" not in down and "UMLS:C0000025" not in down
-    defs = run(runoak, rrf_store, "definitions", "UMLS:C0000005")
-    assert defs[0]["definition"] == definition
+    defs = run(runoak, rrf_store, "definitions", f"UMLS:{definition[0]}")
+    assert defs[0]["definition"] == definition[1]
     rels = {(r["subject"], r["predicate"], r["object"])
-            for r in run(runoak, rrf_store, "relationships", "UMLS:C0000005")}
+            for r in run(runoak, rrf_store, "relationships", "UMLS:C0000005", f"UMLS:{subject}")}
     assert ("UMLS:C0000005", "rdfs:subClassOf", "UMLS:C0000001") in rels
-    assert others and {(p, o) for s, p, o in rels if p != "rdfs:subClassOf"} == others
+    assert others and {(p, o) for s, p, o in rels
+                       if s == f"UMLS:{subject}" and p != "rdfs:subClassOf"} == others
     hits = listed(runoak, rrf_store, "search", f"l={name.upper()}")  # case-insensitive
     assert hits["UMLS:C0000005"] == name
 
