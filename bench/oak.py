@@ -10,9 +10,10 @@ label lookup), `ancestors` (the is-a closure, then the labels the command prints
 below the root, and searches. It also times one real `runoak info` process, start to end.
 
 Point lookups read a row group or two of a table sorted by the looked-up id, so they do not
-grow with the store; `relationships` (as subject: CUI2 of MRREL is not sorted) and substring
-search scan a column, so the last column extrapolates those linearly to a full release
-(3.3M concepts, 56M relation rows, 17M names) and the point lookups not at all.
+grow with the store (`relationships` by subject reads the relation index, sorted by CUI2);
+searches scan a column, so the last column extrapolates those linearly to a full release
+(3.3M concepts, 56M relation rows, 17M names) and the point lookups not at all. Descendants
+grow with the subtree, not the store.
 
     python bench/oak.py
     python bench/oak.py --db umls.duckdb --sample 50
@@ -37,6 +38,8 @@ import duckdb
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 FULL = {"concepts": 3_300_000, "relations": 56_000_000, "names": 17_000_000}
+GROWS = {"point": "nothing (point lookups)", "subtree": "the subtree (one lookup per level)",
+         "concepts": "concepts (scan)", "names": "names (scan)"}
 
 
 def prepare(root: Path, concepts: int) -> Path:
@@ -94,9 +97,9 @@ def commands(adapter: Any, store_root: str) -> dict[str, tuple[Callable[[str], A
         "definitions": (lambda c: list(adapter.definitions([c])), "point"),
         "relationships --direction down": (
             lambda c: list(adapter.relationships(objects=[c])), "point"),
-        "relationships": (lambda c: list(adapter.relationships(subjects=[c])), "relations"),
+        "relationships": (lambda c: list(adapter.relationships(subjects=[c])), "point"),
         "descendants (2 levels down)": (
-            lambda _c: list(adapter.descendants([store_root], None)), "point"),
+            lambda _c: list(adapter.descendants([store_root], None)), "subtree"),
         "search l=<preferred name>": (
             lambda c: search("l=" + adapter.label(c)), "concepts"),
         "search t^<first word>": (
@@ -146,9 +149,8 @@ def main() -> None:
         print(f"{'command':<34}{'ms':>10}{'full size ms':>14}  grows with")
         for name, (fn, grows) in commands(adapter, level2 or root).items():
             ms = median_ms(fn, curies)
-            factor = 1.0 if grows == "point" else FULL[grows] / counts[grows]
-            print(f"{name:<34}{ms:>10.1f}{ms * factor:>14.0f}  "
-                  f"{'nothing (point lookups)' if grows == 'point' else grows}")
+            factor = FULL[grows] / counts[grows] if grows in FULL else 1.0
+            print(f"{name:<34}{ms:>10.1f}{ms * factor:>14.0f}  {GROWS.get(grows, grows)}")
         size = len(list(adapter.descendants([level2 or root], None)))
         print(f"(descendants of {level2 or root}: {size:,} concepts)")
         wall = runoak_seconds(db, curies[0])

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import duckdb
 
-from umlsgraph.db.connection import table_exists, transaction
+from umlsgraph.db import stamp
+from umlsgraph.db.connection import transaction
 from umlsgraph.db.hierarchy import HIERARCHICAL, edges_sql
 
 TABLE = "hierarchy_index"
@@ -25,22 +26,9 @@ RELATIONS = "relation_index"
 STAMP = "relation_index_stamp"
 
 
-def _stamp(con: duckdb.DuckDBPyConnection) -> str:
-    """What the index was built from: the release's load time and the number of relations."""
-    loaded = ""
-    if table_exists(con, "release"):
-        row = con.execute("SELECT value FROM release WHERE key = 'loaded_at'").fetchall()
-        loaded = row[0][0] if row else ""
-    relations = con.execute("SELECT count(*) FROM relations").fetchall()[0][0]
-    return f"{loaded}|{relations}"
-
-
 def is_fresh(con: duckdb.DuckDBPyConnection) -> bool:
-    """True when the index exists and was built from the relations the store holds now."""
-    if not all(table_exists(con, t) for t in (TABLE, RELATIONS, STAMP)):
-        return False
-    row = con.execute(f"SELECT stamp FROM {STAMP}").fetchall()
-    return bool(row) and row[0][0] == _stamp(con)
+    """True when both tables exist and were built from the relations the store holds now."""
+    return stamp.is_current(con, STAMP, "relations", TABLE, RELATIONS)
 
 
 def build(con: duckdb.DuckDBPyConnection) -> None:
@@ -56,5 +44,4 @@ def build(con: duckdb.DuckDBPyConnection) -> None:
             SELECT DISTINCT cui2, rel, rela, cui1 FROM relations
             WHERE ({HIERARCHICAL}) IS NOT TRUE AND cui1 <> cui2
             ORDER BY cui2, rel, rela, cui1""")
-        con.execute(f"CREATE OR REPLACE TABLE {STAMP} (stamp VARCHAR)")
-        con.execute(f"INSERT INTO {STAMP} VALUES (?)", [_stamp(con)])
+        stamp.write(con, STAMP, "relations")
