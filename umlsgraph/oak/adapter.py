@@ -7,8 +7,9 @@ OAK's basic, OBO-graph and search interfaces over `umlsgraph.oak.store.OntologyS
 
 - ids are CURIEs by `umlsgraph.curies` (``UMLS:C0036572``; an OBO store's own ids);
 - the is-a hierarchy (``rdfs:subClassOf``) is `umlsgraph.db.hierarchy`'s rule, the same one
-  every other reader uses; `ancestors`/`descendants` walk it whatever predicates are asked
-  for, except that a list of predicates without is-a walks those predicates instead;
+  every other reader uses; `ancestors`/`descendants` walk it alone unless `-p` names other
+  predicates too (OAK walks every predicate by default; UMLS's associative relations would
+  take such a walk across most of the store);
 - every other MRREL row is a relationship "CUI2 RELA CUI1", its predicate ``UMLS_RELA:<RELA>``
   (``UMLS_REL:<REL>`` without a RELA; a RELA that is a CURIE already is kept);
 - labels are preferred names, aliases every name (EXACT; RELATED/BROAD/NARROW for an OBO
@@ -194,9 +195,11 @@ class UmlsgraphImplementation(OboGraphInterface, SearchInterface):
     def _walk(self, start: CURIE | list[CURIE], predicates: list[PRED_CURIE] | None,
               reflexive: bool, method: GraphTraversalMethod | None,
               up: bool) -> Iterator[CURIE]:
-        """The is-a closure by the store's index; other predicates by OAK's own walk."""
+        """The is-a closure by the store's index (no predicates: is-a only, since walking
+        UMLS's associative relations would reach most of the store); any other predicate
+        list by OAK's own walk over `relationships`."""
         starts = [start] if isinstance(start, str) else list(start)
-        if predicates and IS_A not in predicates:
+        if predicates and set(predicates) != {IS_A}:
             walk = OboGraphInterface.ancestors if up else OboGraphInterface.descendants
             yield from walk(self, starts, predicates, reflexive, method)
             return

@@ -210,8 +210,7 @@ class OntologyStore:
         if "alias" in fields:
             sources.append(self._name_source())
         elif "label" in fields:
-            sources.append(f"SELECT cui, {NAME_SQL} AS str, lower({NAME_SQL}) AS s, "
-                           f"length(name) AS len FROM concepts")
+            sources.append(self._label_source())
         if "id" in fields:
             sources.append("SELECT cui, cui AS str, lower(cui) AS s, 0 AS len FROM concepts")
         if not sources:
@@ -223,6 +222,15 @@ class OntologyStore:
         if limit:
             sql += f" LIMIT {int(limit)}"
         return [r[0] for r in self.rows(sql, {"q": pattern})]
+
+    def _label_source(self) -> str:
+        """(cui, str, s, len) of preferred names: from the name index (sorted by `s`, so an
+        exact or prefix match reads a row group) where there is one."""
+        if self.names_indexed:
+            return (f"SELECT n.cui, n.str, n.s, n.len FROM {search.TABLE} n "
+                    "JOIN concepts c ON c.cui = n.cui AND c.name = n.str")
+        return (f"SELECT cui, {NAME_SQL} AS str, lower({NAME_SQL}) AS s, "
+                "length(name) AS len FROM concepts")
 
     def _name_source(self) -> str:
         if self.names_indexed:
