@@ -164,6 +164,10 @@ class UmlsgraphImplementation(OboGraphInterface, SearchInterface):
              entailed: bool) -> Iterator[RELATIONSHIP]:
         """(child, rdfs:subClassOf, parent) of the given children and/or parents."""
         if subs is None and objs is None:
+            if not entailed:
+                for child, parent in self._db.edges():
+                    yield to_curie(child), IS_A, to_curie(parent)
+                return
             subs = list(self._db.ids())
         if subs is not None:
             wanted = None if objs is None else set(objs)

@@ -21,7 +21,12 @@ from typing import Any
 import duckdb
 
 from umlsgraph.db import connect, relation_index, require_tables, search
-from umlsgraph.db.hierarchy import HIERARCHICAL, child_edges_sql, parent_edges_sql
+from umlsgraph.db.hierarchy import (
+    HIERARCHICAL,
+    child_edges_sql,
+    edges_sql,
+    parent_edges_sql,
+)
 from umlsgraph.errors import UmlsgraphError
 
 log = logging.getLogger(__name__)
@@ -154,6 +159,18 @@ class OntologyStore:
             return self.rows(parent_edges_sql("SELECT unnest($ids)"), {"ids": ids})
         return [(p, c) for c, p in self.rows(child_edges_sql("SELECT unnest($ids)"),
                                              {"ids": ids})]
+
+    def edges(self) -> Iterator[tuple[str, str]]:
+        """Every (child, parent) pair of the store, streamed."""
+        sql = (f"SELECT node, other FROM {relation_index.TABLE} WHERE up"
+               if self.relation_indexed else edges_sql())
+        cursor = self.con.cursor()
+        try:
+            cursor.execute(sql + " ORDER BY 1, 2")
+            while batch := cursor.fetchmany(10_000):
+                yield from batch
+        finally:
+            cursor.close()
 
     def closure(self, start: list[str], up: bool) -> set[str]:
         """Every ancestor (`up`) or descendant of the start ids, level by level; start
