@@ -10,10 +10,11 @@ label lookup), `ancestors` (the is-a closure, then the labels the command prints
 below the root, and searches. It also times one real `runoak info` process, start to end.
 
 Point lookups read a row group or two of a table sorted by the looked-up id, so they do not
-grow with the store (`relationships` by subject reads the relation index, sorted by CUI2);
-searches scan a column, so the last column extrapolates those linearly to a full release
-(3.3M concepts, 56M relation rows, 17M names) and the point lookups not at all. Descendants
-grow with the subtree, not the store.
+grow with the store (`relationships` by subject reads the relation index, sorted by CUI2;
+an exact search reads the name index, sorted by the lower-cased name). Other searches scan
+the name index, so the last column extrapolates those linearly to a full release (17M
+names) and the point lookups not at all. Ancestors grow with the number of ancestors and
+descendants with the subtree, not with the store.
 
     python bench/oak.py
     python bench/oak.py --db umls.duckdb --sample 50
@@ -39,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 FULL = {"concepts": 3_300_000, "relations": 56_000_000, "names": 17_000_000}
 GROWS = {"point": "nothing (point lookups)", "subtree": "the subtree (one lookup per level)",
-         "concepts": "concepts (scan)", "names": "names (scan)"}
+         "names": "names (scan)"}
 
 
 def prepare(root: Path, concepts: int) -> Path:
@@ -101,7 +102,7 @@ def commands(adapter: Any, store_root: str) -> dict[str, tuple[Callable[[str], A
         "descendants (2 levels down)": (
             lambda _c: list(adapter.descendants([store_root], None)), "subtree"),
         "search l=<preferred name>": (
-            lambda c: search("l=" + adapter.label(c)), "concepts"),
+            lambda c: search("l=" + adapter.label(c)), "point"),
         "search t^<first word>": (
             lambda c: search("t^" + adapter.label(c).split()[0]), "names"),
         "search t~<two words>": (
