@@ -177,10 +177,8 @@ class OntologyStore:
         ids are included only when a cycle leads back to them."""
         seen: set[str] = set()
         frontier = list(dict.fromkeys(start))
-        while frontier:
-            found: set[str] = set()
-            for batch in chunks(frontier):
-                found.update(other for _, other in self.neighbours(batch, up))
+        while frontier:  # a wide level is one semi-join (one scan), not a scan per chunk
+            found = {other for _, other in self.neighbours(frontier, up)}
             frontier = sorted(found - seen)
             seen.update(frontier)
         return seen
