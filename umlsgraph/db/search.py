@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import duckdb
 
-from umlsgraph.db import schema
-from umlsgraph.db.connection import table_exists, transaction
+from umlsgraph.db import schema, stamp
+from umlsgraph.db.connection import transaction
 
 TABLE = schema.NAME_SEARCH
 STAMP = schema.NAME_SEARCH_STAMP
@@ -56,30 +56,16 @@ ORDER BY b.key[1], b.key[2], b.cui LIMIT $limit"""
 OVERFETCH = 20
 
 
-def _stamp(con: duckdb.DuckDBPyConnection) -> str:
-    """What the index was built from: the release's load time and the number of names."""
-    loaded = ""
-    if table_exists(con, "release"):
-        row = con.execute("SELECT value FROM release WHERE key = 'loaded_at'").fetchall()
-        loaded = row[0][0] if row else ""
-    names = con.execute("SELECT count(*) FROM names").fetchall()[0][0]
-    return f"{loaded}|{names}"
-
-
 def is_fresh(con: duckdb.DuckDBPyConnection) -> bool:
     """True when the index exists and was built from the names the store holds now."""
-    if not (table_exists(con, TABLE) and table_exists(con, STAMP)):
-        return False
-    row = con.execute(f"SELECT stamp FROM {STAMP}").fetchall()
-    return bool(row) and row[0][0] == _stamp(con)
+    return stamp.is_current(con, STAMP, "names", TABLE)
 
 
 def build(con: duckdb.DuckDBPyConnection) -> None:
     """(Re)build the index in one transaction (seconds per million names)."""
     with transaction(con):
         schema.rebuild(con, TABLE)
-        schema.rebuild(con, STAMP)
-        con.execute(f"INSERT INTO {STAMP} VALUES (?)", [_stamp(con)])
+        stamp.write(con, STAMP, "names")
 
 
 def search(con: duckdb.DuckDBPyConnection, text: str,

@@ -1,0 +1,238 @@
+"""`runoak -i umlsgraph:STORE.duckdb ...`: a whole umlsgraph store as an OAK adapter.
+
+OAK finds adapters by the scheme before the first colon; plugins register theirs in the
+``oaklib.plugins`` entry-point group (see pyproject.toml), so ``umlsgraph:`` resolves to
+`UmlsgraphImplementation` once ``umlsgraph[oak]`` is installed. The adapter implements
+OAK's basic, OBO-graph and search interfaces over `umlsgraph.oak.store.OntologyStore`:
+
+- ids are CURIEs by `umlsgraph.curies` (``UMLS:C0036572``; an OBO store's own ids);
+- the is-a hierarchy (``rdfs:subClassOf``) is `umlsgraph.db.hierarchy`'s rule, the same one
+  every other reader uses; `ancestors`/`descendants` walk it alone unless `-p` names other
+  predicates too (OAK walks every predicate by default; UMLS's associative relations would
+  take such a walk across most of the store);
+- every other MRREL row is a relationship "CUI2 RELA CUI1", its predicate ``UMLS_RELA:<RELA>``
+  (``UMLS_REL:<REL>`` without a RELA; a RELA that is a CURIE already is kept);
+- labels are preferred names, aliases every name (EXACT; RELATED/BROAD/NARROW for an OBO
+  store's synonyms of that scope), definitions the longest of a concept's definitions,
+  mappings the sources' codes (``MSH:D012640``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from oaklib.datamodels.search import SearchConfiguration
+from oaklib.datamodels.search_datamodel import SearchProperty, SearchTermSyntax
+from oaklib.datamodels.vocabulary import (
+    HAS_BROAD_SYNONYM,
+    HAS_DBXREF,
+    HAS_EXACT_SYNONYM,
+    HAS_NARROW_SYNONYM,
+    HAS_RELATED_SYNONYM,
+    IS_A,
+    LABEL_PREDICATE,
+)
+from oaklib.interfaces.basic_ontology_interface import (
+    ALIAS_MAP,
+    DEFINITION,
+    LANGUAGE_TAG,
+    METADATA_MAP,
+    RELATIONSHIP,
+)
+from oaklib.interfaces.obograph_interface import GraphTraversalMethod, OboGraphInterface
+from oaklib.interfaces.search_interface import SearchInterface
+from oaklib.types import CURIE, PRED_CURIE
+
+from umlsgraph.curies import UMLS_PREFIX, to_cui, to_curie
+from umlsgraph.load.obo import SYNONYM_TTY
+from umlsgraph.oak.store import OntologyStore, chunks
+
+#: An OBO store's synonym term types back to their scope's predicate; other names are EXACT.
+SCOPE_PREDICATE = {
+    SYNONYM_TTY["RELATED"]: HAS_RELATED_SYNONYM,
+    SYNONYM_TTY["BROAD"]: HAS_BROAD_SYNONYM,
+    SYNONYM_TTY["NARROW"]: HAS_NARROW_SYNONYM,
+}
+#: OAK's search syntax (`t~`, `l=`, `t^`, `l/`, `l@`) as a store search mode.
+SYNTAX_MODE = {"STARTS_WITH": "prefix", "REGULAR_EXPRESSION": "regex", "SQL": "like"}
+UMLS_URI = "https://uts.nlm.nih.gov/uts/umls/concept/"
+
+
+@dataclass
+class UmlsgraphImplementation(OboGraphInterface, SearchInterface):
+    """An OAK adapter over a umlsgraph DuckDB store (a UMLS release or an OBO ontology)."""
+
+    store: OntologyStore | None = None
+
+    def __post_init__(self) -> None:
+        if self.store is None:
+            slug = self.resource.slug if self.resource else None
+            if not slug:
+                raise ValueError("give the store: runoak -i umlsgraph:PATH.duckdb ...")
+            self.store = OntologyStore.open(slug)
+        self.prefix_map()[UMLS_PREFIX] = UMLS_URI
+
+    @property
+    def _db(self) -> OntologyStore:
+        assert self.store is not None
+        return self.store
+
+    # -- entities and labels -------------------------------------------------------------
+
+    def entities(self, filter_obsoletes: bool = True, owl_type: Any = None) -> Iterable[CURIE]:
+        """Every concept (obsolete OBO terms are not loaded, so there are none to filter)."""
+        for cui in self._db.ids():
+            yield to_curie(cui)
+
+    def label(self, curie: CURIE, lang: LANGUAGE_TAG | None = None) -> str | None:
+        return self._db.names([to_cui(curie)]).get(to_cui(curie))
+
+    def labels(self, curies: Iterable[CURIE], allow_none: bool = True,
+               lang: LANGUAGE_TAG | None = None) -> Iterable[tuple[CURIE, str]]:
+        for batch in chunks(curies):
+            names = self._db.names([to_cui(c) for c in batch])
+            for curie in batch:
+                name = names.get(to_cui(curie))
+                if name is not None or allow_none:
+                    yield curie, name  # type: ignore[misc]
+
+    def curies_by_label(self, label: str) -> list[CURIE]:
+        return [to_curie(c) for c in self._db.ids_named(label)]
+
+    def entity_alias_map(self, curie: CURIE) -> ALIAS_MAP:
+        aliases: dict[str, list[str]] = {}
+        for i, (name, tty, _sab) in enumerate(self._db.synonyms(to_cui(curie))):
+            predicate = LABEL_PREDICATE if i == 0 else SCOPE_PREDICATE.get(tty,
+                                                                            HAS_EXACT_SYNONYM)
+            if name not in aliases.setdefault(predicate, []):
+                aliases[predicate].append(name)
+        return aliases
+
+    def simple_mappings_by_curie(self, curie: CURIE) -> Iterable[tuple[PRED_CURIE, CURIE]]:
+        for sab, code in self._db.codes(to_cui(curie)):
+            yield HAS_DBXREF, code if ":" in code else f"{sab}:{code}"
+
+    def entity_metadata_map(self, curie: CURIE) -> METADATA_MAP:
+        xrefs = [x for _, x in self.simple_mappings_by_curie(curie)]
+        return {"id": [curie], HAS_DBXREF: xrefs} if xrefs else {"id": [curie]}
+
+    # -- definitions ---------------------------------------------------------------------
+
+    def definition(self, curie: CURIE, lang: LANGUAGE_TAG | None = None) -> str | None:
+        found = self._db.definitions([to_cui(curie)]).get(to_cui(curie))
+        return found[0] if found else None
+
+    def definitions(self, curies: Iterable[CURIE], include_metadata: bool = False,
+                    include_missing: bool = False,
+                    lang: LANGUAGE_TAG | None = None) -> Iterator[DEFINITION]:
+        for batch in chunks(curies):
+            found = self._db.definitions([to_cui(c) for c in batch])
+            for curie in batch:
+                text, sab = found.get(to_cui(curie), (None, None))
+                if text is None and not include_missing:
+                    continue
+                yield curie, text, ({"source": [sab]} if include_metadata and sab else None)
+
+    # -- relationships -------------------------------------------------------------------
+
+    def relationships(self, subjects: Iterable[CURIE] | None = None,
+                      predicates: Iterable[PRED_CURIE] | None = None,
+                      objects: Iterable[CURIE] | None = None, include_tbox: bool = True,
+                      include_abox: bool = True, include_entailed: bool = False,
+                      exclude_blank: bool = True, invert: bool = False
+                      ) -> Iterator[RELATIONSHIP]:
+        """Asserted is-a edges, then the other relations; `include_entailed` adds every
+        is-a ancestor (OAK's entailment of subClassOf)."""
+        if invert:
+            for s, p, o in self.relationships(objects, predicates, subjects, include_tbox,
+                                              include_abox, include_entailed):
+                yield o, p, s
+            return
+        subs = None if subjects is None else [to_cui(c) for c in subjects]
+        objs = None if objects is None else [to_cui(c) for c in objects]
+        preds = None if predicates is None else list(predicates)
+        if preds is None or IS_A in preds:
+            yield from self._isa(subs, objs, include_entailed)
+        others = None if preds is None else [p for p in preds if p != IS_A]
+        if others is None or others:
+            for s, p, o in self._db.relations(subs, objs, others):
+                yield to_curie(s), p, to_curie(o)
+
+    def _isa(self, subs: list[str] | None, objs: list[str] | None,
+             entailed: bool) -> Iterator[RELATIONSHIP]:
+        """(child, rdfs:subClassOf, parent) of the given children and/or parents."""
+        if subs is None and objs is None:
+            if not entailed:
+                for child, parent in self._db.edges():
+                    yield to_curie(child), IS_A, to_curie(parent)
+                return
+            subs = list(self._db.ids())
+        if subs is not None:
+            wanted = None if objs is None else set(objs)
+            for cui in subs:
+                parents = (self._db.closure([cui], up=True) if entailed else
+                           {p for _, p in self._db.neighbours([cui], up=True)})
+                for parent in sorted(parents):
+                    if wanted is None or parent in wanted:
+                        yield to_curie(cui), IS_A, to_curie(parent)
+            return
+        for cui in objs or []:
+            children = (self._db.closure([cui], up=False) if entailed else
+                        {c for _, c in self._db.neighbours([cui], up=False)})
+            for child in sorted(children):
+                yield to_curie(child), IS_A, to_curie(cui)
+
+    # -- graph walks ---------------------------------------------------------------------
+
+    def ancestors(self, start_curies: CURIE | list[CURIE],
+                  predicates: list[PRED_CURIE] | None = None, reflexive: bool = True,
+                  method: GraphTraversalMethod | None = None) -> Iterable[CURIE]:
+        return self._walk(start_curies, predicates, reflexive, method, up=True)
+
+    def descendants(self, start_curies: CURIE | list[CURIE],
+                    predicates: list[PRED_CURIE] | None = None, reflexive: bool = True,
+                    method: GraphTraversalMethod | None = None) -> Iterable[CURIE]:
+        return self._walk(start_curies, predicates, reflexive, method, up=False)
+
+    def _walk(self, start: CURIE | list[CURIE], predicates: list[PRED_CURIE] | None,
+              reflexive: bool, method: GraphTraversalMethod | None,
+              up: bool) -> Iterator[CURIE]:
+        """The is-a closure by the store's index (no predicates: is-a only, since walking
+        UMLS's associative relations would reach most of the store); any other predicate
+        list by OAK's own walk over `relationships`."""
+        starts = [start] if isinstance(start, str) else list(start)
+        if predicates and set(predicates) != {IS_A}:
+            walk = OboGraphInterface.ancestors if up else OboGraphInterface.descendants
+            yield from walk(self, starts, predicates, reflexive, method)
+            return
+        found = self._db.closure([to_cui(c) for c in starts], up=up)
+        if reflexive:
+            yield from starts
+        for cui in sorted(found):
+            if not (reflexive and to_curie(cui) in starts):
+                yield to_curie(cui)
+
+    # -- search --------------------------------------------------------------------------
+
+    def basic_search(self, search_term: str,
+                     config: SearchConfiguration | None = None) -> Iterable[CURIE]:
+        """OAK's search syntax: `t~x` any name contains x, `l=x` preferred name is x, `t^x`
+        a name starts with x, `l/re` a regular expression, `i=UMLS:C…` an id; case-
+        insensitive except for regular expressions; best matches first."""
+        config = config or SearchConfiguration()
+        properties = {str(SearchProperty(p)) for p in (config.properties or [])}
+        fields = set()
+        if not properties or {"LABEL", "ANYTHING"} & properties:
+            fields.add("label")
+        if not properties or {"ALIAS", "ANYTHING"} & properties:
+            fields.add("alias")
+        if {"IDENTIFIER", "ANYTHING"} & properties:
+            fields.add("id")
+        mode = "partial" if config.is_partial else "exact"
+        if config.syntax:
+            mode = SYNTAX_MODE.get(str(SearchTermSyntax(config.syntax)), mode)
+        text = to_cui(search_term) if fields == {"id"} else search_term
+        for cui in self._db.search(text, mode, fields, config.limit):
+            yield to_curie(cui)
