@@ -78,7 +78,7 @@ def run(con: duckdb.DuckDBPyConnection, todo_table: str, query: Query, source: I
     if n_workers < 0 or kind not in KINDS:
         raise ModelError(f"--workers {workers} ({kind}): give 0 or more worker "
                          f"{' or '.join(KINDS)}es")
-    feed = Feed(con, todo_table, query, source, labeller, chunk_size, n_workers, kind)
+    feed = Feed(con, todo_table, query, source, labeller, todo, chunk_size, n_workers, kind)
     forward = Forward(labeller)
     written = 0
     previous: Launched | None = None
@@ -128,9 +128,9 @@ class Feed:
     """Prepared chunks in order, with up to `workers + 1` of them under way."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, todo_table: str, query: Query,
-                 source: ItemSource, labeller: Labeller, chunk_size: int, workers: int,
-                 kind: str) -> None:
-        self.con, self.todo_table, self.chunk_size = con, todo_table, chunk_size
+                 source: ItemSource, labeller: Labeller, todo: int, chunk_size: int,
+                 workers: int, kind: str) -> None:
+        self.con, self.todo_table, self.todo, self.chunk_size = con, todo_table, todo, chunk_size
         self.sql = source.texts_sql(query, "SELECT id FROM _chunk_ids")
         self.reader = con.cursor()
         self.renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="label-render")
@@ -140,7 +140,7 @@ class Feed:
         self.depth = workers + 1
 
     def __enter__(self) -> Feed:
-        while len(self.pending) < self.depth:
+        for _ in range(self.depth):
             self._submit()
         return self
 
@@ -161,10 +161,12 @@ class Feed:
         return ids, batches
 
     def _submit(self) -> None:
+        """Queue the next chunk, if any is left, for rendering and preparing."""
+        if self.start >= self.todo:
+            return
         table = chunk_ids(self.con, self.todo_table, self.start, self.chunk_size)
         self.start += self.chunk_size
-        if table.num_rows:
-            self.pending.append(self.renderer.submit(self._render, table))
+        self.pending.append(self.renderer.submit(self._render, table))
 
     def _render(self, table: Any) -> tuple[list[str], Any]:
         """In the render thread: the chunk's texts from DuckDB, then prepared or dispatched."""
