@@ -378,7 +378,7 @@ def label_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
         return []
     f = r["forward"]
     forward = f["items"] / f["seconds"]
-    rows = [("forward pass alone (BERT-base, bucketed)", f"{forward:,.0f} items/s",
+    rows = [("forward pass alone (same chunks, bucketed)", f"{forward:,.0f} items/s",
              f"{f['items']:,} items in {f['seconds']:.1f} s; {f['real_tokens'] / f['items']:.1f} "
              f"tokens/item, padding {f['padded_tokens'] / f['real_tokens']:.2f}x; batch "
              f"{f['batch_size']}, {f['dtype']}; tokenize+pad in one thread "

@@ -23,13 +23,20 @@ SEED_MAX_NEW_TOKENS = 5  # the seed README's command line
 
 
 def load_like_the_seed(model_dir: str, device: str) -> tuple[Any, Any]:
-    """(model, tokenizer) the way the seed loads them, placed on `device`."""
+    """(model, tokenizer) the way the seed loads them, placed on `device` (a `.gguf` file is
+    read through transformers' `gguf_file`, as umlsgraph's hf backend does)."""
+    from pathlib import Path
+
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    source: dict[str, Any] = {"pretrained_model_name_or_path": model_dir}
+    if model_dir.endswith(".gguf"):
+        source = {"pretrained_model_name_or_path": str(Path(model_dir).parent),
+                  "gguf_file": Path(model_dir).name}
     placement = {"device_map": device} if device.startswith("cuda") else {}
-    model = AutoModelForCausalLM.from_pretrained(model_dir, return_dict=True, **placement)
+    model = AutoModelForCausalLM.from_pretrained(**source, return_dict=True, **placement)
     model.eval()
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(**source)
     tokenizer.pad_token = tokenizer.eos_token
     tokenizer.add_special_tokens({"pad_token": "<PAD>"})
     model.resize_token_embeddings(len(tokenizer))
