@@ -191,12 +191,11 @@ def _workers(labeller: Labeller, workers: int, kind: str) -> tuple[Preparer, Exe
         preparer: Preparer = TransformersPreparer(labeller.tokenizer, labeller.max_length,
                                                   labeller.pad_id, labeller.batch_size,
                                                   labeller.bucketing)
-        kind = "thread"
     else:
         preparer = FastPreparer(spec)
     if workers == 0:
         return preparer, None
-    if kind == "thread":
+    if kind == "thread" or spec is None:
         return preparer, ThreadPoolExecutor(workers, thread_name_prefix="label-prepare")
     spawn = multiprocessing.get_context("spawn")  # no fork of a process holding CUDA/DuckDB
     return preparer, ProcessPoolExecutor(workers, mp_context=spawn, initializer=init_worker,
