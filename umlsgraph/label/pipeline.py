@@ -18,7 +18,10 @@ Three stages overlap:
    chunk's batches have been launched, so the GPU computes while DuckDB writes.
 
 Worker processes ignore Ctrl-C (the parent stops them) and exit by themselves when the
-parent is gone, even after a kill -9: no orphan is left either way.
+parent is gone, even after a kill -9: no orphan is left either way. They are started with
+"spawn" (no fork of a process that holds CUDA and DuckDB threads), so a script that calls
+`label()` with worker processes needs Python's `if __name__ == "__main__":` guard, as every
+multiprocessing script does; the CLI has it.
 """
 
 from __future__ import annotations
