@@ -126,7 +126,7 @@ def tokenizer_folders(assets: Path) -> tuple[Path, Path]:
 # ----------------------------------------------------------------------------- the gpu tests
 
 
-def run_gpu_tests(work: Path, timeout: float = 240) -> dict[str, Any]:
+def run_gpu_tests(work: Path, timeout: float = 180) -> dict[str, Any]:
     """`pytest -m gpu tests/gpu`, in a child process; counts and skip reasons from JUnit XML.
     Stopped after `timeout` seconds, so the benchmark still gets its share of one call."""
     report = work / "gpu-tests.xml"
@@ -578,7 +578,7 @@ def main() -> None:
                         "MiniLM and SmolLM2 packages when absent).")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--skip-tests", action="store_true", help="Do not run pytest -m gpu.")
-    parser.add_argument("--tests-timeout", type=float, default=240,
+    parser.add_argument("--tests-timeout", type=float, default=180,
                         help="Seconds the gpu tests may take before they are stopped.")
     parser.add_argument("--prepare", action="store_true",
                         help="Only write the tokenizers into --assets (bench/gpu_prepare.sh).")
