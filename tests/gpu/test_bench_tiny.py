@@ -29,23 +29,26 @@ def test_tiny_benchmark_prints_and_saves_its_table(tmp_path: Path) -> None:
                           cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "| what | figure | note |" in proc.stdout
-    for row in ("gpu tests (pytest -m gpu)", "label() end to end, length bucketing",
-                "label() end to end, no bucketing", "Labeller alone, length bucketing",
-                "train() steps/s (warm epoch)", "annotate: seed's way",
+    assert "label()/forward ratio: " in proc.stdout
+    for row in ("gpu tests (pytest -m gpu)", "forward pass alone",
+                "label() end to end, default workers", "label() end to end, worker threads",
+                "label() end to end, no workers", "train() steps/s (warm epoch)",
+                "annotate: the seed's loop (generate, batch 1, sampling T=1.0, no database)",
                 "annotate: umlsgraph batched greedy", "annotate: umlsgraph constrained"):
         assert f"| {row}" in proc.stdout
-    saved = sorted(p.suffix for p in tmp_path.iterdir())
+    saved = sorted(p.suffix for p in tmp_path.iterdir() if p.name.startswith("gpu-cpu"))
     assert saved == [".json", ".md"]
     figures = json.loads(next(tmp_path.glob("gpu-cpu-tiny-*.json")).read_text())
-    assert figures["device_name"] == "cpu" and figures["tiny"] is True
-    assert figures["label_bucketed"]["items"] == figures["label_unbucketed"]["items"] == 2000
+    assert figures["device_name"] == "cpu" and figures["tiny"] is True and figures["complete"]
+    for key in ("label_default", "label_threads", "label_none"):
+        assert figures[key]["items"] == figures["forward"]["items"] == 2000
+    assert figures["label_threads"]["workers"] == 2 and figures["label_threads"]["kind"] == "thread"
+    assert figures["forward"]["padded_tokens"] >= figures["forward"]["real_tokens"] > 2000
     assert figures["train"]["steps"] > 0 and figures["train"]["seconds"] > 0
-    for case in ("seed", "generate", "constrained"):
+    seed = figures["annotate"]["seed"]
+    assert seed["items"] == 3 and seed["batch_size"] == 1 and seed["max_new_tokens"] == 5
+    for case in ("generate", "constrained"):
         assert figures["annotate"][case]["items"] > 0
-    # bucketing pads less than batching in table order
-    bucketed, plain = figures["labeller_bucketed"], figures["labeller_unbucketed"]
-    assert bucketed["padded_tokens"] < plain["padded_tokens"]
-    assert bucketed["real_tokens"] == plain["real_tokens"]
     if not figures["device"].startswith("cuda"):
         outcome = figures["tests"]["outcome"]
         assert "0 passed, 0 failed" in outcome and "skipped" in outcome

@@ -241,3 +241,27 @@ def test_hf_annotator_loads_onto_the_gpu_and_agrees_with_cpu(cuda: str, llama_di
     generating.setup(QUERY)
     replies = generating.ask(prompts)
     assert len(replies) == len(prompts) and all(isinstance(r.raw, str) for r in replies)
+
+
+@pytest.mark.parametrize("workers,kind", [(0, "process"), (2, "process"), (2, "thread")])
+def test_label_pipeline_on_cuda_agrees_across_worker_kinds(
+        cuda: str, encoder_dir: Path, loaded_db: Path, tmp_path: Path, workers: int,
+        kind: str) -> None:
+    """The same chunks through pinned, non-blocking copies and the paced GPU queue: the same
+    predictions whichever way the batches were prepared, and close to the CPU's."""
+    import shutil
+
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(loaded_db, db)
+    result = label(db, QUERY, ConceptSource(), encoder_dir, device=cuda, progress=False,
+                   chunk_size=100, workers=workers, worker_kind=kind)
+    assert result.labelled == result.candidates == 300
+    con = connect(db, read_only=True)
+    try:
+        rows = con.execute("SELECT id, probability FROM predictions ORDER BY id").fetchall()
+        ids_text = con.execute(ConceptSource().texts_sql(QUERY, "SELECT cui AS id FROM concepts")
+                               + " ORDER BY id").fetchall()
+    finally:
+        con.close()
+    _, ref = EncoderModel(encoder_dir, device="cpu").predict_texts([t or "" for _, t in ids_text])
+    assert [p for _, p in rows] == pytest.approx(ref, abs=0.03)
