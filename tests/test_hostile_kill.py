@@ -95,6 +95,7 @@ def killed_mid_work(args: list[str], seconds: float, seed: int, stage: Callable[
     assert any(what == "partial" for _, what in kills), f"no kill landed mid-work: {kills}"
     code, err = cli(args)
     assert code == 0, f"after kills at {kills}: {err[-3000:]}"
+    print(f"{args[0]}: kills (seconds, what each left): {kills}")  # shown with -s or -rP
     return kills
 
 
