@@ -95,6 +95,7 @@ def killed_mid_work(args: list[str], seconds: float, seed: int, stage: Callable[
     assert any(what == "partial" for _, what in kills), f"no kill landed mid-work: {kills}"
     code, err = cli(args)
     assert code == 0, f"after kills at {kills}: {err[-3000:]}"
+    print(f"{args[0]}: kills (seconds, what each left): {kills}")  # shown with -s or -rP
     return kills
 
 
@@ -244,18 +245,24 @@ def test_run_killed_mid_work_exports_what_an_uninterrupted_run_exports(
                             predictions(straight / "umls.duckdb")), f"kills at {kills}"
     assert history(killed / "model") == history(straight / "model"), f"kills at {kills}"
     nodes, edges = graph(straight / "model" / "export" / "nervous_system.graphml")
-    assert nodes and edges
+    positives = sum(label == "yes" for label, _ in predictions(straight / "umls.duckdb").values())
+    assert nodes and edges, f"the straight run exported nothing ({positives} positives)"
     assert graph(killed / "model" / "export" / "nervous_system.graphml") == (nodes, edges), \
         f"kills at {kills}"
 
 
 def fresh_project(folder: Path, template: Path, minilm: Path) -> None:
-    """`folder` as a new project: the loaded store, a project file, no model yet. Two epochs,
-    so that training checkpoints (after the first) before it finishes."""
+    """`folder` as a new project: the loaded store, every concept's word-rule label as the
+    labels file (so the model finds positives and the export has nodes and edges), a project
+    file, no model yet. Two epochs, so that training checkpoints (after the first) before it
+    finishes."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
     shutil.copy(template, folder / "umls.duckdb")
+    labels = word_gold(template)
+    (folder / "labels.csv").write_text(
+        "id,label\n" + "".join(f"{cui},{label}\n" for cui, label in labels.items()))
     (folder / "project.toml").write_text(
-        f'[run]\nquery = "nervous_system"\ndb = "umls.duckdb"\nllm = "embed"\nn = 80\n'
+        f'[run]\nquery = "nervous_system"\ndb = "umls.duckdb"\nlabels-file = "labels.csv"\n'
         f'base-model = "{minilm}"\nout = "model"\nepochs = 2\nmin-steps = 0\n'
         'max-length = 24\nformats = ["graphml"]\n')

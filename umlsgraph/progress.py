@@ -1,7 +1,7 @@
-"""The progress bar of the long steps (train, label): rate and ETA on stderr, or nothing.
+"""The progress bar of training and labelling: rate and ETA on stderr, or nothing.
 
-A cross-cutting helper: the steps report progress through `Progress` and never import rich
-themselves.
+Beneath both steps (and the inference package they share), so neither imports the other
+for it; rich is imported only when a bar is shown.
 """
 
 from __future__ import annotations
