@@ -184,4 +184,7 @@ def print_table(rows: list[dict], model: str, args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from record import recorded
+
+    with recorded("annotate"):
+        main()

@@ -155,4 +155,7 @@ def _ranked(db: Path, query: object, annotator: str) -> list[str]:
 
 
 if __name__ == "__main__":
-    main()
+    from record import recorded
+
+    with recorded("audit"):
+        main()

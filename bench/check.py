@@ -99,4 +99,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from record import recorded
+
+    with recorded("check"):
+        main()

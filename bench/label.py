@@ -218,4 +218,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from contextlib import nullcontext
+
+    from record import recorded
+
+    # the per-method child processes (--only) print into the parent's record
+    with nullcontext() if "--only" in sys.argv else recorded("label"):
+        main()

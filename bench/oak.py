@@ -175,4 +175,7 @@ def _two_below_root(adapter: Any, curie: str) -> str | None:
 
 
 if __name__ == "__main__":
-    main()
+    from record import recorded
+
+    with recorded("oak"):
+        main()
