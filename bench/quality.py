@@ -25,8 +25,9 @@ sample and the training. A case+seed already in the results file is skipped (res
 
 Store variants (`--extra`): `none`; `randomK` / `informativeK` give every concept K more
 parents from a second source vocabulary (random concepts, or random ancestors two or more
-levels up: a source that agrees with HPO); `--extra-rel` states them as PAR/CHD rows or as
-RB/RN rows with RELA isa/inverse_isa (how some sources state is-a); `flat` deletes every
+levels up, below the top two levels: a source that agrees with HPO at a coarser grain);
+`--extra-rel` states them as PAR/CHD rows or as RB/RN rows with RELA isa/inverse_isa (how
+some sources state is-a); `flat` deletes every
 relation (a store with no hierarchy). `--hierarchy-rule par-chd` reads the hierarchy as
 PAR/CHD only (the rule before db/hierarchy.py counted RELA isa; bench-only switch).
 Gold always comes from the pristine HPO store.
@@ -174,8 +175,10 @@ def add_extra_parents(db: Path, extra: str, rel: str, seed: int) -> int:
     """Give every concept K more parents from a second source (EXTRA_SAB); returns rows added.
 
     `random`: K concepts drawn uniformly. `informative`: K of the concept's ancestors two or
-    more levels up (fewer if it has fewer). `rel` "par" states them as PAR/CHD rows, "rb-isa"
-    as RB/RN rows with RELA inverse_isa/isa, as some sources state is-a."""
+    more levels up, below the top two levels ("All", "Phenotypic abnormality"); fewer if it
+    has fewer: a second source that agrees with HPO at a coarser grain. `rel` "par" states
+    them as PAR/CHD rows, "rb-isa" as RB/RN rows with RELA inverse_isa/isa, as some sources
+    state is-a."""
     kind, k = extra.rstrip("0123456789"), int(extra[len(extra.rstrip("0123456789")):] or 0)
     pairs = edges(db)
     parents: dict[str, set[str]] = {}
@@ -184,6 +187,8 @@ def add_extra_parents(db: Path, extra: str, rel: str, seed: int) -> int:
     ids = sorted(with_con(db, lambda con: [r[0] for r in con.execute(
         "SELECT cui FROM concepts").fetchall()], read_only=True))
     rng = random.Random(f"extra/{extra}/{seed}")
+    roots = {i for i in ids if i not in parents}
+    top = roots | {c for c, ps in parents.items() if ps & roots}  # "All", "Phenotypic abn."
     rows = []
     for child in ids:
         direct = parents.get(child, set())
@@ -191,7 +196,7 @@ def add_extra_parents(db: Path, extra: str, rel: str, seed: int) -> int:
             chosen = [p for p in rng.sample(ids, k + len(direct) + 1)
                       if p != child and p not in direct][:k]
         elif kind == "informative":
-            far = sorted(_ancestors(child, parents) - direct - {child})
+            far = sorted(_ancestors(child, parents) - direct - {child} - top)
             chosen = rng.sample(far, min(k, len(far)))
         else:
             raise SystemExit(f"unknown --extra {extra!r}; use none, flat, randomK, informativeK")
