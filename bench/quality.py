@@ -41,6 +41,9 @@ Recipes:
   audit       new, trained without the annotations the label audit flags (branch audit)
   uncertainty new on budget/2 random labels, then budget/2 more chosen by the uncertainty
               strategy from the same annotator, trained again (equal total budget)
+  tfidf       a proxy, not the product: TF-IDF + logistic regression on the same default
+              text and answers; seconds per run, for text and noise comparisons when CPU for
+              fine-tuning is short (its rows say recipe=tfidf; targets count only `new`)
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ TEST = {"skeletal": "HP:0000924", "eye": "HP:0000478", "genitourinary": "HP:0000
 SUBTREES = {**DEV, **TEST}
 NOISE = ("clean", "random10", "random20", "hard10", "branches10", "misses10")
 BUDGETS = (500, 2000)
-RECIPES = ("naive", "old", "new", "audit", "uncertainty")
+RECIPES = ("naive", "old", "new", "audit", "uncertainty", "tfidf")
 RULES = ("par-chd+isa", "par-chd")
 EXTRA_SAB = "BENCHX"
 
@@ -400,11 +403,46 @@ def run_recipe(run: Run, recipe: str, budget: int, base: str) -> dict[str, Any]:
         result = run_audit(run, config, budget)
     elif recipe == "uncertainty":
         result = run_uncertainty(run, config, budget)
+    elif recipe == "tfidf":
+        result = run_tfidf(run, config, budget)
     else:
         raise SystemExit(f"unknown recipe {recipe!r}; choose from {', '.join(RECIPES)}")
     result["settings"] = {k: v for k, v in asdict(config).items() if k != "base_model"}
     result["settings"]["base_model"] = Path(config.base_model).parent.name or config.base_model
     return result
+
+
+def run_tfidf(run: Run, config: Any, budget: int) -> dict[str, Any]:
+    """A cheap proxy, not the product: TF-IDF + logistic regression on the encoder's exact
+    default text (names, parents, grandparents, read from the working store), trained on the
+    same annotator answers. Seconds instead of CPU-hours, so every case gets its seeds; it
+    shows how a text change moves a text classifier, never what the encoder reaches."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from umlsgraph.db.items import ConceptSource
+    from umlsgraph.train.data import training_text
+
+    started = time.monotonic()
+    query = training_text(run.query, config)
+    ids = run.sample[:budget] + run.held_out
+    ids_sql = labels_sql_ids(run, ids)
+    texts = with_con(run.db, lambda con: dict(con.execute(
+        ConceptSource().texts_sql(query, ids_sql)).fetchall()))
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    train_x = vectorizer.fit_transform([texts[i] for i in run.sample[:budget]])
+    model = LogisticRegression(C=4.0, max_iter=2000, random_state=run.seed).fit(
+        train_x, [run.answers[i] for i in run.sample[:budget]])
+    predicted = model.predict(vectorizer.transform([texts[i] for i in run.held_out]))
+    pairs = [(run.truth[i], str(a)) for i, a in zip(run.held_out, predicted, strict=True)]
+    return {"encoder": prf(pairs), "epochs": 0, "best_epoch": 0, "train_s": 0.0,
+            "s": round(time.monotonic() - started, 1), "model": run.folder / "tfidf"}
+
+
+def labels_sql_ids(run: Run, ids: list[str]) -> str:
+    """SQL of one column `id` selecting `ids` (stored in the working store's bench table)."""
+    sql = with_con(run.db, lambda con: labels_sql(con, "ids", dict.fromkeys(ids, "")))
+    return f"SELECT id FROM ({sql})"
 
 
 def _store_labels(run: Run, ids: list[str], name: str) -> Any:
@@ -514,8 +552,9 @@ def cases(args: argparse.Namespace, held_out: int) -> Iterator[Case]:
                 for extra in _list(args.extra):
                     for rule in _list(args.hierarchy_rule):
                         for recipe in _list(args.recipes):
-                            yield Case(subtree, noise, budget, extra, args.extra_rel, rule,
-                                       recipe, held_out)
+                            rel = args.extra_rel if extra not in ("none", "flat") else "par"
+                            yield Case(subtree, noise, budget, extra, rel, rule, recipe,
+                                       held_out)
 
 
 def _list(value: str) -> list[str]:

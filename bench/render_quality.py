@@ -127,7 +127,7 @@ def hierarchy(groups: dict[tuple[Any, ...], list[dict[str, Any]]],
             "Δ is paired by seed.", "",
             "| subtree | extra parents (RB/RN + RELA isa) | PAR/CHD only | PAR/CHD + RELA isa "
             "| Δ (isa − PAR/CHD) | n pairs | verdict |", "|---|---|--:|--:|--:|--:|---|"]
-    for key, rows in sorted(groups.items(), key=lambda kv: str(kv[0])):
+    for _, rows in sorted(groups.items(), key=lambda kv: str(kv[0])):
         case = rows[0]["case"]
         if case["extra_rel"] != "rb-isa" or case["rule"] != "par-chd+isa":
             continue
