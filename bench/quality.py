@@ -516,12 +516,14 @@ def prepare(db: Path, case: Case, seed: int, work: Path) -> tuple[Run, dict[str,
 
 
 def commit() -> str:
-    """The commit the bench runs from (suffixed "+dirty" when bench/ or umlsgraph/ differ)."""
+    """The commit the bench runs from ("+dirty" when umlsgraph/ or bench/ code differs from it;
+    the results files themselves do not count)."""
     here = Path(__file__).resolve().parent.parent
     try:
         head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=here,
                               capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "umlsgraph", "bench"],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "umlsgraph", "bench",
+                                ":!bench/results"],
                                cwd=here, capture_output=True, text=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
