@@ -154,6 +154,16 @@ def _verdict(delta: list[float]) -> str:
     return "no difference beyond 2 sd"
 
 
+def embed(rows: list[dict[str, Any]]) -> list[str]:
+    """The demo's zero-shot `embed` annotator with each concept text (bench/embed_text.py)."""
+    out = ["| text | concepts | seed | P | R | F1 | command |", "|---|--:|--:|--:|--:|--:|---|"]
+    for r in rows:
+        a = r["annotator"]
+        out.append(f"| {r['text']} | {r['n']:,} | {r['seed']} | {a['precision']:.3f} "
+                   f"| {a['recall']:.3f} | **{a['f1']:.3f}** | `{r['command']}` |")
+    return out
+
+
 def render(quality: Path, texts: Path) -> str:
     rows = load(quality)
     groups = grouped(rows)
@@ -177,7 +187,9 @@ def render(quality: Path, texts: Path) -> str:
         "the same answers): it shows how text and noise move a text classifier, not what the "
         "encoder reaches, and no target counts it.", "", *cases_table(groups), "",
         "## Hierarchy rule: does RELA isa/inverse_isa count? (issue 18 part 2)", "",
-        *hierarchy(groups, load(texts)), ""]
+        *hierarchy(groups, load(texts)), "",
+        "## The demo's zero-shot annotator: which concept text (nervous, HPO gold)", "",
+        *embed(load(texts.parent / "embed_text.jsonl")), ""]
     return "\n".join(lines)
 
 
