@@ -13,7 +13,7 @@ share of all concepts it gets wrong (a "90%-accurate annotator" is NN = 10):
               root's siblings) answered "yes", until NN% of all concepts are wrong (half each
               way, at most 40% of the positives missed): an LLM misjudging a whole area
   missesNN    says "no" when unsure: only positives are wrong, NN% of all concepts (at most
-              half the positives), the hardest ones (bag-of-words) most likely
+              40% of the positives, in expectation), the hardest (bag-of-words) most likely
 
 The `seed` picks the flips (random), the draws (hard, misses) or the branches (branches); the
 same seed always gives the same answers, so asking twice gets the same answer.
