@@ -131,6 +131,8 @@ from umlsgraph.label.labeller import label
 from umlsgraph.query import load_query
 
 args = json.loads(sys.argv[1])
+import faulthandler
+faulthandler.dump_traceback_later(240, exit=True)  # a hang shows where, before the timeout
 
 def children():
     mine = str(os.getpid())

@@ -213,11 +213,20 @@ def _stop(pool: Executor, failed: bool) -> None:
         return
     # Python < 3.14 has no public terminate_workers(); the pool's process table it is.
     processes = list(getattr(pool, "_processes", {}).values())
+    # A chunk still being fed to the workers' pipe must not hold up the exit: once they are
+    # gone nobody reads it, and the queue's feeder thread would block the interpreter's
+    # shutdown on it (the class of hang CPython gh-94777 and gh-107219 are about).
+    calls = getattr(pool, "_call_queue", None)
+    if calls is not None:
+        calls.cancel_join_thread()
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.terminate()
     for process in processes:
         process.join(timeout=5)
+        if process.is_alive():  # ignored SIGTERM while stuck: no orphan either way
+            process.kill()
+            process.join(timeout=5)
 
 
 # ----------------------------------------------------------------------------------- forward
