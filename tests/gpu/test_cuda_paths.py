@@ -208,12 +208,11 @@ def test_half_precision_labels_agree_with_fp32(cuda: str, encoder_dir: Path, loa
     assert all(labels[i] == ref_labels[i] for i in decisive)
 
 
-def test_label_on_cuda_writes_what_the_cpu_would(cuda: str, encoder_dir: Path,
-                                                 loaded_db: Path) -> None:
-    result = label(loaded_db, QUERY, ConceptSource(), encoder_dir, device=cuda, progress=False,
-                   chunk_size=128)
-    assert result.labelled == result.candidates == 300
-    con = connect(loaded_db, read_only=True)
+
+def stored_and_cpu_reference(db: Path, encoder_dir: Path) -> tuple[list, list, list[float]]:
+    """(id, probability) rows `label` stored, (id, text) of every concept, and the CPU's
+    P(positive) for those texts: what a CUDA run is compared against."""
+    con = connect(db, read_only=True)
     try:
         rows = con.execute("SELECT id, probability FROM predictions ORDER BY id").fetchall()
         ids_text = con.execute(ConceptSource().texts_sql(QUERY, "SELECT cui AS id FROM concepts")
@@ -221,6 +220,14 @@ def test_label_on_cuda_writes_what_the_cpu_would(cuda: str, encoder_dir: Path,
     finally:
         con.close()
     _, ref = EncoderModel(encoder_dir, device="cpu").predict_texts([t or "" for _, t in ids_text])
+    return rows, ids_text, ref
+
+def test_label_on_cuda_writes_what_the_cpu_would(cuda: str, encoder_dir: Path,
+                                                 loaded_db: Path) -> None:
+    result = label(loaded_db, QUERY, ConceptSource(), encoder_dir, device=cuda, progress=False,
+                   chunk_size=128)
+    assert result.labelled == result.candidates == 300
+    rows, ids_text, ref = stored_and_cpu_reference(loaded_db, encoder_dir)
     assert [i for i, _ in rows] == [i for i, _ in ids_text]
     assert [p for _, p in rows] == pytest.approx(ref, abs=0.03)
 
@@ -256,12 +263,5 @@ def test_label_pipeline_on_cuda_agrees_across_worker_kinds(
     result = label(db, QUERY, ConceptSource(), encoder_dir, device=cuda, progress=False,
                    chunk_size=100, workers=workers, worker_kind=kind)
     assert result.labelled == result.candidates == 300
-    con = connect(db, read_only=True)
-    try:
-        rows = con.execute("SELECT id, probability FROM predictions ORDER BY id").fetchall()
-        ids_text = con.execute(ConceptSource().texts_sql(QUERY, "SELECT cui AS id FROM concepts")
-                               + " ORDER BY id").fetchall()
-    finally:
-        con.close()
-    _, ref = EncoderModel(encoder_dir, device="cpu").predict_texts([t or "" for _, t in ids_text])
+    rows, _, ref = stored_and_cpu_reference(db, encoder_dir)
     assert [p for _, p in rows] == pytest.approx(ref, abs=0.03)
