@@ -1,23 +1,28 @@
-"""Which concept text makes the demo's zero-shot `embed` annotator best? P/R/F1 against HPO.
+"""The demo's zero-shot `embed` annotator: which descriptions and which concept text? P/R/F1
+against HPO's hierarchy, on every HPO concept, for three subtrees.
 
-    python bench/embed_text.py                       # 3,000 random HPO concepts, nervous
-    python bench/embed_text.py --n 19034 --texts names,parents,grandparents
+    python bench/embed_text.py                          # all subtrees, descriptions, texts
+    python bench/embed_text.py --subtrees nervous --texts grandparents
 
-The demo annotates with `--llm embed` (MiniLM embeddings of each concept's text vs the
-`hpo_nervous` query's two category descriptions). Its text is the query's `[text]`; this
-scores the annotator with several texts on the same seeded sample and appends one JSON line
-per text to bench/results/embed_text.jsonl:
+The demo annotates with `--llm embed`: MiniLM embeddings of each concept's text against the
+query's `[descriptions]`. Two ways to describe a category are compared:
 
-  names          the concept's names only
-  parents        names + parents' names (the shipped `hpo_nervous` query)
-  grandparents   names + parents' + grandparents' names (what the encoder reads by default)
+  one      a single sentence per answer (what the demo's query had before facets)
+  facets   a list of short texts per answer, the category's nearest one counts (the shipped
+           `hpo_nervous` query's lists for nervous; written the same way for the others,
+           once, before any was scored)
+
+and three concept texts: `names`, names + `parents`, names + parents + `grandparents` (what
+the encoder reads by default). The annotator is deterministic and every concept is scored,
+so there are no seeds. Each (subtree, descriptions, text) appends one JSON line to
+bench/results/embed_text.jsonl; `--render` writes bench/results/embed_text.md from it.
+Nervous is the demo's subtree (the facets were written for it); skeletal and eye only test.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import random
 import shlex
 import sys
 import time
@@ -31,52 +36,135 @@ import quality  # noqa: E402  (bench/quality.py)
 RESULTS = Path(__file__).resolve().parent / "results" / "embed_text.jsonl"
 TEXTS = {"names": {"parents": False}, "parents": {"parents": True},
          "grandparents": {"parents": True, "grandparents": True}}
+OTHERS = ["abnormality of the brain", "abnormality of the skin", "abnormality of the skeleton",
+          "abnormality of the heart", "abnormality of the kidney", "abnormality of the eye",
+          "abnormality of the blood", "abnormality of metabolism",
+          "abnormality of the immune system", "abnormality of the digestive system",
+          "abnormal laboratory finding"]
+#: subtree -> (root, one sentence per answer, facets per answer; None: the shipped query's)
+CASES: dict[str, tuple[str, dict[str, str], dict[str, list[str]] | None]] = {
+    "nervous": ("HP:0000707", {
+        "yes": "an abnormality of the nervous system: brain, spinal cord, nerves, seizures, "
+               "neuropathy, intellectual disability, ataxia, abnormal movements or behaviour",
+        "no": "an abnormality outside the nervous system: skin, bones, heart, kidney, eye, "
+              "blood, metabolism or growth"}, None),
+    "skeletal": ("HP:0000924", {
+        "yes": "an abnormality of the skeletal system: bones, joints, spine, skull, limbs, "
+               "fractures, bone density or skeletal growth",
+        "no": "an abnormality outside the skeletal system: brain, nerves, skin, heart, kidney, "
+              "eye, blood or metabolism"}, {
+        "yes": ["abnormality of the skeletal system", "abnormality of the bones",
+                "abnormality of the joints", "abnormality of the spine",
+                "abnormality of the skull", "abnormality of the limb bones", "fracture",
+                "abnormal bone density", "abnormal skeletal growth"],
+        "no": [t for t in OTHERS if t != "abnormality of the skeleton"]
+        + ["abnormality of the nerves"]}),
+    "eye": ("HP:0000478", {
+        "yes": "an abnormality of the eye: vision, retina, lens, cornea, eyelids, eye "
+               "movements or the orbit",
+        "no": "an abnormality outside the eye: brain, bones, skin, heart, kidney, blood or "
+              "metabolism"}, {
+        "yes": ["abnormality of the eye", "abnormality of vision", "abnormality of the retina",
+                "abnormality of the lens", "abnormality of the cornea",
+                "abnormality of the eyelids", "abnormal eye movements",
+                "abnormality of the orbit"],
+        "no": [t for t in OTHERS if t != "abnormality of the eye"]}),
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=3000)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--subtrees", default=",".join(CASES))
     parser.add_argument("--texts", default=",".join(TEXTS))
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--render", action="store_true", help="Only write the markdown.")
     args = parser.parse_args()
+    if not args.render:
+        measure(args)
+    out = args.results.with_suffix(".md")
+    out.write_text(render(args.results), encoding="utf-8")
+    print(f"-> {out}")
 
+
+def measure(args: argparse.Namespace) -> None:
     import duckdb
+    import numpy as np
 
-    from umlsgraph.annotate.backends.base import Prompt
     from umlsgraph.annotate.backends.embed import EmbedAnnotator
     from umlsgraph.db.items import ConceptSource
     from umlsgraph.query import load_query
 
     db = quality.store()
-    truth = quality.gold(db, "HP:0000707")
-    ids = sorted(truth)
-    ids = sorted(random.Random(args.seed).sample(ids, min(args.n, len(ids))))
     shipped = load_query("hpo_nervous")
     annotator = EmbedAnnotator()
-    for name in quality._list(args.texts):
-        query = replace(shipped, text=replace(shipped.text, **TEXTS[name]))
+    annotator.setup(shipped)
+    for text in quality._list(args.texts):
+        query = replace(shipped, text=replace(shipped.text, **TEXTS[text]))
         con = duckdb.connect(str(db), read_only=True)
-        ids_sql = "SELECT cui AS id FROM concepts WHERE cui IN (SELECT unnest(?))"
-        texts = dict(con.execute(ConceptSource().texts_sql(query, ids_sql), [ids]).fetchall())
+        rows = con.execute(ConceptSource().texts_sql(query, "SELECT cui AS id FROM concepts"))
+        ids, texts = zip(*sorted(rows.fetchall()), strict=True)
         con.close()
-        annotator.setup(query)
         started = time.monotonic()
-        answers: dict[str, str] = {}
-        for start in range(0, len(ids), 64):
-            chunk = ids[start:start + 64]
-            replies = annotator.answer([Prompt(i, texts[i], ()) for i in chunk])
-            answers.update({i: r.label or "" for i, r in zip(chunk, replies, strict=True)})
-        scores = quality.prf([(truth[i], answers[i]) for i in ids])
-        row = {"text": name, "text_options": TEXTS[name], "n": len(ids), "seed": args.seed,
-               "annotator": scores, "s": round(time.monotonic() - started, 1),
-               "command": shlex.join(["python", "bench/embed_text.py", *sys.argv[1:]]),
-               "commit": quality.commit(),
-               "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        with args.results.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(row, sort_keys=True) + "\n")
-        print(f"{name:13s} P {scores['precision']:.3f} R {scores['recall']:.3f} "
-              f"F1 {scores['f1']:.3f} on {len(ids):,} concepts ({row['s']:.0f} s)", flush=True)
+        vectors = np.concatenate([annotator._embed(list(texts[s:s + 256])).numpy()
+                                  for s in range(0, len(texts), 256)])
+        seconds = time.monotonic() - started
+        for subtree in quality._list(args.subtrees):
+            root, one, facets = CASES[subtree]
+            truth = quality.gold(db, root)
+            kinds = {"one": one, "facets": facets or {c: list(v) for c, v in
+                                                       shipped.descriptions.items()}}
+            for kind, descriptions in kinds.items():
+                answers = nearest(annotator, vectors, descriptions)
+                scores = quality.prf([(truth[i], a) for i, a in zip(ids, answers,
+                                                                   strict=True)])
+                append(args.results, {
+                    "subtree": subtree, "descriptions": kind, "text": text,
+                    "text_options": TEXTS[text], "n": len(ids), "annotator": scores,
+                    "embed_s": round(seconds, 1), "commit": quality.commit(),
+                    "command": shlex.join(["python", "bench/embed_text.py", *sys.argv[1:]]),
+                    "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+                print(f"{subtree:9s} {kind:7s} {text:13s} P {scores['precision']:.3f} "
+                      f"R {scores['recall']:.3f} F1 {scores['f1']:.3f}", flush=True)
+
+
+def nearest(annotator: object, vectors: object, descriptions: dict[str, object]) -> list[str]:
+    """yes/no per concept: the answer whose nearest description is nearest."""
+    import numpy as np
+
+    best = {}
+    for answer, value in descriptions.items():
+        texts = [value] if isinstance(value, str) else list(value)  # type: ignore[arg-type]
+        prototypes = annotator._embed(texts).numpy()  # type: ignore[attr-defined]
+        best[answer] = (vectors @ prototypes.T).max(axis=1)  # type: ignore[operator]
+    return list(np.where(best["yes"] > best["no"], "yes", "no"))
+
+
+def append(path: Path, row: dict) -> None:
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(row, sort_keys=True) + "\n")
+
+
+def render(path: Path) -> str:
+    """Markdown: the newest row per (subtree, descriptions, text), from the JSON lines."""
+    latest: dict[tuple[str, str, str], dict] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        if "subtree" in row:  # rows before descriptions were compared scored nervous only
+            latest[(row["subtree"], row["descriptions"], row["text"])] = row
+    lines = ["# The zero-shot `embed` annotator: descriptions and concept text", "",
+             "Generated by `python bench/embed_text.py` from `embed_text.jsonl`; do not edit.",
+             "Every HPO concept is scored against the subtree's gold. `one`: one sentence per "
+             "answer; `facets`: a list of short texts per answer, the nearest counts. Nervous "
+             "is the demo's subtree (its facets were written for it); skeletal and eye only "
+             "test.", "",
+             "| subtree | descriptions | text | precision | recall | F1 | concepts | commit |",
+             "|---|---|---|--:|--:|--:|--:|---|"]
+    for (subtree, kind, text), row in sorted(latest.items(), key=lambda kv: (
+            list(CASES).index(kv[0][0]), kv[0][1] != "one", list(TEXTS).index(kv[0][2]))):
+        s = row["annotator"]
+        lines.append(f"| {subtree} | {kind} | {text} | {s['precision']:.3f} | "
+                     f"{s['recall']:.3f} | {s['f1']:.3f} | {row['n']:,} | {row['commit']} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

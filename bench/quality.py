@@ -341,7 +341,7 @@ def train_and_score(run: Run, config: Any, name: str, ids: list[str],
                     query: Any = None, labels: str | None = None) -> dict[str, Any]:
     """Train on the annotator's answers for `ids` (or the `labels` SQL of id, label), label
     the held-out concepts, score them."""
-    from umlsgraph.db.items import ConceptSource, SubsetSource
+    from umlsgraph.db.items import ConceptSource
     from umlsgraph.label.labeller import label
     from umlsgraph.train.trainer import train
 
@@ -354,14 +354,28 @@ def train_and_score(run: Run, config: Any, name: str, ids: list[str],
     started = time.monotonic()
     result = train(run.db, query, ConceptSource(), config, out, labels_sql=sql, progress=False)
     trained = time.monotonic() - started
-    subset = SubsetSource(ConceptSource(), f"SELECT id FROM ({held})")
-    label(run.db, query, subset, out, progress=False)
+    label(run.db, query, ConceptSource(), out, progress=False)  # every concept, as shipped
     pairs = with_con(run.db, lambda con: con.execute(
         f"SELECT g.label, p.label FROM ({held}) g JOIN predictions p ON p.id = g.id "
         "WHERE p.model = ?", [result.model_id]).fetchall())
-    return {"encoder": prf(pairs), "epochs": result.epochs, "best_epoch": result.best_epoch,
+    return {"encoder": prf(pairs), "selection": selection_scores(run, query, result.model_id,
+                                                                 held),
+            "epochs": result.epochs, "best_epoch": result.best_epoch,
             "train_s": round(trained, 1), "s": round(time.monotonic() - started, 1),
             "model": out}
+
+
+def selection_scores(run: Run, query: Any, model: str, held: str) -> dict[str, float]:
+    """P/R/F1 on the held-out concepts of what `export` selects by default from the model's
+    predictions (the predicted positives and their descendants), through the product's code."""
+    from umlsgraph.export.selection import SelectionOptions, select
+
+    def score(con: Any) -> list[tuple[str, str]]:
+        select(con, query, SelectionOptions(model=model))
+        return con.execute(f"""SELECT g.label, CASE WHEN s.id IS NULL THEN 'no' ELSE 'yes' END
+            FROM ({held}) g LEFT JOIN subontology_selected s ON s.id = g.id""").fetchall()
+
+    return prf(with_con(run.db, score))
 
 
 def prf(pairs: list[tuple[str, str]]) -> dict[str, float]:
@@ -580,6 +594,9 @@ def main() -> None:
                         help="Score this many held-out concepts (0: the whole half).")
     parser.add_argument("--quick", action="store_true", help="Same as --held-out 2000.")
     parser.add_argument("--base-model", default=None, help="Default: the shipped MiniLM.")
+    parser.add_argument("--again", action="store_true",
+                        help="Run cases already in the results file again (the render keeps "
+                             "the latest row of each case and seed).")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--work", type=Path, default=CACHE / "runs")
     args = parser.parse_args()
@@ -590,7 +607,7 @@ def main() -> None:
     command = shlex.join(["python", "bench/quality.py", *sys.argv[1:]])
     for case in cases(args, held_out):
         for seed in map(int, _list(args.seeds)):
-            if (case.key, seed) in finished:
+            if (case.key, seed) in finished and not args.again:
                 print(f"skip {case.key} seed {seed} (in {args.results})", flush=True)
                 continue
             use_rule(case.rule)
@@ -609,8 +626,14 @@ def main() -> None:
 def line(row: dict[str, Any]) -> str:
     enc, ann = row["encoder"], row["annotator"]
     return (f"{row['key']} seed {row['seed']}: encoder F1 {enc['f1']:.3f} (P {enc['precision']:.3f}"
-            f" R {enc['recall']:.3f}) vs annotator F1 {ann['f1']:.3f} on {enc['n']:,} held-out,"
-            f" {row['epochs']} epochs, train {row['train_s']:.0f} s")
+            f" R {enc['recall']:.3f}){_selection(row)} vs annotator F1 {ann['f1']:.3f} on "
+            f"{enc['n']:,} held-out, {row['epochs']} epochs, train {row['train_s']:.0f} s")
+
+
+def _selection(row: dict[str, Any]) -> str:
+    sel = row.get("selection")
+    return (f", selection F1 {sel['f1']:.3f} (P {sel['precision']:.3f} R {sel['recall']:.3f})"
+            if sel else "")
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ def export(
     drop_isolated: Annotated[bool, typer.Option("--drop-isolated", help="Leave out concepts with no edge.")] = False,
     min_component_size: Annotated[int, typer.Option("--min-component-size", min=1, help="Leave out weakly connected components smaller than this.")] = 1,
     with_ancestors: Annotated[bool, typer.Option("--with-ancestors", help="Add every ancestor of a selected concept, up to the roots.")] = False,
+    descendants: Annotated[bool | None, typer.Option("--descendants/--no-descendants", help="Also select every descendant of a selected concept (a kind of a selected kind, through each concept's main parents) \\[default: yes, except with --source annotations].")] = None,
     base_iri: Annotated[str | None, typer.Option("--base-iri", help="RDF, OWL, OBO idspace: IRI prefix of concepts \\[default https://uts.nlm.nih.gov/uts/umls/concept/; OBO PURLs for an OBO-loaded store].")] = None,
     scheme_iri: Annotated[str | None, typer.Option("--scheme-iri", help="RDF: IRI of the skos:ConceptScheme \\[default urn:umlsgraph:scheme:QUERY]; OWL: of the owl:Ontology \\[default urn:umlsgraph:ontology:QUERY].")] = None,
     neo4j_uri: UriOption = None,
@@ -75,7 +76,8 @@ def export(
         source=source, threshold=threshold, model=model, annotator=annotator,
         hierarchy=not no_hierarchy, rels=split_csv(rel), relas=split_csv(rela),
         drop_isolated=drop_isolated, min_component_size=min_component_size,
-        with_ancestors=with_ancestors, mentioned_in=mentioned_in, min_mentions=min_mentions)
+        with_ancestors=with_ancestors, descendants=descendants, mentioned_in=mentioned_in,
+        min_mentions=min_mentions)
     options: dict[str, Any] = {"base_iri": base_iri, "scheme_iri": scheme_iri}
     if fmt.lower() == "neo4j":
         options["neo4j"] = settings(neo4j_uri, neo4j_user, neo4j_password, neo4j_database,
@@ -100,9 +102,10 @@ def _print(summary: dict[str, Any]) -> None:
                       f"{scan['scanned']:,} concepts over {scan['texts']:,} texts "
                       f"({scan['seconds']} s; stored counts used for the rest)",
                       markup=False, highlight=False, soft_wrap=True)
-    for key in ("selected", "ancestors_added", "dropped", "nodes", "edges", "components",
-                "largest_component", "isolated"):
-        table.add_row(key.replace("_", " "), f"{summary[key]:,}")
+    for key in ("selected", "descendants_added", "ancestors_added", "dropped", "nodes", "edges",
+                "components", "largest_component", "isolated"):
+        if key in summary:
+            table.add_row(key.replace("_", " "), f"{summary[key]:,}")
     console.print(table)
     report = summary["export"]
     if report.get("changed_values"):

@@ -30,7 +30,11 @@ SAMPLE_FIELDS = {"size", "seed", "stratify"}
 FILTER_FIELDS = {"semantic_types", "sources"}
 POSITIVE_INTS = {"size", "max_names", "max_chars"}  # counts where 0 or less means nothing
 TEXT_FIELDS = {"synonyms", "preferred_name", "semantic_types", "definition", "parents",
-               "grandparents", "max_names", "max_chars"}
+               "other_parents", "grandparents", "max_names", "max_chars"}
+#: Text options added after stored answers were first keyed by the text options, with their
+#: defaults: left out of the keys while at the default, so answers paid for before the option
+#: existed keep their key (and are not asked again).
+LATER_TEXT_FIELDS: dict[str, object] = {"other_parents": False}
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,10 @@ class TextOptions:
     semantic_types: bool = False
     definition: bool = False
     parents: bool = False
+    #: Also the parents that sources other than the concept's preferred-name source state
+    #: ("other parents: ..."); off by default: on a multi-source release they are often
+    #: beside the question (see `umlsgraph.db.items.ranked_parents_sql`).
+    other_parents: bool = False
     grandparents: bool = False
     max_names: int = 50
     max_chars: int = 2000
@@ -80,7 +88,7 @@ class Query:
     sample: Sample = field(default_factory=Sample)
     filter: Filter = field(default_factory=Filter)
     text: TextOptions = field(default_factory=TextOptions)
-    descriptions: dict[str, str] = field(default_factory=dict)
+    descriptions: dict[str, str | tuple[str, ...]] = field(default_factory=dict)
     path: str = ""
 
     @property
@@ -99,9 +107,16 @@ class Query:
         silently mixing answers to two different questions.
         """
         payload = {"prompt": self.prompt, "system": self.system, "labels": self.labels,
-                   "examples": [asdict(e) for e in self.examples], "text": asdict(self.text)}
+                   "examples": [asdict(e) for e in self.examples], "text": text_key(self.text)}
         blob = json.dumps(payload, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def text_key(options: TextOptions) -> dict[str, object]:
+    """The text options as they enter a stored key (options added later left out at their
+    default, see LATER_TEXT_FIELDS)."""
+    return {k: v for k, v in asdict(options).items()
+            if k not in LATER_TEXT_FIELDS or v != LATER_TEXT_FIELDS[k]}
 
 
 def no_items_error(query: Query, source: str) -> QueryError:
@@ -292,11 +307,22 @@ def _filter(raw: Any, where: str) -> Filter:
     return Filter(**values)
 
 
-def _descriptions(raw: Any, labels: dict[str, tuple[str, ...]], where: str) -> dict[str, str]:
+def _descriptions(raw: Any, labels: dict[str, tuple[str, ...]], where: str
+                  ) -> dict[str, str | tuple[str, ...]]:
+    """Category -> its description: one text, or a list of texts (one per facet of the
+    category; the `embed` annotator scores an item by its nearest one)."""
     if not isinstance(raw, dict):
         raise QueryError(f"{where}: [descriptions] must map categories to text")
+    out: dict[str, str | tuple[str, ...]] = {}
     for key, value in raw.items():
-        if key not in labels or not isinstance(value, str):
-            raise QueryError(f"{where}: [descriptions] {key} must be one of {list(labels)} "
-                             "with a text value")
-    return dict(raw)
+        if key not in labels:
+            raise QueryError(f"{where}: [descriptions] {key} must be one of {list(labels)}")
+        if isinstance(value, list) and value and all(isinstance(v, str) and v.strip()
+                                                     for v in value):
+            out[key] = tuple(value)
+        elif isinstance(value, str):
+            out[key] = value
+        else:
+            raise QueryError(f"{where}: [descriptions] {key} must be a text or a non-empty "
+                             "list of texts")
+    return out

@@ -31,7 +31,8 @@ DEFAULT_DB = Path("umls.duckdb")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
 DEFAULT_BASE_MODEL = "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext"
-TEXT_PARTS = ("preferred_name", "semantic_types", "definition", "parents", "grandparents")
+TEXT_PARTS = ("preferred_name", "semantic_types", "definition", "parents", "other_parents",
+              "grandparents")
 #: Class weighting of the loss: none, tempered (sqrt of balanced), inverse frequency.
 WEIGHTINGS = ("none", "sqrt", "balanced")
 #: Which weights a training run keeps: the last epoch's, or the best on validation.

@@ -56,3 +56,37 @@ def test_cli_embed(loaded_db: Path, minilm_path: Path) -> None:
                                    "--llm", "embed", "-n", "6", "--json"])
     assert out.exit_code == 0, out.output
     assert '"asked": 6' in out.output and '"annotator": "embed"' in out.output
+
+
+def test_a_list_of_descriptions_scores_by_the_nearest_facet(minilm_path: Path) -> None:
+    """With facets, a category's similarity is its nearest facet's: an item near one facet is
+    not pulled away by the others (a mean of the facets would blur them)."""
+    facets = replace(QUERY, descriptions={"yes": ("seizures", "abnormality of the retina"),
+                                          "no": ("abnormality of the skin",)})
+    bot = create(f"embed:{minilm_path}")
+    bot.setup(facets)
+    texts = ["seizure; epileptic seizures", "retinal detachment", "eczema; itchy skin rash"]
+    sims = bot._embed(texts) @ bot._embed(["seizures", "abnormality of the retina",
+                                           "abnormality of the skin"]).T
+    replies = bot.ask([make_prompt(facets, str(i), t) for i, t in enumerate(texts)])
+    assert [r.label for r in replies] == ["yes", "yes", "no"]
+    for reply, row in zip(replies, sims.tolist(), strict=True):
+        assert reply.score == pytest.approx(max(row[0], row[1]) - row[2], abs=1e-5)
+
+
+def test_descriptions_take_a_text_or_a_list_of_texts() -> None:
+    """One text keeps the key it always had (stored answers stay valid); a list is a tuple;
+    anything else is a one-line error naming the entry."""
+    from umlsgraph.query import parse_query
+
+    base = {"name": "q", "prompt": "{text}?", "positive": "yes",
+            "labels": {"yes": ["yes"], "no": ["no"]}}
+    one = parse_query({**base, "descriptions": {"yes": "a", "no": "b"}})
+    assert one.descriptions == {"yes": "a", "no": "b"}
+    listed = parse_query({**base, "descriptions": {"yes": ["a", "c"], "no": "b"}})
+    assert listed.descriptions["yes"] == ("a", "c")
+    assert EmbedAnnotator().prompt_hash(listed) != EmbedAnnotator().prompt_hash(one)
+    for bad in ([], ["a", ""], 3, ["a", 2]):
+        with pytest.raises(QueryError, match=r"\[descriptions\] yes must be a text or a "
+                                             "non-empty list of texts"):
+            parse_query({**base, "descriptions": {"yes": bad, "no": "b"}})

@@ -43,6 +43,24 @@ def test_concept_record_on_real_hpo(hpo_db: Path, tmp_path: Path) -> None:
     assert q["selected"] is True and "runs/m" in q["selected_by"]
 
 
+def test_concept_says_when_export_selects_it_as_a_descendant(hpo_db: Path) -> None:
+    """Focal-onset seizure is labelled no, but its parent Seizure yes: export's descendant
+    closure selects it, and `concept` says so and through which ancestor."""
+    con = duckdb.connect(str(hpo_db))
+    ensure_predictions(con)
+    con.execute("INSERT INTO predictions (query, source, id, label, probability, model) VALUES "
+                "('hpo_nervous', 'concepts', 'HP:0001250', 'yes', 0.93, 'runs/m'), "
+                "('hpo_nervous', 'concepts', 'HP:0007359', 'no', 0.2, 'runs/m'), "
+                "('hpo_nervous', 'concepts', 'HP:0000478', 'no', 0.1, 'runs/m')")
+    focal = con.execute("SELECT name FROM concepts WHERE cui = 'HP:0007359'").fetchall()[0][0]
+    con.close()
+    assert focal == "Focal-onset seizure"
+    q = lookup(hpo_db, "HP:0007359")["queries"]["hpo_nervous"]
+    assert q["selected"] is True and "descendant of HP:0001250" in q["selected_by"]
+    eye = lookup(hpo_db, "HP:0000478")["queries"]["hpo_nervous"]
+    assert eye["selected"] is False and "descendant" not in eye["selected_by"]
+
+
 def test_concept_cli(loaded_db: Path) -> None:
     cui = duckdb.connect(str(loaded_db), read_only=True).execute(
         "SELECT min(cui) FROM concepts").fetchall()[0][0]

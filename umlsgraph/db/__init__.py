@@ -4,6 +4,7 @@ No pipeline step opens its own connection or writes its own DDL: they come here.
 """
 
 from umlsgraph.db.connection import (
+    PREFERRED_ATOM_ORDER,
     SUPPRESSIBLE,
     require_tables,
     stream,
@@ -12,5 +13,5 @@ from umlsgraph.db.connection import (
 )
 from umlsgraph.db.versioned import connect, ensure
 
-__all__ = ["SUPPRESSIBLE", "connect", "ensure", "require_tables", "stream", "table_exists",
-           "transaction"]
+__all__ = ["PREFERRED_ATOM_ORDER", "SUPPRESSIBLE", "connect", "ensure", "require_tables",
+           "stream", "table_exists", "transaction"]

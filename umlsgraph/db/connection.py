@@ -18,6 +18,9 @@ import duckdb
 from umlsgraph.errors import StoreError, describe_duckdb_error
 
 SUPPRESSIBLE = ("O", "E", "Y")
+#: ORDER BY over `names` rows that puts a concept's preferred atom first: English, then
+#: MRCONSO's TS=P, STT=PF, ISPREF=Y (which follow MRRANK), then the AUI for a stable tie.
+PREFERRED_ATOM_ORDER = "(lat <> 'ENG'), (ts <> 'P'), (stt <> 'PF'), (ispref <> 'Y'), aui"
 
 
 def open_file(db: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:

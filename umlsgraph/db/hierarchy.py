@@ -44,6 +44,15 @@ def parent_edges_sql(children_sql: str) -> str:
             f"AND cui1 <> cui2 AND cui2 IN ({children_sql})")
 
 
+def parent_rows_sql(children_sql: str) -> str:
+    """(child, parent, sab) of the children that `children_sql` (one column) selects: one row
+    per MRREL row, so a pair several sources state comes once per source."""
+    return (f"SELECT cui1 AS child, cui2 AS parent, sab FROM relations WHERE {CHILD_IS_CUI1} "
+            f"AND cui1 <> cui2 AND cui1 IN ({children_sql}) "
+            f"UNION ALL SELECT cui2, cui1, sab FROM relations WHERE {CHILD_IS_CUI2} "
+            f"AND cui1 <> cui2 AND cui2 IN ({children_sql})")
+
+
 def child_edges_sql(parents_sql: str) -> str:
     """Distinct (child, parent) pairs whose parent `parents_sql` (one column) selects."""
     return (f"SELECT cui1 AS child, cui2 AS parent FROM relations WHERE {CHILD_IS_CUI1} "

@@ -17,8 +17,8 @@ from typing import Protocol
 
 import duckdb
 
-from umlsgraph.db import SUPPRESSIBLE, require_tables
-from umlsgraph.db.hierarchy import parent_edges_sql
+from umlsgraph.db import PREFERRED_ATOM_ORDER, SUPPRESSIBLE, require_tables
+from umlsgraph.db.hierarchy import parent_rows_sql
 from umlsgraph.db.schema import CORPUS_ITEMS
 from umlsgraph.db.sql import in_list, literal
 from umlsgraph.errors import StoreError
@@ -180,6 +180,8 @@ def concept_text_sql(options: TextOptions, ids_sql: str) -> str:
         parts.append("'type: ' || sty.types")
     if options.parents:
         parts.append("'parents: ' || par.parents")
+    if options.other_parents:
+        parts.append("'other parents: ' || other.parents")
     if options.grandparents:
         parts.append("'grandparents: ' || gpar.names")
     if options.definition:
@@ -212,20 +214,51 @@ def _optional_ctes(options: TextOptions) -> str:
     if options.semantic_types:
         ctes.append("""sty AS (SELECT cui, string_agg(DISTINCT sty, ', ' ORDER BY sty) AS types
             FROM semantic_types WHERE cui IN (SELECT id FROM ids) GROUP BY cui)""")
-    if options.parents or options.grandparents:
-        ctes.append(f"""edges AS ({parent_edges_sql("SELECT id FROM ids")}),
+    if options.parents or options.other_parents or options.grandparents:
+        ctes.append(f"""ranked AS ({ranked_parents_sql("SELECT id FROM ids")}),
+        edges AS (SELECT child, parent FROM ranked WHERE main),
         par AS (SELECT e.child AS cui, {_names_sql("p")} AS parents
-            FROM edges e JOIN concepts p ON p.cui = e.parent
-            WHERE e.child <> e.parent GROUP BY e.child)""")
+            FROM edges e JOIN concepts p ON p.cui = e.parent GROUP BY e.child)""")
+    if options.other_parents:
+        ctes.append(f"""other AS (SELECT e.child AS cui, {_names_sql("p")} AS parents
+            FROM ranked e JOIN concepts p ON p.cui = e.parent WHERE NOT e.main
+            GROUP BY e.child)""")
     if options.grandparents:
-        ctes.append(f"""up AS ({parent_edges_sql("SELECT parent FROM edges")}),
+        ctes.append(f"""up AS (SELECT child, parent FROM
+            ({ranked_parents_sql("SELECT DISTINCT parent FROM edges")}) WHERE main),
         gpar AS (SELECT e.child AS cui, {_names_sql("g")} AS names
             FROM edges e JOIN up u ON u.child = e.parent JOIN concepts g ON g.cui = u.parent
-            WHERE g.cui <> e.child AND g.cui <> e.parent GROUP BY e.child)""")
+            WHERE g.cui <> e.child GROUP BY e.child)""")
     if options.definition:
         ctes.append("""def AS (SELECT cui, first(def ORDER BY length(def) DESC) AS def
             FROM definitions WHERE cui IN (SELECT id FROM ids) GROUP BY cui)""")
     return ("," + ",\n".join(ctes)) if ctes else ""
+
+
+def ranked_parents_sql(children_sql: str) -> str:
+    """(child, parent, own, main) for every parent of the children `children_sql` selects.
+
+    On a real release a concept has parents from dozens of sources, some beside the point.
+    A source's rank for a concept is that of its best atom of the concept (MRCONSO's
+    preferred-atom order, which follows MRRANK). `own`: the parent is stated by the
+    best-ranked source that names the child and states any parent of it. `main`: own, or
+    any parent when no source that names the child states one (a store whose relations
+    come from elsewhere). The concept text shows the main parents as "parents" and climbs
+    to grandparents only through them; the export's descendant closure follows own parents
+    only, so a stray is-a row from another source cannot pull a branch in."""
+    return f"""
+        SELECT child, parent, coalesce(k = min(k) OVER w, FALSE) AS own,
+               coalesce(k = min(k) OVER w, min(k) OVER w IS NULL) AS main
+        FROM (SELECT r.child, r.parent, min(a.k) AS k
+              FROM ({parent_rows_sql(children_sql)}) r
+              LEFT JOIN (SELECT cui, sab, min(k) AS k FROM (
+                             SELECT cui, sab, row_number() OVER (
+                                 PARTITION BY cui ORDER BY {PREFERRED_ATOM_ORDER}) AS k
+                             FROM names WHERE cui IN ({children_sql}))
+                         GROUP BY cui, sab) a
+                ON a.cui = r.child AND a.sab IS NOT DISTINCT FROM r.sab
+              GROUP BY r.child, r.parent)
+        WINDOW w AS (PARTITION BY child)"""
 
 
 def _names_sql(alias: str) -> str:
@@ -240,6 +273,8 @@ def _optional_joins(options: TextOptions) -> str:
         joins.append("LEFT JOIN sty ON sty.cui = c.cui")
     if options.parents:
         joins.append("LEFT JOIN par ON par.cui = c.cui")
+    if options.other_parents:
+        joins.append("LEFT JOIN other ON other.cui = c.cui")
     if options.grandparents:
         joins.append("LEFT JOIN gpar ON gpar.cui = c.cui")
     if options.definition:

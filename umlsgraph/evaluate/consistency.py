@@ -18,6 +18,9 @@ kind of X is an X. Two patterns break that, and each points at a label worth rev
 - a **hole** is an unselected concept all of whose parents are selected (it has at least one)
   and at least one of whose children is selected.
 
+`check` reads the labels as they are (`descendants=False`): the export's default closure
+selects the descendants of selected concepts, so it fills the holes this lists.
+
 Surprise, the order of each list (higher first), multiplies how strongly the labels disagree
 by how much of the selection hangs on the disagreement. The *belief* of a concept is its
 annotation where the selection uses annotations (1 for the positive category, 0 for another),
@@ -38,7 +41,7 @@ each list reach Python. `bench/check.py` measures it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +98,8 @@ def find_contradictions(con: duckdb.DuckDBPyConnection, query: Query,
     options = options or SelectionOptions()
     if limit is not None and limit < 0:
         raise QueryError(f"--limit must be 0 or more, got {limit}")
-    summary = select(con, query, options)
+    # The labels as they are: the export's descendant closure fills exactly these holes.
+    summary = select(con, query, replace(options, descendants=False))
     if not summary["selected"]:
         raise NotFoundError(f"the {options.source} of '{query.name}' select no concept"
                             f"{_by_model(summary)}; nothing to check (try a lower --threshold "

@@ -17,11 +17,15 @@ from typing import Any
 import duckdb
 
 from umlsgraph.db import annotation_store, connect, prediction_store
-from umlsgraph.db.items import CORPUS_TABLE, CorpusSource, ItemSource
+from umlsgraph.db.items import CORPUS_TABLE, ConceptSource, CorpusSource, ItemSource
 from umlsgraph.db.sql import identifier, literal
 from umlsgraph.errors import InputFileError
 from umlsgraph.labelfile import label_lookup, read_label_file, to_category
 from umlsgraph.query import Query
+
+#: What `eval` scores: the encoder's predictions, the selection `export` makes from them
+#: (predictions closed under the hierarchy), or the LLM's annotations.
+WHATS = ("predictions", "selection", "annotations")
 
 
 def evaluate_rows(pairs: Iterable[tuple[str, str]], categories: Sequence[str],
@@ -93,14 +97,32 @@ def predictions_sql(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSo
     return f"SELECT id, label FROM ({labels})", key
 
 
+def selection_sql(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
+                  model: str | None) -> tuple[str, str]:
+    """SQL of (id, label) of what `export` selects by default from one model's predictions
+    (the predicted positives and their descendants): the positive category for a selected
+    item, its predicted category otherwise; and the model's id."""
+    from umlsgraph.export.selection import SelectionOptions, select
+
+    if not isinstance(source, ConceptSource):
+        raise InputFileError("--source selection scores a selection of concepts (predictions "
+                             "closed under the hierarchy); for a corpus score predictions")
+    used = select(con, query, SelectionOptions(model=model))["model"]
+    positive = literal(query.positive)
+    other = literal(next(c for c in query.categories if c != query.positive))
+    return (f"SELECT id, CASE WHEN id IN (SELECT id FROM subontology_selected) THEN {positive} "
+            f"WHEN predicted = {positive} THEN {other} ELSE predicted END AS label "
+            "FROM subontology_scores WHERE predicted IS NOT NULL"), used
+
+
 def evaluate(db: str | Path, query: Query, source: ItemSource, gold: Path | str | None = None,
              what: str = "predictions", model: str | Path | None = None,
              annotator: str | None = None, gold_column: str | None = None,
              gold_sql: str | None = None) -> dict[str, Any]:
     """Score predictions (or annotations) against gold; gold ids without a label are counted
     as `n_missing` and left out of the metrics."""
-    if what not in ("predictions", "annotations"):
-        raise InputFileError(f"--source {what}: choose predictions or annotations")
+    if what not in WHATS:
+        raise InputFileError(f"--source {what}: choose {', '.join(WHATS)}")
     if gold is None and gold_column is None and gold_sql is None:
         raise InputFileError("give the gold labels: --gold FILE (or --gold-column for a corpus)")
     if gold is None and gold_sql is None:
@@ -110,6 +132,8 @@ def evaluate(db: str | Path, query: Query, source: ItemSource, gold: Path | str 
     try:
         if what == "predictions":
             labels, used = predictions_sql(con, query, source, str(model) if model else None)
+        elif what == "selection":
+            labels, used = selection_sql(con, query, source, str(model) if model else None)
         else:
             labels, used = _annotations_sql(con, query, source, annotator)
         if gold_map is None:
@@ -126,7 +150,7 @@ def evaluate(db: str | Path, query: Query, source: ItemSource, gold: Path | str 
                              "check the ids, --corpus/--split and --model; nothing to score")
     result.update(n_gold=len(gold_map), n_missing=len(gold_map) - result["n"], what=what,
                   query=query.name, source=source.key,
-                  **({"model": used} if what == "predictions" else {"annotator": used}))
+                  **({"annotator": used} if what == "annotations" else {"model": used}))
     return result
 
 

