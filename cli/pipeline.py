@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from umlsgraph.settings import DEFAULT_DB, DEFAULT_LLM
+from umlsgraph.settings import DEFAULT_DB, DEFAULT_LLM, DEMO_EPOCHS
 
 from .common import BaseModelOption, console, print_json, split_csv, user_errors
 
@@ -70,7 +70,7 @@ def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the database, model, exports and report.")] = Path("demo-output"),
     llm: Annotated[str, typer.Option("--llm", help="Annotator; default: zero-shot embedding similarity (offline).")] = "embed",
     n: Annotated[int, typer.Option("-n", "--n", min=1, help="Concepts to annotate.")] = 2000,
-    epochs: Annotated[int, typer.Option(min=1, help="Training epochs (3 keeps the demo under ~10 min on 2 cores).")] = 3,
+    epochs: Annotated[int, typer.Option(min=1, help="Training epochs (3 keeps the demo under ~10 min on 2 cores).")] = DEMO_EPOCHS,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Write the HTML report.")] = True,
     audit_folds: Annotated[int, typer.Option("--audit-folds", min=0, help="Audit the annotator's labels with this many fold models (0: no audit).")] = 3,
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,

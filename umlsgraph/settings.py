@@ -30,6 +30,8 @@ DEFAULT_DB = Path("umls.duckdb")
 #: Training precisions: auto (bf16 where the GPU has it, else fp16; fp32 off CUDA) or fixed.
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
+#: `umlsgraph demo`'s training epochs: the demo stays under ~10 minutes on 2 cores.
+DEMO_EPOCHS = 3
 DEFAULT_BASE_MODEL = "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext"
 TEXT_PARTS = ("preferred_name", "semantic_types", "definition", "parents", "other_parents",
               "grandparents")

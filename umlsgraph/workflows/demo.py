@@ -72,22 +72,22 @@ def minilm() -> Path:
 
 
 def demo_settings(out: Path, llm: str = "embed", n: int = 2000, epochs: int | None = None,
-                  report: bool = True) -> RunSettings:
+                  report: bool = True, seed: int | None = None) -> RunSettings:
     """The run the demo makes: HPO in, MiniLM fine-tuned, GraphML + Turtle out."""
     return RunSettings(query=QUERY, db=out / "hpo.duckdb", release=hpo_obo(), llm=llm, n=n,
-                       base_model=str(minilm()), out=out / "model", epochs=epochs,
+                       base_model=str(minilm()), out=out / "model", epochs=epochs, seed=seed,
                        max_length=64, formats=("graphml", "ttl"), export_dir=out / "export",
                        report=report)
 
 
 def run_demo(out: str | Path, llm: str = "embed", n: int = 2000, epochs: int | None = None,
              report: bool = True, on_step: Callable[[StepResult], None] | None = None,
-             audit_folds: int = 3) -> DemoResult:
+             audit_folds: int = 3, seed: int | None = None) -> DemoResult:
     """Run the pipeline on HPO, score annotator and encoder against HPO's hierarchy, then
     audit the annotator's labels (`audit_folds` 0 skips it) and score the audit's flags."""
     out = Path(out)
     claim_folder(out, "demo folder", ours=lambda folder: (folder / "hpo.duckdb").is_file())
-    settings = demo_settings(out, llm, n, epochs, report)
+    settings = demo_settings(out, llm, n, epochs, report, seed)
     steps = run_pipeline(settings, on_step)
     result = DemoResult(settings, steps)
     result.gold_csv, result.metrics = score(settings, out)
