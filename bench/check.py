@@ -5,7 +5,8 @@ is a 4-ary tree), loads it, and predicts a ~10% selection shaped like a real one
 of C0000005 (1/16 of the store) with 2% of it predicted negative (holes), plus 3.5% of the
 other concepts predicted positive at random (islands). Then it times the check on a
 connection limited to `--threads` (2 by default, the target machine) and prints the counts,
-seconds and peak RSS.
+seconds and peak RSS; then the export's selection alone, without and with the descendant
+closure (the default).
 
     python bench/check.py                      # 300k concepts
     python bench/check.py --concepts 1000000 --realistic --keep /tmp/check-bench  # reuse it
@@ -79,6 +80,25 @@ def bench(db: Path, threads: int, repeat: int) -> None:
         counts = ", ".join(f"{k} {v:,}" for k, v in found.counts.items())
         print(f"check: {seconds:.2f} s on {threads} threads ({counts}); peak RSS "
               f"{peak_mb():,.0f} MB")
+    for descendants in (False, True):
+        for _ in range(repeat):
+            time_selection(db, threads, descendants)
+
+
+def time_selection(db: Path, threads: int, descendants: bool) -> None:
+    """The export's selection alone, as labelled and with the descendant closure (default)."""
+    from umlsgraph.export.selection import SelectionOptions, select
+    from umlsgraph.query import load_query
+
+    con = duckdb.connect(str(db), read_only=True)
+    con.execute(f"SET threads = {int(threads)}")
+    t = time.perf_counter()
+    summary = select(con, load_query(QUERY), SelectionOptions(descendants=descendants))
+    seconds = time.perf_counter() - t
+    con.close()
+    print(f"select (descendants={descendants}): {seconds:.2f} s on {threads} threads "
+          f"(selected {summary['selected']:,}, descendants added "
+          f"{summary['descendants_added']:,}); peak RSS {peak_mb():,.0f} MB")
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from typing import Protocol
 import duckdb
 
 from umlsgraph.db import PREFERRED_ATOM_ORDER, SUPPRESSIBLE, require_tables
-from umlsgraph.db.hierarchy import parent_rows_sql
+from umlsgraph.db.hierarchy import oriented_rows_sql, parent_rows_sql
 from umlsgraph.db.schema import CORPUS_ITEMS
 from umlsgraph.db.sql import in_list, literal
 from umlsgraph.errors import StoreError
@@ -235,8 +235,9 @@ def _optional_ctes(options: TextOptions) -> str:
     return ("," + ",\n".join(ctes)) if ctes else ""
 
 
-def ranked_parents_sql(children_sql: str) -> str:
-    """(child, parent, own, main) for every parent of the children `children_sql` selects.
+def ranked_parents_sql(children_sql: str | None = None) -> str:
+    """(child, parent, own, main) for every parent of the children `children_sql` selects
+    (one column; None: every concept, read in plain scans without an IN filter).
 
     On a real release a concept has parents from dozens of sources, some beside the point.
     A source's rank for a concept is that of its best atom of the concept (MRCONSO's
@@ -246,15 +247,19 @@ def ranked_parents_sql(children_sql: str) -> str:
     come from elsewhere). The concept text shows the main parents as "parents" and climbs
     to grandparents only through them; the export's descendant closure follows own parents
     only, so a stray is-a row from another source cannot pull a branch in."""
+    if children_sql is None:
+        rows, names_where = oriented_rows_sql(columns="sab"), ""
+    else:
+        rows, names_where = parent_rows_sql(children_sql), f"WHERE cui IN ({children_sql})"
     return f"""
         SELECT child, parent, coalesce(k = min(k) OVER w, FALSE) AS own,
                coalesce(k = min(k) OVER w, min(k) OVER w IS NULL) AS main
         FROM (SELECT r.child, r.parent, min(a.k) AS k
-              FROM ({parent_rows_sql(children_sql)}) r
+              FROM ({rows}) r
               LEFT JOIN (SELECT cui, sab, min(k) AS k FROM (
                              SELECT cui, sab, row_number() OVER (
                                  PARTITION BY cui ORDER BY {PREFERRED_ATOM_ORDER}) AS k
-                             FROM names WHERE cui IN ({children_sql}))
+                             FROM names {names_where})
                          GROUP BY cui, sab) a
                 ON a.cui = r.child AND a.sab IS NOT DISTINCT FROM r.sab
               GROUP BY r.child, r.parent)

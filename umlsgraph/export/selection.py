@@ -277,7 +277,7 @@ def _add_descendants(con: duckdb.DuckDBPyConnection, query: Query, source: ItemS
     on a cycle of the hierarchy; its own label decides)."""
     con.execute(f"""CREATE OR REPLACE TEMP TABLE subontology_kinds AS
         SELECT DISTINCT child, parent
-        FROM ({ranked_parents_sql("SELECT cui FROM concepts")}) WHERE main""")
+        FROM ({ranked_parents_sql()}) WHERE main""")
     con.execute("""CREATE OR REPLACE TEMP TABLE subontology_above AS
         WITH RECURSIVE up(id) AS (
             SELECT k.parent FROM subontology_kinds k
