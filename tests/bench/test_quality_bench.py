@@ -94,9 +94,13 @@ def test_render_gives_mean_sd_targets_and_the_paired_rule_verdict(tmp_path: Path
     rows = [row("nervous", "none", "par", s, f) for s, f in ((1, 0.90), (2, 0.92), (3, 0.91))]
     rows += [row("nervous", "random2", "rb-isa", s, f)
              for s, f in ((1, 0.80), (2, 0.81), (3, 0.79))]
+    for r, f1 in zip(rows[:2], (0.95, 0.97), strict=True):  # two runs scored the selection
+        r["selection"] = {"f1": f1, "precision": f1, "recall": f1, "n": 2000, "positives": 300}
     results = tmp_path / "quality.jsonl"
     results.write_text("".join(json.dumps(r) + "\n" for r in rows))
     text = render_quality.render(results, tmp_path / "none.jsonl")
     assert "0.910 ± 0.010" in text
-    assert "| mean held-out F1 on nervous ≥ 0.90 | 3 | 0.910 ± 0.010 | yes |" in text
+    assert ("| random noise: mean held-out F1 on nervous ≥ 0.90 | 3, 0.910 ± 0.010, yes "
+            "| 2, 0.960 ± 0.014, yes |") in text
+    assert "| 0.960 ± 0.014 (2) |" in text  # the case row's selection F1 and its run count
     assert "PAR/CHD only wins (> 2 sd)" in text
