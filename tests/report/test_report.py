@@ -53,8 +53,11 @@ def _meta(model_id: str = MODEL_ID) -> dict:
 
 
 def _positive_subtree(con: duckdb.DuckDBPyConnection) -> set[str]:
-    """A connected set to predict positive: the largest subtree of the synthetic hierarchy."""
-    tree = nx.DiGraph(con.execute("SELECT cui2, cui1 FROM relations WHERE rel = 'PAR'").fetchall())
+    """A connected set to predict positive: the largest subtree of the synthetic hierarchy
+    (by the one hierarchy rule, so the export's descendant closure adds nothing to it)."""
+    from umlsgraph.db.hierarchy import edges_sql
+
+    tree = nx.DiGraph(con.execute(f"SELECT parent, child FROM ({edges_sql()})").fetchall())
     top = sorted(tree, key=lambda n: (-len(nx.descendants(tree, n)), n))[1]
     return {top} | nx.descendants(tree, top)
 
