@@ -366,12 +366,12 @@ def train_and_score(run: Run, config: Any, name: str, ids: list[str],
 
 
 def selection_scores(run: Run, query: Any, model: str, held: str) -> dict[str, float]:
-    """P/R/F1 on the held-out concepts of what `export` selects by default from the model's
+    """P/R/F1 on the held-out concepts of what `export --descendants` selects from the model's
     predictions (the predicted positives and their descendants), through the product's code."""
     from umlsgraph.export.selection import SelectionOptions, select
 
     def score(con: Any) -> list[tuple[str, str]]:
-        select(con, query, SelectionOptions(model=model))
+        select(con, query, SelectionOptions(model=model, descendants=True))
         return con.execute(f"""SELECT g.label, CASE WHEN s.id IS NULL THEN 'no' ELSE 'yes' END
             FROM ({held}) g LEFT JOIN subontology_selected s ON s.id = g.id""").fetchall()
 

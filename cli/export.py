@@ -49,7 +49,7 @@ def export(
     drop_isolated: Annotated[bool, typer.Option("--drop-isolated", help="Leave out concepts with no edge.")] = False,
     min_component_size: Annotated[int, typer.Option("--min-component-size", min=1, help="Leave out weakly connected components smaller than this.")] = 1,
     with_ancestors: Annotated[bool, typer.Option("--with-ancestors", help="Add every ancestor of a selected concept, up to the roots.")] = False,
-    descendants: Annotated[bool | None, typer.Option("--descendants/--no-descendants", help="Also select every descendant of a selected concept (a kind of a selected kind, through each concept's main parents) \\[default: yes, except with --source annotations].")] = None,
+    descendants: Annotated[bool, typer.Option("--descendants", help="Also select every descendant of a selected concept (a kind of a selected kind, through each concept's main parents; nothing above the selection): more recall, less precision.")] = False,
     base_iri: Annotated[str | None, typer.Option("--base-iri", help="RDF, OWL, OBO idspace: IRI prefix of concepts \\[default https://uts.nlm.nih.gov/uts/umls/concept/; OBO PURLs for an OBO-loaded store].")] = None,
     scheme_iri: Annotated[str | None, typer.Option("--scheme-iri", help="RDF: IRI of the skos:ConceptScheme \\[default urn:umlsgraph:scheme:QUERY]; OWL: of the owl:Ontology \\[default urn:umlsgraph:ontology:QUERY].")] = None,
     neo4j_uri: UriOption = None,

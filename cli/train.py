@@ -164,8 +164,7 @@ def eval_(
         help="Gold labels: CSV (header id,label) or JSONL ({\"id\": …, \"label\": …}).")] = None,
     source: Annotated[str, typer.Option(
         "--source", help="What to score: predictions (the encoder's), selection (what "
-        "export selects from them: with the descendants of selected concepts) or annotations "
-        "(the LLM's).")] = "predictions",
+        "export --descendants selects from them) or annotations (the LLM's).")] = "predictions",
     model: Annotated[str | None, typer.Option(
         help="Model folder or id whose predictions to score \\[default: the latest].")] = None,
     annotator: AnnotatorOption = None,

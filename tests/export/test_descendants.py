@@ -1,5 +1,6 @@
-"""The selection is closed downwards: a kind of a selected kind is selected (the default), by
-each concept's own parents only, and `eval --source selection` scores what export selects."""
+"""`export --descendants` closes the selection downwards: a kind of a selected kind is
+selected, through main parents only, never above the selection; `eval --source selection`
+scores it."""
 
 from __future__ import annotations
 
@@ -27,14 +28,14 @@ def _nodes(db: Path, **options: object) -> tuple[set[str], dict]:
 
 
 def test_descendants_of_a_selected_concept_are_selected(loaded_db: Path) -> None:
-    """The encoder missed the branch under C0000005; its parent C0000001 is selected, so the
-    whole branch is; --no-descendants keeps the labels as they are."""
+    """The encoder missed the branch under C0000005; its parent C0000001 is selected, so with
+    --descendants the whole branch is; by default the labels stay as they are."""
     missed = subtree(5)
     write_predictions(loaded_db, {c: 0.9 for c in subtree(1) - missed})
-    nodes, summary = _nodes(loaded_db)
+    nodes, summary = _nodes(loaded_db, descendants=True)
     assert nodes == subtree(1)
     assert summary["descendants_added"] == len(missed) and summary["selected"] == len(nodes)
-    kept, summary = _nodes(loaded_db, descendants=False)
+    kept, summary = _nodes(loaded_db)  # the default: the labels as they are
     assert kept == subtree(1) - missed and summary["descendants_added"] == 0
 
 
@@ -57,7 +58,7 @@ def test_a_stray_parent_from_another_source_pulls_nothing_in(loaded_db: Path) ->
     con.close()
     _stray_parent(loaded_db, outside, cui(1))
     write_predictions(loaded_db, {c: 0.9 for c in subtree(1)})
-    nodes, summary = _nodes(loaded_db)
+    nodes, summary = _nodes(loaded_db, descendants=True)
     assert outside not in nodes and summary["descendants_added"] == 0
 
 
@@ -66,7 +67,7 @@ def test_nothing_above_the_selection_is_added(loaded_db: Path) -> None:
     selected concept, is not selected as its descendant, and neither is the rest."""
     _stray_parent(loaded_db, cui(0), cui(5))
     write_predictions(loaded_db, {c: 0.9 for c in subtree(1)})
-    nodes, summary = _nodes(loaded_db)
+    nodes, summary = _nodes(loaded_db, descendants=True)
     assert nodes == subtree(1) and summary["descendants_added"] == 0
 
 
@@ -88,3 +89,11 @@ def test_eval_scores_the_selection(loaded_db: Path, tmp_path: Path) -> None:
                                    "--source", "selection", "--json"])
     assert out.exit_code == 0, out.output
     assert '"what": "selection"' in out.output
+
+
+def test_export_cli_takes_descendants(loaded_db: Path, tmp_path: Path) -> None:
+    write_predictions(loaded_db, {c: 0.9 for c in subtree(1) - subtree(5)})
+    out = CliRunner().invoke(app, ["export", QUERY, "--db", str(loaded_db), "-f", "csv", "-o",
+                                   str(tmp_path / "x"), "--descendants", "--json"])
+    assert out.exit_code == 0, out.output
+    assert f'"descendants_added": {len(subtree(5))}' in out.output

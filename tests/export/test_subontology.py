@@ -68,9 +68,9 @@ def test_default_selection_is_the_positive_label_with_child_to_parent_edges(pred
 
 
 def test_threshold_selects_by_probability(predicted_db):
-    con, summary = _build(predicted_db, threshold=0.8, descendants=False)
+    con, summary = _build(predicted_db, threshold=0.8)
     assert _nodes(con) == (subtree(1) - {cui(i) for i in range(85, 149)}) | set(ISOLATED)
-    con, summary = _build(predicted_db, threshold=0.8)  # the deepest level, as descendants
+    con, summary = _build(predicted_db, threshold=0.8, descendants=True)  # the deepest level
     assert _nodes(con) == subtree(1) | set(ISOLATED) and summary["descendants_added"] == 64
     con, summary = _build(predicted_db, threshold=0.99)
     assert summary["nodes"] == 0 and summary["components"] == 0
@@ -141,7 +141,7 @@ def test_missing_labels_and_unknown_model_are_one_line_errors(loaded_db):
 def test_latest_model_is_used_unless_one_is_named(predicted_db):
     write_predictions(predicted_db, {cui(3): 0.7}, model="newer", created="2025-06-01")
     con, summary = _build(predicted_db)
-    assert summary["model"] == "newer" and _nodes(con) == subtree(3)  # with its descendants
+    assert summary["model"] == "newer" and _nodes(con) == {cui(3)}
     con, summary = _build(predicted_db, model=MODEL)
     assert summary["nodes"] == len(subtree(1)) + 2
 

@@ -43,9 +43,9 @@ def test_concept_record_on_real_hpo(hpo_db: Path, tmp_path: Path) -> None:
     assert q["selected"] is True and "runs/m" in q["selected_by"]
 
 
-def test_concept_says_when_export_selects_it_as_a_descendant(hpo_db: Path) -> None:
-    """Focal-onset seizure is labelled no, but its parent Seizure yes: export's descendant
-    closure selects it, and `concept` says so and through which ancestor."""
+def test_concept_says_when_export_descendants_selects_it(hpo_db: Path) -> None:
+    """Focal-onset seizure is labelled no, but its parent Seizure yes: `export --descendants`
+    selects it, and `concept` says so and through which ancestor."""
     con = duckdb.connect(str(hpo_db))
     ensure_predictions(con)
     con.execute("INSERT INTO predictions (query, source, id, label, probability, model) VALUES "
@@ -56,7 +56,7 @@ def test_concept_says_when_export_selects_it_as_a_descendant(hpo_db: Path) -> No
     con.close()
     assert focal == "Focal-onset seizure"
     q = lookup(hpo_db, "HP:0007359")["queries"]["hpo_nervous"]
-    assert q["selected"] is True and "descendant of HP:0001250" in q["selected_by"]
+    assert q["selected"] is False and "descendant of HP:0001250" in q["selected_by"]
     eye = lookup(hpo_db, "HP:0000478")["queries"]["hpo_nervous"]
     assert eye["selected"] is False and "descendant" not in eye["selected_by"]
 

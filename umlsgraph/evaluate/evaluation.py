@@ -23,8 +23,8 @@ from umlsgraph.errors import InputFileError
 from umlsgraph.labelfile import label_lookup, read_label_file, to_category
 from umlsgraph.query import Query
 
-#: What `eval` scores: the encoder's predictions, the selection `export` makes from them
-#: (predictions closed under the hierarchy), or the LLM's annotations.
+#: What `eval` scores: the encoder's predictions, the selection `export --descendants`
+#: makes from them (predictions closed under the hierarchy), or the LLM's annotations.
 WHATS = ("predictions", "selection", "annotations")
 
 
@@ -99,7 +99,7 @@ def predictions_sql(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSo
 
 def selection_sql(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
                   model: str | None) -> tuple[str, str]:
-    """SQL of (id, label) of what `export` selects by default from one model's predictions
+    """SQL of (id, label) of what `export --descendants` selects from one model's predictions
     (the predicted positives and their descendants): the positive category for a selected
     item, its predicted category otherwise; and the model's id."""
     from umlsgraph.export.selection import SelectionOptions, select
@@ -107,7 +107,7 @@ def selection_sql(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSour
     if not isinstance(source, ConceptSource):
         raise InputFileError("--source selection scores a selection of concepts (predictions "
                              "closed under the hierarchy); for a corpus score predictions")
-    used = select(con, query, SelectionOptions(model=model))["model"]
+    used = select(con, query, SelectionOptions(model=model, descendants=True))["model"]
     positive = literal(query.positive)
     other = literal(next(c for c in query.categories if c != query.positive))
     return (f"SELECT id, CASE WHEN id IN (SELECT id FROM subontology_selected) THEN {positive} "

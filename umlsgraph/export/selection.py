@@ -3,9 +3,8 @@
 Selection: the items whose label for the query is the query's positive category, from the
 encoder's `predictions` (default), from the LLM's `annotations`, or `both` (an annotation
 overrides the prediction where one exists). A probability threshold replaces the argmax rule
-for predicted items. Then every descendant of a selected concept is selected too (a kind of
-a selected kind; `descendants=False`, `--no-descendants`, keeps the labels as they are; by
-default the annotations of a sample are exported as they are).
+for predicted items. With `descendants` (`--descendants`) every descendant of a selected
+concept is selected too (a kind of a selected kind).
 
 Edges (REL is the relation of CUI2 to CUI1): by default the hierarchy, directed child -> parent.
 A row with ``rel='PAR'`` makes cui1 the child of cui2, ``rel='CHD'`` makes cui2 the child of
@@ -57,9 +56,9 @@ class SelectionOptions:
     drop_isolated: bool = False
     min_component_size: int = 1
     with_ancestors: bool = False
-    #: Select the descendants of selected concepts too; None: yes, except for
-    #: `source="annotations"` (a sample's labels are exported as they are).
-    descendants: bool | None = None
+    #: Select the descendants of selected concepts too (`--descendants`): off by default,
+    #: since it trades precision for recall (bench/results/quality.md measures it).
+    descendants: bool = False
     mentioned_in: str | None = None
     min_mentions: int = 1
 
@@ -255,10 +254,8 @@ def _create_selection(con: duckdb.DuckDBPyConnection, query: Query, source: Item
     modified = con.execute(f"SELECT strftime(max(created_at), '%Y-%m-%d') FROM ({pred})"
                            ).fetchall()[0][0]
     labelled = _count(con, "subontology_selected")
-    closed = (options.descendants if options.descendants is not None
-              else options.source != "annotations")
     added = (_add_descendants(con, query, source)
-             if closed and isinstance(source, ConceptSource) else 0)
+             if options.descendants and isinstance(source, ConceptSource) else 0)
     return {"selection": options.source, "model": model, "threshold": options.threshold,
             "modified": modified or "", "selected": labelled + added,
             "descendants_added": added}

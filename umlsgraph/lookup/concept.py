@@ -117,8 +117,8 @@ def _queries(con: duckdb.DuckDBPyConnection, cui: str) -> dict[str, dict[str, An
 
 def _selected_ancestor(con: duckdb.DuckDBPyConnection, cui: str, query_name: str,
                        model: str, positive: str) -> str | None:
-    """The nearest ancestor (through main parents) that the model labels positive: export's
-    descendant closure selects `cui` through it. Walked up level by level, a few small
+    """The nearest ancestor (through main parents) that the model labels positive:
+    `export --descendants` selects `cui` through it. Walked up level by level, a few small
     queries; export's guard against cycles (nothing above the selection) is not re-checked."""
     labels = prediction_store.labels_sql(query_name, SOURCE, model)
     seen, frontier = {cui}, [cui]
@@ -141,8 +141,9 @@ def _selected_ancestor(con: duckdb.DuckDBPyConnection, cui: str, query_name: str
 def _selected(con: duckdb.DuckDBPyConnection, query_name: str,
               entry: dict[str, Any], cui: str) -> dict[str, Any]:
     """Export's default rule: the label of the model whose predictions count (the one that
-    labelled last), or a selected ancestor (the descendant closure); with no predictions,
-    the label of the annotator whose labels count."""
+    labelled last; `selected_by` names a selected ancestor that `export --descendants`
+    would select it through); with no predictions, the label of the annotator whose labels
+    count."""
     try:
         positive = load_query(query_name).positive
     except QueryError:
@@ -152,10 +153,10 @@ def _selected(con: duckdb.DuckDBPyConnection, query_name: str,
         label = next((p["label"] for p in entry["predictions"] if p["model"] == model), None)
         above = (None if label == positive or label is None else
                  _selected_ancestor(con, cui, query_name, model, positive))
+        by = f"predictions of {model}"
         if above:
-            return {"selected": True, "selected_by": f"predictions of {model}, as a "
-                    f"descendant of {above} (--no-descendants leaves it out)"}
-        return {"selected": label == positive, "selected_by": f"predictions of {model}"}
+            by += f"; `export --descendants` selects it, as a descendant of {above}"
+        return {"selected": label == positive, "selected_by": by}
     try:
         chosen = annotation_store.choose_annotators(con, query_name, SOURCE, None)
     except AnnotationError as exc:

@@ -168,8 +168,8 @@ def _wrong_labels(settings: RunSettings, gold: dict[str, str]) -> int:
 
 def score(settings: RunSettings, out: Path) -> tuple[Path, dict[str, dict[str, Any]]]:
     """Precision/recall/F1 of the annotator (on its sample), of the encoder (on all concepts,
-    and on the concepts it never saw in training) and of what the export selects from its
-    predictions (held-out) against HPO's subtree."""
+    and on the concepts it never saw in training) and of what `export --descendants` selects
+    from its predictions (held-out) against HPO's subtree."""
     from umlsgraph.db import annotation_store, connect
     from umlsgraph.db.items import ConceptSource
     from umlsgraph.evaluate.evaluation import evaluate
@@ -191,7 +191,7 @@ def score(settings: RunSettings, out: Path) -> tuple[Path, dict[str, dict[str, A
                                            what="annotations", annotator=annotator),
         "encoder (all concepts)": evaluate(settings.db, query, source, gold_sql=gold_sql),
         "encoder (held-out)": evaluate(settings.db, query, source, gold_sql=held_out),
-        "selection (held-out)": evaluate(settings.db, query, source, gold_sql=held_out,
-                                         what="selection"),
+        "with descendants (held-out)": evaluate(settings.db, query, source,
+                                                gold_sql=held_out, what="selection"),
     }
     return gold_csv, metrics
