@@ -245,8 +245,8 @@ def ranked_parents_sql(children_sql: str | None = None) -> str:
     best-ranked source that names the child and states any parent of it. `main`: own, or
     any parent when no source that names the child states one (a store whose relations
     come from elsewhere). The concept text shows the main parents as "parents" and climbs
-    to grandparents only through them; the export's descendant closure follows own parents
-    only, so a stray is-a row from another source cannot pull a branch in."""
+    to grandparents only through them; `export --descendants` follows main parents too, so
+    a stray is-a row from a lower-ranked source cannot pull a branch in."""
     if children_sql is None:
         rows, names_where = oriented_rows_sql(columns="sab"), ""
     else:
