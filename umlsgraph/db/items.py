@@ -236,15 +236,15 @@ def _optional_ctes(options: TextOptions) -> str:
 
 
 def ranked_parents_sql(children_sql: str | None = None) -> str:
-    """(child, parent, own, main) for every parent of the children `children_sql` selects
+    """(child, parent, main) for every parent of the children `children_sql` selects
     (one column; None: every concept, read in plain scans without an IN filter).
 
     On a real release a concept has parents from dozens of sources, some beside the point.
     A source's rank for a concept is that of its best atom of the concept (MRCONSO's
-    preferred-atom order, which follows MRRANK). `own`: the parent is stated by the
-    best-ranked source that names the child and states any parent of it. `main`: own, or
-    any parent when no source that names the child states one (a store whose relations
-    come from elsewhere). The concept text shows the main parents as "parents" and climbs
+    preferred-atom order, which follows MRRANK). `main`: the parent is stated by the
+    best-ranked source that names the child and states any parent of it; or, when no
+    source that names the child states one (a store whose relations come from elsewhere),
+    any parent. The concept text shows the main parents as "parents" and climbs
     to grandparents only through them; `export --descendants` follows main parents too, so
     a stray is-a row from a lower-ranked source cannot pull a branch in."""
     if children_sql is None:
@@ -252,8 +252,7 @@ def ranked_parents_sql(children_sql: str | None = None) -> str:
     else:
         rows, names_where = parent_rows_sql(children_sql), f"WHERE cui IN ({children_sql})"
     return f"""
-        SELECT child, parent, coalesce(k = min(k) OVER w, FALSE) AS own,
-               coalesce(k = min(k) OVER w, min(k) OVER w IS NULL) AS main
+        SELECT child, parent, coalesce(k = min(k) OVER w, min(k) OVER w IS NULL) AS main
         FROM (SELECT r.child, r.parent, min(a.k) AS k
               FROM ({rows}) r
               LEFT JOIN (SELECT cui, sab, min(k) AS k FROM (
