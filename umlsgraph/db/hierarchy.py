@@ -34,19 +34,17 @@ def edges_sql() -> str:
 
 
 def parent_edges_sql(children_sql: str) -> str:
-    """Distinct (child, parent) pairs of the children that `children_sql` (one column) selects.
-
-    Written as two index-friendly halves rather than one CASE so DuckDB can push the
-    `IN (children)` filter onto the stored column of each direction."""
-    return (f"SELECT cui1 AS child, cui2 AS parent FROM relations WHERE {CHILD_IS_CUI1} "
-            f"AND cui1 <> cui2 AND cui1 IN ({children_sql}) "
-            f"UNION SELECT cui2, cui1 FROM relations WHERE {CHILD_IS_CUI2} "
-            f"AND cui1 <> cui2 AND cui2 IN ({children_sql})")
+    """Distinct (child, parent) pairs of the children that `children_sql` (one column) selects
+    (`parent_rows_sql` without the source, each pair once)."""
+    return f"SELECT DISTINCT child, parent FROM ({parent_rows_sql(children_sql)})"
 
 
 def parent_rows_sql(children_sql: str) -> str:
     """(child, parent, sab) of the children that `children_sql` (one column) selects: one row
-    per MRREL row, so a pair several sources state comes once per source."""
+    per MRREL row, so a pair several sources state comes once per source.
+
+    Written as two index-friendly halves rather than one CASE so DuckDB can push the
+    `IN (children)` filter onto the stored column of each direction."""
     return (f"SELECT cui1 AS child, cui2 AS parent, sab FROM relations WHERE {CHILD_IS_CUI1} "
             f"AND cui1 <> cui2 AND cui1 IN ({children_sql}) "
             f"UNION ALL SELECT cui2, cui1, sab FROM relations WHERE {CHILD_IS_CUI2} "
