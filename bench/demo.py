@@ -15,7 +15,6 @@ Resumable: a seed already in the results file is skipped.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import shutil
 import statistics
@@ -25,7 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import quality  # noqa: E402  (bench/quality.py: commit())
+import quality  # noqa: E402  (bench/quality.py: commit(), append())
+import render_quality  # noqa: E402  (bench/render_quality.py: load())
 
 RESULTS = Path(__file__).resolve().parent / "results" / "demo.jsonl"
 WORK = quality.CACHE / "demo"
@@ -40,12 +40,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--render", action="store_true", help="Only write the markdown.")
-    args = parser.parse_args()
-    if not args.render:
-        measure(args)
-    out = args.results.with_suffix(".md")
-    out.write_text(render(args.results), encoding="utf-8")
-    print(f"-> {out}")
+    quality.measure_and_render(parser.parse_args(), measure, render)
 
 
 def measure(args: argparse.Namespace) -> None:
@@ -67,17 +62,14 @@ def measure(args: argparse.Namespace) -> None:
                "s": round(time.monotonic() - started, 1), "commit": quality.commit(),
                "command": shlex.join(["python", "bench/demo.py", *sys.argv[1:]]),
                "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        with args.results.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(row, sort_keys=True) + "\n")
+        quality.append(args.results, row)
         print(f"seed {seed}: " + ", ".join(f"{name} F1 {s['f1']:.3f}"
                                            for name, s in scores.items()), flush=True)
         shutil.rmtree(out, ignore_errors=True)
 
 
 def rows(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    found = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    found = render_quality.load(path)
     for row in found:
         row["scores"] = {RENAMED.get(k, k): v for k, v in row["scores"].items()}
     return found

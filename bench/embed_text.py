@@ -22,7 +22,6 @@ Nervous is the demo's subtree (the facets were written for it); skeletal and eye
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -32,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import quality  # noqa: E402  (bench/quality.py)
+import render_quality  # noqa: E402  (bench/render_quality.py: load())
 
 RESULTS = Path(__file__).resolve().parent / "results" / "embed_text.jsonl"
 TEXTS = {"names": {"parents": False, "grandparents": False},
@@ -79,12 +79,7 @@ def main() -> None:
     parser.add_argument("--texts", default=",".join(TEXTS))
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--render", action="store_true", help="Only write the markdown.")
-    args = parser.parse_args()
-    if not args.render:
-        measure(args)
-    out = args.results.with_suffix(".md")
-    out.write_text(render(args.results), encoding="utf-8")
-    print(f"-> {out}")
+    quality.measure_and_render(parser.parse_args(), measure, render)
 
 
 def measure(args: argparse.Namespace) -> None:
@@ -113,13 +108,14 @@ def measure(args: argparse.Namespace) -> None:
         for subtree in quality._list(args.subtrees):
             root, one, facets = CASES[subtree]
             truth = quality.gold(db, root)
-            kinds = {"one": one, "facets": facets or {c: list(v) for c, v in
-                                                       shipped.descriptions.items()}}
+            kinds: dict[str, dict[str, object]] = {
+                "one": dict(one),
+                "facets": dict(facets or {c: list(v) for c, v in shipped.descriptions.items()})}
             for kind, descriptions in kinds.items():
                 answers = nearest(annotator, vectors, descriptions)
                 scores = quality.prf([(truth[i], a) for i, a in zip(ids, answers,
                                                                    strict=True)])
-                append(args.results, {
+                quality.append(args.results, {
                     "subtree": subtree, "descriptions": kind, "text": text,
                     "text_options": TEXTS[text], "n": len(ids), "annotator": scores,
                     "embed_s": round(seconds, 1), "commit": quality.commit(),
@@ -133,24 +129,20 @@ def nearest(annotator: object, vectors: object, descriptions: dict[str, object])
     """yes/no per concept: the answer whose nearest description is nearest."""
     import numpy as np
 
+    from umlsgraph.annotate.backends.embed import prototypes as facets
+
     best = {}
     for answer, value in descriptions.items():
-        texts = [value] if isinstance(value, str) else list(value)  # type: ignore[arg-type]
+        texts = list(facets(value))  # type: ignore[arg-type]
         prototypes = annotator._embed(texts).numpy()  # type: ignore[attr-defined]
         best[answer] = (vectors @ prototypes.T).max(axis=1)  # type: ignore[operator]
     return list(np.where(best["yes"] > best["no"], "yes", "no"))
 
 
-def append(path: Path, row: dict) -> None:
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(row, sort_keys=True) + "\n")
-
-
 def render(path: Path) -> str:
     """Markdown: the newest row per (subtree, descriptions, text), from the JSON lines."""
     latest: dict[tuple[str, str, str], dict] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
+    for row in render_quality.load(path):
         if "subtree" in row:  # rows before descriptions were compared scored nervous only
             latest[(row["subtree"], row["descriptions"], row["text"])] = row
     lines = ["# The zero-shot `embed` annotator: descriptions and concept text", "",

@@ -558,6 +558,18 @@ def append(path: Path, row: dict[str, Any]) -> None:
         handle.write(json.dumps(row, sort_keys=True) + "\n")
 
 
+def measure_and_render(args: argparse.Namespace,
+                       measure: Callable[[argparse.Namespace], None],
+                       render: Callable[[Path], str]) -> None:
+    """A bench's main: measure (unless `--render`), then write the markdown rendered from
+    its results file beside it (`args.results` with `.md`)."""
+    if not args.render:
+        measure(args)
+    out = args.results.with_suffix(".md")
+    out.write_text(render(args.results), encoding="utf-8")
+    print(f"-> {out}")
+
+
 def cases(args: argparse.Namespace, held_out: int) -> Iterator[Case]:
     for subtree in _list(args.subtrees):
         if subtree not in SUBTREES:
