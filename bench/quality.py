@@ -355,6 +355,7 @@ def train_and_score(run: Run, config: Any, name: str, ids: list[str],
     result = train(run.db, query, ConceptSource(), config, out, labels_sql=sql, progress=False)
     trained = time.monotonic() - started
     label(run.db, query, ConceptSource(), out, progress=False)  # every concept, as shipped
+    keep_predictions(run, result.model_id, name)
     pairs = with_con(run.db, lambda con: con.execute(
         f"SELECT g.label, p.label FROM ({held}) g JOIN predictions p ON p.id = g.id "
         "WHERE p.model = ?", [result.model_id]).fetchall())
@@ -363,6 +364,27 @@ def train_and_score(run: Run, config: Any, name: str, ids: list[str],
             "epochs": result.epochs, "best_epoch": result.best_epoch,
             "train_s": round(trained, 1), "s": round(time.monotonic() - started, 1),
             "model": out}
+
+
+def keep_predictions(run: Run, model: str, name: str) -> Path:
+    """Every concept's prediction, gold, answer and role (held out or not) as Parquet under
+    CACHE/predictions (the run's store is deleted): enough to score another selection rule,
+    e.g. a different closure, without training again."""
+    out = CACHE / "predictions" / f"{run.folder.name}-{name}.parquet"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    held = set(run.held_out)
+    roles = [(i, run.truth[i], run.answers.get(i), i in held) for i in run.truth]
+
+    def write(con: Any) -> None:
+        con.execute("CREATE OR REPLACE TEMP TABLE bench_roles (id VARCHAR, gold VARCHAR, "
+                    "answer VARCHAR, held_out BOOLEAN)")
+        con.executemany("INSERT INTO bench_roles VALUES (?, ?, ?, ?)", roles)
+        con.execute(f"""COPY (SELECT r.*, p.label, p.probability FROM bench_roles r
+            LEFT JOIN predictions p ON p.id = r.id AND p.model = ?) TO '{out}' (FORMAT parquet)""",
+                    [model])
+
+    with_con(run.db, write)
+    return out
 
 
 def selection_scores(run: Run, query: Any, model: str, held: str) -> dict[str, float]:
