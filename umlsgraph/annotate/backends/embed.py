@@ -88,8 +88,11 @@ class EmbedAnnotator(Annotator):
         """Per item, each category's similarity: that of its nearest description. A list of
         facets ("brain", "nerves", "seizures") covers a category that no single sentence's
         embedding does; the nearest facet, not their mean, so facets do not blur together."""
-        return [[max(row[j] for j, owner in enumerate(self.owner) if owner == c)
-                 for c in range(len(self.categories))] for row in sims.tolist()]
+        import torch
+
+        owner = torch.tensor(self.owner)
+        columns = [sims[:, owner == c].amax(dim=1) for c in range(len(self.categories))]
+        return torch.stack(columns, dim=1).tolist()
 
     def _embed(self, texts: list[str]) -> Any:
         import torch
