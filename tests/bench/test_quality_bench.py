@@ -104,3 +104,27 @@ def test_render_gives_mean_sd_targets_and_the_paired_rule_verdict(tmp_path: Path
             "| 2, 0.960 ± 0.014, yes |") in text
     assert "| 0.960 ± 0.014 (2) |" in text  # the case row's selection F1 and its run count
     assert "PAR/CHD only wins (> 2 sd)" in text
+
+
+def test_readme_quality_section_is_what_the_committed_results_say() -> None:
+    """Nothing in the README's quality table is typed: re-render it after adding results."""
+    import render_readme
+
+    readme = BENCH.parent / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    assert render_readme.START in text and render_readme.END in text
+    rendered = render_readme.replace_block(text, render_readme.block(render_readme.RESULTS))
+    assert rendered == text, "README.md is out of date: run python bench/render_readme.py"
+
+
+def test_flat_annotator_flips_the_stated_share_deterministically() -> None:
+    import flat_quality
+
+    gold = {f"s{i}": "positive" if i % 3 else "negative" for i in range(1000)}
+    noisy = flat_quality.noisy("random10", gold, seed=1)
+    assert sum(noisy[i] != gold[i] for i in gold) == 100
+    assert noisy == flat_quality.noisy("random10", gold, seed=1)
+    assert noisy != flat_quality.noisy("random10", gold, seed=2)
+    assert flat_quality.noisy("clean", gold, seed=1) == gold
+    with pytest.raises(SystemExit, match="randomNN"):
+        flat_quality.noisy("branches10", gold, seed=1)
