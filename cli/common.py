@@ -44,6 +44,15 @@ AnnotatorOption = Annotated[str | None, typer.Option(
     "several comma-separated in order of priority. Required when several annotators labelled "
     "the query; labels are never mixed silently.")]
 
+SelectSourceOption = Annotated[str, typer.Option(
+    "--source", help="Labels to select by: predictions (the encoder's), annotations (the "
+    "LLM's) or both (annotations where present).")]
+ThresholdOption = Annotated[float | None, typer.Option(
+    "--threshold", min=0.0, max=1.0, help="Select predicted items whose positive probability "
+    "is at least this, instead of the argmax label.")]
+PredictionsModelOption = Annotated[str | None, typer.Option(
+    "--model", help="Which model's predictions \\[default: the most recent].")]
+
 
 def fail(message: str) -> None:
     """Print one error line to stderr and exit 1: the only way a command reports user errors."""
