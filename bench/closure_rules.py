@@ -1,0 +1,181 @@
+"""Which concepts should pass their selection down the hierarchy? Scored on kept predictions.
+
+    python bench/closure_rules.py        # -> bench/results/closure_rules.jsonl and .md
+
+`bench/quality.py` keeps every run's predictions of every concept (with gold, the annotator's
+answer and whether the concept is held out) as Parquet under its cache. This script scores,
+on those same held-out concepts and without training again, selection rules that add the
+descendants (through main parents, never above the selection, as `export --descendants`
+does) of some of the encoder's positives:
+
+  none          the predictions as they are (what `export` selects by default)
+  all           every positive passes its selection down (`export --descendants`)
+  p>=T          only positives whose probability is at least T
+  body          only positives that have a selected parent, and the selection's root (the
+                positive with the most selected descendants): islands, which `check`
+                flags, pass nothing down
+
+A rule study, not a default: a rule becomes one only after it is chosen on the dev subtrees
+and wins by more than two standard deviations on test subtrees, on runs it was not chosen on.
+The `all` rule reproduces the "+descendants" figures `quality.py` records through the
+product's `select()`, which checks this script's closure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import re
+import shlex
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import quality  # noqa: E402  (bench/quality.py: CACHE, store(), prf(), append())
+import render_quality  # noqa: E402  (bench/render_quality.py: load(), ms())
+
+RESULTS = Path(__file__).resolve().parent / "results" / "closure_rules.jsonl"
+THRESHOLDS = (0.9, 0.97, 0.99)
+RULES = ("none", "all", *(f"p>={t}" for t in THRESHOLDS), "body")
+ABOUT = ("Every rule adds the descendants (through main parents, never above the selection, "
+         "as `export --descendants` does) of some of the encoder's positives: `none` adds "
+         "nothing (what `export` selects by default), `all` every positive's "
+         "(`export --descendants`; it reproduces the +descendants figures `quality.py` "
+         "records through the product's `select()`), `p>=T` those of positives with "
+         "probability ≥ T, `body` those of positives that have a selected parent, and of "
+         "the selection's root (islands, which `check` flags, pass nothing down). Scored on "
+         "the held-out concepts of runs whose predictions `bench/quality.py` kept; each run's "
+         "training row (its commit and command) is in `quality.jsonl` under the same case and "
+         "seed. A rule study: a rule becomes a default only when chosen on dev subtrees and "
+         "winning by more than 2 sd on test subtrees, on runs it was not chosen on.")
+NAME = re.compile(r"(?P<subtree>[a-z]+)-(?P<budget>\d+)-(?P<noise>[a-z]+\d*)-(?P<extra>none)"
+                  r"-(?P<seed>\d+)-new\.parquet$")
+
+
+class Hierarchy:
+    """Main-parent edges of the pristine HPO store (the rule `export --descendants` follows)."""
+
+    def __init__(self, edges: list[tuple[str, str]]) -> None:
+        self.children: dict[str, set[str]] = defaultdict(set)
+        self.parents: dict[str, set[str]] = defaultdict(set)
+        for child, parent in edges:
+            self.children[parent].add(child)
+            self.parents[child].add(parent)
+
+    def walk(self, start: set[str], step: dict[str, set[str]]) -> set[str]:
+        seen: set[str] = set()
+        stack = list(start)
+        while stack:
+            for nxt in step[stack.pop()]:
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+        return seen
+
+    def close(self, selected: set[str], roots: set[str]) -> set[str]:
+        """`selected` plus the descendants of `roots`, none of them above the selection."""
+        above = self.walk(selected, self.parents)
+        seen, stack = set(selected), list(roots)
+        while stack:
+            for child in self.children[stack.pop()]:
+                if child not in seen and child not in above:
+                    seen.add(child)
+                    stack.append(child)
+        return seen
+
+
+def rules(tree: Hierarchy, positives: set[str], probability: dict[str, float]
+          ) -> dict[str, set[str]]:
+    out = {"none": positives, "all": tree.close(positives, positives)}
+    for threshold in THRESHOLDS:
+        confident = {i for i in positives if probability[i] >= threshold}
+        out[f"p>={threshold}"] = tree.close(positives, confident)
+    body = {i for i in positives if tree.parents[i] & positives}
+    islands = positives - body
+    if islands:
+        body.add(max(sorted(islands), key=lambda i: len(tree.walk({i}, tree.children)
+                                                         & positives)))
+    out["body"] = tree.close(positives, body)
+    return out
+
+
+def score(path: Path, tree: Hierarchy) -> dict[str, Any]:
+    import duckdb
+
+    rows = duckdb.connect().execute(
+        "SELECT id, gold, answer, held_out, label, probability FROM read_parquet(?)",
+        [str(path)]).fetchall()
+    positives = {r[0] for r in rows if r[4] == "yes"}
+    probability = {r[0]: r[5] or 0.0 for r in rows}
+    held = [(r[0], r[1], r[2]) for r in rows if r[3]]
+    scores = {name: quality.prf([(gold, "yes" if i in chosen else "no") for i, gold, _ in held])
+              for name, chosen in rules(tree, positives, probability).items()}
+    return {"annotator": quality.prf([(gold, answer) for _, gold, answer in held]),
+            "rules": scores}
+
+
+def measure(args: argparse.Namespace) -> None:
+    from umlsgraph.db.items import ranked_parents_sql
+
+    edges = quality.with_con(quality.store(), lambda con: con.execute(
+        f"SELECT DISTINCT child, parent FROM ({ranked_parents_sql()}) WHERE main").fetchall(),
+        read_only=True)
+    tree = Hierarchy(edges)
+    done = {r["file"] for r in render_quality.load(args.results)}
+    for name in sorted(glob.glob(str(args.predictions / "*.parquet"))):
+        match = NAME.search(name)
+        if not match or Path(name).name in done:
+            continue
+        case = {k: v for k, v in match.groupdict().items() if k != "seed"}
+        row = {"file": Path(name).name, "case": case, "seed": int(match["seed"]),
+               "split": "dev" if case["subtree"] in quality.DEV else "test",
+               **score(Path(name), tree), "commit": quality.commit(),
+               "command": shlex.join(["python", "bench/closure_rules.py", *sys.argv[1:]]),
+               "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        quality.append(args.results, row)
+        print(f"{row['file']}: " + ", ".join(f"{k} {v['f1']:.3f}"
+                                             for k, v in row["rules"].items()), flush=True)
+
+
+def render(path: Path) -> str:
+    found = render_quality.load(path)
+    names = [n for n in RULES if found and n in found[0]["rules"]]
+    ms = render_quality.ms
+    lines = ["# Closure rules on kept predictions (generated by `python bench/closure_rules.py`;"
+             " do not edit)", "", ABOUT, "",
+             "Held-out F1 (precision below it), mean ± sd over the runs' seeds; "
+             "Δ: paired by run, minus `none`.", "",
+             "| split | subtree | noise | runs | annotator | "
+             + " | ".join(names) + " |", "|---|---|---|--:|--:|" + "--:|" * len(names)]
+    cases: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in found:
+        cases[(row["split"], row["case"]["subtree"], row["case"]["noise"])].append(row)
+    for (split, subtree, noise), rows in sorted(cases.items()):
+        cells = []
+        for name in names:
+            f1 = [r["rules"][name]["f1"] for r in rows]
+            delta = [r["rules"][name]["f1"] - r["rules"]["none"]["f1"] for r in rows]
+            precision = [r["rules"][name]["precision"] for r in rows]
+            cells.append(f"{ms(f1)} (P {ms(precision)})"
+                         + ("" if name == "none" else f" Δ {ms(delta)}"))
+        lines.append(f"| {split} | {subtree} | {noise} | {len(rows)} "
+                     f"| {ms([r['annotator']['f1'] for r in rows])} | " + " | ".join(cells)
+                     + " |")
+    lines += ["", "Runs: " + ", ".join(f"{r['file']} ({r['commit']})" for r in found) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--predictions", type=Path, default=quality.CACHE / "predictions")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--render", action="store_true", help="Only write the markdown.")
+    quality.measure_and_render(parser.parse_args(), measure, render)
+
+
+if __name__ == "__main__":
+    main()
