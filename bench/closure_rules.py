@@ -77,15 +77,16 @@ class Hierarchy:
         return seen
 
     def close(self, selected: set[str], roots: set[str]) -> set[str]:
-        """`selected` plus the descendants of `roots`, none of them above the selection."""
+        """`selected` plus the descendants of `roots`: the walk goes through selected concepts
+        but adds none that lies above a selected one (a cycle of the hierarchy)."""
         above = self.walk(selected, self.parents)
-        seen, stack = set(selected), list(roots)
+        below, stack = set(roots), list(roots)
         while stack:
             for child in self.children[stack.pop()]:
-                if child not in seen and child not in above:
-                    seen.add(child)
+                if child not in below and (child in selected or child not in above):
+                    below.add(child)
                     stack.append(child)
-        return seen
+        return selected | below
 
 
 def rules(tree: Hierarchy, positives: set[str], probability: dict[str, float]
