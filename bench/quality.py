@@ -372,16 +372,18 @@ def keep_predictions(run: Run, model: str, name: str) -> Path:
     e.g. a different closure, without training again."""
     out = CACHE / "predictions" / f"{run.folder.name}-{name}.parquet"
     out.parent.mkdir(parents=True, exist_ok=True)
+    from umlsgraph.db.sql import literal
+
     held = set(run.held_out)
-    roles = [(i, run.truth[i], run.answers.get(i), i in held) for i in run.truth]
+    roles = [(i, run.truth[i], run.answers.get(i), str(i in held)) for i in run.truth]
 
     def write(con: Any) -> None:
         con.execute("CREATE OR REPLACE TEMP TABLE bench_roles (id VARCHAR, gold VARCHAR, "
                     "answer VARCHAR, held_out BOOLEAN)")
-        con.executemany("INSERT INTO bench_roles VALUES (?, ?, ?, ?)", roles)
+        insert_rows(con, "bench_roles", ("id", "gold", "answer", "held_out"), roles)
         con.execute(f"""COPY (SELECT r.*, p.label, p.probability FROM bench_roles r
-            LEFT JOIN predictions p ON p.id = r.id AND p.model = ?) TO '{out}' (FORMAT parquet)""",
-                    [model])
+            LEFT JOIN predictions p ON p.id = r.id AND p.model = ?)
+            TO {literal(str(out))} (FORMAT parquet)""", [model])
 
     with_con(run.db, write)
     return out
