@@ -59,7 +59,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -210,8 +210,8 @@ def add_extra_parents(db: Path, extra: str, rel: str, seed: int) -> int:
     return len(flat)
 
 
-def insert_rows(con: Any, table: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]
-                ) -> None:
+def insert_rows(con: Any, table: str, columns: tuple[str, ...],
+                rows: Iterable[tuple[str | None, ...]]) -> None:
     """Bulk insert through a CSV file (DuckDB's executemany runs one statement per row)."""
     import tempfile
 
