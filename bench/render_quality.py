@@ -32,14 +32,14 @@ def load(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def ms(values: list[float]) -> str:
+def ms(values: list[float], digits: int = 3) -> str:
     """mean ± sd (sd only with two or more values)."""
     if not values:
         return "—"
     mean = statistics.fmean(values)
     if len(values) < 2:
-        return f"{mean:.3f}"
-    return f"{mean:.3f} ± {statistics.stdev(values):.3f}"
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
 def grouped(rows: list[dict[str, Any]]) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
