@@ -68,8 +68,10 @@ class EmbedAnnotator(Annotator):
         self.encoder, self.tokenizer, self.device = _load(self.folder, self.options.device)
         self.categories = query.categories
         facets = [prototypes(query.descriptions[c]) for c in self.categories]
-        self.owner = [i for i, texts in enumerate(facets) for _ in texts]
         self.prototypes = self._embed([t for texts in facets for t in texts])
+        # One column mask per category over the prototypes' rows (its facets).
+        owner = [i for i, texts in enumerate(facets) for _ in texts]
+        self.facet_masks = [[o == c for o in owner] for c in range(len(self.categories))]
 
     def answer(self, prompts: Sequence[Prompt]) -> list[Reply]:
         assert self.query is not None
@@ -90,8 +92,7 @@ class EmbedAnnotator(Annotator):
         embedding does; the nearest facet, not their mean, so facets do not blur together."""
         import torch
 
-        owner = torch.tensor(self.owner)
-        columns = [sims[:, owner == c].amax(dim=1) for c in range(len(self.categories))]
+        columns = [sims[:, mask].amax(dim=1) for mask in self.facet_masks]
         return torch.stack(columns, dim=1).tolist()
 
     def _embed(self, texts: list[str]) -> Any:
