@@ -123,7 +123,37 @@ def rules(tree: Hierarchy, positives: set[str], probability: dict[str, float]
     return out
 
 
-def score(path: Path, tree: Hierarchy) -> dict[str, Any]:
+def product_rules(path: Path, subtree: str) -> dict[str, set[str]]:
+    """What the product's `select()` selects under each of its closures (`export.closure`),
+    from the kept predictions written into a copy of the pristine store."""
+    import shutil
+    import tempfile
+
+    from umlsgraph.db import prediction_store
+    from umlsgraph.export.closure import CLOSURES
+    from umlsgraph.export.selection import SelectionOptions, select
+
+    query = quality.make_query(subtree)
+    with tempfile.TemporaryDirectory() as folder:
+        db = Path(folder) / "store.duckdb"
+        shutil.copy(quality.store(), db)
+
+        def run(con: Any) -> dict[str, set[str]]:
+            rows = con.execute("SELECT id, label, probability FROM read_parquet(?) "
+                               "WHERE label IS NOT NULL", [str(path)]).fetchall()
+            prediction_store.write(con, query.name, "concepts", "kept", [r[0] for r in rows],
+                                   [r[1] for r in rows], [r[2] for r in rows])
+            out = {}
+            for closure in CLOSURES:
+                select(con, query, SelectionOptions(model="kept", closure=closure))
+                out[closure] = {r[0] for r in con.execute(
+                    "SELECT id FROM subontology_selected").fetchall()}
+            return out
+
+        return quality.with_con(db, run)  # type: ignore[no-any-return]
+
+
+def score(path: Path, tree: Hierarchy, subtree: str) -> dict[str, Any]:
     import duckdb
 
     rows = duckdb.connect().execute(
@@ -132,10 +162,19 @@ def score(path: Path, tree: Hierarchy) -> dict[str, Any]:
     positives = {r[0] for r in rows if r[4] == "yes"}
     probability = {r[0]: r[5] or 0.0 for r in rows}
     held = [(r[0], r[1], r[2]) for r in rows if r[3]]
-    scores = {name: quality.prf([(gold, "yes" if i in chosen else "no") for i, gold, _ in held])
-              for name, chosen in rules(tree, positives, probability).items()}
+
+    def prf(chosen: set[str]) -> dict[str, float]:
+        return quality.prf([(gold, "yes" if i in chosen else "no") for i, gold, _ in held])
+
+    mirror = rules(tree, positives, probability)
+    product = product_rules(path, subtree)
+    held_ids = {i for i, _, _ in held}
     return {"annotator": quality.prf([(gold, answer) for _, gold, answer in held]),
-            "rules": scores}
+            "rules": {name: prf(chosen) for name, chosen in mirror.items()},
+            "product": {name: prf(chosen) for name, chosen in product.items()},
+            # Where this script's closure and the product's choose different held-out concepts.
+            "mirror_differs": sorted(n for n in product if n in mirror
+                                     and (product[n] ^ mirror[n]) & held_ids)}
 
 
 def measure(args: argparse.Namespace) -> None:
@@ -154,7 +193,7 @@ def measure(args: argparse.Namespace) -> None:
         row = {"file": Path(name).name, "study": args.study, "case": case,
                "seed": int(match["seed"]),
                "split": "dev" if case["subtree"] in quality.DEV else "test",
-               **score(Path(name), tree), "commit": quality.commit(),
+               **score(Path(name), tree, case["subtree"]), "commit": quality.commit(),
                "command": shlex.join(["python", "bench/closure_rules.py", *sys.argv[1:]]),
                "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         quality.append(args.results, row)
@@ -180,6 +219,16 @@ def render(path: Path) -> str:
         if rows:
             lines += ["", f"## {title}", "", *study_table(rows), "",
                       "Runs: " + ", ".join(f"{r['file']} ({r['commit']})" for r in rows) + "."]
+            checked = [r for r in rows if "product" in r]
+            if checked:
+                differ = [f"{r['file']} ({', '.join(r['mirror_differs'])})" for r in checked
+                          if r["mirror_differs"]]
+                closures = ", ".join(checked[0]["product"])
+                lines += ["", f"The product's `select()` (`--closure` {closures}) was run on "
+                          f"{len(checked)} of these runs: it "
+                    + (f"chose other held-out concepts than this script on {'; '.join(differ)}"
+                       if differ else "chose the same held-out concepts as this script "
+                       "under every rule both have") + "."]
     return "\n".join(lines) + "\n"
 
 

@@ -395,7 +395,7 @@ def selection_scores(run: Run, query: Any, model: str, held: str) -> dict[str, f
     from umlsgraph.export.selection import SelectionOptions, select
 
     def score(con: Any) -> list[tuple[str, str]]:
-        select(con, query, SelectionOptions(model=model, descendants=True))
+        select(con, query, SelectionOptions(model=model, closure="all"))
         return con.execute(f"""SELECT g.label, CASE WHEN s.id IS NULL THEN 'no' ELSE 'yes' END
             FROM ({held}) g LEFT JOIN subontology_selected s ON s.id = g.id""").fetchall()
 

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from umlsgraph.export.closure import DEFAULT_CLOSURE, resolve
+
 from .common import (
     DEFAULT_DB,
     AnnotatorOption,
@@ -52,7 +54,8 @@ def export(
     drop_isolated: Annotated[bool, typer.Option("--drop-isolated", help="Leave out concepts with no edge.")] = False,
     min_component_size: Annotated[int, typer.Option("--min-component-size", min=1, help="Leave out weakly connected components smaller than this.")] = 1,
     with_ancestors: Annotated[bool, typer.Option("--with-ancestors", help="Add every ancestor of a selected concept, up to the roots.")] = False,
-    descendants: Annotated[bool, typer.Option("--descendants", help="Also select every descendant of a selected concept (a kind of a selected kind, through each concept's main parents; nothing above the selection): more recall, less precision.")] = False,
+    closure: Annotated[str | None, typer.Option("--closure", help="Which selected concepts pass their selection down to their descendants (a kind of a selected kind, through main parents; nothing above the selection): none (the labels as they are), body (those with a selected parent, and the selection's root: islands pass nothing down) or all \\[default: " + DEFAULT_CLOSURE + "].")] = None,
+    descendants: Annotated[bool, typer.Option("--descendants", help="Same as --closure all: every selected concept passes its selection down (most recall, least precision).")] = False,
     base_iri: Annotated[str | None, typer.Option("--base-iri", help="RDF, OWL, OBO idspace: IRI prefix of concepts \\[default https://uts.nlm.nih.gov/uts/umls/concept/; OBO PURLs for an OBO-loaded store].")] = None,
     scheme_iri: Annotated[str | None, typer.Option("--scheme-iri", help="RDF: IRI of the skos:ConceptScheme \\[default urn:umlsgraph:scheme:QUERY]; OWL: of the owl:Ontology \\[default urn:umlsgraph:ontology:QUERY].")] = None,
     neo4j_uri: UriOption = None,
@@ -79,7 +82,8 @@ def export(
         source=source, threshold=threshold, model=model, annotator=annotator,
         hierarchy=not no_hierarchy, rels=split_csv(rel), relas=split_csv(rela),
         drop_isolated=drop_isolated, min_component_size=min_component_size,
-        with_ancestors=with_ancestors, descendants=descendants, mentioned_in=mentioned_in,
+        with_ancestors=with_ancestors, closure=resolve(closure, descendants),
+        mentioned_in=mentioned_in,
         min_mentions=min_mentions)
     options: dict[str, Any] = {"base_iri": base_iri, "scheme_iri": scheme_iri}
     if fmt.lower() == "neo4j":

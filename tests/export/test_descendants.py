@@ -1,6 +1,7 @@
-"""`export --descendants` closes the selection downwards: a kind of a selected kind is
-selected, through main parents only, never above the selection; `eval --source selection`
-scores it."""
+"""`export --closure` closes the selection downwards: a kind of a selected kind is selected,
+through main parents only, never above the selection, from every selected concept (`all`,
+`--descendants`) or from the selection's body (`body`: islands pass nothing down);
+`eval --source selection` scores it."""
 
 from __future__ import annotations
 
@@ -29,13 +30,13 @@ def _nodes(db: Path, **options: object) -> tuple[set[str], dict]:
 
 def test_descendants_of_a_selected_concept_are_selected(loaded_db: Path) -> None:
     """The encoder missed the branch under C0000005; its parent C0000001 is selected, so with
-    --descendants the whole branch is; by default the labels stay as they are."""
+    --closure all the whole branch is; with none the labels stay as they are."""
     missed = subtree(5)
     write_predictions(loaded_db, {c: 0.9 for c in subtree(1) - missed})
-    nodes, summary = _nodes(loaded_db, descendants=True)
+    nodes, summary = _nodes(loaded_db, closure="all")
     assert nodes == subtree(1)
     assert summary["descendants_added"] == len(missed) and summary["selected"] == len(nodes)
-    kept, summary = _nodes(loaded_db)  # the default: the labels as they are
+    kept, summary = _nodes(loaded_db, closure="none")
     assert kept == subtree(1) - missed and summary["descendants_added"] == 0
 
 
@@ -58,7 +59,7 @@ def test_a_stray_parent_from_another_source_pulls_nothing_in(loaded_db: Path) ->
     con.close()
     _stray_parent(loaded_db, outside, cui(1))
     write_predictions(loaded_db, {c: 0.9 for c in subtree(1)})
-    nodes, summary = _nodes(loaded_db, descendants=True)
+    nodes, summary = _nodes(loaded_db, closure="all")
     assert outside not in nodes and summary["descendants_added"] == 0
 
 
@@ -67,7 +68,7 @@ def test_nothing_above_the_selection_is_added(loaded_db: Path) -> None:
     selected concept, is not selected as its descendant, and neither is the rest."""
     _stray_parent(loaded_db, cui(0), cui(5))
     write_predictions(loaded_db, {c: 0.9 for c in subtree(1)})
-    nodes, summary = _nodes(loaded_db, descendants=True)
+    nodes, summary = _nodes(loaded_db, closure="all")
     assert nodes == subtree(1) and summary["descendants_added"] == 0
 
 
@@ -97,3 +98,45 @@ def test_export_cli_takes_descendants(loaded_db: Path, tmp_path: Path) -> None:
                                    str(tmp_path / "x"), "--descendants", "--json"])
     assert out.exit_code == 0, out.output
     assert f'"descendants_added": {len(subtree(5))}' in out.output
+
+
+def test_body_passes_nothing_down_from_an_island(loaded_db: Path) -> None:
+    """C0000009 is selected under an unselected parent (C0000002): an island, where a false
+    positive stands. `all` pulls its branch in; `body` keeps its label and adds nothing under
+    it, while the branch the encoder missed under the selection's root is filled all the same
+    (the root, C0000001, heads the most selected descendants)."""
+    missed = subtree(5)
+    write_predictions(loaded_db, {c: 0.9 for c in (subtree(1) - missed) | {cui(9)}})
+    every, _ = _nodes(loaded_db, closure="all")
+    pulled = every - subtree(1)  # the island's branch (the candidates among it)
+    assert subtree(1) <= every and pulled <= subtree(9) and len(pulled) > 1
+    body, summary = _nodes(loaded_db, closure="body")
+    assert body == subtree(1) | {cui(9)}
+    assert summary["closure"] == "body" and summary["descendants_added"] == len(missed)
+
+
+def test_body_passes_down_from_inside_the_selection(loaded_db: Path) -> None:
+    """The root C0000001 is not selected: C0000005 and C0000006 are islands, and the one with
+    the most selected descendants (C0000005) is the selection's root. A hole under C0000021
+    (inside the root's branch) is filled; C0000025, right under the island C0000006, stays a
+    hole (an island passes nothing down)."""
+    write_predictions(loaded_db, {c: 0.9 for c in (subtree(5) | subtree(6))
+                                  - {cui(85), cui(25)}})
+    body, summary = _nodes(loaded_db, closure="body")
+    assert cui(85) in body and cui(25) not in body
+    assert summary["descendants_added"] == 1
+
+
+def test_closure_cli(loaded_db: Path, tmp_path: Path) -> None:
+    write_predictions(loaded_db, {c: 0.9 for c in (subtree(1) - subtree(5)) | {cui(9)}})
+    runner = CliRunner()
+    out = runner.invoke(app, ["export", QUERY, "--db", str(loaded_db), "-f", "csv", "-o",
+                              str(tmp_path / "x"), "--closure", "body", "--json"])
+    assert out.exit_code == 0, out.output
+    assert f'"descendants_added": {len(subtree(5))}' in out.output
+    for bad, said in ((["--closure", "some"], "unknown --closure 'some'; known: none, all, body"),
+                      (["--closure", "body", "--descendants"], "--descendants is --closure all")):
+        out = runner.invoke(app, ["export", QUERY, "--db", str(loaded_db), "-f", "csv", "-o",
+                                  str(tmp_path / "y"), *bad])
+        assert out.exit_code != 0 and said in out.output, out.output
+        assert "Traceback" not in out.output

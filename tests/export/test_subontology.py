@@ -70,7 +70,7 @@ def test_default_selection_is_the_positive_label_with_child_to_parent_edges(pred
 def test_threshold_selects_by_probability(predicted_db):
     con, summary = _build(predicted_db, threshold=0.8)
     assert _nodes(con) == (subtree(1) - {cui(i) for i in range(85, 149)}) | set(ISOLATED)
-    con, summary = _build(predicted_db, threshold=0.8, descendants=True)  # the deepest level
+    con, summary = _build(predicted_db, threshold=0.8, closure="all")  # the deepest level
     assert _nodes(con) == subtree(1) | set(ISOLATED) and summary["descendants_added"] == 64
     con, summary = _build(predicted_db, threshold=0.99)
     assert summary["nodes"] == 0 and summary["components"] == 0

@@ -82,7 +82,7 @@ def test_export_writes_the_subontology_and_a_rerun_changes_nothing(predicted_db,
     assert totals(neo4j_settings) == before
     # a narrower selection drops the links of concepts no longer selected
     narrower = export(predicted_db, QUERY, "neo4j",
-                      selection=SelectionOptions(threshold=0.8, descendants=False),
+                      selection=SelectionOptions(threshold=0.8, closure="none"),
                       neo4j=neo4j_settings)
     assert narrower["export"]["graph"]["concepts"] == narrower["nodes"] < summary["nodes"]
 

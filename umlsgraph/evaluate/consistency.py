@@ -99,7 +99,7 @@ def find_contradictions(con: duckdb.DuckDBPyConnection, query: Query,
     if limit is not None and limit < 0:
         raise QueryError(f"--limit must be 0 or more, got {limit}")
     # The labels as they are: `export --descendants` fills exactly these holes.
-    summary = select(con, query, replace(options, descendants=False))
+    summary = select(con, query, replace(options, closure="none"))
     if not summary["selected"]:
         raise NotFoundError(f"the {options.source} of '{query.name}' select no concept"
                             f"{_by_model(summary)}; nothing to check (try a lower --threshold "

@@ -107,7 +107,7 @@ def selection_sql(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSour
     if not isinstance(source, ConceptSource):
         raise InputFileError("--source selection scores a selection of concepts (predictions "
                              "closed under the hierarchy); for a corpus score predictions")
-    used = select(con, query, SelectionOptions(model=model, descendants=True))["model"]
+    used = select(con, query, SelectionOptions(model=model, closure="all"))["model"]
     positive = literal(query.positive)
     other = literal(next(c for c in query.categories if c != query.positive))
     return (f"SELECT id, CASE WHEN id IN (SELECT id FROM subontology_selected) THEN {positive} "

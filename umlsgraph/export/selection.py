@@ -3,8 +3,8 @@
 Selection: the items whose label for the query is the query's positive category, from the
 encoder's `predictions` (default), from the LLM's `annotations`, or `both` (an annotation
 overrides the prediction where one exists). A probability threshold replaces the argmax rule
-for predicted items. With `descendants` (`--descendants`) every descendant of a selected
-concept is selected too (a kind of a selected kind).
+for predicted items. The closure (`--closure`, `export.closure`) then selects the descendants
+of the selected concepts its rule lets pass their selection down (a kind of a selected kind).
 
 Edges (REL is the relation of CUI2 to CUI1): by default the hierarchy, directed child -> parent.
 A row with ``rel='PAR'`` makes cui1 the child of cui2, ``rel='CHD'`` makes cui2 the child of
@@ -30,9 +30,10 @@ import duckdb
 from umlsgraph.db import annotation_store, prediction_store, stream
 from umlsgraph.db.concept_attributes import concept_attributes_sql
 from umlsgraph.db.hierarchy import HIERARCHICAL, oriented_rows_sql
-from umlsgraph.db.items import ConceptSource, ItemSource, ranked_parents_sql
+from umlsgraph.db.items import ConceptSource, ItemSource
 from umlsgraph.db.sql import literal
 from umlsgraph.errors import QueryError, StoreError
+from umlsgraph.export.closure import CLOSURES, DEFAULT_CLOSURE, add_descendants
 from umlsgraph.query import Query
 
 NODES = "subontology_nodes"
@@ -56,9 +57,9 @@ class SelectionOptions:
     drop_isolated: bool = False
     min_component_size: int = 1
     with_ancestors: bool = False
-    #: Select the descendants of selected concepts too (`--descendants`): off by default,
-    #: since it trades precision for recall (bench/results/quality.md measures it).
-    descendants: bool = False
+    #: Which selected concepts pass their selection down to their descendants
+    #: (`export.closure`: none, all, body).
+    closure: str = DEFAULT_CLOSURE
     mentioned_in: str | None = None
     min_mentions: int = 1
 
@@ -73,6 +74,8 @@ class SelectionOptions:
         if self.min_component_size < 1:
             raise QueryError(f"--min-component-size must be at least 1, got "
                              f"{self.min_component_size}")
+        if self.closure not in CLOSURES:
+            raise QueryError(f"unknown --closure '{self.closure}'; known: {', '.join(CLOSURES)}")
         object.__setattr__(self, "rels", tuple(r.upper() for r in self.rels))
 
 
@@ -254,47 +257,11 @@ def _create_selection(con: duckdb.DuckDBPyConnection, query: Query, source: Item
     modified = con.execute(f"SELECT strftime(max(created_at), '%Y-%m-%d') FROM ({pred})"
                            ).fetchall()[0][0]
     labelled = _count(con, "subontology_selected")
-    added = (_add_descendants(con, query, source)
-             if options.descendants and isinstance(source, ConceptSource) else 0)
+    closure = options.closure if isinstance(source, ConceptSource) else "none"
+    added = add_descendants(con, closure, source.candidates_sql(query))
     return {"selection": options.source, "model": model, "threshold": options.threshold,
-            "modified": modified or "", "selected": labelled + added,
+            "modified": modified or "", "closure": closure, "selected": labelled + added,
             "descendants_added": added}
-
-
-def _add_descendants(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource) -> int:
-    """Select every descendant of a selected concept (among the query's candidates): a kind
-    of a selected kind is selected, whatever its own label says. Returns how many.
-
-    The encoder judges each concept from its text, and deep concepts (whose names and
-    parents no longer mention what the query asks about) are where it misses most; the
-    hierarchy answers them (`bench/quality.py` scores the selection with and without).
-    Two guards keep a stray is-a row from pulling a whole branch in: only a concept's main
-    parents count (those of its best-ranked source, `ranked_parents_sql`), and nothing
-    above a selected concept is added (a concept both above and below the selection sits
-    on a cycle of the hierarchy; its own label decides)."""
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE subontology_kinds AS
-        SELECT DISTINCT child, parent
-        FROM ({ranked_parents_sql()}) WHERE main""")
-    con.execute("""CREATE OR REPLACE TEMP TABLE subontology_above AS
-        WITH RECURSIVE up(id) AS (
-            SELECT k.parent FROM subontology_kinds k
-            WHERE k.child IN (SELECT id FROM subontology_selected)
-            UNION
-            SELECT k.parent FROM subontology_kinds k JOIN up ON k.child = up.id)
-        SELECT id FROM up""")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE subontology_descendants AS
-        WITH RECURSIVE down(id) AS (
-            SELECT id FROM subontology_selected
-            UNION
-            SELECT k.child FROM subontology_kinds k JOIN down ON k.parent = down.id
-            WHERE k.child NOT IN (SELECT id FROM subontology_above))
-        SELECT id FROM down
-        WHERE id NOT IN (SELECT id FROM subontology_selected)
-          AND id IN (SELECT id FROM ({source.candidates_sql(query)}))""")
-    con.execute("INSERT INTO subontology_selected SELECT id FROM subontology_descendants")
-    con.execute("DROP TABLE subontology_kinds")
-    con.execute("DROP TABLE subontology_above")
-    return _count(con, "subontology_descendants")
 
 
 def _keep_mentioned(con: duckdb.DuckDBPyConnection, options: SelectionOptions,

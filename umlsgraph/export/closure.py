@@ -1,0 +1,120 @@
+"""Which selected concepts pass their selection down the hierarchy (`export --closure`).
+
+A query that asks "is this concept an X?" has an answer closed downwards: a kind of X is an X.
+The encoder judges each concept from its own text, and deep concepts (whose names and parents
+no longer say what the query asks about) are where it misses most, while an annotator that
+misjudges whole branches teaches it to miss them too. The hierarchy answers those concepts:
+the descendants of a selected concept can be selected whatever their own labels say. Which
+selected concepts may pass their selection down is the rule:
+
+- ``none``: none; the labels as they are (what `check` reads).
+- ``all``: every selected concept (`--descendants`). Most recall, but one wrong concept high
+  in the hierarchy pulls its whole branch in.
+- ``body``: the concepts inside the selection's body, those with a selected main parent, and
+  the selection's root (the island with the most selected descendants, as `check` names it).
+  An island, a selected concept none of whose main parents is selected, is where a false
+  positive usually stands: it keeps its own label and passes nothing down. No probability is
+  read, so the rule does not depend on how the model is calibrated and works on annotations.
+
+Two guards keep a stray is-a row from pulling a whole branch in: only a concept's main parents
+count (those of its best-ranked source, `db.items.ranked_parents_sql`), and nothing above a
+selected concept is added (a concept both above and below the selection sits on a cycle of the
+hierarchy; its own label decides). `bench/closure_rules.py` chose the default on dev subtrees
+and confirmed it on test subtrees (bench/results/closure_rules.md).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from umlsgraph.errors import QueryError
+
+if TYPE_CHECKING:  # the CLI reads the rule names at start-up; duckdb loads when one runs
+    import duckdb
+
+SELECTED = "subontology_selected"
+SCORES = "subontology_scores"
+KINDS = "subontology_kinds"
+
+#: SQL of the ids whose selection passes down, per rule (on `KINDS` and `SELECTED`).
+ROOTS: dict[str, str | None] = {
+    "none": None,
+    "all": f"SELECT id FROM {SELECTED}",
+    "body": f"""WITH RECURSIVE
+        inside AS (SELECT DISTINCT k.child AS id FROM {KINDS} k
+                   JOIN {SELECTED} p ON p.id = k.parent
+                   WHERE k.child IN (SELECT id FROM {SELECTED})),
+        islands AS (SELECT id FROM {SELECTED} WHERE id NOT IN (SELECT id FROM inside)),
+        down(island, id) AS (
+            SELECT id, id FROM islands
+            UNION
+            SELECT d.island, k.child FROM down d JOIN {KINDS} k ON k.parent = d.id
+            WHERE k.child IN (SELECT id FROM {SELECTED}))
+        SELECT id FROM inside
+        UNION ALL
+        (SELECT island FROM down GROUP BY island ORDER BY count(*) DESC, island LIMIT 1)""",
+}
+
+
+def _top_sql(share: float) -> str:
+    """The selected concepts whose belief (an annotation that selected it counts 1, else its
+    predicted probability) is among the top `share` of the selection's: at least the belief
+    at position floor(n * (1 - share)) of the n selected beliefs in ascending order."""
+    return f"""WITH b AS (
+            SELECT s.id, CASE WHEN c.annotated IS NOT NULL THEN 1.0
+                              ELSE coalesce(c.probability, 1.0) END AS belief
+            FROM {SELECTED} s JOIN {SCORES} c USING (id)),
+        ranked AS (SELECT belief, row_number() OVER (ORDER BY belief) - 1 AS k,
+                          count(*) OVER () AS n FROM b)
+        SELECT id FROM b WHERE belief >= (
+            SELECT belief FROM ranked WHERE k = least(n - 1, floor(n * {1 - share!r})))"""
+
+
+ROOTS["top50"] = _top_sql(0.5)
+ROOTS["top25"] = _top_sql(0.25)
+CLOSURES = tuple(ROOTS)
+#: What `export` does unless told otherwise (bench/results/closure_rules.md chose it).
+DEFAULT_CLOSURE = "none"
+
+
+def resolve(closure: str | None, descendants: bool = False) -> str:
+    """The rule `--closure` and `--descendants` (short for `--closure all`) ask for."""
+    if closure is not None and closure not in CLOSURES:
+        raise QueryError(f"unknown --closure '{closure}'; known: {', '.join(CLOSURES)}")
+    if descendants and closure not in (None, "all"):
+        raise QueryError(f"--descendants is --closure all; drop one of it and "
+                         f"--closure {closure}")
+    return "all" if descendants else closure or DEFAULT_CLOSURE
+
+
+def add_descendants(con: duckdb.DuckDBPyConnection, rule: str, candidates_sql: str) -> int:
+    """Add to `SELECTED` the descendants (among `candidates_sql`'s ids) of the selected
+    concepts `rule` lets pass their selection down; return how many were added."""
+    from umlsgraph.db.items import ranked_parents_sql
+
+    roots = ROOTS[rule]
+    if roots is None:
+        return 0
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {KINDS} AS
+        SELECT DISTINCT child, parent FROM ({ranked_parents_sql()}) WHERE main""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE subontology_above AS
+        WITH RECURSIVE up(id) AS (
+            SELECT k.parent FROM {KINDS} k WHERE k.child IN (SELECT id FROM {SELECTED})
+            UNION
+            SELECT k.parent FROM {KINDS} k JOIN up ON k.child = up.id)
+        SELECT id FROM up""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE subontology_descendants AS
+        WITH RECURSIVE down(id) AS (
+            SELECT id FROM ({roots})
+            UNION
+            SELECT k.child FROM {KINDS} k JOIN down ON k.parent = down.id
+            WHERE k.child IN (SELECT id FROM {SELECTED})
+               OR k.child NOT IN (SELECT id FROM subontology_above))
+        SELECT id FROM down
+        WHERE id NOT IN (SELECT id FROM {SELECTED})
+          AND id IN (SELECT id FROM ({candidates_sql}))""")
+    con.execute(f"INSERT INTO {SELECTED} SELECT id FROM subontology_descendants")
+    added = con.execute("SELECT count(*) FROM subontology_descendants").fetchall()[0][0]
+    for table in (KINDS, "subontology_above", "subontology_descendants"):
+        con.execute(f"DROP TABLE {table}")
+    return int(added)
