@@ -47,6 +47,8 @@ import quality  # noqa: E402  (bench/quality.py: CACHE, store(), prf(), append()
 import render_quality  # noqa: E402  (bench/render_quality.py: load(), ms())
 
 RESULTS = Path(__file__).resolve().parent / "results" / "closure_rules.jsonl"
+#: The product's name (`export --closure`) of a rule this script names otherwise.
+PRODUCT_NAMES = {"confident": "p>=0.9"}
 THRESHOLDS = (0.9, 0.97, 0.99)
 #: Rank rules: positives whose probability is among the top share of the positives' (at least
 #: that quantile of them), a threshold that follows the model's calibration.
@@ -169,8 +171,11 @@ def score(path: Path, tree: Hierarchy, subtree: str) -> dict[str, Any]:
     mirror = rules(tree, positives, probability)
     product = product_rules(path, subtree)
     held_ids = {i for i, _, _ in held}
+    mirror.update({product_name: mirror[name] for product_name, name in PRODUCT_NAMES.items()
+                   if name in mirror})
     return {"annotator": quality.prf([(gold, answer) for _, gold, answer in held]),
-            "rules": {name: prf(chosen) for name, chosen in mirror.items()},
+            "rules": {name: prf(chosen) for name, chosen in mirror.items()
+                      if name not in PRODUCT_NAMES},
             "product": {name: prf(chosen) for name, chosen in product.items()},
             # Where this script's closure and the product's choose different held-out concepts.
             "mirror_differs": sorted(n for n in product if n in mirror
@@ -218,6 +223,7 @@ def render(path: Path) -> str:
         rows = [r for r in found if r.get("study", "exploratory") == study]
         if rows:
             lines += ["", f"## {title}", "", *study_table(rows), "",
+                      *([*decision(rows), ""] if study == "preregistered" else []),
                       "Runs: " + ", ".join(f"{r['file']} ({r['commit']})" for r in rows) + "."]
             checked = [r for r in rows if "product" in r]
             if checked:
@@ -230,6 +236,49 @@ def render(path: Path) -> str:
                        if differ else "chose the same held-out concepts as this script "
                        "under every rule both have") + "."]
     return "\n".join(lines) + "\n"
+
+
+def delta(row: dict[str, Any], name: str) -> float:
+    return float(row["rules"][name]["f1"] - row["rules"]["none"]["f1"])
+
+
+def decision(rows: list[dict[str, Any]]) -> list[str]:
+    """The pre-registered decision (the module docstring), computed from the rows."""
+    import statistics
+
+    dev = [r for r in rows if r["split"] == "dev"]
+    test = [r for r in rows if r["split"] == "test"]
+    if not dev:
+        return []
+    candidates = [n for n in RULES if n != "none" and all(n in r["rules"] for r in dev)]
+    eligible = [n for n in candidates if min(delta(r, n) for r in dev) >= -0.01]
+    if not eligible:
+        return ["No rule loses at most 0.01 on every dev run: nothing is chosen."]
+    chosen = max(eligible, key=lambda n: statistics.fmean(delta(r, n) for r in dev))
+    lines = ["Dev: mean paired Δ F1 over " + f"{len(dev)} runs: " + ", ".join(
+        f"`{n}` {statistics.fmean(delta(r, n) for r in dev):+.3f}"
+        + ("" if n in eligible else " (loses > 0.01 on a dev run)") for n in candidates)
+        + f". Chosen: **`{chosen}`**."]
+    if len(test) < 2:
+        return [*lines, "", "Test: fewer than two fresh runs; no verdict yet."]
+    deltas = [delta(r, chosen) for r in test]
+    mean, sd = statistics.fmean(deltas), statistics.stdev(deltas)
+    se = sd / len(deltas) ** 0.5
+    by_case: dict[str, list[float]] = defaultdict(list)
+    for r in test:
+        by_case[f"{r['case']['subtree']}/{r['case']['noise']}"].append(delta(r, chosen))
+    worst = min(by_case, key=lambda c: statistics.fmean(by_case[c]))
+    harmless = statistics.fmean(by_case[worst]) >= -0.01
+    adopted = mean > 2 * se and harmless
+    lines += ["", f"Test: `{chosen}` minus `none` over {len(test)} fresh runs: Δ F1 {mean:+.3f}"
+              f" (sd {sd:.3f}, se {se:.3f}; by case: " + ", ".join(
+                  f"{c} {statistics.fmean(v):+.3f} ({len(v)})" for c, v in sorted(by_case.items()))
+              + f"). Δ > 2 se: {'yes' if mean > 2 * se else 'no'}; Δ > 2 sd (the stricter "
+              f"reading): {'yes' if mean > 2 * sd else 'no'}; no case loses more than 0.01: "
+              f"{'yes' if harmless else 'no'}. Verdict: **"
+              + (f"`{chosen}` becomes the default" if adopted else "the default stays `none`")
+              + "**."]
+    return lines
 
 
 def study_table(found: list[dict[str, Any]]) -> list[str]:

@@ -56,20 +56,33 @@ ROOTS: dict[str, str | None] = {
 }
 
 
+def _belief_sql() -> str:
+    """(id, belief) of the selected concepts: an annotation that selected it counts 1, else
+    its predicted probability of the positive category."""
+    return f"""SELECT s.id, CASE WHEN c.annotated IS NOT NULL THEN 1.0
+                                 ELSE coalesce(c.probability, 1.0) END AS belief
+            FROM {SELECTED} s JOIN {SCORES} c USING (id)"""
+
+
+def _confident_sql(threshold: float) -> str:
+    """The selected concepts whose belief is at least `threshold`."""
+    return f"SELECT id FROM ({_belief_sql()}) WHERE belief >= {float(threshold)!r}"
+
+
 def _top_sql(share: float) -> str:
     """The selected concepts whose belief (an annotation that selected it counts 1, else its
     predicted probability) is among the top `share` of the selection's: at least the belief
     at position floor(n * (1 - share)) of the n selected beliefs in ascending order."""
-    return f"""WITH b AS (
-            SELECT s.id, CASE WHEN c.annotated IS NOT NULL THEN 1.0
-                              ELSE coalesce(c.probability, 1.0) END AS belief
-            FROM {SELECTED} s JOIN {SCORES} c USING (id)),
+    return f"""WITH b AS ({_belief_sql()}),
         ranked AS (SELECT belief, row_number() OVER (ORDER BY belief) - 1 AS k,
                           count(*) OVER () AS n FROM b)
         SELECT id FROM b WHERE belief >= (
             SELECT belief FROM ranked WHERE k = least(n - 1, floor(n * {1 - share!r})))"""
 
 
+#: `confident`: the belief a selected concept needs to pass its selection down.
+CONFIDENT = 0.9
+ROOTS["confident"] = _confident_sql(CONFIDENT)
 ROOTS["top50"] = _top_sql(0.5)
 ROOTS["top25"] = _top_sql(0.25)
 CLOSURES = tuple(ROOTS)
