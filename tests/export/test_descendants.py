@@ -127,6 +127,19 @@ def test_body_passes_down_from_inside_the_selection(loaded_db: Path) -> None:
     assert summary["descendants_added"] == 1
 
 
+def test_confident_passes_down_from_confident_concepts_only(loaded_db: Path) -> None:
+    """`confident`: C0000005 (probability 0.95) passes its selection down to the hole under
+    it; C0000006 (0.6, below `CONFIDENT`) keeps its own label and fills nothing."""
+    from umlsgraph.export.closure import CONFIDENT
+
+    positives = {c: 0.95 for c in subtree(5) - {cui(21)}}
+    positives.update({c: 0.6 for c in subtree(6) - {cui(25)}})
+    assert 0.6 < CONFIDENT <= 0.95
+    write_predictions(loaded_db, positives)
+    nodes, summary = _nodes(loaded_db, closure="confident")
+    assert cui(21) in nodes and cui(25) not in nodes and summary["descendants_added"] == 1
+
+
 def test_closure_cli(loaded_db: Path, tmp_path: Path) -> None:
     write_predictions(loaded_db, {c: 0.9 for c in (subtree(1) - subtree(5)) | {cui(9)}})
     runner = CliRunner()
@@ -134,7 +147,7 @@ def test_closure_cli(loaded_db: Path, tmp_path: Path) -> None:
                               str(tmp_path / "x"), "--closure", "body", "--json"])
     assert out.exit_code == 0, out.output
     assert f'"descendants_added": {len(subtree(5))}' in out.output
-    for bad, said in ((["--closure", "some"], "unknown --closure 'some'; known: none, all, body"),
+    for bad, said in ((["--closure", "some"], "unknown --closure 'some'; known: none, all, body, confident"),
                       (["--closure", "body", "--descendants"], "--descendants is --closure all")):
         out = runner.invoke(app, ["export", QUERY, "--db", str(loaded_db), "-f", "csv", "-o",
                                   str(tmp_path / "y"), *bad])

@@ -17,9 +17,10 @@ selected concepts may pass their selection down is the rule:
   read, so the rule does not depend on how the model is calibrated and works on annotations.
 
 Two guards keep a stray is-a row from pulling a whole branch in: only a concept's main parents
-count (those of its best-ranked source, `db.items.ranked_parents_sql`), and nothing above a
-selected concept is added (a concept both above and below the selection sits on a cycle of the
-hierarchy; its own label decides). `bench/closure_rules.py` chose the default on dev subtrees
+count (those of its best-ranked source, `db.items.ranked_parents_sql`), and no concept on a
+cycle of them is added (one both above and below the selection; its own label decides). A
+hole, an unselected concept between selected ones (what `check` lists), is filled.
+`bench/closure_rules.py` chose the default on dev subtrees
 and confirmed it on test subtrees (bench/results/closure_rules.md).
 """
 
@@ -100,6 +101,25 @@ def resolve(closure: str | None, descendants: bool = False) -> str:
     return "all" if descendants else closure or DEFAULT_CLOSURE
 
 
+def _create_cyclic(con: duckdb.DuckDBPyConnection) -> None:
+    """Temp table `subontology_cyclic`: the unselected ancestors of the selection that are their
+    own ancestors (they sit on a cycle of main parents, so they are both above and below the
+    selection; their own labels decide). Walking up from only these keeps the work at
+    (ancestors of the selection) x (their ancestors); a hole, an unselected concept between
+    selected ones, is above the selection too but on no cycle, and the closure fills it."""
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE subontology_cyclic AS
+        WITH RECURSIVE up(id) AS (
+            SELECT k.parent FROM {KINDS} k WHERE k.child IN (SELECT id FROM {SELECTED})
+            UNION
+            SELECT k.parent FROM {KINDS} k JOIN up ON k.child = up.id),
+        above AS (SELECT id FROM up WHERE id NOT IN (SELECT id FROM {SELECTED})),
+        walk(start, id) AS (
+            SELECT a.id, k.parent FROM above a JOIN {KINDS} k ON k.child = a.id
+            UNION
+            SELECT w.start, k.parent FROM walk w JOIN {KINDS} k ON k.child = w.id)
+        SELECT DISTINCT start AS id FROM walk WHERE id = start""")
+
+
 def add_descendants(con: duckdb.DuckDBPyConnection, rule: str, candidates_sql: str) -> int:
     """Add to `SELECTED` the descendants (among `candidates_sql`'s ids) of the selected
     concepts `rule` lets pass their selection down; return how many were added."""
@@ -110,24 +130,19 @@ def add_descendants(con: duckdb.DuckDBPyConnection, rule: str, candidates_sql: s
         return 0
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {KINDS} AS
         SELECT DISTINCT child, parent FROM ({ranked_parents_sql()}) WHERE main""")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE subontology_above AS
-        WITH RECURSIVE up(id) AS (
-            SELECT k.parent FROM {KINDS} k WHERE k.child IN (SELECT id FROM {SELECTED})
-            UNION
-            SELECT k.parent FROM {KINDS} k JOIN up ON k.child = up.id)
-        SELECT id FROM up""")
+    _create_cyclic(con)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE subontology_descendants AS
         WITH RECURSIVE down(id) AS (
             SELECT id FROM ({roots})
             UNION
             SELECT k.child FROM {KINDS} k JOIN down ON k.parent = down.id
             WHERE k.child IN (SELECT id FROM {SELECTED})
-               OR k.child NOT IN (SELECT id FROM subontology_above))
+               OR k.child NOT IN (SELECT id FROM subontology_cyclic))
         SELECT id FROM down
         WHERE id NOT IN (SELECT id FROM {SELECTED})
           AND id IN (SELECT id FROM ({candidates_sql}))""")
     con.execute(f"INSERT INTO {SELECTED} SELECT id FROM subontology_descendants")
     added = con.execute("SELECT count(*) FROM subontology_descendants").fetchall()[0][0]
-    for table in (KINDS, "subontology_above", "subontology_descendants"):
+    for table in (KINDS, "subontology_cyclic", "subontology_descendants"):
         con.execute(f"DROP TABLE {table}")
     return int(added)
