@@ -80,23 +80,23 @@ def bench(db: Path, threads: int, repeat: int) -> None:
         counts = ", ".join(f"{k} {v:,}" for k, v in found.counts.items())
         print(f"check: {seconds:.2f} s on {threads} threads ({counts}); peak RSS "
               f"{peak_mb():,.0f} MB")
-    for descendants in (False, True):
+    for closure in ("none", "confident", "all"):
         for _ in range(repeat):
-            time_selection(db, threads, descendants)
+            time_selection(db, threads, closure)
 
 
-def time_selection(db: Path, threads: int, descendants: bool) -> None:
-    """The export's selection alone, as labelled and with the descendant closure (default)."""
+def time_selection(db: Path, threads: int, closure: str) -> None:
+    """The export's selection alone, under a closure (`export --closure`)."""
     from umlsgraph.export.selection import SelectionOptions, select
     from umlsgraph.query import load_query
 
     con = duckdb.connect(str(db), read_only=True)
     con.execute(f"SET threads = {int(threads)}")
     t = time.perf_counter()
-    summary = select(con, load_query(QUERY), SelectionOptions(descendants=descendants))
+    summary = select(con, load_query(QUERY), SelectionOptions(closure=closure))
     seconds = time.perf_counter() - t
     con.close()
-    print(f"select (descendants={descendants}): {seconds:.2f} s on {threads} threads "
+    print(f"select (--closure {closure}): {seconds:.2f} s on {threads} threads "
           f"(selected {summary['selected']:,}, descendants added "
           f"{summary['descendants_added']:,}); peak RSS {peak_mb():,.0f} MB")
 

@@ -359,8 +359,12 @@ def train_and_score(run: Run, config: Any, name: str, ids: list[str],
     pairs = with_con(run.db, lambda con: con.execute(
         f"SELECT g.label, p.label FROM ({held}) g JOIN predictions p ON p.id = g.id "
         "WHERE p.model = ?", [result.model_id]).fetchall())
-    return {"encoder": prf(pairs), "selection": selection_scores(run, query, result.model_id,
-                                                                 held),
+    from umlsgraph.export.closure import DEFAULT_CLOSURE
+
+    return {"encoder": prf(pairs),
+            "selection": selection_scores(run, query, result.model_id, held, "all"),
+            "export": {**selection_scores(run, query, result.model_id, held, DEFAULT_CLOSURE),
+                       "closure": DEFAULT_CLOSURE},
             "epochs": result.epochs, "best_epoch": result.best_epoch,
             "train_s": round(trained, 1), "s": round(time.monotonic() - started, 1),
             "model": out}
@@ -389,13 +393,14 @@ def keep_predictions(run: Run, model: str, name: str) -> Path:
     return out
 
 
-def selection_scores(run: Run, query: Any, model: str, held: str) -> dict[str, float]:
-    """P/R/F1 on the held-out concepts of what `export --descendants` selects from the model's
-    predictions (the predicted positives and their descendants), through the product's code."""
+def selection_scores(run: Run, query: Any, model: str, held: str,
+                     closure: str) -> dict[str, Any]:
+    """P/R/F1 on the held-out concepts of what `export --closure CLOSURE` selects from the
+    model's predictions (`all`: `--descendants`), through the product's code."""
     from umlsgraph.export.selection import SelectionOptions, select
 
     def score(con: Any) -> list[tuple[str, str]]:
-        select(con, query, SelectionOptions(model=model, closure="all"))
+        select(con, query, SelectionOptions(model=model, closure=closure))
         return con.execute(f"""SELECT g.label, CASE WHEN s.id IS NULL THEN 'no' ELSE 'yes' END
             FROM ({held}) g LEFT JOIN subontology_selected s ON s.id = g.id""").fetchall()
 

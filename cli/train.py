@@ -164,7 +164,10 @@ def eval_(
         help="Gold labels: CSV (header id,label) or JSONL ({\"id\": …, \"label\": …}).")] = None,
     source: Annotated[str, typer.Option(
         "--source", help="What to score: predictions (the encoder's), selection (what "
-        "export --descendants selects from them) or annotations (the LLM's).")] = "predictions",
+        "export selects from them, with --closure) or annotations (the LLM's).")] = "predictions",
+    closure: Annotated[str | None, typer.Option(
+        "--closure", help="With --source selection: export's --closure (none, all, body, "
+        "confident, ...) \\[default: export's].")] = None,
     model: Annotated[str | None, typer.Option(
         help="Model folder or id whose predictions to score \\[default: the latest].")] = None,
     annotator: AnnotatorOption = None,
@@ -181,7 +184,8 @@ def eval_(
     from umlsgraph.query import load_query
 
     metrics = evaluate(db, load_query(query), source_for(corpus, split), gold, what=source,
-                       model=model, annotator=annotator, gold_column=gold_column)
+                       model=model, annotator=annotator, gold_column=gold_column,
+                       closure=closure)
     if json_output:
         print_json(metrics)
         return

@@ -91,14 +91,17 @@ def row(subtree: str, extra: str, rel: str, seed: int, f1: float) -> dict[str, o
 
 
 def test_render_gives_mean_sd_targets_and_the_paired_rule_verdict(tmp_path: Path) -> None:
+    from umlsgraph.export.closure import DEFAULT_CLOSURE
+
     rows = [row("nervous", "none", "par", s, f) for s, f in ((1, 0.90), (2, 0.92), (3, 0.91))]
     rows += [row("nervous", "random2", "rb-isa", s, f)
              for s, f in ((1, 0.80), (2, 0.81), (3, 0.79))]
-    for r, f1 in zip(rows[:2], (0.95, 0.97), strict=True):  # two runs scored the selection
+    for r, f1 in zip(rows[:2], (0.95, 0.97), strict=True):  # two runs scored the selections
         r["selection"] = {"f1": f1, "precision": f1, "recall": f1, "n": 2000, "positives": 300}
+        r["export"] = {**r["selection"], "closure": DEFAULT_CLOSURE}
     results = tmp_path / "quality.jsonl"
     results.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    text = render_quality.render(results, tmp_path / "none.jsonl")
+    text = render_quality.render(results, tmp_path / "none.jsonl", tmp_path / "none.jsonl")
     assert "0.910 ± 0.010" in text
     assert ("| random noise: mean held-out F1 on nervous ≥ 0.90 | 3, 0.910 ± 0.010, yes "
             "| 2, 0.960 ± 0.014, yes |") in text

@@ -68,10 +68,11 @@ def test_default_selection_is_the_positive_label_with_child_to_parent_edges(pred
 
 
 def test_threshold_selects_by_probability(predicted_db):
-    con, summary = _build(predicted_db, threshold=0.8)
+    con, summary = _build(predicted_db, threshold=0.8, closure="none")
     assert _nodes(con) == (subtree(1) - {cui(i) for i in range(85, 149)}) | set(ISOLATED)
-    con, summary = _build(predicted_db, threshold=0.8, closure="all")  # the deepest level
-    assert _nodes(con) == subtree(1) | set(ISOLATED) and summary["descendants_added"] == 64
+    for closure in ("all", "confident"):  # the deepest level, under confident (0.9) parents
+        con, summary = _build(predicted_db, threshold=0.8, closure=closure)
+        assert _nodes(con) == subtree(1) | set(ISOLATED) and summary["descendants_added"] == 64
     con, summary = _build(predicted_db, threshold=0.99)
     assert summary["nodes"] == 0 and summary["components"] == 0
 

@@ -23,8 +23,8 @@ from umlsgraph.errors import InputFileError
 from umlsgraph.labelfile import label_lookup, read_label_file, to_category
 from umlsgraph.query import Query
 
-#: What `eval` scores: the encoder's predictions, the selection `export --descendants`
-#: makes from them (predictions closed under the hierarchy), or the LLM's annotations.
+#: What `eval` scores: the encoder's predictions, the selection `export` makes from them
+#: (predictions closed under the hierarchy by its `--closure`), or the LLM's annotations.
 WHATS = ("predictions", "selection", "annotations")
 
 
@@ -98,16 +98,18 @@ def predictions_sql(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSo
 
 
 def selection_sql(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
-                  model: str | None) -> tuple[str, str]:
-    """SQL of (id, label) of what `export --descendants` selects from one model's predictions
-    (the predicted positives and their descendants): the positive category for a selected
-    item, its predicted category otherwise; and the model's id."""
+                  model: str | None, closure: str | None = None) -> tuple[str, str]:
+    """SQL of (id, label) of what `export --closure` selects from one model's predictions
+    (the predicted positives and the descendants the closure adds; export's default closure
+    unless given): the positive category for a selected item, its predicted category
+    otherwise; and the model's id."""
+    from umlsgraph.export.closure import resolve
     from umlsgraph.export.selection import SelectionOptions, select
 
     if not isinstance(source, ConceptSource):
         raise InputFileError("--source selection scores a selection of concepts (predictions "
                              "closed under the hierarchy); for a corpus score predictions")
-    used = select(con, query, SelectionOptions(model=model, closure="all"))["model"]
+    used = select(con, query, SelectionOptions(model=model, closure=resolve(closure)))["model"]
     positive = literal(query.positive)
     other = literal(next(c for c in query.categories if c != query.positive))
     return (f"SELECT id, CASE WHEN id IN (SELECT id FROM subontology_selected) THEN {positive} "
@@ -118,9 +120,10 @@ def selection_sql(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSour
 def evaluate(db: str | Path, query: Query, source: ItemSource, gold: Path | str | None = None,
              what: str = "predictions", model: str | Path | None = None,
              annotator: str | None = None, gold_column: str | None = None,
-             gold_sql: str | None = None) -> dict[str, Any]:
+             gold_sql: str | None = None, closure: str | None = None) -> dict[str, Any]:
     """Score predictions (or annotations) against gold; gold ids without a label are counted
-    as `n_missing` and left out of the metrics."""
+    as `n_missing` and left out of the metrics. `closure` is the selection's (`export
+    --closure`; its default when None)."""
     if what not in WHATS:
         raise InputFileError(f"--source {what}: choose {', '.join(WHATS)}")
     if gold is None and gold_column is None and gold_sql is None:
@@ -133,7 +136,8 @@ def evaluate(db: str | Path, query: Query, source: ItemSource, gold: Path | str 
         if what == "predictions":
             labels, used = predictions_sql(con, query, source, str(model) if model else None)
         elif what == "selection":
-            labels, used = selection_sql(con, query, source, str(model) if model else None)
+            labels, used = selection_sql(con, query, source, str(model) if model else None,
+                                         closure)
         else:
             labels, used = _annotations_sql(con, query, source, annotator)
         if gold_map is None:
@@ -148,6 +152,10 @@ def evaluate(db: str | Path, query: Query, source: ItemSource, gold: Path | str 
         raise InputFileError(f"{where}: none of its {len(gold_map):,} ids has a label among "
                              f"the {what} of query '{query.name}' on {source.key} ({used}); "
                              "check the ids, --corpus/--split and --model; nothing to score")
+    if what == "selection":
+        from umlsgraph.export.closure import resolve
+
+        result["closure"] = resolve(closure)
     result.update(n_gold=len(gold_map), n_missing=len(gold_map) - result["n"], what=what,
                   query=query.name, source=source.key,
                   **({"annotator": used} if what == "annotations" else {"model": used}))

@@ -8,14 +8,20 @@ the descendants of a selected concept can be selected whatever their own labels 
 selected concepts may pass their selection down is the rule:
 
 - ``none``: none; the labels as they are (what `check` reads).
+- ``confident`` (the default): the concepts the model selected with a probability of at
+  least `CONFIDENT` (0.9). A wrong concept high in the hierarchy is usually one the model was
+  unsure of; a concept an annotation selected has no probability of its own and passes
+  nothing down (`all` closes annotations too).
 - ``all``: every selected concept (`--descendants`). Most recall, but one wrong concept high
   in the hierarchy pulls its whole branch in.
 - ``body``: the concepts inside the selection's body, those with a selected main parent, and
   the selection's root (the island with the most selected descendants, as `check` names it).
-  An island, a selected concept none of whose main parents is selected, is where a false
-  positive usually stands: it keeps its own label and passes nothing down. No probability is
-  read, so the rule does not depend on how the model is calibrated and works on annotations.
+  An island, a selected concept none of whose main parents is selected, passes nothing down.
+- ``top50``/``top25``: the model-selected concepts whose probability is among the top half
+  (quarter) of theirs: a threshold that follows the model's calibration.
 
+A concept annotated with another category (where the selection reads annotations) is never
+added, nor walked through: a paid-for answer outranks the hierarchy, as it outranks the model.
 Two guards keep a stray is-a row from pulling a whole branch in: only a concept's main parents
 count (those of its best-ranked source, `db.items.ranked_parents_sql`), and no concept on a
 cycle of them is added (one both above and below the selection; its own label decides). A
@@ -58,11 +64,12 @@ ROOTS: dict[str, str | None] = {
 
 
 def _belief_sql() -> str:
-    """(id, belief) of the selected concepts: an annotation that selected it counts 1, else
-    its predicted probability of the positive category."""
-    return f"""SELECT s.id, CASE WHEN c.annotated IS NOT NULL THEN 1.0
-                                 ELSE coalesce(c.probability, 1.0) END AS belief
-            FROM {SELECTED} s JOIN {SCORES} c USING (id)"""
+    """(id, belief) of the selected concepts the model selected: its predicted probability of
+    the positive category. A concept an annotation selected has no probability of its own
+    (the model's is overruled), so the probability rules pass nothing down from it."""
+    return f"""SELECT s.id, c.probability AS belief
+            FROM {SELECTED} s JOIN {SCORES} c USING (id)
+            WHERE c.annotated IS NULL AND c.probability IS NOT NULL"""
 
 
 def _confident_sql(threshold: float) -> str:
@@ -71,9 +78,8 @@ def _confident_sql(threshold: float) -> str:
 
 
 def _top_sql(share: float) -> str:
-    """The selected concepts whose belief (an annotation that selected it counts 1, else its
-    predicted probability) is among the top `share` of the selection's: at least the belief
-    at position floor(n * (1 - share)) of the n selected beliefs in ascending order."""
+    """The model-selected concepts whose probability is among the top `share` of theirs: at
+    least the one at position floor(n * (1 - share)) of the n in ascending order."""
     return f"""WITH b AS ({_belief_sql()}),
         ranked AS (SELECT belief, row_number() OVER (ORDER BY belief) - 1 AS k,
                           count(*) OVER () AS n FROM b)
@@ -88,7 +94,7 @@ ROOTS["top50"] = _top_sql(0.5)
 ROOTS["top25"] = _top_sql(0.25)
 CLOSURES = tuple(ROOTS)
 #: What `export` does unless told otherwise (bench/results/closure_rules.md chose it).
-DEFAULT_CLOSURE = "none"
+DEFAULT_CLOSURE = "confident"
 
 
 def resolve(closure: str | None, descendants: bool = False) -> str:
@@ -122,7 +128,9 @@ def _create_cyclic(con: duckdb.DuckDBPyConnection) -> None:
 
 def add_descendants(con: duckdb.DuckDBPyConnection, rule: str, candidates_sql: str) -> int:
     """Add to `SELECTED` the descendants (among `candidates_sql`'s ids) of the selected
-    concepts `rule` lets pass their selection down; return how many were added."""
+    concepts `rule` lets pass their selection down; return how many were added. A concept
+    annotated with another category (where the selection reads annotations) is neither added
+    nor walked through: a paid-for answer outranks the hierarchy, as it outranks the model."""
     from umlsgraph.db.items import ranked_parents_sql
 
     roots = ROOTS[rule]
@@ -136,8 +144,10 @@ def add_descendants(con: duckdb.DuckDBPyConnection, rule: str, candidates_sql: s
             SELECT id FROM ({roots})
             UNION
             SELECT k.child FROM {KINDS} k JOIN down ON k.parent = down.id
-            WHERE k.child IN (SELECT id FROM {SELECTED})
-               OR k.child NOT IN (SELECT id FROM subontology_cyclic))
+            WHERE (k.child IN (SELECT id FROM {SELECTED})
+                   OR k.child NOT IN (SELECT id FROM subontology_cyclic))
+              AND k.child NOT IN (SELECT id FROM {SCORES} WHERE annotated IS NOT NULL
+                                  AND id NOT IN (SELECT id FROM {SELECTED})))
         SELECT id FROM down
         WHERE id NOT IN (SELECT id FROM {SELECTED})
           AND id IN (SELECT id FROM ({candidates_sql}))""")

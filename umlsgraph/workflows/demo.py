@@ -168,8 +168,9 @@ def _wrong_labels(settings: RunSettings, gold: dict[str, str]) -> int:
 
 def score(settings: RunSettings, out: Path) -> tuple[Path, dict[str, dict[str, Any]]]:
     """Precision/recall/F1 of the annotator (on its sample), of the encoder (on all concepts,
-    and on the concepts it never saw in training) and of what `export --descendants` selects
-    from its predictions (held-out) against HPO's subtree."""
+    and on the concepts it never saw in training), of what `export` selects from its
+    predictions (its default closure) and of what `export --descendants` selects (held-out)
+    against HPO's subtree."""
     from umlsgraph.db import annotation_store, connect
     from umlsgraph.db.items import ConceptSource
     from umlsgraph.evaluate.evaluation import evaluate
@@ -191,7 +192,10 @@ def score(settings: RunSettings, out: Path) -> tuple[Path, dict[str, dict[str, A
                                            what="annotations", annotator=annotator),
         "encoder (all concepts)": evaluate(settings.db, query, source, gold_sql=gold_sql),
         "encoder (held-out)": evaluate(settings.db, query, source, gold_sql=held_out),
+        "export (held-out)": evaluate(settings.db, query, source, gold_sql=held_out,
+                                      what="selection"),
         "with descendants (held-out)": evaluate(settings.db, query, source,
-                                                gold_sql=held_out, what="selection"),
+                                                gold_sql=held_out, what="selection",
+                                                closure="all"),
     }
     return gold_csv, metrics
