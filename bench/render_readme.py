@@ -20,7 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import demo  # noqa: E402  (bench/demo.py: rows())
 from quality import DEV, TEST  # noqa: E402  (bench/quality.py)
-from render_quality import extra_label, f, grouped, load, ms  # noqa: E402
+from render_quality import export_runs, extra_label, f, grouped, load, ms  # noqa: E402
+
+from umlsgraph.export.closure import DEFAULT_CLOSURE  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -65,17 +67,22 @@ def block(results: Path) -> list[str]:
              f"Defaults were chosen on {' and '.join(DEV)}; the other subtrees only test them. "
              "Annotators are simulated with stated noise: `random10` flips 10% of all "
              "concepts, `branches10` gets whole branches near the border wrong, `misses10` "
-             "says no when unsure. +descendants is `export --descendants`.", "",
-             "| case | seeds | annotator | encoder | encoder precision | +descendants |",
-             "|---|--:|--:|--:|--:|--:|"]
-    lines += selection_rows(load(results / "quality.jsonl"))
+             f"says no when unsure. Encoder: its labels as they are; export: what `export` "
+             f"selects by default (`--closure {DEFAULT_CLOSURE}`), over the runs that scored it "
+             "([closure_rules.md](bench/results/closure_rules.md)), beside the annotator on "
+             "the same runs.", "",
+             "| case | seeds | annotator | encoder | encoder precision | export: runs, annotator "
+             "| export | export precision |", "|---|--:|--:|--:|--:|--:|--:|--:|"]
+    lines += selection_rows(load(results / "quality.jsonl"),
+                            load(results / "closure_rules.jsonl"))
     lines += demo_rows(demo.rows(results / "demo.jsonl"))
     lines += flat_rows(load(results / "flat_quality.jsonl"))
     return lines
 
 
-def selection_rows(rows: list[dict[str, Any]]) -> list[str]:
+def selection_rows(rows: list[dict[str, Any]], closures: list[dict[str, Any]]) -> list[str]:
     """HPO subtree cases run with the shipped recipe and 2,000 labels."""
+    exports = export_runs(rows, closures)
     order = [*DEV, *TEST]
     shipped = [v for v in grouped(rows).values() if v[0]["case"]["recipe"] == "new"
                and v[0]["case"]["budget"] == 2000 and v[0]["case"]["noise"] != "clean"]
@@ -90,13 +97,20 @@ def selection_rows(rows: list[dict[str, Any]]) -> list[str]:
                    f"| {len(rows_of_case)} | {ms(f(rows_of_case, 'annotator', 'f1'))} "
                    f"| **{ms(f(rows_of_case, 'encoder', 'f1'))}** "
                    f"| {ms(f(rows_of_case, 'encoder', 'precision'))} "
-                   f"| {with_count(f(rows_of_case, 'selection', 'f1'), len(rows_of_case))} |")
+                   f"| {export_cells(exports.get(key_of(case), []))} |")
     return out
 
 
-def with_count(values: list[float], seeds: int) -> str:
-    """mean ± sd, with the number of runs when fewer seeds than the case's have it."""
-    return ms(values) + (f" ({len(values)})" if values and len(values) < seeds else "")
+def key_of(case: dict[str, Any]) -> tuple[str, str, str]:
+    return case["subtree"], case["noise"], case["extra"]
+
+
+def export_cells(runs: list[tuple[dict[str, Any], dict[str, Any]]]) -> str:
+    """runs, the annotator's F1 on them | export F1 | export precision (— without runs)."""
+    if not runs:
+        return "— | — | —"
+    return (f"{len(runs)}, {ms([a['f1'] for _, a in runs])} "
+            f"| **{ms([e['f1'] for e, _ in runs])}** | {ms([e['precision'] for e, _ in runs])}")
 
 
 def demo_rows(rows: list[dict[str, Any]]) -> list[str]:
@@ -112,7 +126,13 @@ def demo_rows(rows: list[dict[str, Any]]) -> list[str]:
             f"| {pick('annotator (its sample)', 'f1')} "
             f"| **{pick('encoder (held-out)', 'f1')}** "
             f"| {pick('encoder (held-out)', 'precision')} "
-            f"| {pick('with descendants (held-out)', 'f1')} |"]
+            f"| {demo_export(scores)} |"]
+
+
+def demo_export(scores: list[dict[str, Any]]) -> str:
+    """The demo's export cells: runs and the annotator on them | export F1 | precision."""
+    scored = [s for s in scores if "export (held-out)" in s]
+    return export_cells([(s["export (held-out)"], s["annotator (its sample)"]) for s in scored])
 
 
 def flat_rows(rows: list[dict[str, Any]]) -> list[str]:
@@ -127,7 +147,7 @@ def flat_rows(rows: list[dict[str, Any]]) -> list[str]:
         out.append(f"| Rotten Tomatoes, {case['noise']}, {labels} labels ({case['base_model']}) "
                    f"| {len(found)} "
                    f"| {ms([r['annotator']['accuracy'] for r in found])} "
-                   f"| **{ms([r['encoder']['accuracy'] for r in found])}** | — | — |")
+                   f"| **{ms([r['encoder']['accuracy'] for r in found])}** | — | — | — | — |")
     return out
 
 
