@@ -40,6 +40,18 @@ def test_descendants_of_a_selected_concept_are_selected(loaded_db: Path) -> None
     assert kept == subtree(1) - missed and summary["descendants_added"] == 0
 
 
+def test_a_hole_between_selected_concepts_is_filled(loaded_db: Path) -> None:
+    """C0000021 is unselected between its selected parent and its selected children (a hole,
+    what `check` lists): above part of the selection, yet on no cycle, so every closure but
+    `none` fills it."""
+    write_predictions(loaded_db, {c: 0.95 for c in subtree(1) - {cui(21)}})
+    for closure in ("confident", "all", "body", "top50"):
+        nodes, summary = _nodes(loaded_db, closure=closure)
+        assert nodes == subtree(1) and summary["descendants_added"] == 1, closure
+    nodes, _ = _nodes(loaded_db, closure="none")
+    assert cui(21) not in nodes
+
+
 def _stray_parent(db: Path, child: str, parent: str) -> None:
     """One is-a row from a source that names neither concept."""
     con = duckdb.connect(str(db))
