@@ -43,9 +43,10 @@ def test_concept_record_on_real_hpo(hpo_db: Path, tmp_path: Path) -> None:
     assert q["selected"] is True and "runs/m" in q["selected_by"]
 
 
-def test_concept_says_when_export_descendants_selects_it(hpo_db: Path) -> None:
-    """Focal-onset seizure is labelled no, but its parent Seizure yes: `export --descendants`
-    selects it, and `concept` says so and through which ancestor."""
+def test_concept_says_when_export_closure_selects_it(hpo_db: Path) -> None:
+    """Focal-onset seizure is labelled no, but its parent Seizure yes (0.93): export's default
+    closure selects it, and `concept` says so and through which ancestor; with Seizure at 0.6
+    only `export --descendants` would."""
     con = duckdb.connect(str(hpo_db))
     ensure_predictions(con)
     con.execute("INSERT INTO predictions (query, source, id, label, probability, model) VALUES "
@@ -55,10 +56,17 @@ def test_concept_says_when_export_descendants_selects_it(hpo_db: Path) -> None:
     focal = con.execute("SELECT name FROM concepts WHERE cui = 'HP:0007359'").fetchall()[0][0]
     con.close()
     assert focal == "Focal-onset seizure"
-    q = lookup(hpo_db, "HP:0007359")["queries"]["hpo_nervous"]
-    assert q["selected"] is False and "descendant of HP:0001250" in q["selected_by"]
+    q = lookup(hpo_db, "HP:0007359")["queries"]["hpo_nervous"]  # 0.93: export's closure
+    assert q["selected"] is True and "closure selects it, as a descendant of HP:0001250" in (
+        q["selected_by"])
     eye = lookup(hpo_db, "HP:0000478")["queries"]["hpo_nervous"]
     assert eye["selected"] is False and "descendant" not in eye["selected_by"]
+    con = duckdb.connect(str(hpo_db))
+    con.execute("UPDATE predictions SET probability = 0.6 WHERE id = 'HP:0001250'")
+    con.close()
+    q = lookup(hpo_db, "HP:0007359")["queries"]["hpo_nervous"]  # unsure: --descendants only
+    said = "`export --descendants` selects it, as a descendant of HP:0001250"
+    assert q["selected"] is False and said in q["selected_by"]
 
 
 def test_concept_cli(loaded_db: Path) -> None:

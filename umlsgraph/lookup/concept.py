@@ -116,10 +116,11 @@ def _queries(con: duckdb.DuckDBPyConnection, cui: str) -> dict[str, dict[str, An
 
 
 def _selected_ancestor(con: duckdb.DuckDBPyConnection, cui: str, query_name: str,
-                       model: str, positive: str) -> str | None:
-    """The nearest ancestor (through main parents) that the model labels positive:
-    `export --descendants` selects `cui` through it. Walked up level by level, a few small
-    queries; export's guard against cycles (nothing above the selection) is not re-checked."""
+                       model: str, positive: str, min_probability: float = 0.0) -> str | None:
+    """The nearest ancestor (through main parents) that the model labels positive with at
+    least `min_probability`: export's closure (`confident` at `CONFIDENT`, `all` at 0) selects
+    `cui` through it. Walked up level by level, a few small queries; export's guards (cycles,
+    annotations) are not re-checked."""
     labels = prediction_store.labels_sql(query_name, SOURCE, model)
     seen, frontier = {cui}, [cui]
     while frontier:
@@ -129,7 +130,8 @@ def _selected_ancestor(con: duckdb.DuckDBPyConnection, cui: str, query_name: str
         if not parents:
             return None
         hit = con.execute(f"SELECT min(id) FROM ({labels}) WHERE id IN (SELECT unnest($ids)) "
-                          "AND label = $positive", {"ids": parents, "positive": positive}
+                          "AND label = $positive AND probability >= $p",
+                          {"ids": parents, "positive": positive, "p": min_probability}
                           ).fetchall()[0][0]
         if hit:
             return str(hit)
@@ -141,9 +143,10 @@ def _selected_ancestor(con: duckdb.DuckDBPyConnection, cui: str, query_name: str
 def _selected(con: duckdb.DuckDBPyConnection, query_name: str,
               entry: dict[str, Any], cui: str) -> dict[str, Any]:
     """Export's default rule: the label of the model whose predictions count (the one that
-    labelled last; `selected_by` names a selected ancestor that `export --descendants`
-    would select it through); with no predictions, the label of the annotator whose labels
-    count."""
+    labelled last), or a confidently selected ancestor that export's default closure selects
+    it through (`selected_by` names it, or one `export --descendants` would select it
+    through); with no predictions, the label of the annotator whose labels count."""
+    from umlsgraph.export.closure import CONFIDENT, DEFAULT_CLOSURE
     try:
         positive = load_query(query_name).positive
     except QueryError:
@@ -151,12 +154,18 @@ def _selected(con: duckdb.DuckDBPyConnection, query_name: str,
     model = prediction_store.resolve_model(con, query_name, SOURCE, None, required=False)
     if model is not None:
         label = next((p["label"] for p in entry["predictions"] if p["model"] == model), None)
-        above = (None if label == positive or label is None else
-                 _selected_ancestor(con, cui, query_name, model, positive))
+        unselected = label is not None and label != positive
+        confident = (_selected_ancestor(con, cui, query_name, model, positive, CONFIDENT)
+                     if unselected and DEFAULT_CLOSURE == "confident" else None)
+        above = (_selected_ancestor(con, cui, query_name, model, positive)
+                 if unselected and not confident else None)
         by = f"predictions of {model}"
-        if above:
+        if confident:
+            by += (f"; export's closure selects it, as a descendant of {confident} (selected "
+                   f"with probability ≥ {CONFIDENT})")
+        elif above:
             by += f"; `export --descendants` selects it, as a descendant of {above}"
-        return {"selected": label == positive, "selected_by": by}
+        return {"selected": label == positive or confident is not None, "selected_by": by}
     try:
         chosen = annotation_store.choose_annotators(con, query_name, SOURCE, None)
     except AnnotationError as exc:
