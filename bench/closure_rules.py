@@ -8,7 +8,7 @@ on those same held-out concepts and without training again, selection rules that
 descendants (through main parents, never onto a cycle of them, as `export --closure`
 does) of some of the encoder's positives:
 
-  none          the predictions as they are (what `export` selects by default)
+  none          the predictions as they are (`export --closure none`, what `check` reads)
   all           every positive passes its selection down (`export --descendants`)
   p>=T          only positives whose probability is at least T
   topN          only positives whose probability is among the top N% of the positives'
@@ -61,10 +61,11 @@ RULES = ("none", "all", *(f"p>={t}" for t in THRESHOLDS), *(f"top{round(100 * s)
                                                             for s in TOP_SHARES), "body")
 ABOUT = ("Every rule adds the descendants (through main parents, never onto a cycle of them, "
          "as `export --closure` does) of some of the encoder's positives: `none` adds "
-         "nothing (what `export` selects by default), `all` every positive's "
+         "nothing (`export --closure none`), `all` every positive's "
          "(`export --descendants`; it reproduces the +descendants figures `quality.py` "
          "records through the product's `select()`), `p>=T` those of positives with "
-         "probability ≥ T, `topN` those of positives whose probability is among the top N% "
+         "probability ≥ T (`p>=0.9` is `export --closure confident`, the default since this "
+         "study), `topN` those of positives whose probability is among the top N% "
          "of the positives' (a rank: it follows the model's calibration), `body` those of "
          "positives that have a selected parent, and of "
          "the selection's root (islands, which `check` flags, pass nothing down). Scored on "
