@@ -99,7 +99,8 @@ def export(
 
 
 def _print(summary: dict[str, Any]) -> None:
-    table = Table(title=f"{summary['query']} -> {summary['format']}")
+    closure = f" (closure {summary['closure']})" if summary.get("closure") else ""
+    table = Table(title=f"{summary['query']} -> {summary['format']}{closure}")
     table.add_column("what")
     table.add_column("count", justify="right")
     if "mentioned_in" in summary:
