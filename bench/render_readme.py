@@ -75,7 +75,7 @@ def block(results: Path) -> list[str]:
              "| export | export precision |", "|---|--:|--:|--:|--:|--:|--:|--:|"]
     lines += selection_rows(load(results / "quality.jsonl"),
                             load(results / "closure_rules.jsonl"))
-    lines += demo_rows(demo.rows(results / "demo.jsonl"))
+    lines += demo_rows(demo.latest(demo.rows(results / "demo.jsonl")))
     lines += flat_rows(load(results / "flat_quality.jsonl"))
     return lines
 
