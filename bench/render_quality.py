@@ -237,7 +237,10 @@ def render(quality: Path, texts: Path, closures: Path = HERE / "closure_rules.js
         "`new` is the shipped recipe (fine-tuned MiniLM); `tfidf` is a proxy that needs seconds "
         "instead of CPU-hours (TF-IDF + logistic regression on the encoder's exact text and "
         "the same answers): it shows how text and noise move a text classifier, not what the "
-        "encoder reaches, and no target counts it.", "", *cases_table(groups), "",
+        "encoder reaches, and no target counts it. +descendants is `export --closure all`; "
+        "runs before commit bfebfaf scored it with the old guard, which stopped at every "
+        "unselected ancestor of the selection and so never filled a hole.", "",
+        *cases_table(groups), "",
         "## Hierarchy rule: does RELA isa/inverse_isa count? (issue 18 part 2)", "",
         *hierarchy(groups, load(texts)), "",
         "The demo's zero-shot annotator (descriptions, concept text): "
