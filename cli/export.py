@@ -78,6 +78,9 @@ def export(
     if all_concepts == (query is not None):
         raise ExportError("give a QUERY to export its subontology, or --all for the whole "
                           "store (not both)")
+    if all_concepts and (closure is not None or descendants):
+        raise ExportError("--all exports every concept; --closure/--descendants choose what a "
+                          "QUERY selects (drop them)")
     selection = SelectionOptions(
         source=source, threshold=threshold, model=model, annotator=annotator,
         hierarchy=not no_hierarchy, rels=split_csv(rel), relas=split_csv(rela),

@@ -9,11 +9,13 @@ import csv
 from pathlib import Path
 
 import duckdb
+import pytest
 from typer.testing import CliRunner
 from umlsgraph_cli.main import app
 
 from tests.subontology_data import QUERY, cui, subtree, write_predictions
 from umlsgraph.db.items import ConceptSource
+from umlsgraph.errors import InputFileError
 from umlsgraph.evaluate.evaluation import evaluate
 from umlsgraph.export.selection import NODES, SelectionOptions, build
 from umlsgraph.query import load_query
@@ -98,6 +100,8 @@ def test_eval_scores_the_selection(loaded_db: Path, tmp_path: Path) -> None:
     selection = evaluate(loaded_db, query, ConceptSource(), gold, what="selection")
     assert encoder["recall"] < 1.0 and selection["recall"] == 1.0
     assert selection["precision"] == 1.0 and selection["what"] == "selection"
+    with pytest.raises(InputFileError, match="--closure chooses what --source selection"):
+        evaluate(loaded_db, query, ConceptSource(), gold, closure="all")
     out = CliRunner().invoke(app, ["eval", QUERY, "--db", str(loaded_db), "--gold", str(gold),
                                    "--source", "selection", "--json"])
     assert out.exit_code == 0, out.output
@@ -160,8 +164,11 @@ def test_closure_cli(loaded_db: Path, tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     assert f'"descendants_added": {len(subtree(5))}' in out.output
     for bad, said in ((["--closure", "some"], "unknown --closure 'some'; known: none, all, "),
-                      (["--closure", "body", "--descendants"], "--descendants is --closure all")):
+                      (["--closure", "body", "--descendants"], "--descendants means --closure")):
         out = runner.invoke(app, ["export", QUERY, "--db", str(loaded_db), "-f", "csv", "-o",
                                   str(tmp_path / "y"), *bad])
         assert out.exit_code != 0 and said in out.output, out.output
         assert "Traceback" not in out.output
+    out = runner.invoke(app, ["export", "--all", "--db", str(loaded_db), "-f", "csv", "-o",
+                              str(tmp_path / "z"), "--closure", "none"])
+    assert out.exit_code != 0 and "--all exports every concept" in out.output, out.output

@@ -18,8 +18,9 @@ kind of X is an X. Two patterns break that, and each points at a label worth rev
 - a **hole** is an unselected concept all of whose parents are selected (it has at least one)
   and at least one of whose children is selected.
 
-`check` reads the labels as they are (`descendants=False`): `export --descendants` selects
-the descendants of selected concepts, so it fills the holes this lists.
+`check` reads the labels as they are (`closure="none"`): export's closure selects descendants
+of selected concepts, so it fills the holes this lists below the concepts its rule lets pass
+their selection down (every one under `--closure all`).
 
 Surprise, the order of each list (higher first), multiplies how strongly the labels disagree
 by how much of the selection hangs on the disagreement. The *belief* of a concept is its
@@ -98,7 +99,7 @@ def find_contradictions(con: duckdb.DuckDBPyConnection, query: Query,
     options = options or SelectionOptions()
     if limit is not None and limit < 0:
         raise QueryError(f"--limit must be 0 or more, got {limit}")
-    # The labels as they are: `export --descendants` fills exactly these holes.
+    # The labels as they are: export's closure fills (some of) these holes.
     summary = select(con, query, replace(options, closure="none"))
     if not summary["selected"]:
         raise NotFoundError(f"the {options.source} of '{query.name}' select no concept"

@@ -126,6 +126,9 @@ def evaluate(db: str | Path, query: Query, source: ItemSource, gold: Path | str 
     --closure`; its default when None)."""
     if what not in WHATS:
         raise InputFileError(f"--source {what}: choose {', '.join(WHATS)}")
+    if closure is not None and what != "selection":
+        raise InputFileError(f"--closure chooses what --source selection scores; drop it or "
+                             f"use --source selection (not {what})")
     if gold is None and gold_column is None and gold_sql is None:
         raise InputFileError("give the gold labels: --gold FILE (or --gold-column for a corpus)")
     if gold is None and gold_sql is None:

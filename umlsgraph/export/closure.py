@@ -15,7 +15,8 @@ selected concepts may pass their selection down is the rule:
 - ``all``: every selected concept (`--descendants`). Most recall, but one wrong concept high
   in the hierarchy pulls its whole branch in.
 - ``body``: the concepts inside the selection's body, those with a selected main parent, and
-  the selection's root (the island with the most selected descendants, as `check` names it).
+  the selection's root (the island with the most selected descendants through selected
+  concepts, the first by id among equals).
   An island, a selected concept none of whose main parents is selected, passes nothing down.
 - ``top50``/``top25``: the model-selected concepts whose probability is among the top half
   (quarter) of theirs: a threshold that follows the model's calibration.
@@ -23,9 +24,11 @@ selected concepts may pass their selection down is the rule:
 A concept annotated with another category (where the selection reads annotations) is never
 added, nor walked through: a paid-for answer outranks the hierarchy, as it outranks the model.
 Two guards keep a stray is-a row from pulling a whole branch in: only a concept's main parents
-count (those of its best-ranked source, `db.items.ranked_parents_sql`), and no concept on a
-cycle of them is added (one both above and below the selection; its own label decides). A
-hole, an unselected concept between selected ones (what `check` lists), is filled.
+count (those of its best-ranked source, `db.items.ranked_parents_sql`), and no unselected
+ancestor of the selection that sits on a cycle of them is added (it is both above and below
+the selection; its own label decides). A hole, an unselected concept between selected ones
+(what `check` lists), is above the selection but on no cycle: it is filled when the walk
+reaches it, from a concept the rule lets pass its selection down.
 `bench/closure_rules.py` chose the default on dev subtrees
 and confirmed it on test subtrees (bench/results/closure_rules.md).
 """
@@ -103,7 +106,7 @@ def resolve(closure: str | None, descendants: bool = False) -> str:
     if closure is not None and closure not in CLOSURES:
         raise QueryError(f"unknown --closure '{closure}'; known: {', '.join(CLOSURES)}")
     if descendants and closure not in (None, "all"):
-        raise QueryError(f"--descendants is --closure all; drop one of it and "
+        raise QueryError(f"--descendants means --closure all; drop --descendants or "
                          f"--closure {closure}")
     return "all" if descendants else closure or DEFAULT_CLOSURE
 
@@ -140,20 +143,25 @@ def add_descendants(con: duckdb.DuckDBPyConnection, rule: str, candidates_sql: s
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {KINDS} AS
         SELECT DISTINCT child, parent FROM ({ranked_parents_sql()}) WHERE main""")
     _create_cyclic(con)
+    # Built once, not re-evaluated at every level of the walk: the cyclic ancestors (never
+    # selected, by construction) and the concepts annotated with another category.
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE subontology_blocked AS
+        SELECT id FROM subontology_cyclic
+        UNION
+        SELECT id FROM {SCORES} WHERE annotated IS NOT NULL
+            AND id NOT IN (SELECT id FROM {SELECTED})""")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE subontology_descendants AS
         WITH RECURSIVE down(id) AS (
             SELECT id FROM ({roots})
             UNION
             SELECT k.child FROM {KINDS} k JOIN down ON k.parent = down.id
-            WHERE (k.child IN (SELECT id FROM {SELECTED})
-                   OR k.child NOT IN (SELECT id FROM subontology_cyclic))
-              AND k.child NOT IN (SELECT id FROM {SCORES} WHERE annotated IS NOT NULL
-                                  AND id NOT IN (SELECT id FROM {SELECTED})))
+            WHERE k.child NOT IN (SELECT id FROM subontology_blocked))
         SELECT id FROM down
         WHERE id NOT IN (SELECT id FROM {SELECTED})
           AND id IN (SELECT id FROM ({candidates_sql}))""")
     con.execute(f"INSERT INTO {SELECTED} SELECT id FROM subontology_descendants")
     added = con.execute("SELECT count(*) FROM subontology_descendants").fetchall()[0][0]
-    for table in (KINDS, "subontology_cyclic", "subontology_descendants"):
+    for table in (KINDS, "subontology_cyclic", "subontology_blocked",
+                  "subontology_descendants"):
         con.execute(f"DROP TABLE {table}")
     return int(added)

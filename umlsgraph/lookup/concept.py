@@ -130,7 +130,7 @@ def _selected_ancestor(con: duckdb.DuckDBPyConnection, cui: str, query_name: str
         if not parents:
             return None
         hit = con.execute(f"SELECT min(id) FROM ({labels}) WHERE id IN (SELECT unnest($ids)) "
-                          "AND label = $positive AND probability >= $p",
+                          "AND label = $positive AND ($p = 0 OR probability >= $p)",
                           {"ids": parents, "positive": positive, "p": min_probability}
                           ).fetchall()[0][0]
         if hit:

@@ -333,8 +333,10 @@ def subontology_section(con: duckdb.DuckDBPyConnection, query: Query, source: It
     what = ("its largest component" if drawn is largest else
             f"the top levels of its largest component ({len(drawn)} of {len(largest):,} "
             "concepts, breadth-first from its roots)")
-    section.body.append(f"<p>The concepts predicted '{escape(query.positive)}' and the is-a edges "
-                        "between them, as <code>umlsgraph export</code> writes them. The drawing "
+    section.body.append(f"<p>The concepts predicted '{escape(query.positive)}' (and the "
+                        "descendants export's default closure adds) and the is-a edges between "
+                        "them, as "
+                        "<code>umlsgraph export</code> writes them. The drawing "
                         f"shows {what}; orange nodes have no parent inside the subontology.</p>")
     title = "Largest component" + ("" if drawn is largest else ": top levels")
     section.images.append(Image("subontology", plots.hierarchy_drawing(drawn, title),
