@@ -20,6 +20,7 @@ from umlsgraph.db import annotation_store, connect, prediction_store
 from umlsgraph.db.items import CORPUS_TABLE, ConceptSource, CorpusSource, ItemSource
 from umlsgraph.db.sql import identifier, literal
 from umlsgraph.errors import InputFileError
+from umlsgraph.export.closure import resolve
 from umlsgraph.labelfile import label_lookup, read_label_file, to_category
 from umlsgraph.query import Query
 
@@ -98,18 +99,16 @@ def predictions_sql(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSo
 
 
 def selection_sql(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
-                  model: str | None, closure: str | None = None) -> tuple[str, str]:
-    """SQL of (id, label) of what `export --closure` selects from one model's predictions
-    (the predicted positives and the descendants the closure adds; export's default closure
-    unless given): the positive category for a selected item, its predicted category
-    otherwise; and the model's id."""
-    from umlsgraph.export.closure import resolve
+                  model: str | None, closure: str) -> tuple[str, str]:
+    """SQL of (id, label) of what `export --closure CLOSURE` selects from one model's
+    predictions (the predicted positives and the descendants the closure adds): the positive
+    category for a selected item, its predicted category otherwise; and the model's id."""
     from umlsgraph.export.selection import SelectionOptions, select
 
     if not isinstance(source, ConceptSource):
         raise InputFileError("--source selection scores a selection of concepts (predictions "
                              "closed under the hierarchy); for a corpus score predictions")
-    used = select(con, query, SelectionOptions(model=model, closure=resolve(closure)))["model"]
+    used = select(con, query, SelectionOptions(model=model, closure=closure))["model"]
     positive = literal(query.positive)
     other = literal(next(c for c in query.categories if c != query.positive))
     return (f"SELECT id, CASE WHEN id IN (SELECT id FROM subontology_selected) THEN {positive} "
@@ -140,7 +139,7 @@ def evaluate(db: str | Path, query: Query, source: ItemSource, gold: Path | str 
             labels, used = predictions_sql(con, query, source, str(model) if model else None)
         elif what == "selection":
             labels, used = selection_sql(con, query, source, str(model) if model else None,
-                                         closure)
+                                         resolve(closure))
         else:
             labels, used = _annotations_sql(con, query, source, annotator)
         if gold_map is None:
@@ -156,8 +155,6 @@ def evaluate(db: str | Path, query: Query, source: ItemSource, gold: Path | str 
                              f"the {what} of query '{query.name}' on {source.key} ({used}); "
                              "check the ids, --corpus/--split and --model; nothing to score")
     if what == "selection":
-        from umlsgraph.export.closure import resolve
-
         result["closure"] = resolve(closure)
     result.update(n_gold=len(gold_map), n_missing=len(gold_map) - result["n"], what=what,
                   query=query.name, source=source.key,

@@ -46,25 +46,6 @@ SELECTED = "subontology_selected"
 SCORES = "subontology_scores"
 KINDS = "subontology_kinds"
 
-#: SQL of the ids whose selection passes down, per rule (on `KINDS` and `SELECTED`).
-ROOTS: dict[str, str | None] = {
-    "none": None,
-    "all": f"SELECT id FROM {SELECTED}",
-    "body": f"""WITH RECURSIVE
-        inside AS (SELECT DISTINCT k.child AS id FROM {KINDS} k
-                   JOIN {SELECTED} p ON p.id = k.parent
-                   WHERE k.child IN (SELECT id FROM {SELECTED})),
-        islands AS (SELECT id FROM {SELECTED} WHERE id NOT IN (SELECT id FROM inside)),
-        down(island, id) AS (
-            SELECT id, id FROM islands
-            UNION
-            SELECT d.island, k.child FROM down d JOIN {KINDS} k ON k.parent = d.id
-            WHERE k.child IN (SELECT id FROM {SELECTED}))
-        SELECT id FROM inside
-        UNION ALL
-        (SELECT island FROM down GROUP BY island ORDER BY count(*) DESC, island LIMIT 1)""",
-}
-
 
 def _belief_sql() -> str:
     """(id, belief) of the selected concepts the model selected: its predicted probability of
@@ -92,9 +73,27 @@ def _top_sql(share: float) -> str:
 
 #: `confident`: the belief a selected concept needs to pass its selection down.
 CONFIDENT = 0.9
-ROOTS["confident"] = _confident_sql(CONFIDENT)
-ROOTS["top50"] = _top_sql(0.5)
-ROOTS["top25"] = _top_sql(0.25)
+#: SQL of the ids whose selection passes down, per rule (on `KINDS` and `SELECTED`).
+ROOTS: dict[str, str | None] = {
+    "none": None,
+    "all": f"SELECT id FROM {SELECTED}",
+    "body": f"""WITH RECURSIVE
+        inside AS (SELECT DISTINCT k.child AS id FROM {KINDS} k
+                   JOIN {SELECTED} p ON p.id = k.parent
+                   WHERE k.child IN (SELECT id FROM {SELECTED})),
+        islands AS (SELECT id FROM {SELECTED} WHERE id NOT IN (SELECT id FROM inside)),
+        down(island, id) AS (
+            SELECT id, id FROM islands
+            UNION
+            SELECT d.island, k.child FROM down d JOIN {KINDS} k ON k.parent = d.id
+            WHERE k.child IN (SELECT id FROM {SELECTED}))
+        SELECT id FROM inside
+        UNION ALL
+        (SELECT island FROM down GROUP BY island ORDER BY count(*) DESC, island LIMIT 1)""",
+    "confident": _confident_sql(CONFIDENT),
+    "top50": _top_sql(0.5),
+    "top25": _top_sql(0.25),
+}
 CLOSURES = tuple(ROOTS)
 #: What `export` does unless told otherwise: chosen on dev subtrees and confirmed on fresh
 #: test runs by the pre-registered study in bench/results/closure_rules.md.

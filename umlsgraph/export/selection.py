@@ -33,7 +33,7 @@ from umlsgraph.db.hierarchy import HIERARCHICAL, oriented_rows_sql
 from umlsgraph.db.items import ConceptSource, ItemSource
 from umlsgraph.db.sql import literal
 from umlsgraph.errors import QueryError, StoreError
-from umlsgraph.export.closure import CLOSURES, DEFAULT_CLOSURE, add_descendants
+from umlsgraph.export.closure import DEFAULT_CLOSURE, add_descendants, resolve
 from umlsgraph.query import Query
 
 NODES = "subontology_nodes"
@@ -58,7 +58,7 @@ class SelectionOptions:
     min_component_size: int = 1
     with_ancestors: bool = False
     #: Which selected concepts pass their selection down to their descendants
-    #: (`export.closure`: none, all, body).
+    #: (`export.closure.CLOSURES`; `confident` by default).
     closure: str = DEFAULT_CLOSURE
     mentioned_in: str | None = None
     min_mentions: int = 1
@@ -74,8 +74,7 @@ class SelectionOptions:
         if self.min_component_size < 1:
             raise QueryError(f"--min-component-size must be at least 1, got "
                              f"{self.min_component_size}")
-        if self.closure not in CLOSURES:
-            raise QueryError(f"unknown --closure '{self.closure}'; known: {', '.join(CLOSURES)}")
+        resolve(self.closure)  # an unknown rule is the same one-line error as the CLI's
         object.__setattr__(self, "rels", tuple(r.upper() for r in self.rels))
 
 
