@@ -53,6 +53,12 @@ def grouped(rows: list[dict[str, Any]]) -> dict[tuple[Any, ...], list[dict[str, 
     return groups
 
 
+def shipped(case: dict[str, Any]) -> bool:
+    """A case run as shipped: recipe new, 2,000 labels, the product's hierarchy rule."""
+    return bool(case["recipe"] == "new" and case["budget"] == 2000
+                and case["rule"] == "par-chd+isa")
+
+
 def export_runs(rows: list[dict[str, Any]], closures: list[dict[str, Any]]
                 ) -> dict[tuple[str, str, str], list[tuple[dict[str, Any], dict[str, Any]]]]:
     """(export's scores, the annotator's) per run of a shipped-recipe case (subtree, noise,
@@ -69,7 +75,7 @@ def export_runs(rows: list[dict[str, Any]], closures: list[dict[str, Any]]
             out[key][row["seed"]] = (row["product"][DEFAULT_CLOSURE], row["annotator"])
     for case_rows in grouped(rows).values():
         case = case_rows[0]["case"]
-        if case["recipe"] != "new" or case["budget"] != 2000 or case["rule"] != "par-chd+isa":
+        if not shipped(case):
             continue
         for row in case_rows:
             if row.get("export", {}).get("closure") == DEFAULT_CLOSURE:
@@ -121,7 +127,7 @@ def encoder_runs(groups: dict[tuple[Any, ...], list[dict[str, Any]]]) -> Runs:
     out: Runs = {}
     for rows in groups.values():
         case = rows[0]["case"]
-        if case["recipe"] == "new" and case["budget"] == 2000 and case["rule"] == "par-chd+isa":
+        if shipped(case):
             out[(case["subtree"], case["noise"], case["extra"])] = [
                 (r["encoder"], r["annotator"]) for r in rows]
     return out
