@@ -65,7 +65,35 @@ def measure(args: argparse.Namespace) -> None:
         quality.append(args.results, row)
         print(f"seed {seed}: " + ", ".join(f"{name} F1 {s['f1']:.3f}"
                                            for name, s in scores.items()), flush=True)
+        keep_predictions(out / "hpo.duckdb", seed)
         shutil.rmtree(out, ignore_errors=True)
+
+
+def keep_predictions(db: Path, seed: int) -> Path:
+    """Every concept's prediction, gold, the annotator's answer and role (held out: never
+    annotated) as Parquet under CACHE/predictions, in `quality.keep_predictions`' columns, so
+    `closure_rules.py` scores other selection rules on the demo's runs without training again."""
+    from umlsgraph.db import annotation_store, prediction_store
+    from umlsgraph.db.sql import literal
+    from umlsgraph.evaluate.gold import subtree_gold_sql
+    from umlsgraph.workflows.demo import GOLD_ROOT
+
+    out = quality.CACHE / "predictions" / f"demo-hpo_nervous-seed{seed}.parquet"
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(con: object) -> None:
+        model = prediction_store.resolve_model(con, "hpo_nervous", "concepts", None)
+        answers = annotation_store.labels_sql(
+            "hpo_nervous", "concepts",
+            annotation_store.choose_annotators(con, "hpo_nervous", "concepts", None))
+        preds = prediction_store.labels_sql("hpo_nervous", "concepts", model)
+        con.execute(f"""COPY (SELECT g.id, g.label AS gold, a.label AS answer,
+                a.id IS NULL AS held_out, p.label, p.probability
+            FROM ({subtree_gold_sql(GOLD_ROOT)}) g LEFT JOIN ({answers}) a USING (id)
+            LEFT JOIN ({preds}) p USING (id)) TO {literal(str(out))} (FORMAT parquet)""")
+
+    quality.with_con(db, write)
+    return out
 
 
 def rows(path: Path) -> list[dict]:
