@@ -87,13 +87,13 @@ def bench(db: Path, threads: int, repeat: int) -> None:
 
 def time_selection(db: Path, threads: int, closure: str) -> None:
     """The export's selection alone, under a closure (`export --closure`)."""
-    from umlsgraph.export.selection import SelectionOptions, select
+    from umlsgraph.selection import SelectionOptions, select
     from umlsgraph.query import load_query
 
     con = duckdb.connect(str(db), read_only=True)
     con.execute(f"SET threads = {int(threads)}")
     t = time.perf_counter()
-    summary = select(con, load_query(QUERY), SelectionOptions(closure=closure))
+    summary = select(con, load_query(QUERY), SelectionOptions(closure=closure)).summary
     seconds = time.perf_counter() - t
     con.close()
     print(f"select (--closure {closure}): {seconds:.2f} s on {threads} threads "

@@ -150,8 +150,8 @@ def product_rules(path: Path, subtree: str) -> dict[str, set[str]]:
     import tempfile
 
     from umlsgraph.db import prediction_store
-    from umlsgraph.export.closure import CLOSURES
-    from umlsgraph.export.selection import SelectionOptions, select
+    from umlsgraph.selection.closure import CLOSURES
+    from umlsgraph.selection import SelectionOptions, select
 
     query = quality.make_query(subtree)
     with tempfile.TemporaryDirectory() as folder:

@@ -63,7 +63,7 @@ def peak_mb() -> float:
 
 def bench_files(db: Path, out: Path, formats: list[str]) -> None:
     from umlsgraph.export import formats as exporters
-    from umlsgraph.export.selection import build
+    from umlsgraph.export.subontology import build
     from umlsgraph.query import load_query
 
     con = duckdb.connect(str(db), read_only=True)
@@ -87,7 +87,7 @@ def bench_files(db: Path, out: Path, formats: list[str]) -> None:
 
 def bench_bolt(db: Path, concepts: int, total: int, settings: object) -> None:
     from umlsgraph.export.formats import export
-    from umlsgraph.export.selection import SelectionOptions
+    from umlsgraph.selection import SelectionOptions
 
     threshold = max(0.0, 1.0 - concepts / total)
     for run in ("first", "re-run"):

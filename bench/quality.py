@@ -359,7 +359,7 @@ def train_and_score(run: Run, config: Any, name: str, ids: list[str],
     pairs = with_con(run.db, lambda con: con.execute(
         f"SELECT g.label, p.label FROM ({held}) g JOIN predictions p ON p.id = g.id "
         "WHERE p.model = ?", [result.model_id]).fetchall())
-    from umlsgraph.export.closure import DEFAULT_CLOSURE
+    from umlsgraph.selection.closure import DEFAULT_CLOSURE
 
     return {"encoder": prf(pairs),
             "selection": selection_scores(run, query, result.model_id, held, "all"),
@@ -397,12 +397,12 @@ def selection_scores(run: Run, query: Any, model: str, held: str,
                      closure: str) -> dict[str, Any]:
     """P/R/F1 on the held-out concepts of what `export --closure CLOSURE` selects from the
     model's predictions (`all`: `--descendants`), through the product's code."""
-    from umlsgraph.export.selection import SelectionOptions, select
+    from umlsgraph.selection import SelectionOptions, select
 
     def score(con: Any) -> list[tuple[str, str]]:
-        select(con, query, SelectionOptions(model=model, closure=closure))
+        selection = select(con, query, SelectionOptions(model=model, closure=closure))
         return con.execute(f"""SELECT g.label, CASE WHEN s.id IS NULL THEN 'no' ELSE 'yes' END
-            FROM ({held}) g LEFT JOIN subontology_selected s ON s.id = g.id""").fetchall()
+            FROM ({held}) g LEFT JOIN ({selection.selected_sql}) s ON s.id = g.id""").fetchall()
 
     return prf(with_con(run.db, score))
 

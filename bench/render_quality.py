@@ -65,7 +65,7 @@ def export_runs(rows: list[dict[str, Any]], closures: list[dict[str, Any]]
     extra): what `export` selects by default (its default closure) on the held-out concepts.
     From quality.jsonl rows that scored it, and from the pre-registered closure study
     (closure_rules.jsonl: the product's `select()` on kept predictions) for the other runs."""
-    from umlsgraph.export.closure import DEFAULT_CLOSURE
+    from umlsgraph.selection.closure import DEFAULT_CLOSURE
 
     out: dict[tuple[str, str, str], dict[int, tuple[dict[str, Any], dict[str, Any]]]] = (
         defaultdict(dict))
@@ -137,7 +137,7 @@ def targets(groups: dict[tuple[Any, ...], list[dict[str, Any]]],
             closures: list[dict[str, Any]]) -> list[str]:
     """The issue's done-when checks, computed from whatever cases exist, for the encoder's
     labels as they are and for what `export` selects by default (its closure)."""
-    from umlsgraph.export.closure import DEFAULT_CLOSURE
+    from umlsgraph.selection.closure import DEFAULT_CLOSURE
 
     whos = {"encoder": encoder_runs(groups), "export": export_runs(
         [r for v in groups.values() for r in v], closures)}

@@ -22,7 +22,7 @@ import demo  # noqa: E402  (bench/demo.py: rows())
 from quality import DEV, TEST  # noqa: E402  (bench/quality.py)
 from render_quality import export_runs, extra_label, f, grouped, load, ms  # noqa: E402
 
-from umlsgraph.export.closure import DEFAULT_CLOSURE  # noqa: E402
+from umlsgraph.selection.closure import DEFAULT_CLOSURE  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"

@@ -116,7 +116,7 @@ print(f"{rows} rows in {len(files)} files")
 
 BUILD = """
 import sys, duckdb
-from umlsgraph.export.selection import SelectionOptions, build
+from umlsgraph.export.subontology import SelectionOptions, build
 from umlsgraph.query import load_query
 con = duckdb.connect(sys.argv[1], read_only=True)
 con.execute("SET memory_limit = '1GB'")

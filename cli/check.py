@@ -12,6 +12,7 @@ from rich.text import Text
 from .common import (
     DEFAULT_DB,
     AnnotatorOption,
+    ClosureOption,
     DbOption,
     JsonOption,
     PredictionsModelOption,
@@ -20,6 +21,7 @@ from .common import (
     ThresholdOption,
     console,
     print_json,
+    selection_options,
     user_errors,
 )
 
@@ -35,6 +37,7 @@ def check(
     threshold: ThresholdOption = None,
     model: PredictionsModelOption = None,
     annotator: AnnotatorOption = None,
+    closure: ClosureOption = None,
     limit: Annotated[int, typer.Option("--limit", min=0, help="Rows of each list to show (0: all); the counts are always complete.")] = 20,
     json_output: JsonOption = False,
 ) -> None:
@@ -43,16 +46,16 @@ def check(
     whose parents are all selected, with a selected child)."""
     from umlsgraph.evaluate.consistency import check as run_check
     from umlsgraph.evaluate.consistency import explain_hole, explain_island
-    from umlsgraph.export.selection import SelectionOptions
 
-    options = SelectionOptions(source=source, threshold=threshold, model=model,
-                               annotator=annotator)
+    options = selection_options(source, threshold, model, annotator, closure)
     found = run_check(db, query, options, limit=limit or None)
     if json_output:
         print_json(found.as_dict())
         return
     counts = found.counts
-    console.print(f"{found.query}: {counts['selected']:,} selected; {counts['islands']:,} "
+    console.print(f"{found.query}: {counts['selected']:,} selected ({counts['labelled']:,} by "
+                  f"their labels, {counts['closure_added']:,} added by the closure "
+                  f"{found.selection['closure']}); {counts['islands']:,} "
                   f"islands, {counts['holes']:,} holes ({counts['under_holes']:,} islands "
                   f"under a hole; {counts['no_parents']:,} selected concepts have no parent)",
                   markup=False, highlight=False, soft_wrap=True)

@@ -7,15 +7,19 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import click
 import typer
 from rich.console import Console
 
 from umlsgraph.errors import UmlsgraphError, explain
+from umlsgraph.selection import CLOSURES, DEFAULT_CLOSURE, SOURCES, resolve
 from umlsgraph.settings import DEFAULT_DB as DEFAULT_DB  # every `db: DbOption = DEFAULT_DB`
 from umlsgraph.settings import TRAIN_DEFAULTS
+
+if TYPE_CHECKING:
+    from umlsgraph.selection import SelectionOptions
 
 console = Console(emoji=False)
 err_console = Console(stderr=True, emoji=False)
@@ -44,7 +48,11 @@ AnnotatorOption = Annotated[str | None, typer.Option(
     "several comma-separated in order of priority. Required when several annotators labelled "
     "the query; labels are never mixed silently.")]
 
-SelectSourceOption = Annotated[str, typer.Option(
+# The selection's options (`umlsgraph.selection`), shared by export, check, review and run:
+# a value outside the choices exits 2 before any work, as every bad option value does.
+SourceChoice = Literal[SOURCES]  # type: ignore[valid-type]
+ClosureChoice = Literal[CLOSURES]  # type: ignore[valid-type]
+SelectSourceOption = Annotated[SourceChoice, typer.Option(
     "--source", help="Labels to select by: predictions (the encoder's), annotations (the "
     "LLM's) or both (annotations where present).")]
 ThresholdOption = Annotated[float | None, typer.Option(
@@ -52,6 +60,24 @@ ThresholdOption = Annotated[float | None, typer.Option(
     "is at least this, instead of the argmax label.")]
 PredictionsModelOption = Annotated[str | None, typer.Option(
     "--model", help="Which model's predictions \\[default: the most recent].")]
+ClosureOption = Annotated[ClosureChoice | None, typer.Option(
+    "--closure", help="Which selected concepts pass their selection down to their descendants "
+    "(a kind of a selected kind; through main parents, never onto a cycle or over an "
+    "annotated answer): confident (those the model selected with probability >= 0.9), "
+    "guarded (confident, but nothing below a suspicious island: one whose parents the labels "
+    "believe at most 0.2), none (the labels as they are), all (every one) \\[default: "
+    + DEFAULT_CLOSURE + "].")]
+
+
+def selection_options(source: str = SOURCES[0], threshold: float | None = None,
+                      model: str | None = None, annotator: str | None = None,
+                      closure: str | None = None, descendants: bool = False
+                      ) -> SelectionOptions:
+    """The selection the shared options ask for (`--descendants` is `--closure all`)."""
+    from umlsgraph.selection import SelectionOptions
+
+    return SelectionOptions(source=source, threshold=threshold, model=model,
+                            annotator=annotator, closure=resolve(closure, descendants))
 
 
 def fail(message: str) -> None:

@@ -8,17 +8,17 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from umlsgraph.export.closure import DEFAULT_CLOSURE, resolve
-
 from .common import (
     DEFAULT_DB,
     AnnotatorOption,
+    ClosureOption,
     DbOption,
     PredictionsModelOption,
     SelectSourceOption,
     ThresholdOption,
     console,
     print_json,
+    selection_options,
     split_csv,
     user_errors,
 )
@@ -54,7 +54,7 @@ def export(
     drop_isolated: Annotated[bool, typer.Option("--drop-isolated", help="Leave out concepts with no edge.")] = False,
     min_component_size: Annotated[int, typer.Option("--min-component-size", min=1, help="Leave out weakly connected components smaller than this.")] = 1,
     with_ancestors: Annotated[bool, typer.Option("--with-ancestors", help="Add every ancestor of a selected concept, up to the roots.")] = False,
-    closure: Annotated[str | None, typer.Option("--closure", help="Which selected concepts pass their selection down to their descendants (a kind of a selected kind; through main parents, never onto a cycle or over an annotated answer): confident (those the model selected with probability >= 0.9), none (the labels as they are), all (every one), body (all but islands), top50/top25 (the most probable half/quarter) \\[default: " + DEFAULT_CLOSURE + "].")] = None,
+    closure: ClosureOption = None,
     descendants: Annotated[bool, typer.Option("--descendants", help="Same as --closure all: every selected concept passes its selection down (most recall, least precision).")] = False,
     base_iri: Annotated[str | None, typer.Option("--base-iri", help="RDF, OWL, OBO idspace: IRI prefix of concepts \\[default https://uts.nlm.nih.gov/uts/umls/concept/; OBO PURLs for an OBO-loaded store].")] = None,
     scheme_iri: Annotated[str | None, typer.Option("--scheme-iri", help="RDF: IRI of the skos:ConceptScheme \\[default urn:umlsgraph:scheme:QUERY]; OWL: of the owl:Ontology \\[default urn:umlsgraph:ontology:QUERY].")] = None,
@@ -73,7 +73,7 @@ def export(
     """Export the concepts a query selects and the hierarchy among them (child -> parent)."""
     from umlsgraph.errors import ExportError
     from umlsgraph.export.formats import export as run_export
-    from umlsgraph.export.selection import SelectionOptions
+    from umlsgraph.export.subontology import SubontologyOptions
 
     if all_concepts == (query is not None):
         raise ExportError("give a QUERY to export its subontology, or --all for the whole "
@@ -81,13 +81,13 @@ def export(
     if all_concepts and (closure is not None or descendants):
         raise ExportError("--all exports every concept; --closure/--descendants choose what a "
                           "QUERY selects (drop them)")
-    selection = SelectionOptions(
-        source=source, threshold=threshold, model=model, annotator=annotator,
+    chosen = selection_options(source, threshold, model, annotator, closure, descendants)
+    selection = SubontologyOptions(
+        source=chosen.source, threshold=chosen.threshold, model=chosen.model,
+        annotator=chosen.annotator, closure=chosen.closure,
         hierarchy=not no_hierarchy, rels=split_csv(rel), relas=split_csv(rela),
         drop_isolated=drop_isolated, min_component_size=min_component_size,
-        with_ancestors=with_ancestors, closure=resolve(closure, descendants),
-        mentioned_in=mentioned_in,
-        min_mentions=min_mentions)
+        with_ancestors=with_ancestors, mentioned_in=mentioned_in, min_mentions=min_mentions)
     options: dict[str, Any] = {"base_iri": base_iri, "scheme_iri": scheme_iri}
     if fmt.lower() == "neo4j":
         options["neo4j"] = settings(neo4j_uri, neo4j_user, neo4j_password, neo4j_database,
@@ -113,7 +113,7 @@ def _print(summary: dict[str, Any]) -> None:
                       f"{scan['scanned']:,} concepts over {scan['texts']:,} texts "
                       f"({scan['seconds']} s; stored counts used for the rest)",
                       markup=False, highlight=False, soft_wrap=True)
-    for key in ("selected", "descendants_added", "ancestors_added", "dropped", "nodes", "edges",
+    for key in ("selected", "labelled", "descendants_added", "ancestors_added", "dropped", "nodes", "edges",
                 "components", "largest_component", "isolated"):
         if key in summary:
             table.add_row(key.replace("_", " "), f"{summary[key]:,}")

@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from .common import DEFAULT_DB, AnnotatorOption, DbOption, console, print_json, user_errors
+from .common import (
+    DEFAULT_DB,
+    AnnotatorOption,
+    ClosureOption,
+    DbOption,
+    console,
+    print_json,
+    user_errors,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -21,6 +29,7 @@ def review(
     model: Annotated[str | None, typer.Option("--model", help="Whose predictions \\[default: the most recent model].")] = None,
     borderline: Annotated[float, typer.Option("--borderline", help="Also list unselected concepts whose positive probability is at least this.")] = 0.2,
     annotator: AnnotatorOption = None,
+    closure: ClosureOption = None,
     order: Annotated[str, typer.Option("--order", help="contradictions: islands and holes of the hierarchy first (`umlsgraph check`), most surprising first, then the most uncertain; uncertain: the most uncertain first.")] = "contradictions",
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -29,7 +38,7 @@ def review(
     `annotate --labels-file FILE --annotator human:NAME`."""
     from umlsgraph.report.review import build_review
 
-    result = build_review(db, query, out, model, borderline, annotator, order)
+    result = build_review(db, query, out, model, borderline, annotator, order, closure)
     if json_output:
         print_json(result.as_dict())
         return

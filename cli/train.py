@@ -14,6 +14,7 @@ from .common import (
     DEFAULT_DB,
     AnnotatorOption,
     BaseModelOption,
+    ClosureOption,
     CorpusOption,
     DbOption,
     DeviceOption,
@@ -165,9 +166,7 @@ def eval_(
     source: Annotated[str, typer.Option(
         "--source", help="What to score: predictions (the encoder's), selection (what "
         "export selects from them, with --closure) or annotations (the LLM's).")] = "predictions",
-    closure: Annotated[str | None, typer.Option(
-        "--closure", help="With --source selection: export's --closure (none, all, body, "
-        "confident, ...) \\[default: export's].")] = None,
+    closure: ClosureOption = None,
     model: Annotated[str | None, typer.Option(
         help="Model folder or id whose predictions to score \\[default: the latest].")] = None,
     annotator: AnnotatorOption = None,

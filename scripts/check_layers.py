@@ -36,6 +36,7 @@ LAYERS: list[tuple[str, list[str]]] = [
                     "umlsgraph.query_template", "umlsgraph.labelfile", "umlsgraph.model_folder",
                     "umlsgraph.outputs", "umlsgraph.progress", "umlsgraph.curies", "umlsgraph.db"]),
     ("inference", ["umlsgraph.inference"]),
+    ("selection", ["umlsgraph.selection"]),
     ("steps", ["umlsgraph.load", "umlsgraph.annotate", "umlsgraph.train", "umlsgraph.label",
                "umlsgraph.evaluate", "umlsgraph.export", "umlsgraph.lookup", "umlsgraph.neo4j",
                "umlsgraph.corpus"]),

@@ -91,7 +91,7 @@ def row(subtree: str, extra: str, rel: str, seed: int, f1: float) -> dict[str, o
 
 
 def test_render_gives_mean_sd_targets_and_the_paired_rule_verdict(tmp_path: Path) -> None:
-    from umlsgraph.export.closure import DEFAULT_CLOSURE
+    from umlsgraph.selection.closure import DEFAULT_CLOSURE
 
     rows = [row("nervous", "none", "par", s, f) for s, f in ((1, 0.90), (2, 0.92), (3, 0.91))]
     rows += [row("nervous", "random2", "rb-isa", s, f)

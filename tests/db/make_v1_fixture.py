@@ -47,7 +47,7 @@ from umlsgraph.corpus.loader import load_corpus
 from umlsgraph.db import annotation_store, audit_store, prediction_store, round_store, search
 from umlsgraph.db.annotation_store import Annotation
 from umlsgraph.export.formats import export
-from umlsgraph.export.selection import SelectionOptions
+from umlsgraph.export.subontology import SubontologyOptions
 from umlsgraph.load.release import load_release
 from umlsgraph.load.synth import SynthSpec, generate
 from umlsgraph.query import load_query
@@ -96,7 +96,7 @@ corpus.write_text("id,text\n" + "".join(f'n{i},"a note on {n[0]}, twice: {n[0]}"
                                         for i, n in enumerate(names)))
 load_corpus(out, "notes", corpus)
 export(out, "nervous_system", "csv", work / "export",
-       selection=SelectionOptions(mentioned_in="notes"))
+       selection=SubontologyOptions(mentioned_in="notes"))
 
 # the same store reloaded by that code: its copy of the pipeline tables lost their keys
 reloaded = out.with_name("v1_reloaded.duckdb")

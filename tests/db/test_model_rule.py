@@ -23,7 +23,7 @@ from umlsgraph.corpus.options import CorpusOptions
 from umlsgraph.db import annotation_store, prediction_store
 from umlsgraph.db.annotation_store import Annotation
 from umlsgraph.errors import AnnotationError, StoreError
-from umlsgraph.export.selection import NODES, build, build_all
+from umlsgraph.export.subontology import NODES, build, build_all
 from umlsgraph.query import load_query
 from umlsgraph.report.review import build_review, review_rows
 from umlsgraph.settings import RunSettings

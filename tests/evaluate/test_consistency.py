@@ -16,7 +16,7 @@ from tests.subontology_data import QUERY, cui, rename, subtree, write_prediction
 from umlsgraph.db import annotation_store
 from umlsgraph.errors import NotFoundError
 from umlsgraph.evaluate.consistency import check
-from umlsgraph.export.selection import SelectionOptions
+from umlsgraph.selection import SelectionOptions
 
 runner = CliRunner()
 HOSTILE = 'Evil "$x$" \\ <b>&amp;</b> ]]> \u202e[red]rtl[/red]\n{name}'
@@ -42,8 +42,13 @@ def planted_db(loaded_db: Path) -> Path:
 
 def test_planted_islands_and_holes_are_found_with_their_neighbours(planted_db):
     found = check(planted_db, QUERY)
-    assert found.counts == {"selected": len(planted()), "islands": 2, "holes": 1, "roots": 1,
+    added = found.counts["closure_added"]
+    assert found.counts == {"selected": len(planted()) + added, "labelled": len(planted()),
+                            "closure_added": added, "islands": 2, "holes": 1, "roots": 1,
                             "under_holes": 4, "no_parents": 0}
+    # the default closure fills the hole below the confident root, and BIG (0.95) passes its
+    # selection down to its unselected descendants
+    assert added > 0 and found.selection["closure"] == "confident"
     # the subtree's top is its root, not a contradiction
     assert [r["cui"] for r in found.roots] == [cui(1)]
     # islands: the one heading four selected children first, then the lone leaf
@@ -99,7 +104,7 @@ def test_annotations_as_the_source(planted_db):
     annotation_store.write(con, QUERY, "concepts", "hf:llm", "h", rows)
     con.close()
     found = check(planted_db, QUERY, SelectionOptions(source="annotations"))
-    assert found.counts["selected"] == 3
+    assert found.counts["labelled"] == found.counts["selected"] == 3  # nothing passes down
     assert [r["cui"] for r in found.roots] == [cui(1)]
     (island,) = found.islands
     assert island["cui"] == LONE and island["annotation"] == "yes"
@@ -123,13 +128,13 @@ def test_cli_json_shape_and_hostile_names(planted_db, monkeypatch):
     assert done.exit_code == 0, done.output
     data = json.loads(done.output)
     assert set(data) >= {"islands", "holes", "counts", "roots"}
-    assert set(data["counts"]) == {"selected", "islands", "holes", "roots", "under_holes",
-                                   "no_parents"}
+    assert set(data["counts"]) == {"selected", "labelled", "closure_added", "islands",
+                                   "holes", "roots", "under_holes", "no_parents"}
     island = {r["cui"]: r for r in data["islands"]}
     assert island[LONE]["name"] == HOSTILE
     assert island[BIG]["unselected_parents"][0]["name"] == HOSTILE + " parent"
     assert {"cui", "name", "probability", "annotation", "surprise", "selected_descendants",
-            "unselected_parents", "selected_children"} <= set(island[BIG])
+            "closure_adds", "unselected_parents", "selected_children"} <= set(island[BIG])
     assert {"cui", "name", "probability", "surprise", "n_parents", "n_children",
             "n_selected_children", "selected_parents", "selected_children"} <= set(
                 data["holes"][0])

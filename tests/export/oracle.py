@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from umlsgraph.export.formats import joined
-from umlsgraph.export.selection import Subontology
+from umlsgraph.export.subontology import Subontology
 
 Progress = Any
 NODE_ATTRIBUTES = ("cui", "name", "semantic_types", "tuis", "probability", "label", "selected",

@@ -17,7 +17,7 @@ from tests.subontology_data import QUERY, cui, subtree, write_predictions
 from umlsgraph.db.items import ConceptSource
 from umlsgraph.errors import InputFileError
 from umlsgraph.evaluate.evaluation import evaluate
-from umlsgraph.export.selection import NODES, SelectionOptions, build
+from umlsgraph.export.subontology import NODES, SelectionOptions, build
 from umlsgraph.query import load_query
 
 
@@ -47,7 +47,7 @@ def test_a_hole_between_selected_concepts_is_filled(loaded_db: Path) -> None:
     what `check` lists): above part of the selection, yet on no cycle, so every closure but
     `none` fills it."""
     write_predictions(loaded_db, {c: 0.95 for c in subtree(1) - {cui(21)}})
-    for closure in ("confident", "all", "body", "top50"):
+    for closure in ("confident", "guarded", "rooted", "all"):
         nodes, summary = _nodes(loaded_db, closure=closure)
         assert nodes == subtree(1) and summary["descendants_added"] == 1, closure
     nodes, _ = _nodes(loaded_db, closure="none")
@@ -116,37 +116,52 @@ def test_export_cli_takes_descendants(loaded_db: Path, tmp_path: Path) -> None:
     assert f'"descendants_added": {len(subtree(5))}' in out.output
 
 
-def test_body_passes_nothing_down_from_an_island(loaded_db: Path) -> None:
-    """C0000009 is selected under an unselected parent (C0000002): an island, where a false
-    positive stands. `all` pulls its branch in; `body` keeps its label and adds nothing under
-    it, while the branch the encoder missed under the selection's root is filled all the same
-    (the root, C0000001, heads the most selected descendants)."""
+def test_guarded_passes_nothing_down_from_a_suspicious_island(loaded_db: Path) -> None:
+    """C0000009 is confidently selected under an unselected parent (C0000002, 0.1): a
+    suspicious island, where a false positive stands. `confident` and `all` pull its branch
+    in; `guarded` keeps its label and adds nothing under it, while the branch the encoder
+    missed under the selection's root is filled all the same (the root, C0000001, heads the
+    most selected descendants)."""
     missed = subtree(5)
     write_predictions(loaded_db, {c: 0.9 for c in (subtree(1) - missed) | {cui(9)}})
-    every, _ = _nodes(loaded_db, closure="all")
-    pulled = every - subtree(1)  # the island's branch (the candidates among it)
-    assert subtree(1) <= every and pulled <= subtree(9) and len(pulled) > 1
-    body, summary = _nodes(loaded_db, closure="body")
-    assert body == subtree(1) | {cui(9)}
-    assert summary["closure"] == "body" and summary["descendants_added"] == len(missed)
+    for pulling in ("all", "confident"):
+        every, _ = _nodes(loaded_db, closure=pulling)
+        pulled = every - subtree(1)  # the island's branch (the candidates among it)
+        assert subtree(1) <= every and pulled <= subtree(9) and len(pulled) > 1, pulling
+    for guarded in ("guarded", "rooted"):
+        nodes, summary = _nodes(loaded_db, closure=guarded)
+        assert nodes == subtree(1) | {cui(9)}, guarded
+        assert summary["closure"] == guarded and summary["descendants_added"] == len(missed)
 
 
-def test_body_passes_down_from_inside_the_selection(loaded_db: Path) -> None:
+def test_guarded_trusts_an_island_whose_parent_is_half_believed(loaded_db: Path) -> None:
+    """The same island under a parent the model half believes (0.4 > 0.2) is not suspicious:
+    `guarded` lets it pass its selection down; `rooted` (every island but the root) does not."""
+    write_predictions(loaded_db, {c: 0.9 for c in subtree(1) | {cui(9)}})
+    con = duckdb.connect(str(loaded_db))
+    con.execute("UPDATE predictions SET probability = 0.4 WHERE id = ?", [cui(2)])
+    con.close()
+    guarded, _ = _nodes(loaded_db, closure="guarded")
+    rooted, _ = _nodes(loaded_db, closure="rooted")
+    assert len(guarded - subtree(1)) > 1 and rooted == subtree(1) | {cui(9)}
+
+
+def test_guarded_passes_down_from_inside_the_root_only(loaded_db: Path) -> None:
     """The root C0000001 is not selected: C0000005 and C0000006 are islands, and the one with
     the most selected descendants (C0000005) is the selection's root. A hole under C0000021
-    (inside the root's branch) is filled; C0000025, right under the island C0000006, stays a
-    hole (an island passes nothing down)."""
+    (inside the root's branch) is filled; C0000025, right under the suspicious island
+    C0000006, stays a hole."""
     write_predictions(loaded_db, {c: 0.9 for c in (subtree(5) | subtree(6))
                                   - {cui(85), cui(25)}})
-    body, summary = _nodes(loaded_db, closure="body")
-    assert cui(85) in body and cui(25) not in body
+    nodes, summary = _nodes(loaded_db, closure="guarded")
+    assert cui(85) in nodes and cui(25) not in nodes
     assert summary["descendants_added"] == 1
 
 
 def test_confident_passes_down_from_confident_concepts_only(loaded_db: Path) -> None:
     """`confident`: C0000005 (probability 0.95) passes its selection down to the hole under
     it; C0000006 (0.6, below `CONFIDENT`) keeps its own label and fills nothing."""
-    from umlsgraph.export.closure import CONFIDENT
+    from umlsgraph.selection.closure import CONFIDENT
 
     positives = {c: 0.95 for c in subtree(5) - {cui(21)}}
     positives.update({c: 0.6 for c in subtree(6) - {cui(25)}})
@@ -160,15 +175,18 @@ def test_closure_cli(loaded_db: Path, tmp_path: Path) -> None:
     write_predictions(loaded_db, {c: 0.9 for c in (subtree(1) - subtree(5)) | {cui(9)}})
     runner = CliRunner()
     out = runner.invoke(app, ["export", QUERY, "--db", str(loaded_db), "-f", "csv", "-o",
-                              str(tmp_path / "x"), "--closure", "body", "--json"])
+                              str(tmp_path / "x"), "--closure", "guarded", "--json"])
     assert out.exit_code == 0, out.output
     assert f'"descendants_added": {len(subtree(5))}' in out.output
-    for bad, said in ((["--closure", "some"], "unknown --closure 'some'; known: none, all, "),
-                      (["--closure", "body", "--descendants"], "--descendants means --closure")):
+    for bad, said, code in (
+            (["--closure", "some"], "Invalid value for '--closure'", 2),
+            (["--closure", "rooted"], "Invalid value for '--closure'", 2),  # a study's rule
+            (["--closure", "guarded", "--descendants"], "--descendants means --closure", 1)):
         out = runner.invoke(app, ["export", QUERY, "--db", str(loaded_db), "-f", "csv", "-o",
                                   str(tmp_path / "y"), *bad])
-        assert out.exit_code != 0 and said in out.output, out.output
+        assert out.exit_code == code and said in out.output, out.output
         assert "Traceback" not in out.output
+        assert not (tmp_path / "y").exists()
     out = runner.invoke(app, ["export", "--all", "--db", str(loaded_db), "-f", "csv", "-o",
                               str(tmp_path / "z"), "--closure", "none"])
     assert out.exit_code != 0 and "--all exports every concept" in out.output, out.output

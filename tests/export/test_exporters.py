@@ -28,7 +28,7 @@ from tests.subontology_data import (
 )
 from umlsgraph.errors import ExportError
 from umlsgraph.export.formats import export, formats, get
-from umlsgraph.export.selection import EDGES, NODES, SelectionOptions, build
+from umlsgraph.export.subontology import EDGES, NODES, SelectionOptions, build
 from umlsgraph.query import load_query
 
 FILE_FORMATS = ["graphml", "gexf", "ttl", "nt", "jsonld", "csv", "parquet", "neo4j-admin"]

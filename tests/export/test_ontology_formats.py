@@ -37,7 +37,7 @@ from umlsgraph.export.formats.obo import obo_text
 from umlsgraph.export.formats.ontology import OBO_PURL, RELATION_ID, synonyms_sql
 from umlsgraph.export.formats.owl import relation_iri
 from umlsgraph.export.formats.rdf import DEFAULT_BASE_IRI, concept_iri
-from umlsgraph.export.selection import EDGES, NODES, SelectionOptions, build
+from umlsgraph.export.subontology import EDGES, NODES, SelectionOptions, SubontologyOptions, build
 from umlsgraph.load.dispatch import load
 from umlsgraph.query import load_query
 
@@ -258,7 +258,7 @@ def test_obo_keeps_hostile_strings_exactly(hostile, tmp_path):
 
 def test_other_relations_are_obo_relationships_and_owl_restrictions(synthetic, tmp_path):
     pronto, owlready2 = need("pronto", "pronto"), need("owlready2", "owlready2")
-    selection = SelectionOptions(rels=("RO",))
+    selection = SubontologyOptions(rels=("RO",))
     report, want = _dump(synthetic, QUERY, "obo", tmp_path / "s.obo", selection)
     expect = {(curie(c), r, curie(t)) for c, r, t in want.relations}
     assert len(expect) > 3 and report["relations"] == sorted({r for _c, r, _t in expect})

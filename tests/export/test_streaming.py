@@ -28,7 +28,7 @@ from tests.subontology_data import (
 )
 from umlsgraph.export.formats import get
 from umlsgraph.export.formats.rdf import DEFAULT_BASE_IRI, concept_iri
-from umlsgraph.export.selection import build
+from umlsgraph.export.subontology import build
 from umlsgraph.query import load_query
 
 GRAPH_FORMATS = ["graphml", "gexf"]

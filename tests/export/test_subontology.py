@@ -21,7 +21,7 @@ from tests.subontology_data import (
 from umlsgraph.db import annotation_store
 from umlsgraph.db.items import CorpusSource
 from umlsgraph.errors import QueryError, StoreError
-from umlsgraph.export.selection import EDGES, NODES, SelectionOptions, build
+from umlsgraph.export.subontology import EDGES, NODES, SelectionOptions, build
 from umlsgraph.query import load_query
 
 

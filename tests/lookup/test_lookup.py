@@ -46,7 +46,7 @@ def test_concept_record_on_real_hpo(hpo_db: Path, tmp_path: Path) -> None:
 def test_concept_says_when_export_closure_selects_it(hpo_db: Path) -> None:
     """Focal-onset seizure is labelled no, but its parent Seizure yes (0.93): export's default
     closure selects it, and `concept` says so and through which ancestor; with Seizure at 0.6
-    only `export --descendants` would."""
+    it says which selected ancestor does not pass its selection down."""
     con = duckdb.connect(str(hpo_db))
     ensure_predictions(con)
     con.execute("INSERT INTO predictions (query, source, id, label, probability, model) VALUES "
@@ -57,15 +57,15 @@ def test_concept_says_when_export_closure_selects_it(hpo_db: Path) -> None:
     con.close()
     assert focal == "Focal-onset seizure"
     q = lookup(hpo_db, "HP:0007359")["queries"]["hpo_nervous"]  # 0.93: export's closure
-    assert q["selected"] is True and "closure selects it, as a descendant of HP:0001250" in (
-        q["selected_by"])
+    assert q["selected"] is True and q["selected_via"] == "HP:0001250"
+    assert "added by the closure `confident`: a descendant of HP:0001250" in q["selected_by"]
     eye = lookup(hpo_db, "HP:0000478")["queries"]["hpo_nervous"]
     assert eye["selected"] is False and "descendant" not in eye["selected_by"]
     con = duckdb.connect(str(hpo_db))
     con.execute("UPDATE predictions SET probability = 0.6 WHERE id = 'HP:0001250'")
     con.close()
     q = lookup(hpo_db, "HP:0007359")["queries"]["hpo_nervous"]  # unsure: --descendants only
-    said = "`export --descendants` selects it, as a descendant of HP:0001250"
+    said = "below HP:0001250, selected, which does not pass its selection down"
     assert q["selected"] is False and said in q["selected_by"]
 
 

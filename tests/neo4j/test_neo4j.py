@@ -28,7 +28,7 @@ from tests.subontology_data import (
 )
 from umlsgraph.errors import ExportError
 from umlsgraph.export.formats import export
-from umlsgraph.export.selection import SelectionOptions
+from umlsgraph.selection import SelectionOptions
 from umlsgraph.neo4j.bolt import BoltWriter, Neo4jSettings, push
 
 INJECTIONS = {

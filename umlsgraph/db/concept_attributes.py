@@ -1,7 +1,7 @@
 """A concept's attributes as exported and sent to Neo4j: name, English or not, semantic types,
 synonyms, definition.
 
-One SQL rendering shared by the export's node table (`export/selection.py`) and the Neo4j
+One SQL rendering shared by the export's node table (`export/subontology.py`) and the Neo4j
 loader (`neo4j/bolt.py`), so a concept looks the same in every output.
 """
 

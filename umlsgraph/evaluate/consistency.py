@@ -3,24 +3,20 @@
 A query that asks "is this concept an X?" selects a set that should be closed downwards: a
 kind of X is an X. Two patterns break that, and each points at a label worth reviewing:
 
-- an **island** is a selected concept none of whose parents is selected. One of them is
-  expected: the top of what the query asks for. The island that carries the most selected
-  descendants (through selected concepts; the first by cui among equals) is reported as the
-  selection's **root**, not flagged, when they are at least `ROOT_SHARE` of the selection (a
-  sparse selection of lone concepts, such as an annotated sample, has no root); a selection
-  that is exactly a subtree has one root and no island. Every other
-  island is flagged, however big: a second large subtree is what a whole organ system
-  selected under the wrong question looks like (a query with two true tops sees the smaller
-  one flagged, and the reviewer confirms it once). An island whose parents are all holes
-  is not listed on its own: the hole above it explains it (counted as `under_holes`). A
-  selected concept with no parent at all (outside the hierarchy, or one of its tops)
-  contradicts nothing (counted as `no_parents`).
+- an **island** is a selected concept none of whose parents is selected; the one that heads
+  most of the selection is its **root**, not flagged (`selection.root`: one definition, which
+  the `guarded` closure reads too). Every other island is flagged, however big: a second
+  large subtree is what a whole organ system selected under the wrong question looks like.
+  An island whose parents are all holes is not listed on its own: the hole above it explains
+  it (counted as `under_holes`). A selected concept with no parent at all (outside the
+  hierarchy, or one of its tops) contradicts nothing (counted as `no_parents`).
 - a **hole** is an unselected concept all of whose parents are selected (it has at least one)
   and at least one of whose children is selected.
 
-`check` reads the labels as they are (`closure="none"`): export's closure selects descendants
-of selected concepts, so it fills the holes this lists below the concepts its rule lets pass
-their selection down (every one under `--closure all`).
+Both are found on the labels as they are (the selection before its closure); the counts
+report the whole selection as export makes it (`selection.select`: labels, then the
+closure), and each island says how many concepts the closure adds below it, since that is
+what one wrong island costs the export.
 
 Surprise, the order of each list (higher first), multiplies how strongly the labels disagree
 by how much of the selection hangs on the disagreement. The *belief* of a concept is its
@@ -28,39 +24,34 @@ annotation where the selection uses annotations (1 for the positive category, 0 
 else its predicted probability of the positive category, else 0.5 (unknown):
 
 - island: ``b × (1 − q) × log2(2 + d)``: b its belief, q the highest belief among its
-  parents, d its selected descendants. A confident concept under confidently negative parents,
-  heading a large selected subtree (a whole organ system under the wrong question), comes first.
+  parents, d its selected descendants plus what the closure adds below it. A confident
+  concept under confidently negative parents, heading a large selected subtree (a whole organ
+  system under the wrong question, or what the closure would pull in below it), comes first.
 - hole: ``(1 − b) × m × s × log2(2 + k)``: b its belief, m the lowest belief among its
   (selected) parents, k its selected children and s the share of its children they are. A
   confidently negative concept between confident parents and mostly selected children comes
   first.
 
-Everything is set-based SQL on the selection's temp tables (`export.selection.select`) and
-the one hierarchy rule (`db.hierarchy.edges_sql`, read once); only the top `limit` rows of
-each list reach Python. `bench/check.py` measures it.
+Everything is set-based SQL on what `selection.Selection` gives (its beliefs, islands and
+hierarchy, read once); only the top `limit` rows of each list reach Python. `bench/check.py`
+measures it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from umlsgraph.db import connect
-from umlsgraph.db.hierarchy import edges_sql
-from umlsgraph.db.sql import literal
 from umlsgraph.errors import NotFoundError, QueryError
-from umlsgraph.export.selection import SelectionOptions, select
 from umlsgraph.query import Query, load_query
+from umlsgraph.selection import Selection, SelectionOptions, select
 
-#: The island with the most selected descendants is the selection's root when they are at
-#: least this share of the selection (a sparse selection of lone concepts has no root).
-ROOT_SHARE = 0.1
 #: How many neighbours (parents, children) each row lists; the counts say how many there are.
 NEIGHBOURS = 5
-SELECTED = "subontology_selected"
 
 
 @dataclass(frozen=True)
@@ -73,6 +64,8 @@ class Contradictions:
     roots: list[dict[str, Any]]
     islands: list[dict[str, Any]]
     holes: list[dict[str, Any]]
+    #: SQL of the selected ids (valid on the connection while it is open).
+    selected_sql: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {"query": self.query, "selection": self.selection, "counts": self.counts,
@@ -99,27 +92,28 @@ def find_contradictions(con: duckdb.DuckDBPyConnection, query: Query,
     options = options or SelectionOptions()
     if limit is not None and limit < 0:
         raise QueryError(f"--limit must be 0 or more, got {limit}")
-    # The labels as they are: export's closure fills (some of) these holes.
-    summary = select(con, query, replace(options, closure="none"))
-    if not summary["selected"]:
+    selection = select(con, query, options)
+    summary = selection.summary
+    if not summary["labelled"]:
         raise NotFoundError(f"the {options.source} of '{query.name}' select no concept"
                             f"{_by_model(summary)}; nothing to check (try a lower --threshold "
                             "or another --source)")
-    _beliefs(con, query, options.source)
-    _parent_edges(con)
+    _views(con, selection)
     _holes(con)
-    _islands(con)
-    counts = _counts(con)
+    _islands(con, selection)
+    counts = _counts(con, summary)
     return Contradictions(
         query=query.name, selection=summary, counts=counts,
         roots=_island_rows(con, "is_root", None),
-        islands=_island_rows(con, "NOT is_root", limit), holes=_hole_rows(con, limit))
+        islands=_island_rows(con, "NOT is_root", limit), holes=_hole_rows(con, limit),
+        selected_sql=selection.selected_sql)
 
 
 def flagged_sql() -> str:
     """SQL of (id, kind, surprise) of every island ('island') and hole ('hole'), roots and
     islands under holes left out; valid on the connection `find_contradictions` just ran on."""
-    return ("SELECT id, 'island' AS kind, surprise FROM check_islands WHERE NOT is_root "
+    return ("SELECT id, 'island' AS kind, surprise FROM check_islands "
+            "WHERE NOT is_root AND NOT under_hole "
             "UNION ALL SELECT id, 'hole' AS kind, surprise FROM check_holes")
 
 
@@ -129,35 +123,23 @@ def _by_model(summary: dict[str, Any]) -> str:
 
 # --- the tables, each one set-based statement ---------------------------------------------
 
-def _beliefs(con: duckdb.DuckDBPyConnection, query: Query, source: str) -> None:
-    """Temp table `check_scores(id, probability, annotation, belief)` of every scored item."""
-    uses = "TRUE" if source != "predictions" else "FALSE"
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE check_scores AS
-        SELECT id, probability, annotated AS annotation,
-               CASE WHEN {uses} AND annotated IS NOT NULL
-                    THEN (annotated = {literal(query.positive)})::DOUBLE
-                    ELSE coalesce(probability, 0.5) END AS belief
-        FROM subontology_scores""")
-
-
-def _parent_edges(con: duckdb.DuckDBPyConnection) -> None:
-    """Temp tables `check_edges(child, parent)`, the whole hierarchy read in one scan of
-    `relations` (cheaper than one filtered scan per question below), and `check_up(child,
-    parent, parent_selected)`: every selected concept's parents."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE check_edges AS {edges_sql()}")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE check_up AS
-        SELECT e.child, e.parent, s.id IS NOT NULL AS parent_selected
-        FROM check_edges e LEFT JOIN {SELECTED} s ON s.id = e.parent
-        WHERE e.child IN (SELECT id FROM {SELECTED})""")
+def _views(con: duckdb.DuckDBPyConnection, selection: Selection) -> None:
+    """Temp views `check_scores` (every scored item's belief), `check_edges` (the whole
+    hierarchy) and `check_up` (every labelled-selected concept's parents), from the selection."""
+    edges, up = selection.labelled_edges()
+    con.execute(f"CREATE OR REPLACE TEMP VIEW check_scores AS {selection.belief_sql()}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW check_edges AS SELECT * FROM {edges}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW check_up AS SELECT * FROM {up}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW check_labelled AS {selection.labelled_sql}")
 
 
 def _holes(con: duckdb.DuckDBPyConnection) -> None:
     """Temp tables `check_hole_up` (the candidates' parents) and `check_holes` (scored)."""
     con.execute("""CREATE OR REPLACE TEMP TABLE check_candidates AS
         SELECT DISTINCT parent AS id FROM check_up WHERE NOT parent_selected""")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE check_hole_up AS
+    con.execute("""CREATE OR REPLACE TEMP TABLE check_hole_up AS
         SELECT e.child, e.parent, s.id IS NOT NULL AS parent_selected
-        FROM check_edges e LEFT JOIN {SELECTED} s ON s.id = e.parent
+        FROM check_edges e LEFT JOIN check_labelled s ON s.id = e.parent
         WHERE e.child IN (SELECT id FROM check_candidates)""")
     con.execute("""CREATE OR REPLACE TEMP TABLE check_holes AS
         WITH h AS (SELECT child AS id, min(coalesce(b.belief, 0.5)) AS parent_belief,
@@ -176,45 +158,34 @@ def _holes(con: duckdb.DuckDBPyConnection) -> None:
         LEFT JOIN check_scores b ON b.id = h.id""")
 
 
-def _islands(con: duckdb.DuckDBPyConnection) -> None:
-    """Temp table `check_islands`: the islands not explained by a hole, scored, roots marked."""
-    con.execute("""CREATE OR REPLACE TEMP TABLE check_island_parents AS
-        SELECT u.child AS id, count(*) AS n_parents,
-               max(coalesce(b.belief, 0.5)) AS parent_belief,
-               bool_and(h.id IS NOT NULL) AS under_hole
-        FROM check_up u LEFT JOIN check_scores b ON b.id = u.parent
-        LEFT JOIN check_holes h ON h.id = u.parent
-        GROUP BY u.child HAVING NOT bool_or(u.parent_selected)""")
+def _islands(con: duckdb.DuckDBPyConnection, selection: Selection) -> None:
+    """Temp table `check_islands`: the selection's islands (`selection.root`), each with what
+    the closure adds below it, scored; `under_hole` where every parent is a hole."""
     con.execute(f"""CREATE OR REPLACE TEMP TABLE check_islands AS
-        WITH RECURSIVE i AS (SELECT * FROM check_island_parents WHERE NOT under_hole),
-        down(island, cui) AS (
-            SELECT id, id FROM i
-            UNION
-            SELECT d.island, u.child FROM down d
-            JOIN check_up u ON u.parent = d.cui AND u.parent_selected),
-        sizes AS (SELECT island AS id, count(*) - 1 AS descendants FROM down GROUP BY island),
-        scored AS (
-            SELECT i.id, i.n_parents, s.descendants,
-                   coalesce(b.belief, 0.5) * (1 - i.parent_belief)
-                     * log2(2 + s.descendants) AS surprise
-            FROM i JOIN sizes s USING (id) LEFT JOIN check_scores b ON b.id = i.id)
-        SELECT *, row_number() OVER (ORDER BY descendants DESC, id) = 1
-                  AND descendants >= ? * (SELECT count(*) FROM {SELECTED}) AS is_root
-        FROM scored""", [ROOT_SHARE])
+        WITH i AS ({selection.islands_sql()}),
+        holed AS (SELECT u.child AS id, bool_and(h.id IS NOT NULL) AS under_hole
+                  FROM check_up u LEFT JOIN check_holes h ON h.id = u.parent
+                  WHERE u.child IN (SELECT id FROM i) GROUP BY u.child)
+        SELECT i.id, i.n_parents, i.descendants, i.closure_adds, i.is_root,
+               coalesce(h.under_hole, FALSE) AND NOT i.is_root AS under_hole,
+               coalesce(b.belief, 0.5) * (1 - i.parent_belief)
+                 * log2(2 + i.descendants + i.closure_adds) AS surprise
+        FROM i LEFT JOIN holed h USING (id) LEFT JOIN check_scores b USING (id)""")
 
 
-def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    row = con.execute(f"""SELECT
-        (SELECT count(*) FROM {SELECTED}),
-        (SELECT count(*) FROM check_islands WHERE NOT is_root),
+def _counts(con: duckdb.DuckDBPyConnection, summary: dict[str, Any]) -> dict[str, int]:
+    row = con.execute("""SELECT
+        (SELECT count(*) FROM check_islands WHERE NOT is_root AND NOT under_hole),
         (SELECT count(*) FROM check_holes),
         (SELECT count(*) FROM check_islands WHERE is_root),
-        (SELECT count(*) FROM check_island_parents WHERE under_hole),
-        (SELECT count(*) FROM {SELECTED} WHERE id NOT IN (SELECT child FROM check_up))
+        (SELECT count(*) FROM check_islands WHERE under_hole),
+        (SELECT count(*) FROM check_labelled WHERE id NOT IN (SELECT child FROM check_up))
         """).fetchone()
     assert row is not None
-    keys = ("selected", "islands", "holes", "roots", "under_holes", "no_parents")
-    return dict(zip(keys, (int(v) for v in row), strict=True))
+    keys = ("islands", "holes", "roots", "under_holes", "no_parents")
+    return {"selected": int(summary["selected"]), "labelled": int(summary["labelled"]),
+            "closure_added": int(summary["descendants_added"]),
+            **dict(zip(keys, (int(v) for v in row), strict=True))}
 
 
 # --- the rows that reach Python --------------------------------------------------------------
@@ -253,8 +224,8 @@ def _rows(con: duckdb.DuckDBPyConnection, table: str, where: str, limit: int | N
 def _island_rows(con: duckdb.DuckDBPyConnection, where: str,
                  limit: int | None) -> list[dict[str, Any]]:
     """Islands: their (unselected) parents and selected children."""
-    return _rows(con, "check_islands", where, limit,
-                 "t.descendants AS selected_descendants, t.n_parents",
+    return _rows(con, "check_islands", f"({where}) AND NOT under_hole", limit,
+                 "t.descendants AS selected_descendants, t.closure_adds, t.n_parents",
                  "unselected_parents", "check_up")
 
 
@@ -269,9 +240,10 @@ def _hole_rows(con: duckdb.DuckDBPyConnection, limit: int | None) -> list[dict[s
 
 def explain_island(row: dict[str, Any]) -> str:
     """Why an island row is suspicious, in one line."""
-    below = row["selected_descendants"]
+    below, adds = row["selected_descendants"], row["closure_adds"]
     return (f"parents not selected: {_names(row['unselected_parents'])}"
-            + (f"; {below:,} selected below it" if below else ""))
+            + (f"; {below:,} selected below it" if below else "")
+            + (f"; the closure adds {adds:,} more below it" if adds else ""))
 
 
 def explain_hole(row: dict[str, Any]) -> str:

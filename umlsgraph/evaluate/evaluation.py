@@ -20,9 +20,9 @@ from umlsgraph.db import annotation_store, connect, prediction_store
 from umlsgraph.db.items import CORPUS_TABLE, ConceptSource, CorpusSource, ItemSource
 from umlsgraph.db.sql import identifier, literal
 from umlsgraph.errors import InputFileError
-from umlsgraph.export.closure import resolve
 from umlsgraph.labelfile import label_lookup, read_label_file, to_category
 from umlsgraph.query import Query
+from umlsgraph.selection import SelectionOptions, resolve
 
 #: What `eval` scores: the encoder's predictions, the selection `export` makes from them
 #: (predictions closed under the hierarchy by its `--closure`), or the LLM's annotations.
@@ -103,17 +103,18 @@ def selection_sql(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSour
     """SQL of (id, label) of what `export --closure CLOSURE` selects from one model's
     predictions (the predicted positives and the descendants the closure adds): the positive
     category for a selected item, its predicted category otherwise; and the model's id."""
-    from umlsgraph.export.selection import SelectionOptions, select
+    from umlsgraph.selection import select
 
     if not isinstance(source, ConceptSource):
         raise InputFileError("--source selection scores a selection of concepts (predictions "
                              "closed under the hierarchy); for a corpus score predictions")
-    used = select(con, query, SelectionOptions(model=model, closure=closure))["model"]
+    selection = select(con, query, SelectionOptions(model=model, closure=closure))
     positive = literal(query.positive)
     other = literal(next(c for c in query.categories if c != query.positive))
-    return (f"SELECT id, CASE WHEN id IN (SELECT id FROM subontology_selected) THEN {positive} "
+    return (f"SELECT id, CASE WHEN id IN ({selection.selected_sql}) THEN {positive} "
             f"WHEN predicted = {positive} THEN {other} ELSE predicted END AS label "
-            "FROM subontology_scores WHERE predicted IS NOT NULL"), used
+            f"FROM ({selection.scores_sql}) WHERE predicted IS NOT NULL"), \
+        str(selection.summary["model"])
 
 
 def evaluate(db: str | Path, query: Query, source: ItemSource, gold: Path | str | None = None,

@@ -16,8 +16,7 @@ import duckdb
 
 from umlsgraph.db import annotation_store, connect, prediction_store, require_tables
 from umlsgraph.db.hierarchy import oriented_rows_sql
-from umlsgraph.db.items import ranked_parents_sql
-from umlsgraph.errors import AnnotationError, NotFoundError, QueryError
+from umlsgraph.errors import AnnotationError, NotFoundError, QueryError, StoreError
 from umlsgraph.query import load_query
 
 #: Children listed in full; a concept near the root may have thousands.
@@ -115,62 +114,25 @@ def _queries(con: duckdb.DuckDBPyConnection, cui: str) -> dict[str, dict[str, An
     return dict(sorted(out.items()))
 
 
-def _selected_ancestor(con: duckdb.DuckDBPyConnection, cui: str, query_name: str,
-                       model: str, positive: str, min_probability: float = 0.0) -> str | None:
-    """The nearest ancestor (through main parents) that the model labels positive with at
-    least `min_probability`: export's closure (`confident` at `CONFIDENT`, `all` at 0) selects
-    `cui` through it. Walked up level by level, a few small queries; export's guards (cycles,
-    annotations) are not re-checked."""
-    labels = prediction_store.labels_sql(query_name, SOURCE, model)
-    seen, frontier = {cui}, [cui]
-    while frontier:
-        parents = [r[0] for r in con.execute(
-            f"SELECT DISTINCT parent FROM ({ranked_parents_sql('SELECT unnest($ids)')}) "
-            "WHERE main ORDER BY parent", {"ids": frontier}).fetchall() if r[0] not in seen]
-        if not parents:
-            return None
-        hit = con.execute(f"SELECT min(id) FROM ({labels}) WHERE id IN (SELECT unnest($ids)) "
-                          "AND label = $positive AND ($p = 0 OR probability >= $p)",
-                          {"ids": parents, "positive": positive, "p": min_probability}
-                          ).fetchall()[0][0]
-        if hit:
-            return str(hit)
-        seen.update(parents)
-        frontier = parents
-    return None
-
-
 def _selected(con: duckdb.DuckDBPyConnection, query_name: str,
               entry: dict[str, Any], cui: str) -> dict[str, Any]:
-    """Export's default rule: the label of the model whose predictions count (the one that
-    labelled last), or a confidently selected ancestor that export's default closure selects
-    it through (`selected_by` names it, or one `export --descendants` would select it
-    through); with no predictions, the label of the annotator whose labels count."""
-    from umlsgraph.export.closure import CONFIDENT, DEFAULT_CLOSURE
+    """Whether `export QUERY` (its defaults: the latest model's predictions and the default
+    closure; the annotations where nothing is predicted) selects the concept, and why
+    (`Selection.explain`: its own label, or the ancestor the closure selects it through)."""
+    from umlsgraph.selection import SelectionOptions, select
+
     try:
-        positive = load_query(query_name).positive
+        query = load_query(query_name)
     except QueryError:
         return {"selected": None, "selected_by": f"query file '{query_name}' not found"}
     model = prediction_store.resolve_model(con, query_name, SOURCE, None, required=False)
-    if model is not None:
-        label = next((p["label"] for p in entry["predictions"] if p["model"] == model), None)
-        unselected = label is not None and label != positive
-        confident = (_selected_ancestor(con, cui, query_name, model, positive, CONFIDENT)
-                     if unselected and DEFAULT_CLOSURE == "confident" else None)
-        above = (_selected_ancestor(con, cui, query_name, model, positive)
-                 if unselected and not confident else None)
-        by = f"predictions of {model}"
-        if confident:
-            by += (f"; export's closure selects it, as a descendant of {confident} (selected "
-                   f"with probability ≥ {CONFIDENT})")
-        elif above:
-            by += f"; `export --descendants` selects it, as a descendant of {above}"
-        return {"selected": label == positive or confident is not None, "selected_by": by}
+    options = SelectionOptions(source="predictions" if model else "annotations")
     try:
-        chosen = annotation_store.choose_annotators(con, query_name, SOURCE, None)
-    except AnnotationError as exc:
+        selection = select(con, query, options)
+    except (AnnotationError, StoreError) as exc:
         return {"selected": None, "selected_by": str(exc)}
-    mine = [a for a in entry["annotations"] if a["annotator"] in chosen and a["label"]]
-    label = max(mine, key=lambda a: a["created_at"])["label"] if mine else None
-    return {"selected": label == positive,
-            "selected_by": f"annotations by {', '.join(chosen)} (no predictions)"}
+    why = selection.explain(cui)
+    by = (f"predictions of {model}" if model else
+          f"annotations (no predictions), closure {selection.summary['closure']}")
+    return {"selected": why["selected"], "selected_by": f"{by}; {why['why']}",
+            "selected_via": why["via"], "query_selected": selection.count}

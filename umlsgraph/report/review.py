@@ -45,6 +45,7 @@ COLUMNS = ["cui", "name", "text", "probability", "selected", "annotator_label", 
 #: most uncertain first.
 ORDERS = ("contradictions", "uncertain")
 NO_FLAGS = "SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS kind, NULL::DOUBLE AS surprise LIMIT 0"
+NOTHING = "SELECT NULL::VARCHAR AS id LIMIT 0"
 
 
 @dataclass(frozen=True)
@@ -64,9 +65,11 @@ class ReviewResult:
 
 def build_review(db: str | Path, query: Query | str, out: Path, model: str | None = None,
                  borderline: float = 0.2, annotator: str | None = None,
-                 order: str = "contradictions") -> ReviewResult:
+                 order: str = "contradictions", closure: str | None = None) -> ReviewResult:
     """Write the review page for `query`'s latest (or `model`'s) predictions to `out`, with
     the labels of `annotator` (default: the only one; none shown when nobody annotated).
+    "selected" is what `export` selects from those predictions (`umlsgraph.selection`, under
+    `closure`, export's default when None): the concepts the closure adds are on the page.
 
     Islands and holes of the selection (`evaluate.consistency`) are always on the page,
     whatever their probability, marked; `order="contradictions"` lists them first."""
@@ -82,8 +85,8 @@ def build_review(db: str | Path, query: Query | str, out: Path, model: str | Non
         used = prediction_store.resolve_model(con, query.name, source.key, model)
         assert used is not None  # required=True raises when there are none
         annotators = _annotators(con, query.name, source.key, annotator)
-        rows = review_rows(con, query, used, borderline, annotators,
-                           _flagged(con, query, used), order)
+        flagged, selected = _flagged(con, query, used, closure)
+        rows = review_rows(con, query, used, borderline, annotators, flagged, order, selected)
     finally:
         con.close()
     if not rows:
@@ -93,21 +96,24 @@ def build_review(db: str | Path, query: Query | str, out: Path, model: str | Non
             "model": used, "borderline": borderline, "order": order,
             "generated": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     write_page(out, meta, rows)
-    selected = sum(1 for r in rows if r[4])
-    flagged = sum(1 for r in rows if r[COLUMNS.index("contradiction")])
-    return ReviewResult(out, used, selected, len(rows) - selected, flagged)
+    chosen = sum(1 for r in rows if r[4])
+    contradictions = sum(1 for r in rows if r[COLUMNS.index("contradiction")])
+    return ReviewResult(out, used, chosen, len(rows) - chosen, contradictions)
 
 
-def _flagged(con: duckdb.DuckDBPyConnection, query: Query, model: str) -> str:
-    """SQL of (id, kind, surprise) of the islands and holes of `model`'s selection."""
+def _flagged(con: duckdb.DuckDBPyConnection, query: Query, model: str,
+             closure: str | None) -> tuple[str, str]:
+    """SQL of (id, kind, surprise) of the islands and holes of `model`'s selection, and SQL of
+    the ids that selection selects."""
     from umlsgraph.evaluate import consistency
-    from umlsgraph.export.selection import SelectionOptions
+    from umlsgraph.selection import SelectionOptions, resolve
 
     try:
-        consistency.find_contradictions(con, query, SelectionOptions(model=model), limit=0)
+        found = consistency.find_contradictions(
+            con, query, SelectionOptions(model=model, closure=resolve(closure)), limit=0)
     except NotFoundError:  # nothing selected: nothing contradicts the hierarchy
-        return NO_FLAGS
-    return consistency.flagged_sql()
+        return NO_FLAGS, NOTHING
+    return consistency.flagged_sql(), found.selected_sql
 
 
 def _annotators(con: duckdb.DuckDBPyConnection, query: str, source: str,
@@ -121,19 +127,22 @@ def _annotators(con: duckdb.DuckDBPyConnection, query: str, source: str,
 
 def review_rows(con: duckdb.DuckDBPyConnection, query: Query, model: str,
                 borderline: float, annotators: list[str] | None = None,
-                flagged: str = NO_FLAGS, order: str = "contradictions") -> list[list[Any]]:
-    """The rows of the page (in `COLUMNS` order): the selected, the borderline and the
-    `flagged` (id, kind, surprise) ones, by `order` (see `ORDERS`); the annotator columns
-    hold the labels of `annotators` (see `choose_annotators`), empty without."""
+                flagged: str = NO_FLAGS, order: str = "contradictions",
+                selected: str = NOTHING) -> list[list[Any]]:
+    """The rows of the page (in `COLUMNS` order): the `selected` (SQL of ids: the
+    selection's), the borderline and the `flagged` (id, kind, surprise) ones, by `order` (see
+    `ORDERS`); the annotator columns hold the labels of `annotators` (see
+    `choose_annotators`), empty without."""
     ann = (annotation_store.labels_sql(query.name, "concepts", annotators, with_annotator=True)
            if annotators else
            "SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS label, NULL::VARCHAR AS annotator "
            "LIMIT 0")
     sql = f"""
-    WITH f AS ({flagged}),
+    WITH f AS ({flagged}), s AS ({selected}),
     r AS (SELECT id, label, probability FROM predictions WHERE query = $q
                AND source = 'concepts' AND model = $m
-               AND (label = $pos OR probability >= $low OR id IN (SELECT id FROM f))),
+               AND (id IN (SELECT id FROM s) OR probability >= $low
+                    OR id IN (SELECT id FROM f))),
     t AS ({concept_text_sql(query.text, "SELECT id FROM r")}),
     a AS ({ann}),
     sty AS (SELECT cui, list(DISTINCT sty ORDER BY sty) AS types FROM semantic_types
@@ -146,7 +155,7 @@ def review_rows(con: duckdb.DuckDBPyConnection, query: Query, model: str,
             FROM edges e JOIN concepts c ON c.cui = e.parent
             WHERE e.child IN (SELECT id FROM r) GROUP BY e.child)
     SELECT r.id, replace(c.name, '&#x7C;', '|'), t.text, round(r.probability, 4),
-           r.label = $pos, a.label, a.annotator,
+           r.id IN (SELECT id FROM s), a.label, a.annotator,
            coalesce(sty.types, []::VARCHAR[]), coalesce(par.parents, []::VARCHAR[]),
            f.kind, round(f.surprise, 4)
     FROM r JOIN concepts c ON c.cui = r.id LEFT JOIN t ON t.id = r.id
@@ -154,7 +163,7 @@ def review_rows(con: duckdb.DuckDBPyConnection, query: Query, model: str,
     LEFT JOIN f ON f.id = r.id
     ORDER BY {"f.surprise IS NULL, f.surprise DESC, " if order == "contradictions" else ""}
              abs(coalesce(r.probability, 0.5) - 0.5), r.id"""
-    params = {"q": query.name, "m": model, "pos": query.positive, "low": float(borderline)}
+    params = {"q": query.name, "m": model, "low": float(borderline)}
     return [list(row) for row in con.execute(sql, params).fetchall()]
 
 

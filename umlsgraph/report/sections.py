@@ -260,10 +260,10 @@ def prediction_section(con: duckdb.DuckDBPyConnection, query: Query, source: Ite
 def largest_component(con: duckdb.DuckDBPyConnection) -> nx.DiGraph:
     """The largest component of a built subontology, edges parent -> child, nodes `name`d.
 
-    `umlsgraph.export.selection` numbers components by size, so component 1 is the largest; only
+    `umlsgraph.export.subontology` numbers components by size, so component 1 is the largest; only
     it is read into Python, whatever the size of the whole selection.
     """
-    from umlsgraph.export.selection import EDGES, HIERARCHY_TYPE, NODES
+    from umlsgraph.export.subontology import EDGES, HIERARCHY_TYPE, NODES
 
     graph = nx.DiGraph()
     for cui, name in con.execute(f"SELECT cui, name FROM {NODES} WHERE component = 1"
@@ -312,16 +312,17 @@ def subontology_section(con: duckdb.DuckDBPyConnection, query: Query, source: It
     """Size of the subontology the predictions select, and a drawing of its largest part."""
     section = Section("subontology", "Subontology")
     try:
-        from umlsgraph.export import selection as subontology
+        from umlsgraph.export import subontology
     except ImportError:  # the export step is not installed: say so, draw nothing
-        section.missing = "not available: this install has no umlsgraph.export.selection (export)"
+        section.missing = "not available: this install has no umlsgraph.export (export)"
         return section
     section.missing = _without_hierarchy(con, query, source, model, hint)
     if section.missing:
         return section
     summary = subontology.build(con, query, source,
-                                subontology.SelectionOptions(model=model)).summary
-    keys = ("selected", "nodes", "edges", "components", "largest_component", "isolated")
+                                subontology.SubontologyOptions(model=model)).summary
+    keys = ("selected", "labelled", "descendants_added", "nodes", "edges", "components",
+            "largest_component", "isolated")
     section.facts = {k: summary[k] for k in keys if k in summary}
     if not summary.get("nodes"):
         section.missing = f"empty: no concept is predicted '{query.positive}' by {model}"
@@ -373,7 +374,7 @@ def consistency_section(con: duckdb.DuckDBPyConnection, query: Query, source: It
     """Where the predictions' selection contradicts the hierarchy (`umlsgraph check`): the
     counts, and the most surprising islands and holes, so a reviewer knows where to start."""
     from umlsgraph.evaluate import consistency
-    from umlsgraph.export.selection import SelectionOptions
+    from umlsgraph.selection import SelectionOptions
 
     section = Section("check", "Contradictions of the hierarchy")
     section.missing = _without_hierarchy(con, query, source, model, hint)
@@ -403,7 +404,10 @@ def consistency_section(con: duckdb.DuckDBPyConnection, query: Query, source: It
 def _check_summary(found: Contradictions) -> str:
     counts = found.counts
     roots = ", ".join(f"{r['cui']} {r['name']}" for r in found.roots) or "none"
-    return (f"<p>Of the {counts['selected']:,} selected concepts, <b>{counts['islands']:,}</b> "
+    return (f"<p>{counts['selected']:,} concepts are selected: {counts['labelled']:,} by "
+            f"their labels and {counts['closure_added']:,} added by the closure "
+            f"<code>{escape(str(found.selection['closure']))}</code>. Of those selected by "
+            f"their labels, <b>{counts['islands']:,}</b> "
             "are <i>islands</i> (selected, but none of their parents is) and "
             f"<b>{counts['holes']:,}</b> unselected concepts are <i>holes</i> (every parent "
             f"and some children selected); {counts['under_holes']:,} more islands sit under "

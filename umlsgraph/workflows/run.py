@@ -252,7 +252,7 @@ def step_export(settings: RunSettings) -> StepResult:
                       model=model)
         return StepResult("export", "done", f"corpus with labels → {out}")
     from umlsgraph.export.formats import export
-    from umlsgraph.export.selection import SelectionOptions
+    from umlsgraph.selection import SelectionOptions
 
     selection = SelectionOptions(model=model)
     settings.exports.mkdir(parents=True, exist_ok=True)

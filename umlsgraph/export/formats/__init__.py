@@ -134,12 +134,12 @@ def export(db: str | Path, query: str | Path | None, fmt: str, out: Path | None 
     from umlsgraph.db import connect
     from umlsgraph.db.items import source_for
     from umlsgraph.db.sql import literal
-    from umlsgraph.export.selection import SelectionOptions, build, build_all
+    from umlsgraph.export.subontology import SubontologyOptions, build, build_all
     from umlsgraph.query import load_query
 
     exporter = get(fmt)
     loaded = load_query(query) if query is not None else None
-    selection = selection or SelectionOptions()
+    selection = SubontologyOptions.of(selection)
     # the mention filter stores its counts, so only it needs write access
     con = connect(db, read_only=not selection.mentioned_in)
     try:

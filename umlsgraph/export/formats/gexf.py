@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from umlsgraph.export.formats import Exporter, Progress, atomic_file
 from umlsgraph.export.formats.graphml import NL, graph_attributes, prepare
 from umlsgraph.export.formats.text import Attribute, write_rows, xml_escape
-from umlsgraph.export.selection import EDGES, NODES
+from umlsgraph.export.subontology import EDGES, NODES
 
 if TYPE_CHECKING:
-    from umlsgraph.export.selection import Subontology
+    from umlsgraph.export.subontology import Subontology
 
 HEADER = ('<?xml version=\'1.0\' encoding=\'utf-8\'?>\n'
           '<gexf xmlns="http://www.gexf.net/1.2draft" '

@@ -25,10 +25,10 @@ from umlsgraph.export.formats.text import (
     write_rows,
     xml_escape,
 )
-from umlsgraph.export.selection import EDGES, NODES
+from umlsgraph.export.subontology import EDGES, NODES
 
 if TYPE_CHECKING:
-    from umlsgraph.export.selection import Subontology
+    from umlsgraph.export.subontology import Subontology
 
 NODE_SKIP = ("english",)
 EDGE_SKIP = ("from_cui", "to_cui")

@@ -23,7 +23,7 @@ from umlsgraph.export.formats.rdf import (
     encoded_cui_sql,
 )
 from umlsgraph.export.formats.text import Attribute, write_rows
-from umlsgraph.export.selection import EDGES, NODES
+from umlsgraph.export.subontology import EDGES, NODES
 
 NL = "chr(10)"
 

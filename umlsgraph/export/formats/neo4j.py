@@ -31,7 +31,7 @@ from umlsgraph.neo4j.bolt import (
 )
 
 if TYPE_CHECKING:
-    from umlsgraph.export.selection import Subontology
+    from umlsgraph.export.subontology import Subontology
 
 SUBONTOLOGY_CYPHER = (
     "MERGE (s:Subontology {query: $query}) SET s.positive = $positive, "

@@ -27,7 +27,7 @@ from umlsgraph.export.formats import Exporter, Progress, atomic_file, folder
 from umlsgraph.neo4j.bolt import FALLBACK_TYPE, REL_TYPES
 
 if TYPE_CHECKING:
-    from umlsgraph.export.selection import Subontology
+    from umlsgraph.export.subontology import Subontology
 
 ARRAY_DELIMITER = "\x1f"
 FILES = ("concepts.csv", "subontology.csv", "in_subontology.csv", "edges.csv")

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from umlsgraph.export.formats import Progress
 from umlsgraph.export.formats.rdf import RDF_TYPE, SKOS, RDFExporter, SKOSPlan, literal_sql
 from umlsgraph.export.formats.text import write_rows
-from umlsgraph.export.selection import EDGES, NODES
+from umlsgraph.export.subontology import EDGES, NODES
 
 LINE_END = "' .' || chr(10)"
 

@@ -50,7 +50,7 @@ from umlsgraph.export.formats.ontology import (
 from umlsgraph.export.formats.text import _nested_replace, write_rows
 
 if TYPE_CHECKING:
-    from umlsgraph.export.selection import Subontology
+    from umlsgraph.export.subontology import Subontology
 
 #: (character, escape) in OBO text: names, quoted strings, remarks.
 TEXT_ESCAPES = [("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"),

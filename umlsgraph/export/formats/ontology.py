@@ -36,7 +36,7 @@ from umlsgraph.db import SUPPRESSIBLE
 from umlsgraph.db.sql import in_list, literal
 from umlsgraph.errors import ExportError
 from umlsgraph.export.formats.rdf import DEFAULT_BASE_IRI, check_base_iri, encoded_cui_sql
-from umlsgraph.export.selection import EDGES, HIERARCHY_TYPE, NODES, Subontology
+from umlsgraph.export.subontology import EDGES, HIERARCHY_TYPE, NODES, Subontology
 
 OBO_PURL = "http://purl.obolibrary.org/obo/"
 UMLS_PREFIX = "UMLS"

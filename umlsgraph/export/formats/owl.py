@@ -48,10 +48,10 @@ from umlsgraph.export.formats.text import (
     write_rows,
     xml_escape,
 )
-from umlsgraph.export.selection import NODES
+from umlsgraph.export.subontology import NODES
 
 if TYPE_CHECKING:
-    from umlsgraph.export.selection import Subontology
+    from umlsgraph.export.subontology import Subontology
 
 ONTOLOGY_PREFIX = "urn:umlsgraph:ontology:"
 RELATION_PREFIX = "urn:umlsgraph:relation:"

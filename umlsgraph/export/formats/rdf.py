@@ -28,10 +28,10 @@ from umlsgraph.db.sql import identifier, literal
 from umlsgraph.errors import ExportError
 from umlsgraph.export.formats import Exporter, Progress, atomic_file
 from umlsgraph.export.formats.text import Attribute, attributes, install_macros
-from umlsgraph.export.selection import EDGES, NODES
+from umlsgraph.export.subontology import EDGES, NODES
 
 if TYPE_CHECKING:
-    from umlsgraph.export.selection import Subontology
+    from umlsgraph.export.subontology import Subontology
 
 DEFAULT_BASE_IRI = "https://uts.nlm.nih.gov/uts/umls/concept/"
 SCHEME_PREFIX = "urn:umlsgraph:scheme:"

@@ -31,13 +31,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from umlsgraph.export.formats import Exporter, Progress, atomic_file, folder
 from umlsgraph.export.formats.ontology import require_concepts
 from umlsgraph.export.formats.text import write_rows
-from umlsgraph.export.selection import NODES
+from umlsgraph.export.subontology import NODES
 from umlsgraph.load.rrf import LAYOUTS
 
 if TYPE_CHECKING:
     import duckdb
 
-    from umlsgraph.export.selection import Subontology
+    from umlsgraph.export.subontology import Subontology
 
 IN_SELECTION = f"IN (SELECT cui FROM {NODES})"
 #: Per file: (column -> SQL of its value; columns absent are written empty), FROM, WHERE,

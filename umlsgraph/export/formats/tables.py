@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from umlsgraph.db.sql import identifier, literal
 from umlsgraph.export.formats import Exporter, Progress, atomic_file, folder
-from umlsgraph.export.selection import EDGES, NODES, Subontology
+from umlsgraph.export.subontology import EDGES, NODES, Subontology
 
 NODE_COLUMNS = ("cui", "name", "semantic_types", "tuis", "probability", "label", "selected",
                 "synonyms", "definition", "component")

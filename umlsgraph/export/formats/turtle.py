@@ -23,7 +23,7 @@ from umlsgraph.export.formats.rdf import (
     literal_sql,
 )
 from umlsgraph.export.formats.text import rdf_literal, write_rows
-from umlsgraph.export.selection import EDGES, NODES
+from umlsgraph.export.subontology import EDGES, NODES
 
 NL = "chr(10)"
 

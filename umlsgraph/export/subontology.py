@@ -1,10 +1,9 @@
 """The subontology a query selects: its concepts and the relations among them, built in DuckDB.
 
-Selection: the items whose label for the query is the query's positive category, from the
-encoder's `predictions` (default), from the LLM's `annotations`, or `both` (an annotation
-overrides the prediction where one exists). A probability threshold replaces the argmax rule
-for predicted items. The closure (`--closure`, `export.closure`) then selects the descendants
-of the selected concepts its rule lets pass their selection down (a kind of a selected kind).
+Which items are selected is `umlsgraph.selection` (the rule and the closure, shared with
+check, eval, review, concept and the report); this module adds what an export needs on top:
+ancestors (`--with-ancestors`), the `--mentioned-in` filter, nodes with their attributes,
+edges and components.
 
 Edges (REL is the relation of CUI2 to CUI1): by default the hierarchy, directed child -> parent.
 A row with ``rel='PAR'`` makes cui1 the child of cui2, ``rel='CHD'`` makes cui2 the child of
@@ -16,7 +15,7 @@ cui1", as in MRREL), one per pair and REL.
 
 Everything is set-based: two temp tables, ``subontology_nodes`` and ``subontology_edges``,
 that exporters read with SQL (COPY for CSV/Parquet) or in Arrow batches (networkx, rdflib,
-Neo4j). Components are computed with networkx on the edge list.
+Neo4j). Components are computed with scipy's sparse-graph routine on the edge list.
 """
 
 from __future__ import annotations
@@ -27,55 +26,51 @@ from typing import Any
 
 import duckdb
 
-from umlsgraph.db import annotation_store, prediction_store, stream
+from umlsgraph.db import prediction_store, stream
 from umlsgraph.db.concept_attributes import concept_attributes_sql
 from umlsgraph.db.hierarchy import HIERARCHICAL, oriented_rows_sql
 from umlsgraph.db.items import ConceptSource, ItemSource
 from umlsgraph.db.sql import literal
-from umlsgraph.errors import QueryError, StoreError
-from umlsgraph.export.closure import DEFAULT_CLOSURE, add_descendants, resolve
+from umlsgraph.errors import QueryError
 from umlsgraph.query import Query
+from umlsgraph.selection import Selection, SelectionOptions, select
 
 NODES = "subontology_nodes"
 EDGES = "subontology_edges"
-SOURCES = ("predictions", "annotations", "both")
 HIERARCHY_TYPE = "BROADER"
 
 
-
 @dataclass(frozen=True)
-class SelectionOptions:
-    """Which items make the subontology and which relations join them."""
+class SubontologyOptions(SelectionOptions):
+    """The selection (`SelectionOptions`), and what the export adds: which relations join the
+    selected items, which components are kept, ancestors, the `--mentioned-in` filter."""
 
-    source: str = "predictions"
-    threshold: float | None = None
-    model: str | None = None
-    annotator: str | None = None
     hierarchy: bool = True
     rels: tuple[str, ...] = ()
     relas: tuple[str, ...] = ()
     drop_isolated: bool = False
     min_component_size: int = 1
     with_ancestors: bool = False
-    #: Which selected concepts pass their selection down to their descendants
-    #: (`export.closure.CLOSURES`; `confident` by default).
-    closure: str = DEFAULT_CLOSURE
     mentioned_in: str | None = None
     min_mentions: int = 1
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.min_mentions < 1:
             raise QueryError(f"--min-mentions must be at least 1, got {self.min_mentions}")
-        if self.source not in SOURCES:
-            raise QueryError(f"unknown selection source '{self.source}'; "
-                             f"known: {', '.join(SOURCES)}")
-        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
-            raise QueryError(f"--threshold must be between 0 and 1, got {self.threshold}")
         if self.min_component_size < 1:
             raise QueryError(f"--min-component-size must be at least 1, got "
                              f"{self.min_component_size}")
-        resolve(self.closure)  # an unknown rule is the same one-line error as the CLI's
         object.__setattr__(self, "rels", tuple(r.upper() for r in self.rels))
+
+    @classmethod
+    def of(cls, options: SelectionOptions | None) -> SubontologyOptions:
+        """`options` as export options (a plain selection: every export default)."""
+        if isinstance(options, SubontologyOptions):
+            return options
+        base = options or SelectionOptions()
+        return cls(source=base.source, threshold=base.threshold, model=base.model,
+                   annotator=base.annotator, closure=base.closure)
 
 
 @dataclass
@@ -90,7 +85,7 @@ class Subontology:
     con: duckdb.DuckDBPyConnection
     query: Query
     source: str
-    options: SelectionOptions
+    options: SubontologyOptions
     summary: dict[str, Any] = field(default_factory=dict)
     modified: str = ""
 
@@ -135,16 +130,16 @@ def build(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource | Non
           options: SelectionOptions | None = None) -> Subontology:
     """Select the query's items and their relations into temp tables; return the result."""
     items: ItemSource = source if source is not None else ConceptSource()  # type: ignore[assignment]
-    options = options or SelectionOptions()
-    items.check(con)
-    used = _create_selection(con, query, items, options)
+    options = SubontologyOptions.of(options)
+    selection = select(con, query, options, items)
+    used = dict(selection.summary)
     is_concepts = isinstance(items, ConceptSource)
     if options.mentioned_in:
-        used.update(_keep_mentioned(con, options, is_concepts))
+        used.update(_keep_mentioned(con, selection, options, is_concepts))
     ancestors = is_concepts and options.with_ancestors
     if ancestors:
-        _add_ancestors(con)
-    _create_nodes(con, items, query, is_concepts, ancestors)
+        _add_ancestors(con, selection.selected_sql)
+    _create_nodes(con, items, query, is_concepts, ancestors, selection)
     _create_edges(con, options, is_concepts)
     components = _components(con, options)
     sub = Subontology(con, query, items.key, options, modified=used.pop("modified"))
@@ -153,20 +148,6 @@ def build(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource | Non
                        f"SELECT type, count(*) FROM {EDGES} GROUP BY type ORDER BY type"
                    ).fetchall())}
     return sub
-
-
-def select(con: duckdb.DuckDBPyConnection, query: Query,
-           options: SelectionOptions | None = None) -> dict[str, Any]:
-    """Only the choice of concepts, by the same rule `build` uses: temp tables
-    `subontology_scores(id, predicted, annotated, label, probability)` and
-    `subontology_selected(id)`, without nodes, edges or components (what `check` reads).
-
-    Returns the selection's summary (selection, model, threshold, selected)."""
-    items = ConceptSource()
-    items.check(con)
-    used = _create_selection(con, query, items, options or SelectionOptions())
-    used.pop("modified")
-    return used
 
 
 def build_all(con: duckdb.DuckDBPyConnection, options: SelectionOptions | None = None
@@ -181,7 +162,7 @@ def build_all(con: duckdb.DuckDBPyConnection, options: SelectionOptions | None =
     from umlsgraph.db.sql import identifier
     from umlsgraph.query import Query
 
-    options = options or SelectionOptions()
+    options = SubontologyOptions.of(options)
     if options.model is not None:  # a model id belongs to one query; never ignore the flag
         raise QueryError("--model picks one query's predictions; --all takes each query's "
                          "most recent model (export one QUERY to choose its model)")
@@ -225,82 +206,18 @@ def _latest_model(con: duckdb.DuckDBPyConnection, query: str, source: str) -> st
     return model
 
 
-# --- selection -------------------------------------------------------------------------------
+# --- selection filters -------------------------------------------------------------------
 
-def _create_selection(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
-                      options: SelectionOptions) -> dict[str, Any]:
-    """Temp tables `subontology_scores(id, label, probability)` (every labelled item) and
-    `subontology_selected` (the positive ones)."""
-    model = prediction_store.resolve_model(con, query.name, source.key, options.model,
-                                      required=False)
-    ann = _annotation_labels_sql(con, query, source, options)
-    if options.source == "predictions" and model is None:
-        raise StoreError(f"no predictions for query '{query.name}' on {source.key}; run "
-                         f"`umlsgraph label {query.name}` first (or use --source annotations)")
-    if ann is None and (options.source == "annotations" or model is None):
-        raise StoreError(f"no annotations for query '{query.name}' on {source.key}; run "
-                         f"`umlsgraph annotate {query.name}` first")
-    pred = (prediction_store.labels_sql(query.name, source.key, model) if model else
-            "SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS label, "
-            "NULL::DOUBLE AS probability, NULL::TIMESTAMP AS created_at LIMIT 0")
-    ann = ann or "SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS label LIMIT 0"
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE subontology_scores AS
-        WITH p AS ({pred}), a AS ({ann}),
-        items AS (SELECT id FROM p UNION SELECT id FROM a)
-        SELECT i.id, p.label AS predicted, a.label AS annotated,
-               coalesce(a.label, p.label) AS label, p.probability
-        FROM items i LEFT JOIN p USING (id) LEFT JOIN a USING (id)
-        WHERE i.id IN (SELECT id FROM ({source.candidates_sql(query)}))""")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE subontology_selected AS
-        SELECT id FROM subontology_scores WHERE {_rule(query, options)}""")
-    modified = con.execute(f"SELECT strftime(max(created_at), '%Y-%m-%d') FROM ({pred})"
-                           ).fetchall()[0][0]
-    labelled = _count(con, "subontology_selected")
-    closure = options.closure if isinstance(source, ConceptSource) else "none"
-    added = add_descendants(con, closure, source.candidates_sql(query))
-    return {"selection": options.source, "model": model, "threshold": options.threshold,
-            "modified": modified or "", "closure": closure, "selected": labelled + added,
-            "descendants_added": added}
-
-
-def _keep_mentioned(con: duckdb.DuckDBPyConnection, options: SelectionOptions,
-                    is_concepts: bool) -> dict[str, Any]:
+def _keep_mentioned(con: duckdb.DuckDBPyConnection, selection: Selection,
+                    options: SubontologyOptions, is_concepts: bool) -> dict[str, Any]:
     """Keep the selected concepts whose names occur in the corpus `options.mentioned_in`."""
     from umlsgraph.export.mentions import keep_mentioned
 
     if not is_concepts:
         raise QueryError("--mentioned-in filters UMLS concepts; drop --corpus")
     assert options.mentioned_in is not None
-    found = keep_mentioned(con, "subontology_selected", options.mentioned_in,
-                           options.min_mentions)
-    return {**found, "selected": _count(con, "subontology_selected")}
-
-
-def _annotation_labels_sql(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
-                           options: SelectionOptions) -> str | None:
-    """SQL of (id, label) from the annotations when the selection uses them and some exist.
-
-    Whose labels count is `annotations.choose_annotators`, the rule train and eval use too.
-    """
-    if options.source == "predictions":
-        return None
-    if not annotation_store.annotators(con, query.name, source.key) and options.annotator is None:
-        return None
-    chosen = annotation_store.choose_annotators(con, query.name, source.key, options.annotator)
-    return annotation_store.labels_sql(query.name, source.key, chosen)
-
-
-def _rule(query: Query, options: SelectionOptions) -> str:
-    """The SQL condition on `subontology_scores` that selects an item."""
-    positive = literal(query.positive)
-    by_prediction = (f"probability >= {float(options.threshold)!r}"
-                     if options.threshold is not None else f"predicted = {positive}")
-    if options.source == "predictions":
-        return by_prediction
-    if options.source == "annotations":
-        return f"annotated = {positive}"
-    return (f"(annotated IS NOT NULL AND annotated = {positive}) "
-            f"OR (annotated IS NULL AND {by_prediction})")
+    found = keep_mentioned(con, selection.table, options.mentioned_in, options.min_mentions)
+    return {**found, "selected": selection.restrict(selection.selected_sql)}
 
 
 def _hierarchy_sql(where: str = "TRUE") -> str:
@@ -308,25 +225,25 @@ def _hierarchy_sql(where: str = "TRUE") -> str:
     return oriented_rows_sql(where)
 
 
-def _add_ancestors(con: duckdb.DuckDBPyConnection) -> None:
+def _add_ancestors(con: duckdb.DuckDBPyConnection, selected_sql: str) -> None:
     """Add every ancestor of a selected concept (up to the roots) as an unselected item."""
     con.execute(f"""CREATE OR REPLACE TEMP TABLE subontology_ancestors AS
         WITH RECURSIVE hier AS (SELECT DISTINCT child, parent FROM ({_hierarchy_sql()})),
         up(cui) AS (
-            SELECT id FROM subontology_selected
+            SELECT id FROM ({selected_sql})
             UNION
             SELECT h.parent FROM up JOIN hier h ON h.child = up.cui)
-        SELECT cui AS id FROM up WHERE cui NOT IN (SELECT id FROM subontology_selected)""")
+        SELECT cui AS id FROM up WHERE cui NOT IN ({selected_sql})""")
 
 
 # --- nodes and edges -------------------------------------------------------------------------
 
 def _create_nodes(con: duckdb.DuckDBPyConnection, source: ItemSource, query: Query,
-                  is_concepts: bool, with_ancestors: bool) -> None:
+                  is_concepts: bool, with_ancestors: bool, selection: Selection) -> None:
     """Temp table `subontology_nodes`: members with their attributes and scores."""
     ancestors = "UNION ALL SELECT id, FALSE FROM subontology_ancestors" if with_ancestors else ""
     con.execute(f"""CREATE OR REPLACE TEMP TABLE subontology_members AS
-        SELECT id, TRUE AS selected FROM subontology_selected {ancestors}""")
+        SELECT id, TRUE AS selected FROM ({selection.selected_sql}) {ancestors}""")
     if is_concepts:
         attrs = concept_attributes_sql("SELECT id FROM subontology_members")
     else:
@@ -338,11 +255,11 @@ def _create_nodes(con: duckdb.DuckDBPyConnection, source: ItemSource, query: Que
         SELECT a.cui, a.name, a.english, a.semantic_types, a.tuis, s.probability, s.label,
                m.selected, a.synonyms, a.definition, 0 AS component
         FROM ({attrs}) a JOIN subontology_members m ON m.id = a.cui
-        LEFT JOIN subontology_scores s ON s.id = a.cui
+        LEFT JOIN ({selection.scores_sql}) s ON s.id = a.cui
         ORDER BY a.cui""")
 
 
-def _create_edges(con: duckdb.DuckDBPyConnection, options: SelectionOptions,
+def _create_edges(con: duckdb.DuckDBPyConnection, options: SubontologyOptions,
                   is_concepts: bool) -> None:
     empty = (f"CREATE OR REPLACE TEMP TABLE {EDGES} (from_cui VARCHAR, to_cui VARCHAR, "
              "type VARCHAR, rel VARCHAR[], rela VARCHAR[], sab VARCHAR[])")
@@ -374,7 +291,7 @@ def _lists() -> str:
     return ", ".join(agg(c) for c in ("rel", "rela", "sab"))
 
 
-def _other_filter(options: SelectionOptions) -> str:
+def _other_filter(options: SubontologyOptions) -> str:
     """Rows of the extra REL/RELA types (hierarchy rows are BROADER edges unless disabled)."""
     conds = []
     if options.rels:
@@ -389,7 +306,7 @@ def _other_filter(options: SelectionOptions) -> str:
 
 # --- components ------------------------------------------------------------------------------
 
-def _components(con: duckdb.DuckDBPyConnection, options: SelectionOptions) -> dict[str, Any]:
+def _components(con: duckdb.DuckDBPyConnection, options: SubontologyOptions) -> dict[str, Any]:
     """Number weakly connected components, drop the small ones, and summarise.
 
     Components are found with scipy's sparse-graph routine on integer ids (the row numbers of

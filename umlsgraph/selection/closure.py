@@ -7,19 +7,18 @@ misjudges whole branches teaches it to miss them too. The hierarchy answers thos
 the descendants of a selected concept can be selected whatever their own labels say. Which
 selected concepts may pass their selection down is the rule:
 
-- ``none``: none; the labels as they are (what `check` reads).
+- ``none``: none; the labels as they are (what `check` analyses).
 - ``confident`` (the default): the concepts the model selected with a probability of at
   least `CONFIDENT` (0.9). A wrong concept high in the hierarchy is usually one the model was
   unsure of; a concept an annotation selected has no probability of its own and passes
   nothing down (`all` closes annotations too).
+- ``guarded``: `confident`, except below a suspicious island (`selection.root`: an island,
+  not the selection's root, whose parents the labels believe at most 0.2): one confidently
+  wrong island cannot pull its whole branch in.
 - ``all``: every selected concept (`--descendants`). Most recall, but one wrong concept high
   in the hierarchy pulls its whole branch in.
-- ``body``: the concepts inside the selection's body, those with a selected main parent, and
-  the selection's root (the island with the most selected descendants through selected
-  concepts, the first by id among equals).
-  An island, a selected concept none of whose main parents is selected, passes nothing down.
-- ``top50``/``top25``: the model-selected concepts whose probability is among the top half
-  (quarter) of theirs: a threshold that follows the model's calibration.
+
+`STUDY_CLOSURES` holds rules that `bench/closure_rules.py` scores but the CLI does not offer.
 
 A concept annotated with another category (where the selection reads annotations) is never
 added, nor walked through: a paid-for answer outranks the hierarchy, as it outranks the model.
@@ -29,8 +28,8 @@ ancestor of the selection that sits on a cycle of them is added (it is both abov
 the selection; its own label decides). A hole, an unselected concept between selected ones
 (what `check` lists), is above the selection but on no cycle: it is filled when the walk
 reaches it, from a concept the rule lets pass its selection down.
-`bench/closure_rules.py` chose the default on dev subtrees
-and confirmed it on test subtrees (bench/results/closure_rules.md).
+`bench/closure_rules.py` chose the default on dev subtrees and confirmed it on test subtrees
+(bench/results/closure_rules.md).
 """
 
 from __future__ import annotations
@@ -38,63 +37,48 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from umlsgraph.errors import QueryError
+from umlsgraph.selection.tables import PASSED, SCORES, SELECTED
 
 if TYPE_CHECKING:  # the CLI reads the rule names at start-up; duckdb loads when one runs
     import duckdb
 
-SELECTED = "subontology_selected"
-SCORES = "subontology_scores"
-KINDS = "subontology_kinds"
-
-
-def _belief_sql() -> str:
-    """(id, belief) of the selected concepts the model selected: its predicted probability of
-    the positive category. A concept an annotation selected has no probability of its own
-    (the model's is overruled), so the probability rules pass nothing down from it."""
-    return f"""SELECT s.id, c.probability AS belief
-            FROM {SELECTED} s JOIN {SCORES} c USING (id)
-            WHERE c.annotated IS NULL AND c.probability IS NOT NULL"""
+KINDS = "selection_kinds"
+#: `confident`: the belief a selected concept needs to pass its selection down.
+CONFIDENT = 0.9
 
 
 def _confident_sql(threshold: float) -> str:
-    """The selected concepts whose belief is at least `threshold`."""
-    return f"SELECT id FROM ({_belief_sql()}) WHERE belief >= {float(threshold)!r}"
+    """The selected concepts the model selected (an annotation's selection has no probability
+    of its own) with a probability of the positive category of at least `threshold`."""
+    return f"""SELECT s.id FROM {SELECTED} s JOIN {SCORES} c USING (id)
+            WHERE c.annotated IS NULL AND c.probability >= {float(threshold)!r}"""
 
 
-def _top_sql(share: float) -> str:
-    """The model-selected concepts whose probability is among the top `share` of theirs: at
-    least the one at position floor(n * (1 - share)) of the n in ascending order."""
-    return f"""WITH b AS ({_belief_sql()}),
-        ranked AS (SELECT belief, row_number() OVER (ORDER BY belief) - 1 AS k,
-                          count(*) OVER () AS n FROM b)
-        SELECT id FROM b WHERE belief >= (
-            SELECT belief FROM ranked WHERE k = least(n - 1, floor(n * {1 - share!r})))"""
+def _guarded_sql(suspicious_parent: float) -> str:
+    """`confident`'s concepts that are not below a suspicious island (`selection.root`)."""
+    from umlsgraph.selection.root import trusted_sql
+
+    return (f"SELECT id FROM ({_confident_sql(CONFIDENT)}) "
+            f"WHERE id IN ({trusted_sql(suspicious_parent)})")
 
 
-#: `confident`: the belief a selected concept needs to pass its selection down.
-CONFIDENT = 0.9
-#: SQL of the ids whose selection passes down, per rule (on `KINDS` and `SELECTED`).
-ROOTS: dict[str, str | None] = {
-    "none": None,
-    "all": f"SELECT id FROM {SELECTED}",
-    "body": f"""WITH RECURSIVE
-        inside AS (SELECT DISTINCT k.child AS id FROM {KINDS} k
-                   JOIN {SELECTED} p ON p.id = k.parent
-                   WHERE k.child IN (SELECT id FROM {SELECTED})),
-        islands AS (SELECT id FROM {SELECTED} WHERE id NOT IN (SELECT id FROM inside)),
-        down(island, id) AS (
-            SELECT id, id FROM islands
-            UNION
-            SELECT d.island, k.child FROM down d JOIN {KINDS} k ON k.parent = d.id
-            WHERE k.child IN (SELECT id FROM {SELECTED}))
-        SELECT id FROM inside
-        UNION ALL
-        (SELECT island FROM down GROUP BY island ORDER BY count(*) DESC, island LIMIT 1)""",
-    "confident": _confident_sql(CONFIDENT),
-    "top50": _top_sql(0.5),
-    "top25": _top_sql(0.25),
-}
-CLOSURES = tuple(ROOTS)
+def _passes(rule: str) -> str | None:
+    """SQL of the ids whose selection passes down under `rule` (None: no closure)."""
+    from umlsgraph.selection.root import SUSPICIOUS_PARENT
+
+    return {"none": None, "all": f"SELECT id FROM {SELECTED}",
+            "confident": _confident_sql(CONFIDENT),
+            "guarded": _guarded_sql(SUSPICIOUS_PARENT),
+            "rooted": _guarded_sql(1.0)}[rule]
+
+
+#: The rules `export --closure` offers.
+CLOSURES = ("confident", "guarded", "none", "all")
+#: Rules only `bench/closure_rules.py` scores: `rooted` passes nothing down below any island
+#: but the root (the study's stricter candidate).
+STUDY_CLOSURES = ("rooted",)
+#: The rules that read the islands (`selection.root.create_islands` must run first).
+NEEDS_ISLANDS = ("guarded", "rooted")
 #: What `export` does unless told otherwise: chosen on dev subtrees and confirmed on fresh
 #: test runs by the pre-registered study in bench/results/closure_rules.md.
 DEFAULT_CLOSURE = "confident"
@@ -102,7 +86,7 @@ DEFAULT_CLOSURE = "confident"
 
 def resolve(closure: str | None, descendants: bool = False) -> str:
     """The rule `--closure` and `--descendants` (short for `--closure all`) ask for."""
-    if closure is not None and closure not in CLOSURES:
+    if closure is not None and closure not in CLOSURES + STUDY_CLOSURES:
         raise QueryError(f"unknown --closure '{closure}'; known: {', '.join(CLOSURES)}")
     if descendants and closure not in (None, "all"):
         raise QueryError(f"--descendants means --closure all; drop --descendants or "
@@ -111,12 +95,12 @@ def resolve(closure: str | None, descendants: bool = False) -> str:
 
 
 def _create_cyclic(con: duckdb.DuckDBPyConnection) -> None:
-    """Temp table `subontology_cyclic`: the unselected ancestors of the selection that are their
+    """Temp table `selection_cyclic`: the unselected ancestors of the selection that are their
     own ancestors (they sit on a cycle of main parents, so they are both above and below the
     selection; their own labels decide). Walking up from only these keeps the work at
     (ancestors of the selection) x (their ancestors); a hole, an unselected concept between
     selected ones, is above the selection too but on no cycle, and the closure fills it."""
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE subontology_cyclic AS
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE selection_cyclic AS
         WITH RECURSIVE up(id) AS (
             SELECT k.parent FROM {KINDS} k WHERE k.child IN (SELECT id FROM {SELECTED})
             UNION
@@ -131,36 +115,38 @@ def _create_cyclic(con: duckdb.DuckDBPyConnection) -> None:
 
 def add_descendants(con: duckdb.DuckDBPyConnection, rule: str, candidates_sql: str) -> int:
     """Add to `SELECTED` the descendants (among `candidates_sql`'s ids) of the selected
-    concepts `rule` lets pass their selection down; return how many were added. A concept
-    annotated with another category (where the selection reads annotations) is neither added
-    nor walked through: a paid-for answer outranks the hierarchy, as it outranks the model."""
+    concepts `rule` lets pass their selection down (kept in `PASSED`); return how many were
+    added. A concept annotated with another category (where the selection reads annotations)
+    is neither added nor walked through: a paid-for answer outranks the hierarchy."""
     from umlsgraph.db.items import ranked_parents_sql
 
-    roots = ROOTS[rule]
-    if roots is None:
+    passes = _passes(rule)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {PASSED} AS "
+                + (f"SELECT DISTINCT id FROM ({passes})" if passes else
+                   "SELECT NULL::VARCHAR AS id LIMIT 0"))
+    if passes is None:
         return 0
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {KINDS} AS
         SELECT DISTINCT child, parent FROM ({ranked_parents_sql()}) WHERE main""")
     _create_cyclic(con)
     # Built once, not re-evaluated at every level of the walk: the cyclic ancestors (never
     # selected, by construction) and the concepts annotated with another category.
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE subontology_blocked AS
-        SELECT id FROM subontology_cyclic
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE selection_blocked AS
+        SELECT id FROM selection_cyclic
         UNION
         SELECT id FROM {SCORES} WHERE annotated IS NOT NULL
             AND id NOT IN (SELECT id FROM {SELECTED})""")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE subontology_descendants AS
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE selection_descendants AS
         WITH RECURSIVE down(id) AS (
-            SELECT id FROM ({roots})
+            SELECT id FROM {PASSED}
             UNION
             SELECT k.child FROM {KINDS} k JOIN down ON k.parent = down.id
-            WHERE k.child NOT IN (SELECT id FROM subontology_blocked))
+            WHERE k.child NOT IN (SELECT id FROM selection_blocked))
         SELECT id FROM down
         WHERE id NOT IN (SELECT id FROM {SELECTED})
           AND id IN (SELECT id FROM ({candidates_sql}))""")
-    con.execute(f"INSERT INTO {SELECTED} SELECT id FROM subontology_descendants")
-    added = con.execute("SELECT count(*) FROM subontology_descendants").fetchall()[0][0]
-    for table in (KINDS, "subontology_cyclic", "subontology_blocked",
-                  "subontology_descendants"):
+    con.execute(f"INSERT INTO {SELECTED} SELECT id FROM selection_descendants")
+    added = con.execute("SELECT count(*) FROM selection_descendants").fetchall()[0][0]
+    for table in ("selection_cyclic", "selection_descendants"):
         con.execute(f"DROP TABLE {table}")
     return int(added)
