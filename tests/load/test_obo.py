@@ -122,7 +122,7 @@ def test_line_continuation_and_helpers() -> None:
     assert [t.name for t in reader] == ["first second"]
     assert obo.strip_comment(r"a \! b ! c") == r"a \! b"
     assert obo.unescape(r"a\!b\Wc\td") == "a!b c\td"
-    assert obo_release.clean("a|b\nc\td") == "a&#x7C;b c d"
+    assert obo_release.clean(" a|b\nc\td\r\n ") == " a&#x7C;b c\td   "  # TAB and padding kept
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -4,6 +4,15 @@
 name, def, synonyms with their scope, is_a, relationship, is_obsolete, xref, alt_id, with
 quoted-string escapes and `! comments` handled. `umlsgraph.load.obo_release` writes the terms
 as a UMLS-layout release.
+
+Escapes (OBO 1.4, 2.2.2: a backslash and any character), in quoted strings and unquoted values
+alike: `\\n`, `\\r`, `\\t` are newline, carriage return and tab, `\\W` a space (OBO 1.2), and a
+backslash before any other character is that character (`\\\\`, `\\"`, `\\ `, `\\!`, `\\{`...).
+Only OBO's own spacing (space and tab), unescaped, is padding around a value: an escaped
+space at either end of a name, and every other character (C0 controls, NEL, U+2028, bidi
+marks), is part of the value. A backslash that ends a line outside a `! comment` joins the
+next line (OBO 1.2's `\\<newline>`); one inside a comment is comment text, so `is_a: X ! a\\`
+never swallows the line after it. umlsgraph's OBO writer never ends a line with a backslash.
 """
 
 from __future__ import annotations
@@ -27,10 +36,17 @@ LEGACY_SYNONYM_TAGS = {
 }
 
 QUOTED_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"\s*(.*)$', re.DOTALL)
-_ESCAPES = {"n": "\n", "t": "\t", "W": " "}
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "W": " "}
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
-_MODIFIER = re.compile(r"\s\{[^{}]*\}\s*$")
-_TAG = re.compile(r"^([A-Za-z0-9_-]+):\s?(.*)$", re.DOTALL)
+_MODIFIER = re.compile(r"[ \t]\{[^{}]*\}[ \t]*$")
+_TAG = re.compile(r"^([A-Za-z0-9_-]+):[ \t]?(.*)$", re.DOTALL)
+#: A word of an unquoted value: escaped characters and anything but unescaped space or tab.
+_WORD = re.compile(r"(?:\\.?|[^ \t\\])+", re.DOTALL)
+#: OBO's spacing characters: the only padding around a value.
+SPACING = " \t"
+#: Tags whose values hold quoted strings, where a `!` between quotes starts no comment.
+QUOTED_TAGS = {"def", "synonym", "subsetdef", "synonymtypedef", "property_value", "idspace",
+               "expand_assertion_to", "expand_expression_to", *LEGACY_SYNONYM_TAGS}
 
 
 @dataclass(frozen=True)
@@ -73,6 +89,44 @@ def unescape(text: str) -> str:
     return _ESCAPE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(1)), text)
 
 
+def trim(value: str) -> str:
+    """`value` without OBO spacing (space, tab) at either end, escaped spaces (`\\ `) kept."""
+    value = value.lstrip(SPACING)
+    end = len(value)
+    while end and value[end - 1] in SPACING:
+        backslashes = end - 1 - len(value[:end - 1].rstrip("\\"))
+        if backslashes % 2:
+            break
+        end -= 1
+    return value[:end]
+
+
+def words(value: str) -> list[str]:
+    """The words of an unquoted value, split at unescaped spaces and tabs, still escaped."""
+    return _WORD.findall(value)
+
+
+def continues(line: str) -> bool:
+    """Whether `line` ends in a backslash that escapes its line end (a line continuation):
+    an unescaped backslash outside a `! comment`."""
+    match = _TAG.match(line.lstrip(SPACING))
+    quoted = match is not None and match.group(1) in QUOTED_TAGS
+    inside, i = False, 0
+    while i < len(line):
+        char = line[i]
+        if char == "\\":
+            if i == len(line) - 1:
+                return True
+            i += 2
+            continue
+        if char == '"' and quoted:
+            inside = not inside
+        elif char == "!" and not inside:
+            return False
+        i += 1
+    return False
+
+
 def strip_comment(value: str) -> str:
     """Drop a trailing `! comment` (an unescaped `!`) and `{trailing modifiers}`."""
     if "!" in value:
@@ -88,7 +142,7 @@ def strip_comment(value: str) -> str:
             i += 1
     if "{" in value:
         value = _MODIFIER.sub("", value)
-    return value.strip()
+    return trim(value)
 
 
 def _refs(text: str) -> tuple[str, ...]:
@@ -132,7 +186,7 @@ class OboReader:
         carry, start = "", 0
         for number, raw in enumerate(lines, 1):
             line = raw.rstrip("\r\n")
-            if line.endswith("\\") and (len(line) - len(line.rstrip("\\"))) % 2 == 1:
+            if line.endswith("\\") and continues(carry + line):
                 carry, start = carry + line[:-1], start or number
                 continue
             yield (start or number), carry + line
@@ -142,7 +196,7 @@ class OboReader:
 
     def _read_header(self) -> None:
         for number, line in self._lines:
-            stripped = line.strip()
+            stripped = trim(line)
             if stripped.startswith("["):
                 self._pending = (number, stripped)
                 return
@@ -166,7 +220,7 @@ class OboReader:
             self._pending = None
             tags: list[tuple[int, str, str]] = []
             for number, line in self._lines:
-                stripped = line.strip()
+                stripped = trim(line)
                 if stripped.startswith("["):
                     self._pending = (number, stripped)
                     break
@@ -194,17 +248,17 @@ class OboReader:
         elif tag == "synonym" or tag in LEGACY_SYNONYM_TAGS:
             term.synonyms.append(self._synonym(number, tag, value))
         elif tag == "is_a":
-            parent = strip_comment(value).split()
+            parent = words(strip_comment(value))
             if parent:
                 term.is_a.append(unescape(parent[0]))
         elif tag == "relationship":
-            parts = strip_comment(value).split()
+            parts = words(strip_comment(value))
             if len(parts) >= 2:
                 term.relationships.append((unescape(parts[0]), unescape(parts[1])))
         elif tag == "is_obsolete":
             term.obsolete = strip_comment(value).lower() == "true"
         elif tag in ("xref", "alt_id", "replaced_by", "consider"):
-            first = strip_comment(value).split(maxsplit=1)
+            first = words(strip_comment(value))
             if first:
                 target = {"xref": term.xrefs, "alt_id": term.alt_ids,
                           "replaced_by": term.replaced_by, "consider": term.consider}[tag]
@@ -213,7 +267,7 @@ class OboReader:
             term.namespace = strip_comment(value)
 
     def _quoted(self, number: int, value: str) -> tuple[str, str]:
-        match = QUOTED_STRING.match(value.strip())
+        match = QUOTED_STRING.match(trim(value))
         if not match:
             raise InputFileError(
                 f'{self.source}:{number}: expected a quoted "text" with a closing quote, found '
@@ -223,11 +277,11 @@ class OboReader:
     def _synonym(self, number: int, tag: str, value: str) -> Synonym:
         text, rest = self._quoted(number, value)
         head, _, refs = rest.partition("[")
-        words = strip_comment(head).split()
+        found = words(strip_comment(head))
         scope = LEGACY_SYNONYM_TAGS.get(tag, "RELATED")
-        if words and words[0].upper() in SYNONYM_TTY:
-            scope = words.pop(0).upper()
-        return Synonym(text, scope, words[0] if words else None, _refs("[" + refs))
+        if found and found[0].upper() in SYNONYM_TTY:
+            scope = found.pop(0).upper()
+        return Synonym(text, scope, unescape(found[0]) if found else None, _refs("[" + refs))
 
 
 def _checked_lines(handle: IO[bytes], path: Path) -> Iterator[str]:

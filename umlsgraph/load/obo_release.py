@@ -12,7 +12,10 @@ treats an ontology like any UMLS release:
 - MRDEF: the `def` texts. MRSAB: one row. MRSAT: xref, alt_id, replaced_by, consider.
   No MRSTY: OBO terms have no UMLS semantic types.
 
-Fields never hold `|` (written `&#x7C;`, as UMLS does) or line breaks (written as spaces).
+RRF fields cannot hold `|` nor a line break: `clean` writes `|` as `&#x7C;` (as UMLS does;
+umlsgraph reads it back as `|`) and each CR and LF as a space (the rule of `--format rrf`).
+That is the one loss between an OBO file and its release: every other character (tabs,
+spaces at either end, control characters, bidi marks, backslashes) is kept as it is.
 """
 
 from __future__ import annotations
@@ -33,12 +36,18 @@ MARKER = ".umlsgraph-obo"
 
 
 def clean(text: str) -> str:
-    """A field value that is safe in RRF: no `|` (UMLS writes `&#x7C;`) and no line breaks."""
+    """A field value that is safe in RRF: `|` as `&#x7C;` (as UMLS writes it), each CR and LF
+    as a space, nothing else changed (export/formats/rrf.py's `field_sql` is the SQL twin)."""
     if "|" in text:
         text = text.replace("|", "&#x7C;")
-    if "\n" in text or "\r" in text or "\t" in text:
-        text = " ".join(text.split())
+    if "\n" in text or "\r" in text:
+        text = text.replace("\r", " ").replace("\n", " ")
     return text
+
+
+def _blank(text: str) -> bool:
+    """Whether a synonym or definition is nothing but OBO spacing and line breaks."""
+    return not text.strip(" \t\r\n")
 
 
 def _row(fields: Iterable[str]) -> str:
@@ -94,9 +103,9 @@ class _Writer:
         aui = self._atom(cui, name, "PT", True, suppress)
         self.pref_aui.setdefault(cui, aui)
         for syn in term.synonyms:
-            if syn.text.strip():
+            if not _blank(syn.text):
                 self._atom(cui, clean(syn.text), SYNONYM_TTY[syn.scope], False, suppress)
-        if term.definition and term.definition.strip():
+        if term.definition and not _blank(term.definition):
             self.counts["definitions"] += 1
             self.files["MRDEF"].write(_row((cui, aui, self.ids.next("AT"), "", self.sab,
                                             clean(term.definition), suppress, "")))

@@ -22,12 +22,25 @@ Relations chosen with --rel/--rela are `relationship:` lines: an MRREL row "CUI2
 CUI1" is written on CUI2's stanza, its id the row's RELA (`part_of`) or, for several or none,
 its REL in lower case (`ro`); each id used gets a `[Typedef]` stanza after the terms.
 
-Escaping (OBO 1.4 and what fastobo accepts): in names, quoted strings and remarks `\\`, `"`,
-`{`, `}`, `!` are backslash-escaped and newline, carriage return and tab become `\\n`, `\\r`,
-`\\t`, so no value ends its line or opens a qualifier or comment; identifiers (xref codes) also
-escape space, `,`, `[` and `]`. The `! name` comments after is_a have control characters as
-spaces (a comment is for the eye; the name itself is on the parent's stanza). Other characters
-(non-ASCII, bidi marks, other control characters) are written as they are, in UTF-8.
+Escaping (OBO 1.4 as fastobo, and so pronto, read it), one rule per kind of value:
+
+- text (`obo_text`, used in quoted strings and remarks): `\\`, `"`, `{`, `}`, `!` are
+  backslash-escaped and newline, carriage return and tab are `\\n`, `\\r`, `\\t`, so no value
+  ends its line or opens a qualifier or comment;
+- names (`obo_name`, unquoted): text, and a space at either end written `\\ ` (an unquoted
+  value's edges are otherwise read as padding);
+- quoted strings (`obo_quoted`: def, synonym, subsetdef): text, but fastobo's grammar (as of
+  0.14) cannot close a quoted string whose last character is an escaped backslash (`"a\\\\"`
+  reads as an unterminated string), so a def or synonym ending in `\\` has that last backslash
+  written as U+FF3C FULLWIDTH REVERSE SOLIDUS: the one character OBO loses (`TRAILING_BACKSLASH`);
+- identifiers (`obo_id`: xref codes, relation ids): text, and space, `,`, `[`, `]` escaped;
+- `! comments` after is_a/relationship (`obo_comment`): control and line-separator characters
+  as spaces and trailing backslashes dropped, so no reader takes one for a line continuation
+  (a comment is for the eye; the name itself is on the parent's stanza).
+
+Every other character (non-ASCII, bidi marks, non-BMP, other C0 controls, DEL) is written as
+it is, in UTF-8: OBO has no escape for them and fastobo, pronto and umlsgraph's reader take
+them as they are. Everything else round-trips exactly through `umlsgraph load` of the file.
 """
 
 from __future__ import annotations
@@ -37,6 +50,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from umlsgraph import __version__
+from umlsgraph.db.sql import literal
 from umlsgraph.export.formats import Exporter, Progress, atomic_file
 from umlsgraph.export.formats.ontology import (
     UMLS_PREFIX,
@@ -57,6 +71,8 @@ TEXT_ESCAPES = [("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t
                 ("{", "\\{"), ("}", "\\}"), ("!", "\\!")]
 #: Identifiers also escape the characters that end an id in an xref list or a line.
 ID_ESCAPES = [*TEXT_ESCAPES, (" ", "\\ "), (",", "\\,"), ("[", "\\["), ("]", "\\]")]
+#: What a quoted string's last character is written as when it is a backslash (see above).
+TRAILING_BACKSLASH = "\uff3c"
 #: Characters a `! comment` shows as a space.
 COMMENT_BLANKED = r"[\x00-\x1F\x7F\x{85}\x{2028}\x{2029}]"
 NL = "chr(10)"
@@ -69,12 +85,35 @@ def obo_text(value: str) -> str:
     return value
 
 
+def obo_name(value: str) -> str:
+    """The Python twin of the `obo_name` macro: an unquoted value, its edge spaces kept."""
+    value = obo_text(value)
+    if value.endswith(" "):
+        value = value[:-1] + "\\ "
+    if value.startswith(" "):
+        value = "\\" + value
+    return value
+
+
+def obo_quoted(value: str) -> str:
+    """The Python twin of the `obo_quoted` macro: the body of a quoted string."""
+    if value.endswith("\\"):
+        value = value[:-1] + TRAILING_BACKSLASH
+    return obo_text(value)
+
+
 def install_obo_macros(con: Any) -> None:
-    """`obo_text(s)`, `obo_id(s)` and `obo_comment(s)` as temp macros on `con`."""
-    con.execute(f"CREATE OR REPLACE TEMP MACRO obo_text(s) AS {_nested_replace('s', TEXT_ESCAPES)}")
-    con.execute(f"CREATE OR REPLACE TEMP MACRO obo_id(s) AS {_nested_replace('s', ID_ESCAPES)}")
-    con.execute("CREATE OR REPLACE TEMP MACRO obo_comment(s) AS "
-                f"regexp_replace(s, '{COMMENT_BLANKED}', ' ', 'g')")
+    """`obo_text`, `obo_name`, `obo_quoted`, `obo_id`, `obo_comment` as temp macros on `con`."""
+    macros = {
+        "obo_text": _nested_replace("s", TEXT_ESCAPES),
+        "obo_name": "regexp_replace(regexp_replace(obo_text(s), ' $', '\\\\ '), '^ ', "
+                    "'\\\\ ')",
+        "obo_quoted": f"obo_text(regexp_replace(s, '\\\\$', {literal(TRAILING_BACKSLASH)}))",
+        "obo_id": _nested_replace("s", ID_ESCAPES),
+        "obo_comment": f"rtrim(regexp_replace(s, '{COMMENT_BLANKED}', ' ', 'g'), '\\')",
+    }
+    for name, body in macros.items():
+        con.execute(f"CREATE OR REPLACE TEMP MACRO {name}(s) AS {body}")
 
 
 class OBOExporter(Exporter):
@@ -111,7 +150,7 @@ def obo_id(value: str) -> str:
 
 def typedef(relation: str) -> str:
     """The `[Typedef]` stanza of a relation id used by `relationship:` lines."""
-    return f"[Typedef]\nid: {obo_id(relation)}\nname: {obo_text(relation)}\n\n"
+    return f"[Typedef]\nid: {obo_id(relation)}\nname: {obo_name(relation)}\n\n"
 
 
 def header(sub: Subontology, ids: Ids) -> str:
@@ -119,13 +158,13 @@ def header(sub: Subontology, ids: Ids) -> str:
     query, release = sub.query, ids.release
     lines = ["format-version: 1.4"]
     if release.version:
-        lines.append(f"data-version: {obo_text(release.version)}")
+        lines.append(f"data-version: {obo_name(release.version)}")
     if release.loaded_at:  # the data's date, so a rerun writes the same bytes
         lines.append(f"date: {obo_date(release.loaded_at)}")
     lines += ["saved-by: umlsgraph", f"auto-generated-by: umlsgraph {__version__}"]
     if not release.is_obo:
         lines.append(f'idspace: {UMLS_PREFIX} {ids.base} "UMLS Metathesaurus concept"')
-    lines += [f'subsetdef: {obo_id(tui)} "{obo_text(name)}"' for tui, name in semantic_types(sub)]
+    lines += [f'subsetdef: {obo_id(tui)} "{obo_quoted(name)}"' for tui, name in semantic_types(sub)]
     lines.append(f"ontology: {ontology_id(query.name)}")
     remarks = [f"umlsgraph query {query.name}" + (f": {query.description}"
                                                   if query.description else "")]
@@ -138,7 +177,7 @@ def header(sub: Subontology, ids: Ids) -> str:
     remarks.append(f"{how}: {summary.get('nodes', 0)} concepts, {summary.get('edges', 0)} edges")
     remarks.append(f"release {release.path}" + (f" loaded {release.loaded_at}"
                                                  if release.loaded_at else ""))
-    lines += [f"remark: {obo_text(r)}" for r in remarks]
+    lines += [f"remark: {obo_name(r)}" for r in remarks]
     return "\n".join(lines) + "\n\n"
 
 
@@ -156,12 +195,12 @@ def term_sql(ids: Ids) -> str:
     parts = [
         f"'[Term]'{line}",
         f"'id: ' || obo_id(curie){line}",
-        f"'name: ' || obo_text(name){line}",
-        f"""CASE WHEN coalesce(definition, '') <> '' THEN 'def: \"' || obo_text(definition)
+        f"CASE WHEN coalesce(name, '') <> '' THEN 'name: ' || obo_name(name){line} END",
+        f"""CASE WHEN coalesce(definition, '') <> '' THEN 'def: \"' || obo_quoted(definition)
             || '\" [' || coalesce(obo_id(def_xref), '') || ']'{line} END""",
         f"array_to_string(list_transform(tuis, lambda x: 'subset: ' || obo_id(x){line}), '')",
         f"""array_to_string(list_transform(synonyms_scoped, lambda x: 'synonym: \"' ||
-            obo_text(x.text) || '\" ' || x.scope || ' []'{line}), '')""",
+            obo_quoted(x.text) || '\" ' || x.scope || ' []'{line}), '')""",
         f"array_to_string(list_transform(xrefs, lambda x: 'xref: ' || obo_id(x){line}), '')",
         f"""array_to_string(list_transform(parents, lambda p: 'is_a: ' ||
             obo_id({ids.curie_sql('p.cui')}) || ' ! ' || obo_comment(p.name){line}), '')""",

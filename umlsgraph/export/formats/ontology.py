@@ -18,7 +18,8 @@ takes the strongest (EXACT first).
 Cross-references are the source codes of the concept's non-suppressed atoms, `PREFIX:CODE`
 with the source's usual OBO prefix (MSH -> MESH, SNOMEDCT_US -> SCTID, NCI -> NCIT, ...; any
 other source by its SAB); a code that already is a CURIE (`HP:0000118` in HPO) stays as it is.
-The definition's source is the code of the atom the definition hangs on (else `UMLS:<AUI>`).
+The definition's source is the code of the atom the definition hangs on (else `UMLS:<AUI>`,
+else `UMLS_SAB:<SAB>`), so a `def:` never ends in an empty `[]`.
 Semantic types are subsets: OBO `subsetdef: T047 "Disease or Syndrome"` and `subset: T047`;
 OWL `oboInOwl:inSubset` the type's IRI in BioPortal's STY ontology.
 """
@@ -40,6 +41,8 @@ from umlsgraph.export.subontology import EDGES, HIERARCHY_TYPE, NODES, Subontolo
 
 OBO_PURL = "http://purl.obolibrary.org/obo/"
 UMLS_PREFIX = "UMLS"
+#: The prefix of a definition source known only by its source abbreviation (MRDEF SAB).
+SAB_PREFIX = "UMLS_SAB"
 #: Scopes in order of strength: a name stated with several takes the first.
 SCOPES = ("EXACT", "RELATED", "BROAD", "NARROW")
 #: Term types whose atoms are not exact synonyms; every other TTY is EXACT.
@@ -185,14 +188,15 @@ def definition_source_sql(ids: Ids, atoms: str = f"({atoms_sql()})") -> str:
     """SQL of (cui, def_xref): the source of the node's definition, as a CURIE.
 
     The definition is the one the subontology chose; its source is the code of the atom it
-    hangs on (else `UMLS:<AUI>`). An OBO store keeps no definition xrefs: none."""
-    if ids.release.is_obo:
-        return f"SELECT cui, NULL::VARCHAR AS def_xref FROM {NODES} LIMIT 0"
-    atom = f"CASE WHEN {_has_code('a.code', 'a.cui')} THEN {_xref_sql('a.sab', 'a.code')} END"
+    hangs on (else `UMLS:<AUI>`), else the source that states it, `UMLS_SAB:<SAB>` (MRDEF's
+    SAB; an OBO store's AUIs and codes are its own, so it always gives the SAB)."""
+    atom, aui = "NULL", "NULL"
+    if not ids.release.is_obo:
+        atom = f"CASE WHEN {_has_code('a.code', 'a.cui')} THEN {_xref_sql('a.sab', 'a.code')} END"
+        aui = f"CASE WHEN coalesce(d.aui, '') <> '' THEN '{UMLS_PREFIX}:' || d.aui END"
+    sab = f"CASE WHEN coalesce(d.sab, '') <> '' THEN '{SAB_PREFIX}:' || d.sab END"
     return f"""
-    SELECT nd.cui, first(coalesce({atom}, CASE WHEN coalesce(d.aui, '') <> ''
-                                  THEN '{UMLS_PREFIX}:' || d.aui END) ORDER BY d.sab, d.aui)
-           AS def_xref
+    SELECT nd.cui, first(coalesce({atom}, {aui}, {sab}) ORDER BY d.sab, d.aui) AS def_xref
     FROM {NODES} nd JOIN definitions d ON d.cui = nd.cui AND d.def = nd.definition
       AND coalesce(d.suppress, '') NOT IN ({_suppressed()})
     LEFT JOIN {atoms} a ON a.aui = d.aui AND a.cui = d.cui

@@ -20,8 +20,11 @@ annotation properties declared, then one `owl:Class` per selected concept, in id
     umlsgraph:probability the model's probability (xsd:decimal), when predicted
 
 IRIs: see ontology.py (UMLS: the SKOS writers' base IRI and the CUI; an OBO store: the OBO
-PURL). Text is XML-escaped by DuckDB (text.py); characters XML 1.0 cannot hold are replaced by
-U+FFFD and counted (`replaced_values`).
+PURL). Every string, whichever column it comes from (names, synonyms, definitions, source
+codes, semantic types, relation ids), is XML-escaped by DuckDB with text.py's `xml_text` /
+`xml_attr`: the one place where characters XML 1.0 cannot hold (C0 controls but TAB, LF, CR;
+U+FFFE, U+FFFF) become U+FFFD, the one loss; the values so changed are counted
+(`replaced_values`: the selection's columns and source codes).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
+from umlsgraph.db.sql import literal
 from umlsgraph.export.formats import Exporter, Progress, atomic_file
 from umlsgraph.export.formats.ontology import (
     OBO_PURL,
@@ -42,6 +46,7 @@ from umlsgraph.export.formats.ontology import (
 )
 from umlsgraph.export.formats.rdf import ATTRIBUTE_PREFIX, check_base_iri
 from umlsgraph.export.formats.text import (
+    XML_INVALID,
     attributes,
     install_macros,
     invalid_xml_values,
@@ -94,8 +99,8 @@ class OWLExporter(Exporter):
         ids = Ids.of(con, base_iri)
         iri = check_base_iri(scheme_iri or ONTOLOGY_PREFIX + quote(subontology.query.name,
                                                                   safe=""))
-        changed = invalid_xml_values(con, NODES, attributes(con, NODES))
-        install_macros(con, clean_xml=changed > 0)
+        changed = invalid_xml_values(con, NODES, attributes(con, NODES)) + invalid_codes(con)
+        install_macros(con)  # always: xrefs and definition sources are not columns of NODES
         total = subontology.node_count()
         relations = relation_ids(subontology)
         with atomic_file(Path(out)) as tmp, open(tmp, "wb") as fh:
@@ -108,6 +113,13 @@ class OWLExporter(Exporter):
             fh.write(b"</rdf:RDF>\n")
         return {"files": [str(out)], "classes": done, "ontology": iri, "ids": ids.release.kind,
                 "replaced_values": changed, "relations": relations}
+
+
+def invalid_codes(con: Any) -> int:
+    """How many source codes of selected concepts (their xrefs) hold XML-invalid characters."""
+    row = con.execute(f"SELECT count(*) FROM names WHERE cui IN (SELECT cui FROM {NODES}) AND "
+                      f"regexp_matches(coalesce(code, ''), {literal(XML_INVALID)})").fetchone()
+    return int(row[0]) if row else 0
 
 
 def relation_iri(relation: str) -> str:
