@@ -87,8 +87,8 @@ def bench(db: Path, threads: int, repeat: int) -> None:
 
 def time_selection(db: Path, threads: int, closure: str) -> None:
     """The export's selection alone, under a closure (`export --closure`)."""
-    from umlsgraph.selection import SelectionOptions, select
     from umlsgraph.query import load_query
+    from umlsgraph.selection import SelectionOptions, select
 
     con = duckdb.connect(str(db), read_only=True)
     con.execute(f"SET threads = {int(threads)}")

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from umlsgraph.errors import UmlsgraphError, explain
 from umlsgraph.selection import CLOSURES, DEFAULT_CLOSURE, SOURCES, resolve
+from umlsgraph.selection.closure import CONFIDENT, SUSPICIOUS_PARENT
 from umlsgraph.settings import DEFAULT_DB as DEFAULT_DB  # every `db: DbOption = DEFAULT_DB`
 from umlsgraph.settings import TRAIN_DEFAULTS
 
@@ -63,10 +64,10 @@ PredictionsModelOption = Annotated[str | None, typer.Option(
 ClosureOption = Annotated[ClosureChoice | None, typer.Option(
     "--closure", help="Which selected concepts pass their selection down to their descendants "
     "(a kind of a selected kind; through main parents, never onto a cycle or over an "
-    "annotated answer): confident (those the model selected with probability >= 0.9), "
+    f"annotated answer): confident (those the model selected with probability >= {CONFIDENT}), "
     "guarded (confident, but nothing below a suspicious island: one whose parents the labels "
-    "believe at most 0.2), none (the labels as they are), all (every one) \\[default: "
-    + DEFAULT_CLOSURE + "].")]
+    f"believe at most {SUSPICIOUS_PARENT}), none (the labels as they are), all (every one) "
+    f"\\[default: {DEFAULT_CLOSURE}].")]
 
 
 def selection_options(source: str = SOURCES[0], threshold: float | None = None,

@@ -7,24 +7,26 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from umlsgraph.settings import NEO4J_BATCH, NEO4J_PARALLEL, NEO4J_URI, NEO4J_USER
+
 from .common import DEFAULT_DB, DbOption, console, err_console, print_json, user_errors
 
 if TYPE_CHECKING:
     from umlsgraph.neo4j.bolt import Neo4jSettings
 
 UriOption = Annotated[str | None, typer.Option(
-    "--neo4j-uri", help="Bolt URI of the Neo4j server \\[env NEO4J_URI; default bolt://localhost:7687].")]
+    "--neo4j-uri", help=f"Bolt URI of the Neo4j server \\[env NEO4J_URI; default {NEO4J_URI}].")]
 UserOption = Annotated[str | None, typer.Option(
-    "--neo4j-user", help="Neo4j user \\[env NEO4J_USER; default neo4j].")]
+    "--neo4j-user", help=f"Neo4j user \\[env NEO4J_USER; default {NEO4J_USER}].")]
 PasswordOption = Annotated[str | None, typer.Option(
     "--neo4j-password", help="Neo4j password \\[env NEO4J_PASSWORD].")]
 DatabaseOption = Annotated[str | None, typer.Option(
     "--neo4j-database", help="Neo4j database name \\[env NEO4J_DATABASE; default: the server's].")]
 BatchOption = Annotated[int | None, typer.Option(
-    "--batch-size", min=1, help="Rows per UNWIND transaction \\[default 1000].")]
+    "--batch-size", min=1, help=f"Rows per UNWIND transaction \\[default {NEO4J_BATCH}].")]
 ParallelOption = Annotated[int | None, typer.Option(
     "--parallel", min=1, help="Concurrent write transactions (Neo4j; a server that inlines parameters, "
-    "such as FalkorDB's Bolt bridge, gets 1) \\[default 1].")]
+    f"such as FalkorDB's Bolt bridge, gets 1) \\[default {NEO4J_PARALLEL}].")]
 
 
 def settings(uri: str | None, user: str | None, password: str | None, database: str | None,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from umlsgraph.settings import TRAIN_DEFAULTS
+from umlsgraph.settings import LABEL_CHUNK, TRAIN_DEFAULTS
 
 from .common import (
     DEFAULT_DB,
@@ -128,7 +128,7 @@ def label(
     max_length: Annotated[int | None, typer.Option(
         min=2, help="Most tokens per item \\[default: the training one].")] = None,
     chunk_size: Annotated[int, typer.Option(
-        min=1, help="Items read, predicted and committed together (bounds memory).")] = 20_000,
+        min=1, help="Items read, predicted and committed together (bounds memory).")] = LABEL_CHUNK,
     corpus: CorpusOption = None,
     split: SplitOption = None,
     device: DeviceOption = "auto",

@@ -136,6 +136,15 @@ def resolve_base_model(flag: str | None = None, configured: str | None = None) -
 
 #: The annotator `run` asks when neither an LLM nor a labels file is given (offline, zero-shot).
 DEFAULT_LLM = "embed"
+#: `label`: items read, predicted and committed together (bounds memory).
+LABEL_CHUNK = 20_000
+#: DuckDB's memory limit for an export (`--memory-limit`): it spills to disk beyond it.
+EXPORT_MEMORY_LIMIT = "1GB"
+#: Neo4j: where and how to write unless NEO4J_* or a flag says otherwise.
+NEO4J_URI = "bolt://localhost:7687"
+NEO4J_USER = "neo4j"
+NEO4J_BATCH = 1000
+NEO4J_PARALLEL = 1
 
 
 def annotation_input(llm: str | None, labels_file: Path | None,

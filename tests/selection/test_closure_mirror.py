@@ -20,8 +20,8 @@ from umlsgraph.db.hierarchy import edges_sql
 from umlsgraph.db.items import ranked_parents_sql
 from umlsgraph.query import load_query
 from umlsgraph.selection import SelectionOptions, select
-from umlsgraph.selection.closure import CLOSURES, CONFIDENT, STUDY_CLOSURES
-from umlsgraph.selection.root import ROOT_SHARE, SUSPICIOUS_PARENT
+from umlsgraph.selection.closure import CLOSURES, CONFIDENT, STUDY_CLOSURES, SUSPICIOUS_PARENT
+from umlsgraph.selection.root import ROOT_SHARE
 
 
 def _graph(pairs: list[tuple[str, str]]) -> tuple[dict[str, set[str]], dict[str, set[str]]]:

@@ -32,6 +32,7 @@ from umlsgraph.inference.model import EncoderModel
 from umlsgraph.label import pipeline
 from umlsgraph.model_folder import model_query, read_meta
 from umlsgraph.query import Query, no_items_error
+from umlsgraph.settings import LABEL_CHUNK
 
 TABLE = prediction_store.TABLE
 TODO = "_label_todo"
@@ -55,7 +56,7 @@ class LabelResult:
 
 def label(db: str | Path, query: Query, source: ItemSource, model_dir: str | Path,
           batch_size: int | None = None, max_length: int | None = None,
-          chunk_size: int = 20_000, device: str = "auto", progress: bool = True,
+          chunk_size: int = LABEL_CHUNK, device: str = "auto", progress: bool = True,
           on_chunk: Callable[[int], None] | None = None, precision: str = "auto",
           bucketing: bool = True, force: bool = False, workers: int | None = None,
           worker_kind: str = "process") -> LabelResult:

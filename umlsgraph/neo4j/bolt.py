@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from umlsgraph.errors import ExportError
+from umlsgraph.settings import NEO4J_BATCH, NEO4J_PARALLEL, NEO4J_URI, NEO4J_USER
 
 Progress = Callable[[str, int, int], None]
 
@@ -58,13 +59,13 @@ _PROBE = "it's a \\ probe"
 class Neo4jSettings:
     """Where and how to write. Resolve with `Neo4jSettings.resolve` (defaults < env < flags)."""
 
-    uri: str = "bolt://localhost:7687"
-    user: str = "neo4j"
+    uri: str = NEO4J_URI
+    user: str = NEO4J_USER
     password: str = ""
     database: str | None = None
-    batch_size: int = 1000
+    batch_size: int = NEO4J_BATCH
     timeout: float = 10.0
-    parallel: int = 1
+    parallel: int = NEO4J_PARALLEL
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:

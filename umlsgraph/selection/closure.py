@@ -45,6 +45,9 @@ if TYPE_CHECKING:  # the CLI reads the rule names at start-up; duckdb loads when
 KINDS = "selection_kinds"
 #: `confident`: the belief a selected concept needs to pass its selection down.
 CONFIDENT = 0.9
+#: `guarded`: an island (not the root) whose parents the labels believe at most this is
+#: suspicious, and passes nothing down.
+SUSPICIOUS_PARENT = 0.2
 
 
 def _confident_sql(threshold: float) -> str:
@@ -64,8 +67,6 @@ def _guarded_sql(suspicious_parent: float) -> str:
 
 def _passes(rule: str) -> str | None:
     """SQL of the ids whose selection passes down under `rule` (None: no closure)."""
-    from umlsgraph.selection.root import SUSPICIOUS_PARENT
-
     return {"none": None, "all": f"SELECT id FROM {SELECTED}",
             "confident": _confident_sql(CONFIDENT),
             "guarded": _guarded_sql(SUSPICIOUS_PARENT),

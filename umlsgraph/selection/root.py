@@ -7,9 +7,9 @@ query asks for. The **root** of the selection is the island with the most select
 descendants (through selected concepts; the first by id among equals), when they are at
 least `ROOT_SHARE` of the selection: a sparse selection of lone concepts (an annotated
 sample) has no root. Every other island is a contradiction (`check` lists it), and a
-**suspicious** island, one whose parents the labels believe at most `SUSPICIOUS_PARENT`,
-passes nothing down under the `guarded` closure: a confidently wrong island would otherwise
-pull its whole branch in.
+**suspicious** island, one whose parents the labels believe at most 0.2
+(`closure.SUSPICIOUS_PARENT`), passes nothing down under the `guarded` closure: a confidently
+wrong island would otherwise pull its whole branch in.
 
 The *belief* of a concept is its annotation where the selection reads annotations (1 for the
 positive category, 0 for another), else its predicted probability of the positive category,
@@ -29,8 +29,6 @@ if TYPE_CHECKING:
 #: The island with the most selected descendants is the selection's root when they are at
 #: least this share of the selection (a sparse selection of lone concepts has no root).
 ROOT_SHARE = 0.1
-#: An island is suspicious when the most believed of its parents is believed at most this.
-SUSPICIOUS_PARENT = 0.2
 
 
 def create_beliefs(con: duckdb.DuckDBPyConnection, positive: str, uses_annotations: bool
