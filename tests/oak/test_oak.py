@@ -170,3 +170,98 @@ def test_missing_store_is_an_error(runoak: str, tmp_path: Path) -> None:
     done = raw(runoak, tmp_path / "nothing.duckdb", "info", "UMLS:C0000005")
     assert done.returncode != 0
     assert "nothing.duckdb: no such database" in done.stderr
+
+
+# -- OAK's common commands, each answered (or refused in one line) -------------------------
+
+
+def _rich_concept(db: Path) -> tuple[str, set[str], set[str]]:
+    """A concept with several names, a definition and a source code: its CUI, its distinct
+    names and its xrefs (SAB:CODE), read directly."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        cui = con.execute("""SELECT n.cui FROM names n JOIN definitions d USING (cui)
+            GROUP BY n.cui HAVING count(DISTINCT n.str) > 1 ORDER BY n.cui LIMIT 1"""
+                          ).fetchall()[0][0]
+        names = {r[0] for r in con.execute("SELECT str FROM names WHERE cui = ?",
+                                           [cui]).fetchall()}
+        codes = {f"{sab}:{code}" for sab, code in con.execute(
+            "SELECT sab, code FROM names WHERE cui = ? AND coalesce(code, '') NOT IN "
+            "('', 'NOCODE') AND code <> cui", [cui]).fetchall()}
+    finally:
+        con.close()
+    return cui, names, codes
+
+
+def test_rrf_store_answers_aliases_mappings_and_obo(runoak: str, rrf_store: Path) -> None:
+    cui, names, codes = _rich_concept(rrf_store)
+    aliases = run(runoak, rrf_store, "aliases", f"UMLS:{cui}")
+    assert {r["alias"] for r in aliases} == names  # used to be ValueError: too many values
+    assert {r["curie"] for r in aliases} == {f"UMLS:{cui}"}
+    mapped = run(runoak, rrf_store, "mappings", "-O", "csv", f"UMLS:{cui}")
+    assert {r["object_id"] for r in mapped} == codes
+    obo = raw(runoak, rrf_store, "info", "-O", "obo", f"UMLS:{cui}")
+    assert obo.returncode == 0, obo.stderr[-2000:]
+    assert f"id: UMLS:{cui}\n" in obo.stdout and "\nis_a: UMLS:" in obo.stdout
+    definitions = run(runoak, rrf_store, "definitions", f"UMLS:{cui}")
+    assert definitions[0]["definition"] not in ("", "None")
+
+
+def test_rrf_store_tree_and_labelled_predicates(runoak: str, rrf_store: Path) -> None:
+    tree = raw(runoak, rrf_store, "tree", "UMLS:C0000021")
+    assert tree.returncode == 0, tree.stderr[-2000:]
+    shown = [line.split("] ", 1)[1].strip("* ").split(" ! ")[0]
+             for line in tree.stdout.splitlines()]
+    assert shown == ["UMLS:C0000000", "UMLS:C0000001", "UMLS:C0000005", "UMLS:C0000021"]
+    _, _, (subject, others) = _store_facts(rrf_store)
+    rows = run(runoak, rrf_store, "relationships", "UMLS:C0000005", f"UMLS:{subject}")
+    labels = {r["predicate"]: r["predicate_label"] for r in rows}
+    assert labels["rdfs:subClassOf"] == "subClassOf"
+    assert all(label not in ("", "None") for label in labels.values()), labels
+    assert len(labels) > 1
+
+
+def test_unknown_id_is_an_error_not_a_none_label(runoak: str, rrf_store: Path) -> None:
+    for command in ("info", "labels"):
+        done = raw(runoak, rrf_store, command, "UMLS:C9999999")
+        assert done.returncode != 0, done.stdout
+        assert "None" not in done.stdout
+        assert "UMLS:C9999999: unknown id" in done.stderr.strip().splitlines()[-1]
+    mapped = run(runoak, rrf_store, "mappings", "-O", "csv", "UMLS:C0000005")
+    assert mapped  # xrefs (MSH:…) are outside the store: labelled None, never an error
+
+
+@pytest.mark.parametrize("kind", ["missing", "csv", "folder", "empty", "text", "foreign"])
+def test_unusable_store_is_one_line_naming_it(runoak: str, tmp_path: Path, kind: str) -> None:
+    path = bad_store(tmp_path, kind)
+    done = raw(runoak, path, "info", "UMLS:C0000005")
+    assert done.returncode != 0
+    lines = [line for line in done.stderr.splitlines()
+             if line.strip() and "pkg_resources" not in line]
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert path.name in lines[0] and BAD_STORE_REASON[kind] in lines[0], lines[0]
+
+
+BAD_STORE_REASON = {"missing": "no such database", "csv": "not a DuckDB database file",
+                    "folder": "a folder, not a database file",
+                    "empty": "an empty file, not a DuckDB database",
+                    "text": "not a DuckDB database file",
+                    "foreign": "has no `concepts` table"}
+
+
+def bad_store(folder: Path, kind: str) -> Path:
+    """A path that is no umlsgraph store, of the given kind."""
+    path = folder / {"csv": "notes.csv", "folder": "store.duckdb"}.get(kind, f"{kind}.duckdb")
+    if kind == "csv":
+        path.write_text("cui,label\nC0000005,yes\n")
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "empty":
+        path.touch()
+    elif kind == "text":
+        path.write_text("not a database\n")
+    elif kind == "foreign":
+        con = duckdb.connect(str(path))
+        con.execute("CREATE TABLE t (a INTEGER)")
+        con.close()
+    return path

@@ -23,6 +23,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from oaklib.datamodels.obograph import (
+    DefinitionPropertyValue,
+    Graph,
+    Meta,
+    Node,
+    SynonymPropertyValue,
+    XrefPropertyValue,
+)
 from oaklib.datamodels.search import SearchConfiguration
 from oaklib.datamodels.search_datamodel import SearchProperty, SearchTermSyntax
 from oaklib.datamodels.vocabulary import (
@@ -41,11 +49,15 @@ from oaklib.interfaces.basic_ontology_interface import (
     METADATA_MAP,
     RELATIONSHIP,
 )
+from oaklib.interfaces.mapping_provider_interface import MappingProviderInterface
 from oaklib.interfaces.obograph_interface import GraphTraversalMethod, OboGraphInterface
 from oaklib.interfaces.search_interface import SearchInterface
 from oaklib.types import CURIE, PRED_CURIE
+from oaklib.utilities.mapping.sssom_utils import inject_mapping_sources
+from sssom_schema import Mapping
 
 from umlsgraph.curies import UMLS_PREFIX, to_cui, to_curie
+from umlsgraph.errors import NotFoundError
 from umlsgraph.load.obo import SYNONYM_TTY
 from umlsgraph.oak.store import OntologyStore, chunks
 
@@ -58,10 +70,48 @@ SCOPE_PREDICATE = {
 #: OAK's search syntax (`t~`, `l=`, `t^`, `l/`, `l@`) as a store search mode.
 SYNTAX_MODE = {"STARTS_WITH": "prefix", "REGULAR_EXPRESSION": "regex", "SQL": "like"}
 UMLS_URI = "https://uts.nlm.nih.gov/uts/umls/concept/"
+#: Readable labels of UMLS's REL values (MRREL's "relation of CUI2 to CUI1"), shortened from
+#: the UMLS Reference Manual's abbreviation table.
+REL_LABELS = {
+    "AQ": "allowed qualifier",
+    "CHD": "has child",
+    "DEL": "deleted concept",
+    "PAR": "has parent",
+    "QB": "can be qualified by",
+    "RB": "has a broader relationship",
+    "RL": "similar or alike",
+    "RN": "has a narrower relationship",
+    "RO": "has other relationship",
+    "RQ": "related and possibly synonymous",
+    "RU": "related, unspecified",
+    "SIB": "has sibling",
+    "SY": "source asserted synonymy",
+    "XR": "not related",
+}
+#: Synonym predicates as obographs' scope names.
+SCOPE_NAME = {
+    HAS_EXACT_SYNONYM: "hasExactSynonym",
+    HAS_RELATED_SYNONYM: "hasRelatedSynonym",
+    HAS_BROAD_SYNONYM: "hasBroadSynonym",
+    HAS_NARROW_SYNONYM: "hasNarrowSynonym",
+}
+MAPPING_JUSTIFICATION = "semapv:UnspecifiedMatching"
+
+
+def predicate_label(curie: CURIE) -> str | None:
+    """The label of a predicate the adapter writes: is-a, a UMLS REL or RELA; else None."""
+    if curie == IS_A:
+        return "subClassOf"
+    prefix, _, local = curie.partition(":")
+    if prefix == "UMLS_REL":
+        return REL_LABELS.get(local, local)
+    if prefix == "UMLS_RELA":
+        return local.replace("_", " ")
+    return None
 
 
 @dataclass
-class UmlsgraphImplementation(OboGraphInterface, SearchInterface):
+class UmlsgraphImplementation(OboGraphInterface, SearchInterface, MappingProviderInterface):
     """An OAK adapter over a umlsgraph DuckDB store (a UMLS release or an OBO ontology)."""
 
     store: OntologyStore | None = None
@@ -74,10 +124,27 @@ class UmlsgraphImplementation(OboGraphInterface, SearchInterface):
             self.store = OntologyStore.open(slug)
         self.prefix_map()[UMLS_PREFIX] = UMLS_URI
 
+    def __repr__(self) -> str:  # OAK names the adapter in its errors; not its prefix map
+        return f"umlsgraph:{self._db.path}"
+
     @property
     def _db(self) -> OntologyStore:
         assert self.store is not None
         return self.store
+
+    def _unknown(self, curie: CURIE) -> NotFoundError:
+        return NotFoundError(f"{curie}: unknown id, no concept of {self._db.path} has it; "
+                             "find one with `runoak -i umlsgraph:STORE search NAME`")
+
+    def _name(self, curie: CURIE, names: dict[str, str]) -> str | None:
+        """The label of `curie` from looked-up `names`: a predicate's, a concept's, None for
+        an id outside the store (an xref); an unknown id of the store's own kind raises."""
+        found = predicate_label(curie)
+        if found is None:
+            found = names.get(to_cui(curie))
+        if found is None and self._db.is_unknown(to_cui(curie)):
+            raise self._unknown(curie)
+        return found
 
     # -- entities and labels -------------------------------------------------------------
 
@@ -86,17 +153,51 @@ class UmlsgraphImplementation(OboGraphInterface, SearchInterface):
         for cui in self._db.ids():
             yield to_curie(cui)
 
+    def obsoletes(self, include_merged: bool = True) -> Iterable[CURIE]:
+        """None: obsolete terms are not loaded (OAK's `roots`/`leafs` ask to exclude them)."""
+        return iter(())
+
+    def subsets(self) -> Iterable[str]:
+        return iter(())
+
     def label(self, curie: CURIE, lang: LANGUAGE_TAG | None = None) -> str | None:
-        return self._db.names([to_cui(curie)]).get(to_cui(curie))
+        """The preferred name (a predicate's label); an unknown id of the store is an error
+        rather than a None that OAK would print as the label."""
+        return self._name(curie, self._db.names([to_cui(curie)]))
 
     def labels(self, curies: Iterable[CURIE], allow_none: bool = True,
                lang: LANGUAGE_TAG | None = None) -> Iterable[tuple[CURIE, str]]:
         for batch in chunks(curies):
             names = self._db.names([to_cui(c) for c in batch])
             for curie in batch:
-                name = names.get(to_cui(curie))
+                name = self._name(curie, names)
                 if name is not None or allow_none:
                     yield curie, name  # type: ignore[misc]
+
+    def node(self, curie: CURIE, strict: bool = False, include_metadata: bool = False,
+             expand_curies: bool = False) -> Node:
+        """An obographs node (for `tree`, `info -O obo`): label, and with `include_metadata`
+        the definition, synonyms and xrefs."""
+        if (name := predicate_label(curie)) is not None:
+            return Node(id=curie, lbl=name, type="PROPERTY")
+        name = self._db.names([to_cui(curie)]).get(to_cui(curie))
+        if name is None:
+            if strict:
+                raise self._unknown(curie)
+            return Node(id=curie)
+        meta = self._meta(curie) if include_metadata else None
+        return Node(id=curie, lbl=name, type="CLASS", meta=meta)
+
+    def _meta(self, curie: CURIE) -> Meta:
+        meta = Meta()
+        if (text := self.definition(curie)) is not None:
+            meta.definition = DefinitionPropertyValue(val=text)
+        for predicate, names in self.entity_alias_map(curie).items():
+            if predicate in SCOPE_NAME:
+                meta.synonyms += [SynonymPropertyValue(pred=SCOPE_NAME[predicate], val=n)
+                                  for n in names]
+        meta.xrefs = [XrefPropertyValue(val=x) for _, x in self.simple_mappings_by_curie(curie)]
+        return meta
 
     def curies_by_label(self, label: str) -> list[CURIE]:
         return [to_curie(c) for c in self._db.ids_named(label)]
@@ -113,6 +214,18 @@ class UmlsgraphImplementation(OboGraphInterface, SearchInterface):
     def simple_mappings_by_curie(self, curie: CURIE) -> Iterable[tuple[PRED_CURIE, CURIE]]:
         for sab, code in self._db.codes(to_cui(curie)):
             yield HAS_DBXREF, code if ":" in code else f"{sab}:{code}"
+
+    def sssom_mappings(self, curies: CURIE | Iterable[CURIE] | None = None,
+                       source: str | None = None) -> Iterator[Mapping]:
+        """The xrefs of the concepts as SSSOM mappings (every concept's without `curies`)."""
+        for curie in [curies] if isinstance(curies, str) else curies or self.entities():
+            for predicate, code in self.simple_mappings_by_curie(curie):
+                mapping = Mapping(subject_id=curie, predicate_id=predicate, object_id=code,
+                                  mapping_justification=MAPPING_JUSTIFICATION)
+                inject_mapping_sources(mapping)
+                if source and source not in (mapping.subject_source, mapping.object_source):
+                    continue
+                yield mapping
 
     def entity_metadata_map(self, curie: CURIE) -> METADATA_MAP:
         xrefs = [x for _, x in self.simple_mappings_by_curie(curie)]
@@ -195,6 +308,16 @@ class UmlsgraphImplementation(OboGraphInterface, SearchInterface):
                     predicates: list[PRED_CURIE] | None = None, reflexive: bool = True,
                     method: GraphTraversalMethod | None = None) -> Iterable[CURIE]:
         return self._walk(start_curies, predicates, reflexive, method, up=False)
+
+    def ancestor_graph(self, start_curies: CURIE | list[CURIE],
+                       predicates: list[PRED_CURIE] | None = None, **kwargs: Any) -> Graph:
+        """The is-a edges among the start ids' ancestors (`tree`); other predicates by OAK's
+        own walk, as `ancestors` does."""
+        starts = [start_curies] if isinstance(start_curies, str) else list(start_curies)
+        if predicates and set(predicates) != {IS_A}:
+            return OboGraphInterface.ancestor_graph(self, starts, predicates, **kwargs)
+        nodes = list(self.ancestors(starts, [IS_A]))
+        return self._graph(self.relationships(nodes, [IS_A]))
 
     def _walk(self, start: CURIE | list[CURIE], predicates: list[PRED_CURIE] | None,
               reflexive: bool, method: GraphTraversalMethod | None,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,7 @@ class OntologyStore:
     con: duckdb.DuckDBPyConnection
     relation_indexed: bool
     names_indexed: bool
+    _prefixes: set[str] | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, db: str | Path) -> OntologyStore:
@@ -130,9 +131,24 @@ class OntologyStore:
 
     def synonyms(self, cui: str) -> list[tuple[str, str, str]]:
         """(name, term type, source) of every name of the concept, preferred first."""
-        return self.rows("""SELECT DISTINCT replace(str, '&#x7C;', '|'), tty, sab,
+        return [(name, tty, sab) for name, tty, sab, *_order in self.rows(
+            """SELECT DISTINCT replace(str, '&#x7C;', '|'), tty, sab,
             (ts <> 'P') AS o1, (stt <> 'PF') AS o2, (ispref <> 'Y') AS o3
-            FROM names WHERE cui = ? ORDER BY o1, o2, o3, 3, 1""", [cui])
+            FROM names WHERE cui = ? ORDER BY o1, o2, o3, 3, 1""", [cui])]
+
+    def id_prefixes(self) -> set[str]:
+        """The prefixes of the store's ids ('' for CUIs, which have none): an id with
+        another prefix is outside the store (an xref, a predicate), never unknown to it."""
+        if self._prefixes is None:
+            self._prefixes = {r[0] for r in self.rows(
+                "SELECT DISTINCT CASE WHEN contains(cui, ':') THEN split_part(cui, ':', 1) "
+                "ELSE '' END FROM concepts")}
+        return self._prefixes
+
+    def is_unknown(self, cui: str) -> bool:
+        """True when `cui` looks like one of the store's ids but is no concept of it."""
+        prefix = cui.partition(":")[0] if ":" in cui else ""
+        return prefix in self.id_prefixes() and not self.names([cui])
 
     def codes(self, cui: str) -> list[tuple[str, str]]:
         """(source, code) of the concept's names: its ids in the sources (the xrefs)."""
