@@ -302,11 +302,19 @@ def test_owl_is_well_formed_and_loads_in_rdflib_and_owlready2(store, tmp_path):
     out = exported(store, "owl", tmp_path / "h.owl", "--rel", "RO")
     graph = rdflib.Graph().parse(str(out), format="xml")
     held = strings(store)
-    label = rdflib.RDFS.label
+    oio = "http://www.geneontology.org/formats/oboInOwl#"
+    synonyms = [rdflib.URIRef(f"{oio}has{s}Synonym") for s in ("Exact", "Related")]
+    definition = rdflib.URIRef("http://purl.obolibrary.org/obo/IAO_0000115")
     for cui, name in held["names"].items():
-        assert str(graph.value(rdflib.URIRef(iri(cui)), label)) == xml_clean(piped(name))
-    xref = rdflib.URIRef("http://www.geneontology.org/formats/oboInOwl#hasDbXref")
-    codes = {str(o) for o in graph.objects(None, xref)}
+        node = rdflib.URIRef(iri(cui))
+        assert str(graph.value(node, rdflib.RDFS.label)) == xml_clean(piped(name))
+        assert {str(o) for p in synonyms for o in graph.objects(node, p)} == {
+            xml_clean(piped(s)) for s in held["others"][cui]}
+        assert {str(o) for o in graph.objects(node, definition)} <= {
+            xml_clean(d) for d in held["defs"][cui]}
+    assert {(str(c), str(p)) for c, p in graph.subject_objects(rdflib.RDFS.subClassOf)
+            if isinstance(p, rdflib.URIRef)} == {(iri(c), iri(p)) for c, p in held["is_a"]}
+    codes = {str(o) for o in graph.objects(None, rdflib.URIRef(oio + "hasDbXref"))}
     assert codes and all("\ufffd" in c or not XML_INVALID.search(c) for c in codes)
     owlready2 = need("owlready2")
     onto = owlready2.World().get_ontology(out.as_uri()).load()
