@@ -16,6 +16,13 @@ def to_curie(cui: str) -> str:
 
 
 def to_cui(curie: str) -> str:
-    """The store's id of a CURIE: ``UMLS:C0036572`` -> ``C0036572``; others unchanged."""
-    prefix, sep, local = curie.partition(":")
-    return local if sep and prefix == UMLS_PREFIX and ":" not in local else curie
+    """The store's id of an id a user or OAK gives: ``UMLS:C0036572`` (also ``umls:``, and
+    surrounding spaces) -> ``C0036572``; a native id (``HP:0001250``) or a CUI unchanged.
+
+    The one rule for reading ids: exports and `runoak` print the CURIE, so every command
+    that reads an id (concept, label and gold files, gold roots) accepts it back."""
+    text = curie.strip()
+    prefix, sep, local = text.partition(":")
+    if sep and prefix.upper() == UMLS_PREFIX and local and ":" not in local:
+        return local.strip()
+    return text

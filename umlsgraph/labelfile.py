@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from umlsgraph.curies import to_cui
 from umlsgraph.errors import InputFileError
 from umlsgraph.query import Query
 
@@ -90,6 +91,7 @@ def read_label_file(path: str | Path, query: Query, strict: bool = False) -> Lab
     conflicting: set[str] = set()
     reader = _json_rows if path.suffix.lower() in JSON_SUFFIXES else _csv_rows
     for where, item_id, raw in reader(path):
+        item_id = None if item_id is None else to_cui(item_id)  # UMLS:C… as exports write it
         why = _check_row(item_id, raw, to_category(raw, query, lookup), query)
         if why is None and item_id in rows.labels and rows.labels[item_id][0] != to_category(
                 raw, query, lookup):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from umlsgraph.curies import to_cui
 from umlsgraph.db import require_tables
 from umlsgraph.db.hierarchy import descendants_sql
 from umlsgraph.db.sql import literal
@@ -34,6 +35,7 @@ def subtree_gold(con: duckdb.DuckDBPyConnection, root_id: str, positive: str = "
                  negative: str = "no") -> list[tuple[str, str]]:
     """(id, label) for every concept, ordered by id: `positive` in root_id's subtree."""
     require_tables(con, "concepts", "relations")
+    root_id = to_cui(root_id)
     found = con.execute("SELECT count(*) FROM concepts WHERE cui = ?", [root_id]).fetchone()
     if not found or not found[0]:
         raise QueryError(

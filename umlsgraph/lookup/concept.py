@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 
+from umlsgraph.curies import to_cui
 from umlsgraph.db import annotation_store, connect, prediction_store, require_tables
 from umlsgraph.db.hierarchy import oriented_rows_sql
 from umlsgraph.errors import AnnotationError, NotFoundError, QueryError, StoreError
@@ -29,7 +30,7 @@ def lookup(db: str | Path, cui: str) -> dict[str, Any]:
     con = connect(db, read_only=True)
     try:
         require_tables(con, "concepts", "names", "relations", "semantic_types", "definitions")
-        found = _find(con, cui.strip())
+        found = _find(con, to_cui(cui))
         record: dict[str, Any] = {"cui": found[0], "name": found[1]}
         record["synonyms"] = _synonyms(con, found[0])
         record["semantic_types"] = _rows(con, "SELECT tui, sty FROM semantic_types WHERE cui = ? "
