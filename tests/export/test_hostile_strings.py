@@ -28,9 +28,10 @@ from typer.testing import CliRunner
 from umlsgraph_cli.main import app
 
 from tests.missing import missing
-from umlsgraph.export.formats.obo import TRAILING_BACKSLASH
+from umlsgraph.export.formats import obo
+from umlsgraph.export.formats.obo import TRAILING_BACKSLASH, install_obo_macros
 from umlsgraph.export.formats.rdf import DEFAULT_BASE_IRI, concept_iri
-from umlsgraph.load.obo import OboReader
+from umlsgraph.load.obo import OboReader, continues
 from umlsgraph.load.rrf import LAYOUTS
 
 runner = CliRunner()
@@ -236,6 +237,22 @@ def test_obo_round_trips_through_umlsgraph_load(store, tmp_path):
     chosen = {c: t["def"] for c, t in fastobo_terms(out).items()}
     assert back["defs"] == {c: {rrf_field(d)} for c, d in chosen.items()}
     assert back["is_a"] == held["is_a"]  # every is_a, the second of a stanza included
+    # the writer never ends a line with a backslash a reader could take for a continuation
+    assert not [line for line in lines(out.read_text(encoding="utf-8")) if continues(line)]
+
+
+@pytest.mark.parametrize("piece", PIECES + ["\r\n", " ", "  ", "\\\\", " \\ "])
+def test_obo_escapes_are_one_rule_in_sql_and_python(piece):
+    values = [piece, f"a{piece}b", f"{piece}x{piece}"]
+    con = duckdb.connect()
+    install_obo_macros(con)
+    for name, twin in (("obo_text", obo.obo_text), ("obo_name", obo.obo_name),
+                       ("obo_quoted", obo.obo_quoted), ("obo_id", obo.obo_id)):
+        for value in values:
+            assert con.execute(f"SELECT {name}(?)", [value]).fetchone()[0] == twin(value)
+    for value in values:  # an unquoted name reads back exactly in umlsgraph's reader
+        [term] = OboReader(lines(f"[Term]\nid: X:1\nname: {obo.obo_name(value)}\n"))
+        assert term.name == value
 
 
 def lines(text: str) -> list[str]:
@@ -383,7 +400,23 @@ def test_rrf_round_trips_through_umlsgraph_load_and_scispacy(store, tmp_path):
                     "is_a": held["is_a"]}
     for line in (out / "META" / "MRCONSO.RRF").read_bytes().split(b"\n")[:-1]:
         assert line.count(b"|") == len(LAYOUTS["MRCONSO"])  # no field broke its line
-    umls_utils = need("scispacy.umls_utils")
+    umls_utils = need("scispacy.umls_utils")  # scispaCy reads the same names
     concepts: dict[str, dict] = {}
     umls_utils.read_umls_concepts(str(out / "META"), concepts)
     assert {c: v["canonical_name"] for c, v in concepts.items()} == back["names"]
+
+
+def test_rrf_writes_a_bar_and_line_breaks_as_a_field_can_hold_them(store, tmp_path):
+    """A store can hold `|` and line breaks (an edited store; an OBO file holds `\\n`): RRF
+    writes `|` as `&#x7C;` (read back as `|` by every writer) and CR, LF as spaces."""
+    db = tmp_path / "edited.duckdb"
+    db.write_bytes(store.read_bytes())
+    con = duckdb.connect(str(db))
+    con.execute("UPDATE concepts SET name = 'a|b\nc\r\nd' WHERE cui = 'C0000001'")
+    con.execute("UPDATE names SET str = 'a|b\nc\r\nd' WHERE aui = 'A0000001'")
+    con.close()
+    out = exported(db, "rrf", tmp_path / "rrf")
+    invoke("load", out, "--db", tmp_path / "again.duckdb")
+    assert strings(tmp_path / "again.duckdb")["names"]["C0000001"] == "a&#x7C;b c  d"
+    obo_out = exported(tmp_path / "again.duckdb", "obo", tmp_path / "again.obo")
+    assert fastobo_terms(obo_out)["C0000001"]["name"] == "a|b c  d"
