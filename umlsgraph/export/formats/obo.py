@@ -35,8 +35,8 @@ Escaping (OBO 1.4 as fastobo, and so pronto, read it), one rule per kind of valu
   written as U+FF3C FULLWIDTH REVERSE SOLIDUS: the one character OBO loses (`TRAILING_BACKSLASH`);
 - identifiers (`obo_id`: xref codes, relation ids): text, and space, `,`, `[`, `]` escaped;
 - `! comments` after is_a/relationship (`obo_comment`): control and line-separator characters
-  as spaces and trailing backslashes dropped, so no reader takes one for a line continuation
-  (a comment is for the eye; the name itself is on the parent's stanza).
+  as spaces, trailing backslashes and spaces dropped, so no reader takes one for a line
+  continuation (a comment is for the eye; the name itself is on the parent's stanza).
 
 Every other character (non-ASCII, bidi marks, non-BMP, other C0 controls, DEL) is written as
 it is, in UTF-8: OBO has no escape for them and fastobo, pronto and umlsgraph's reader take
@@ -110,7 +110,7 @@ def install_obo_macros(con: Any) -> None:
                     "'\\\\ ')",
         "obo_quoted": f"obo_text(regexp_replace(s, '\\\\$', {literal(TRAILING_BACKSLASH)}))",
         "obo_id": _nested_replace("s", ID_ESCAPES),
-        "obo_comment": f"rtrim(regexp_replace(s, '{COMMENT_BLANKED}', ' ', 'g'), '\\')",
+        "obo_comment": f"trim(rtrim(regexp_replace(s, '{COMMENT_BLANKED}', ' ', 'g'), ' \\'))",
     }
     for name, body in macros.items():
         con.execute(f"CREATE OR REPLACE TEMP MACRO {name}(s) AS {body}")
