@@ -239,6 +239,10 @@ def test_obo_round_trips_through_umlsgraph_load(store, tmp_path):
     assert back["is_a"] == held["is_a"]  # every is_a, the second of a stanza included
     # the writer never ends a line with a backslash a reader could take for a continuation
     assert not [line for line in lines(out.read_text(encoding="utf-8")) if continues(line)]
+    obonet = need("obonet")  # reads line by line, values raw (it splits a relationship
+    graph = obonet.read_obo(out)  # at every space, escaped or not: no --rel here)
+    assert {(u.removeprefix("UMLS:"), v.removeprefix("UMLS:"))
+            for u, v, k in graph.edges(keys=True) if k == "is_a"} == held["is_a"]
 
 
 @pytest.mark.parametrize("piece", PIECES + ["\r\n", " ", "  ", "\\\\", " \\ "])
@@ -336,6 +340,9 @@ def test_owl_is_well_formed_and_loads_in_rdflib_and_owlready2(store, tmp_path):
     owlready2 = need("owlready2")
     onto = owlready2.World().get_ontology(out.as_uri()).load()
     assert {c.iri for c in onto.classes()} == {iri(c) for c in held["names"]}
+    horned = need("pyhornedowl")
+    assert set(horned.open_ontology(str(out), "owl").get_classes()) == {
+        iri(c) for c in held["names"]}
 
 
 def test_owl_is_well_formed_when_only_a_source_code_holds_a_control_character(tmp_path):
