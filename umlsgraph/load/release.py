@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -42,6 +43,7 @@ from umlsgraph.db import (
     require_tables,
     schema,
 )
+from umlsgraph.db.connection import open_file
 from umlsgraph.db.schema import UMLS_TABLES
 from umlsgraph.db.sql import identifier, in_list, literal
 from umlsgraph.errors import ReleaseError, StoreError
@@ -98,31 +100,63 @@ def load_release(
     for f in files.values():
         rrf.check_not_empty(f)
     target = Path(db)
-    if target.exists():  # before the build: a newer or unreadable store fails in seconds
-        connect(target).close()  # upgrades an older store in place, in one transaction
     staging = target.with_name(target.name + ".loading")
+    upgraded = target.with_name(target.name + ".previous")
     _remove_database_file(staging)
+    _remove_database_file(upgraded)
     step = on_step or (lambda _msg: None)
     try:
+        # before the build: a newer or unreadable store fails in seconds; the old file is
+        # only read until the swap, so an interrupted load leaves it byte for byte as it was
+        previous = _previous_store(target, upgraded) if target.exists() else None
         con = duckdb.connect(str(staging))
         try:
             _configure(con, options, staging)
             _build(con, files, options, step)
             _write_release_info(con, meta, files, options)
-            if target.exists():
+            if previous is not None:
                 step("carrying over pipeline tables")
-                _carry_over(con, target)
+                _carry_over(con, previous)
             migrations.stamp(con)  # no-op when the old file's version table came along
             con.execute("CHECKPOINT")
             counts = info(con)
         finally:
             con.close()
-        os.replace(staging, target)
-        _remove_database_file(Path(str(staging) + ".wal"))
+        _swap(staging, target)
         return counts
     except BaseException:
         _remove_database_file(staging)
         raise
+    finally:
+        _remove_database_file(upgraded)
+
+
+def _previous_store(target: Path, copy: Path) -> Path:
+    """The file to carry the pipeline tables from, without writing the old store: the store
+    itself, opened read-only (its version checked: a newer one is refused), or, when it is
+    older than this program, an upgraded copy of it at `copy`."""
+    con = open_file(target, read_only=True)
+    try:
+        have = migrations.check(con, target)
+        current = have == len(migrations.MIGRATIONS) or not migrations.is_store(con)
+    finally:
+        con.close()
+    if current:
+        return target
+    shutil.copyfile(target, copy)
+    if Path(f"{target}.wal").exists():
+        shutil.copyfile(f"{target}.wal", f"{copy}.wal")
+    connect(copy).close()  # upgraded in one transaction; the old file stays as it was
+    return copy
+
+
+def _swap(staging: Path, target: Path) -> None:
+    """Put the new file in place of the old one. An old file's write-ahead log is folded into
+    it first (it would otherwise be replayed onto the new file); the new file has none."""
+    if Path(f"{target}.wal").exists():
+        open_file(target).close()  # DuckDB checkpoints the log on close
+    os.replace(staging, target)
+    _remove_database_file(Path(str(staging) + ".wal"))
 
 
 def _remove_database_file(path: Path) -> None:
