@@ -107,6 +107,12 @@ def info(
     console.print(table)
     console.print(f"release: {counts['release']} (loaded {counts['loaded_at']}), "
                   f"schema version {counts['schema_version']}")
+    for name, summary in counts["selections"].items():
+        said = (summary["error"] if "error" in summary else
+                f"{summary['selected']:,} selected ({summary['labelled']:,} by the labels of "
+                f"{summary['model']}, {summary['descendants_added']:,} added by the closure "
+                f"{summary['closure']})")
+        console.print(f"query {name}: {said}", markup=False, highlight=False, soft_wrap=True)
 
 
 def upgrade(db: DbOption = Path("umls.duckdb")) -> None:

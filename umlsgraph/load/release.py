@@ -387,7 +387,10 @@ def _copy_table(con: duckdb.DuckDBPyConnection, schema_name: str, table: str) ->
 
 
 def info(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    """Counts of what is loaded: the numbers `umlsgraph info` shows."""
+    """Counts of what is loaded: the numbers `umlsgraph info` shows, with what each query's
+    predictions select (`umlsgraph.selection`: the count export, check and the report show)."""
+    from umlsgraph.selection.selection import summaries
+
     require_tables(con, "concepts", "names", "relations")
 
     def count(sql: str) -> int:
@@ -410,4 +413,5 @@ def info(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "release": release.get("path"),
         "loaded_at": release.get("loaded_at"),
         "schema_version": migrations.version(con),
+        "selections": summaries(con),
     }

@@ -37,7 +37,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from umlsgraph.errors import QueryError
-from umlsgraph.selection.tables import PASSED, SCORES, SELECTED
+from umlsgraph.selection.tables import ANNOTATED, PASSED, SCORES, SELECTED
 
 if TYPE_CHECKING:  # the CLI reads the rule names at start-up; duckdb loads when one runs
     import duckdb
@@ -131,12 +131,12 @@ def add_descendants(con: duckdb.DuckDBPyConnection, rule: str, candidates_sql: s
         SELECT DISTINCT child, parent FROM ({ranked_parents_sql()}) WHERE main""")
     _create_cyclic(con)
     # Built once, not re-evaluated at every level of the walk: the cyclic ancestors (never
-    # selected, by construction) and the concepts annotated with another category.
+    # selected, by construction) and the concepts annotated with another category, inside the
+    # query's [filter] or not (the walk goes through concepts outside it).
     con.execute(f"""CREATE OR REPLACE TEMP TABLE selection_blocked AS
         SELECT id FROM selection_cyclic
         UNION
-        SELECT id FROM {SCORES} WHERE annotated IS NOT NULL
-            AND id NOT IN (SELECT id FROM {SELECTED})""")
+        SELECT id FROM {ANNOTATED} WHERE id NOT IN (SELECT id FROM {SELECTED})""")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE selection_descendants AS
         WITH RECURSIVE down(id) AS (
             SELECT id FROM {PASSED}

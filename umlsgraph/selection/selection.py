@@ -25,6 +25,7 @@ from umlsgraph.selection import closure as closures
 from umlsgraph.selection import root
 from umlsgraph.selection.options import SelectionOptions
 from umlsgraph.selection.tables import (
+    ANNOTATED,
     BELIEFS,
     EDGES,
     ISLANDS,
@@ -192,6 +193,7 @@ def select(con: duckdb.DuckDBPyConnection, query: Query,
                coalesce(a.label, p.label) AS label, p.probability
         FROM items i LEFT JOIN p USING (id) LEFT JOIN a USING (id)
         WHERE i.id IN (SELECT id FROM ({source.candidates_sql(query)}))""")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {ANNOTATED} AS SELECT id, label FROM ({ann})")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {LABELLED} AS "
                 f"SELECT id FROM {SCORES} WHERE {_rule(query, options)}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {SELECTED} AS SELECT id FROM {LABELLED}")
@@ -261,3 +263,18 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
 def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary AND "
                             "table_name = ?", [table]).fetchall()[0][0])
+
+
+def summaries(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
+    """Per query with concept predictions, what `export QUERY` selects by default (its
+    summary: model, closure, labelled, descendants_added, selected), or why it cannot say."""
+    from umlsgraph.errors import UmlsgraphError
+    from umlsgraph.query import load_query
+
+    out: dict[str, dict[str, Any]] = {}
+    for name in prediction_store.queries(con, "concepts"):
+        try:
+            out[name] = select(con, load_query(name)).summary
+        except UmlsgraphError as exc:
+            out[name] = {"error": str(exc)}
+    return out

@@ -5,6 +5,10 @@ name; every other module asks a `Selection` for SQL (`selected_sql`, `scores_sql
 SCORES = "selection_scores"
 #: (id) of the selected items: the rule's, then what the closure adds.
 SELECTED = "selection_selected"
+#: (id, label) of every item the chosen annotators labelled, [filter] or not (empty when the
+#: selection reads predictions only): the closure never adds nor walks through one labelled
+#: otherwise.
+ANNOTATED = "selection_annotated"
 #: (id) of the items the rule selects by their own labels, before the closure.
 LABELLED = "selection_labelled"
 #: (id, belief) of every scored item: how strongly its labels say it is positive.
