@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from umlsgraph.settings import AUDIT_DEFAULTS, FOLD_EPOCHS, TRAIN_DEFAULTS
@@ -108,6 +109,20 @@ def _print(r: AuditResult, show: int) -> None:
     for s in r.suspects[:show]:
         table.add_row(s.id, s.label, f"{s.p_positive:.3f}", s.predicted, f"{s.quality:.3f}",
                       s.text[:80])
-    console.print(table)
+    print_table(table)
     console.print(f"Train without them: umlsgraph train {r.query} --exclude-suspects "
                   f"--annotator '{r.annotator}' ...", soft_wrap=True, markup=False)
+
+
+#: Wide enough for any row: a table printed to a log or a pipe takes its natural width.
+LOG_WIDTH = 100_000
+
+
+def print_table(table: Table, out: Console | None = None) -> None:
+    """Print an audit table: fitted to a terminal; with whole cell values when the output is
+    a log or a pipe, where rich would fit it to 80 columns and cut words ("Aggravat… by")."""
+    out = out or console
+    if out.is_terminal:
+        out.print(table)
+        return
+    Console(file=out.file, width=LOG_WIDTH, emoji=False, color_system=None).print(table)

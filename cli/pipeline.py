@@ -12,6 +12,7 @@ from rich.text import Text
 
 from umlsgraph.settings import DEFAULT_DB, DEFAULT_LLM, DEMO_EPOCHS
 
+from .audit import print_table
 from .common import BaseModelOption, console, print_json, split_csv, user_errors
 
 
@@ -128,7 +129,7 @@ def _print_audit(audit: dict[str, Any]) -> None:
     for row in audit["examples"]:
         table.add_row(row["id"], row["label"], f"{row['p_positive']:.2f}", str(row["gold"]),
                       row["text"])
-    console.print(table)
+    print_table(table)
 
 
 def _print_contradictions(found: dict[str, Any]) -> None:

@@ -121,7 +121,7 @@ def audit(db: str | Path, query: Query | str, source: ItemSource | None = None,
         if on_fold:
             on_fold(fold + 1, config.folds)
     if not config.keep_models:
-        shutil.rmtree(work, ignore_errors=True)
+        _remove_fold_models(work, config)
     used = _flag(db, query, source, name, config)
     found = _suspects(db, query, source, name, texts)
     return AuditResult(query.name, source.key, name, len(examples), config.folds, len(todo),
@@ -191,6 +191,17 @@ def _work_dir(db: str | Path, query: Query, config: AuditConfig) -> Path:
         return Path(config.work_dir)
     path = Path(db)
     return path.parent / f".{path.name}.audit" / query.name
+
+
+def _remove_fold_models(work: Path, config: AuditConfig) -> None:
+    """Delete the fold models, and the hidden folder beside the database that held them
+    when nothing else is left in it (a `work_dir` the user chose is theirs to keep)."""
+    shutil.rmtree(work, ignore_errors=True)
+    if config.work_dir is None:
+        try:
+            work.parent.rmdir()
+        except OSError:  # another query's fold models are still there, or it is gone
+            pass
 
 
 def _run_fold(db: str | Path, query: Query, source: ItemSource, annotator: str, fold: int,
