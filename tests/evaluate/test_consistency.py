@@ -157,3 +157,35 @@ def test_a_sparse_selection_has_no_root(loaded_db):
     # (C0000154 lost its parent rows to the synthetic release's suppression: no parent)
     assert found.counts["islands"] + found.counts["no_parents"] == 11
     assert found.islands[0]["cui"] == cui(26)
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_six_planted_holes_and_six_planted_islands_are_all_named(hpo_db, seed):
+    """HPO's nervous subtree annotated exactly, then 6 concepts inside it answered no (holes)
+    and 6 outside answered yes (islands): `check --source annotations` names all 12. Seed 4
+    plants holes that have a parent outside the subtree (HPO is a polyhierarchy), which the
+    old rule (every parent selected) missed: 9 of 12 were named."""
+    import random
+    from collections import defaultdict
+
+    from umlsgraph.db.hierarchy import edges_sql
+    from umlsgraph.evaluate.gold import subtree_gold
+
+    con = duckdb.connect(str(hpo_db))
+    gold = dict(subtree_gold(con, "HP:0000707"))
+    kids, ups = defaultdict(set), defaultdict(set)
+    for child, parent in con.execute(edges_sql()).fetchall():
+        kids[parent].add(child)
+        ups[child].add(parent)
+    inside = {i for i, label in gold.items() if label == "yes"}
+    rng = random.Random(seed)
+    holes = rng.sample(sorted(i for i in inside if kids[i] & inside and i != "HP:0000707"), 6)
+    islands = rng.sample(sorted(i for i in gold if i not in inside and ups[i]), 6)
+    labels = {**gold, **dict.fromkeys(holes, "no"), **dict.fromkeys(islands, "yes")}
+    annotation_store.write(con, "hpo_nervous", "concepts", "sim", "h",
+                           [annotation_store.Annotation(i, v, v) for i, v in labels.items()])
+    con.close()
+    found = check(hpo_db, "hpo_nervous", SelectionOptions(source="annotations"), limit=None)
+    assert {r["cui"] for r in found.holes} >= set(holes)
+    assert {r["cui"] for r in found.islands} >= set(islands)
+    assert [r["cui"] for r in found.roots] == ["HP:0000707"]

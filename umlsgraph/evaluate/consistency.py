@@ -10,8 +10,9 @@ kind of X is an X. Two patterns break that, and each points at a label worth rev
   An island whose parents are all holes is not listed on its own: the hole above it explains
   it (counted as `under_holes`). A selected concept with no parent at all (outside the
   hierarchy, or one of its tops) contradicts nothing (counted as `no_parents`).
-- a **hole** is an unselected concept all of whose parents are selected (it has at least one)
-  and at least one of whose children is selected.
+- a **hole** is an unselected concept between selected ones: at least one of its parents and
+  at least one of its children are selected. (Not "every parent": in a polyhierarchy a
+  concept inside what the query asks about often has a parent outside it.)
 
 Both are found on the labels as they are (the selection before its closure); the counts
 report the whole selection as export makes it (`selection.select`: labels, then the
@@ -27,10 +28,10 @@ else its predicted probability of the positive category, else 0.5 (unknown):
   parents, d its selected descendants plus what the closure adds below it. A confident
   concept under confidently negative parents, heading a large selected subtree (a whole organ
   system under the wrong question, or what the closure would pull in below it), comes first.
-- hole: ``(1 − b) × m × s × log2(2 + k)``: b its belief, m the lowest belief among its
-  (selected) parents, k its selected children and s the share of its children they are. A
-  confidently negative concept between confident parents and mostly selected children comes
-  first.
+- hole: ``(1 − b) × m × r × s × log2(2 + k)``: b its belief, m the lowest belief among its
+  selected parents, r the share of its parents that are selected, k its selected children
+  and s the share of its children they are. A confidently negative concept between confident
+  parents and mostly selected children comes first.
 
 Everything is set-based SQL on what `selection.Selection` gives (its beliefs, islands and
 hierarchy, read once); only the top `limit` rows of each list reach Python. `bench/check.py`
@@ -142,16 +143,20 @@ def _holes(con: duckdb.DuckDBPyConnection) -> None:
         FROM check_edges e LEFT JOIN check_labelled s ON s.id = e.parent
         WHERE e.child IN (SELECT id FROM check_candidates)""")
     con.execute("""CREATE OR REPLACE TEMP TABLE check_holes AS
-        WITH h AS (SELECT child AS id, min(coalesce(b.belief, 0.5)) AS parent_belief,
-                          count(*) AS n_parents
+        WITH h AS (SELECT child AS id,
+                          min(coalesce(b.belief, 0.5)) FILTER (WHERE parent_selected)
+                              AS parent_belief,
+                          count(*) AS n_parents,
+                          count(*) FILTER (WHERE parent_selected) AS n_selected_parents
                    FROM check_hole_up LEFT JOIN check_scores b ON b.id = parent
-                   GROUP BY child HAVING bool_and(parent_selected)),
+                   GROUP BY child HAVING bool_or(parent_selected)),
         kids AS (SELECT parent AS id, count(*) AS n_selected_children FROM check_up
                  WHERE parent IN (SELECT id FROM h) GROUP BY parent),
         every AS (SELECT parent AS id, count(*) AS n_children FROM check_edges
                   WHERE parent IN (SELECT id FROM h) GROUP BY parent)
-        SELECT h.id, h.n_parents, k.n_selected_children, e.n_children,
+        SELECT h.id, h.n_parents, h.n_selected_parents, k.n_selected_children, e.n_children,
                (1 - coalesce(b.belief, 0.5)) * h.parent_belief
+                 * h.n_selected_parents / h.n_parents
                  * k.n_selected_children / e.n_children
                  * log2(2 + k.n_selected_children) AS surprise
         FROM h JOIN kids k USING (id) JOIN every e USING (id)
@@ -232,8 +237,8 @@ def _island_rows(con: duckdb.DuckDBPyConnection, where: str,
 def _hole_rows(con: duckdb.DuckDBPyConnection, limit: int | None) -> list[dict[str, Any]]:
     """Holes: their (selected) parents and selected children."""
     return _rows(con, "check_holes", "TRUE", limit,
-                 "t.n_parents, t.n_children, t.n_selected_children",
-                 "selected_parents", "check_hole_up")
+                 "t.n_parents, t.n_selected_parents, t.n_children, t.n_selected_children",
+                 "selected_parents", "(SELECT * FROM check_hole_up WHERE parent_selected)")
 
 
 # --- rows as text (the CLI's and the report's "why" column) ------------------------------------
@@ -248,7 +253,9 @@ def explain_island(row: dict[str, Any]) -> str:
 
 def explain_hole(row: dict[str, Any]) -> str:
     """Why a hole row is suspicious, in one line."""
-    return (f"parents selected: {_names(row['selected_parents'])}; "
+    parents = (f"{row['n_selected_parents']:,} of {row['n_parents']:,} parents selected"
+               if row["n_selected_parents"] < row["n_parents"] else "parents selected")
+    return (f"{parents}: {_names(row['selected_parents'])}; "
             f"{row['n_selected_children']:,} of {row['n_children']:,} children selected: "
             f"{_names(row['selected_children'])}")
 
