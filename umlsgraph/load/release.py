@@ -13,10 +13,11 @@ Tables (all column names lower case):
   ``sources`` (sab, name, version, names), ``release`` (key, value: what was loaded, how).
 
 A load builds a new database file beside the target and swaps it in with one ``os.replace``
-only when everything succeeded, so a failed or interrupted load leaves the old file intact.
-Tables the pipeline wrote (annotations, predictions, corpora…) are copied into the new file
-with their declared keys and defaults, after the old file is brought to this program's
-schema version (`umlsgraph.db.migrations`; one newer than the program is refused before
+only when everything succeeded, so a failed or interrupted load leaves the old file byte for
+byte as it was: until the swap the old file is only read. Tables the pipeline wrote
+(annotations, predictions, corpora…) are copied into the new file with their declared keys
+and defaults, from the old file at this program's schema version (`umlsgraph.db.migrations`:
+an older one is upgraded in a copy beside it; one newer than the program is refused before
 anything is built); the new file records that version and the old file's history.
 """
 
