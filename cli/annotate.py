@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -69,13 +69,23 @@ def annotate(
         "--model is least sure of) or diverse (uncertain, one per cluster of similar items).")
     ] = "random",
     model: Annotated[Path | None, typer.Option(
-        help="uncertainty/diverse: the current encoder (a folder `umlsgraph train` wrote).")
+        help="uncertainty/diverse: the current encoder (a folder `umlsgraph train` wrote); "
+        "--reask contradictions from predictions: whose predictions (default: the latest).")
     ] = None,
     reask: Annotated[str | None, typer.Option(
-        help="suspects: ask --llm about the items `umlsgraph audit` flagged, only those.")
+        help="suspects: ask --llm about the items `umlsgraph audit` flagged, only those; "
+        "contradictions: about the -n most surprising islands and holes `umlsgraph check` "
+        "finds (chosen once and stored, so a re-run resumes). Train on both with "
+        "`umlsgraph train --annotator STRONG,WEAK`.")
     ] = None,
+    reask_from: Annotated[str, typer.Option(
+        help="--reask contradictions: whose selection is checked: predictions (after `label`), "
+        "annotations (before training), or auto (predictions where the query has some).")
+    ] = "auto",
     audited: Annotated[str | None, typer.Option(
-        help="--reask: whose audit (an annotator name) when several were audited.")] = None,
+        help="--reask: whose labels are second-guessed, when several annotators labelled: "
+        "suspects: whose audit; contradictions from annotations: whose annotations "
+        "(comma-separated in order of priority).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Sample items and have an LLM (or embeddings, or a labels file) annotate them.
@@ -102,7 +112,8 @@ def annotate(
         base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, timeout=timeout)
     result = run_annotate(db, query, source, backend, n=n, batch_size=batch_size, seed=seed,
                           stratify=stratify, progress=not json_output, options=options,
-                          strategy=strategy, model=model, reask=reask, audited=audited)
+                          strategy=strategy, model=model, reask=reask, audited=audited,
+                          reask_from=reask_from)
     if json_output:
         print_json(result.as_dict())
         return
@@ -110,6 +121,8 @@ def annotate(
 
 
 def _print_run(r: AnnotateResult) -> None:
+    if r.reask.get("reask") == "contradictions":
+        _print_contradictions(r.reask)
     counts = ", ".join(f"{c}: {k:,}" for c, k in sorted(r.counts.items())) or "none"
     console.print(
         f"{r.annotator} on {r.query} ({r.source}): asked {r.asked:,} of a {r.sample_size:,}-item "
@@ -119,6 +132,21 @@ def _print_run(r: AnnotateResult) -> None:
                   + (f"; {r.items_per_second:,.2f} items/s" if r.asked else ""), soft_wrap=True)
     if r.missing_text:
         err_console.print(f"  {r.missing_text:,} sampled items have no text and were skipped")
+
+
+def _print_contradictions(about: dict[str, Any]) -> None:
+    """Which selection the re-asked islands and holes come from, and how many were chosen."""
+    of = f"model {about['of']}" if about["from"] == "predictions" else about["of"]
+    if about.get("reused"):
+        console.print(f"Re-asking the {about['chosen']:,} contradictions chosen before from the "
+                      f"{about['from']} ({of}); the stored round is resumed", markup=False,
+                      highlight=False, soft_wrap=True)
+        return
+    console.print(
+        f"Re-asking {about['chosen']:,} contradictions ({about['chosen_islands']:,} islands, "
+        f"{about['chosen_holes']:,} holes; most surprising first) of the {about['from']} "
+        f"({of}), which have {about['islands']:,} islands and {about['holes']:,} holes",
+        markup=False, highlight=False, soft_wrap=True)
 
 
 def _print_import(r: ImportResult, json_output: bool) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -33,6 +34,10 @@ def plan(
     measure: Annotated[bool, typer.Option("--measure", help="Local backends: load the model and time a few items (nothing is stored). Off by default: plan calls no model.")] = False,
     measure_items: Annotated[int, typer.Option(help="Items --measure times.")] = 8,
     device: Annotated[str, typer.Option(help="hf/embed with --measure: auto, cpu, cuda…")] = "auto",
+    reask: Annotated[str | None, typer.Option(help="Plan `annotate --reask`: suspects or contradictions (-n of them: N contradictions cost N items of --llm).")] = None,
+    reask_from: Annotated[str, typer.Option(help="--reask contradictions: predictions, annotations or auto, as for annotate.")] = "auto",
+    model: Annotated[Path | None, typer.Option(help="--reask contradictions from predictions: whose predictions (default: the latest).")] = None,
+    audited: Annotated[str | None, typer.Option(help="--reask: whose labels are second-guessed, as for annotate.")] = None,
     corpus: CorpusOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -46,7 +51,8 @@ def plan(
                                base_url=base_url, api_key_env=api_key_env)
     result = make_plan(db, query, source_for(corpus), llm, n=n, seed=seed, stratify=stratify,
                        options=options, price_in=price_in, price_out=price_out,
-                       measure=measure_items if measure else 0)
+                       measure=measure_items if measure else 0, reask=reask,
+                       reask_from=reask_from, model=model, audited=audited)
     if json_output:
         print_json(result.as_dict())
         return
@@ -57,6 +63,8 @@ def _print(r: Plan) -> None:
     say = console.print
     say(f"Plan: {r.query} ({r.source}) with {r.annotator}, prompt {r.prompt_hash}",
         markup=False, highlight=False, soft_wrap=True)
+    if r.reask:
+        say(f"  re-ask: {_reask(r.reask)}", markup=False, highlight=False, soft_wrap=True)
     say(f"  candidates {r.candidates:,}; sample {r.sample_size:,}; already answered "
         f"{r.answered:,}; to ask {r.to_ask:,}", highlight=False)
     t = r.tokens
@@ -72,6 +80,19 @@ def _print(r: Plan) -> None:
         say(f"\n--- conversation {number} of {len(r.conversations)}: {conv['id']} ---",
             markup=False, highlight=False)
         say(_sent(conv["sent"]), markup=False, highlight=False, soft_wrap=True)
+
+
+def _reask(about: dict[str, Any]) -> str:
+    """What a re-ask asks: the suspects, or which contradictions of which selection."""
+    if about["reask"] == "suspects":
+        return f"{about['chosen']:,} items the audit flagged"
+    of = f"model {about['of']}" if about["from"] == "predictions" else about["of"]
+    if about.get("reused"):
+        return (f"the {about['chosen']:,} contradictions stored before, of the "
+                f"{about['from']} ({of})")
+    return (f"{about['chosen']:,} contradictions ({about['chosen_islands']:,} islands, "
+            f"{about['chosen_holes']:,} holes) of the {about['from']} ({of}), which have "
+            f"{about['islands']:,} islands and {about['holes']:,} holes; each costs one item")
 
 
 def _time(t: dict[str, Any]) -> str:

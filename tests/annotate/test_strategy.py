@@ -130,7 +130,7 @@ def test_reask_asks_only_the_suspects(loaded_db: Path, tmp_path: Path) -> None:
     (["--strategy", "uncertainty"], "--model RUN"),
     (["--strategy", "nearest"], "choose from random, uncertainty, diverse"),
     (["--reask", "suspects"], "run `umlsgraph audit nervous_system` first"),
-    (["--reask", "all"], "the only choice is 'suspects'"),
+    (["--reask", "all"], "the only choices are 'suspects'"),
 ])
 def test_strategy_errors_are_one_line(loaded_db: Path, tmp_path: Path, args: list[str],
                                       message: str) -> None:

@@ -58,6 +58,8 @@ class AnnotateResult:
     unparseable: int = 0
     missing_text: int = 0
     seconds: float = 0.0
+    #: `--reask`: what was re-asked and chosen from (contradictions: the selection, counts).
+    reask: dict[str, Any] = field(default_factory=dict)
 
     @property
     def items_per_second(self) -> float:
@@ -75,7 +77,7 @@ def annotate(db: str | Path, query: Query | str, source: ItemSource | None = Non
              stratify: bool | None = None, progress: bool = True,
              options: AnnotatorOptions | None = None, strategy: str = "random",
              model: str | Path | None = None, reask: str | None = None,
-             audited: str | None = None) -> AnnotateResult:
+             audited: str | None = None, reask_from: str = "auto") -> AnnotateResult:
     """Annotate the items a strategy picks that have no answer from this annotator yet.
 
     `n`, `seed` and `stratify` default to the query's ``[sample]``; `annotator` is an
@@ -83,8 +85,10 @@ def annotate(db: str | Path, query: Query | str, source: ItemSource | None = Non
     to the backend's. `strategy` is ``random`` (the first `n` of the seeded sample), or
     ``uncertainty``/``diverse`` (`n` new items chosen with the encoder `model`, see
     `umlsgraph.annotate.strategy`). ``reask="suspects"`` asks about the items a label audit
-    flagged (of annotator `audited`, or the only audited one) instead. Returns counts for the
-    answers of this run.
+    flagged (of annotator `audited`, or the only audited one) instead;
+    ``reask="contradictions"`` about the `n` most surprising islands and holes of the
+    selection `reask_from` names (predictions of `model`, or annotations of `audited`; see
+    `strategy.choose_contradictions`). Returns counts for the answers of this run.
     """
     check_counts(n=n, batch_size=batch_size)
     query = load_query(query) if isinstance(query, str) else query
@@ -92,17 +96,19 @@ def annotate(db: str | Path, query: Query | str, source: ItemSource | None = Non
     owned = isinstance(annotator, str)
     annotator = create(annotator, options) if isinstance(annotator, str) else annotator
     try:
-        picked = _pick(db, query, items, annotator, strategy, model, reask, audited, n,
-                       seed, progress)
+        picked, about = _pick(db, query, items, annotator, strategy, model, reask, audited,
+                              reask_from, n, seed, progress)
     except BaseException:
         if owned:
             annotator.close()
         raise
     if picked is not None:
-        items, n, stratify = picked, _count(db, query, picked), False
+        items, n, stratify = picked, _count(db, query, picked, reask), False
     con = connect(db)
     try:
-        return _run(con, query, items, annotator, n, batch_size, seed, stratify, progress)
+        result = _run(con, query, items, annotator, n, batch_size, seed, stratify, progress)
+        result.reask = about
+        return result
     finally:
         con.close()
         if owned:
@@ -120,33 +126,47 @@ def check_counts(**counts: int | None) -> None:
 
 def _pick(db: str | Path, query: Query, source: ItemSource, annotator: Annotator,
           strategy: str, model: str | Path | None, reask: str | None, audited: str | None,
-          n: int | None, seed: int | None, progress: bool) -> ItemSource | None:
-    """The source restricted to what a reask or a non-random strategy asks; None for the
-    seeded random sample."""
+          reask_from: str, n: int | None, seed: int | None,
+          progress: bool) -> tuple[ItemSource | None, dict[str, Any]]:
+    """The source restricted to what a reask or a non-random strategy asks (None for the
+    seeded random sample), and what a re-ask chose from."""
     from umlsgraph.annotate import strategy as strategies
 
     if reask is not None:
         if strategy != "random":
             raise QueryError("give either --reask or --strategy, not both")
-        return _suspects(db, query, source, reask, audited)
+        check_reask(reask)
+        if reask == "suspects":
+            return suspects(db, query, source, audited), {"reask": reask}
+        chosen = strategies.choose_contradictions(
+            db, query, source, n or query.sample.size, annotator.name,
+            annotator.prompt_hash(query), reask_from, model, audited)
+        return chosen.source, {"reask": reask, "reused": chosen.reused, "chosen": chosen.size,
+                               **chosen.about}
     strategies.check_strategy(strategy, model)
     if strategy == "random":
-        return None
+        return None, {}
     assert model is not None
     chosen = strategies.choose(
         db, query, source, strategy, model, n or query.sample.size, annotator.name,
         annotator.prompt_hash(query), query.sample.seed if seed is None else seed, progress)
-    return chosen.source
+    return chosen.source, {}
 
 
-def _suspects(db: str | Path, query: Query, source: ItemSource, reask: str,
-              audited: str | None) -> ItemSource:
+def check_reask(reask: str) -> None:
+    from umlsgraph.annotate.strategy import REASKS
+
+    if reask not in REASKS:
+        raise QueryError(f"--reask {reask}: the only choices are 'suspects' (the items "
+                         "`umlsgraph audit` flagged) and 'contradictions' (the islands and "
+                         "holes `umlsgraph check` finds)")
+
+
+def suspects(db: str | Path, query: Query, source: ItemSource,
+             audited: str | None) -> ItemSource:
     """The items a finished label audit flagged, as a source."""
     from umlsgraph.db import audit_store
 
-    if reask != "suspects":
-        raise QueryError(f"--reask {reask}: the only choice is 'suspects' (the items "
-                         "`umlsgraph audit` flagged)")
     con = connect(db, read_only=True)
     try:
         done = audit_store.audited_annotators(con, query.name, source.key)
@@ -161,7 +181,7 @@ def _suspects(db: str | Path, query: Query, source: ItemSource, reask: str,
     return SubsetSource(source, sql)
 
 
-def _count(db: str | Path, query: Query, source: ItemSource) -> int:
+def _count(db: str | Path, query: Query, source: ItemSource, reask: str | None) -> int:
     """How many items `source` has for `query`; none is an error (nothing to ask)."""
     con = connect(db, read_only=True)
     try:
@@ -170,7 +190,8 @@ def _count(db: str | Path, query: Query, source: ItemSource) -> int:
     finally:
         con.close()
     if count == 0:
-        raise QueryError("there is nothing to ask: the audit flagged no item")
+        raise QueryError("there is nothing to ask: " + (
+            "the audit flagged no item" if reask == "suspects" else "no item was chosen"))
     return count
 
 

@@ -6,6 +6,11 @@ already answered for this prompt hash), `make_prompt` (the conversation) and the
 bare text for `embed`). No model is loaded and no server is contacted, except the model's
 tokenizer where it can be loaded offline, for exact token counts. `measure` (opt-in) runs
 the model on a few items to time it; that is the only way a plan calls a model.
+
+A re-ask (``--reask suspects`` or ``contradictions``) is planned on the items it would ask:
+the audit's suspects, or the -n islands and holes `annotate --reask contradictions` would
+choose (chosen the same way, `strategy.choose_contradictions`, but not stored), less what
+this annotator already answered: N contradictions cost N items of the chosen LLM.
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ class Plan:
     sample_size: int = 0
     answered: int = 0
     to_ask: int = 0
+    #: `--reask`: what is re-asked (contradictions: whose selection, how many chosen).
+    reask: dict[str, Any] = field(default_factory=dict)
     conversations: list[dict[str, Any]] = field(default_factory=list)
     tokens: dict[str, Any] = field(default_factory=dict)
     cost: dict[str, Any] = field(default_factory=dict)
@@ -63,14 +70,22 @@ def plan(db: str | Path, query: Query | str, source: ItemSource | None = None,
          spec: str = "embed", n: int | None = None, seed: int | None = None,
          stratify: bool | None = None, options: AnnotatorOptions | None = None,
          price_in: float | None = None, price_out: float | None = None,
-         measure: int = 0) -> Plan:
-    """Plan an `annotate` run of `spec` on `query`; asks nothing unless `measure` > 0."""
+         measure: int = 0, reask: str | None = None, reask_from: str = "auto",
+         model: str | Path | None = None, audited: str | None = None) -> Plan:
+    """Plan an `annotate` run of `spec` on `query`; asks nothing unless `measure` > 0.
+
+    With `reask`, the run `annotate --reask` would make (its other arguments as there)."""
     query = load_query(query) if isinstance(query, str) else query
     source = source or ConceptSource()
     if measure < 0 or (price_in is not None and price_in < 0) or (
             price_out is not None and price_out < 0):
         raise AnnotationError("--measure, --price-in and --price-out cannot be negative")
     annotator = create(spec, options)
+    about: dict[str, Any] = {}
+    if reask is not None:
+        source, about = _reask_source(db, query, source, annotator, reask, reask_from, model,
+                                      audited, n)
+        n, stratify = max(about["chosen"], 1), False
     con = connect(db, read_only=True)
     try:
         source.check(con)
@@ -80,13 +95,38 @@ def plan(db: str | Path, query: Query | str, source: ItemSource | None = None,
         con.close()
     result = Plan(query.name, source.key, annotator.name, annotator.prompt_hash(query),
                   candidates=todo.candidates, sample_size=todo.size, answered=todo.done,
-                  to_ask=len(todo.todo))
+                  to_ask=len(todo.todo), reask=about)
     result.conversations = [{"id": p.id, "item_text": p.text, "sent": annotator.preview(p)}
                             for p in prompts[:SHOWN]]
     result.tokens = _tokens(annotator, prompts, result.to_ask)
     result.cost = _cost(annotator, result.tokens, price_in, price_out)
     result.time = _time(annotator, query, prompts, result.to_ask, measure)
     return result
+
+
+def _reask_source(db: str | Path, query: Query, source: ItemSource, annotator: Annotator,
+                  reask: str, reask_from: str, model: str | Path | None, audited: str | None,
+                  n: int | None) -> tuple[ItemSource, dict[str, Any]]:
+    """The items `annotate --reask` would ask, as a source, and what they were chosen from;
+    nothing is stored."""
+    from umlsgraph.annotate import strategy
+    from umlsgraph.annotate.driver import check_reask, suspects
+
+    check_reask(reask)
+    if reask == "suspects":
+        subset = suspects(db, query, source, audited)
+        con = connect(db, read_only=True)
+        try:
+            count = int(con.execute(f"SELECT count(*) FROM ({subset.candidates_sql(query)})")
+                        .fetchall()[0][0])
+        finally:
+            con.close()
+        return subset, {"reask": reask, "chosen": count}
+    chosen = strategy.choose_contradictions(
+        db, query, source, n or query.sample.size, annotator.name, annotator.prompt_hash(query),
+        reask_from, model, audited, store=False)
+    return chosen.source, {"reask": reask, "reused": chosen.reused, "chosen": chosen.size,
+                           **chosen.about}
 
 
 def _prompts(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
