@@ -23,6 +23,10 @@ ModelOption = Annotated[Path | None, typer.Option(
     "validation metrics and confusion matrix, and picks its predictions (default: the model "
     "that labelled last).")]
 OutOption = Annotated[Path, typer.Option("--out", help="Folder for report.html and the PNGs.")]
+GoldOption = Annotated[Path | None, typer.Option(
+    "--gold", help="Gold labels (CSV with id,label, or JSON Lines): scores the annotators, "
+    "the encoder (all and held-out items) and what export selects against them, in a "
+    "'Quality against gold' section.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print what each section found as JSON.")]
 
 
@@ -32,12 +36,13 @@ def register(app: typer.Typer) -> None:
 
 def report(query: QueryArg, db: DbOption = DEFAULT_DB, model: ModelOption = None,
            corpus: CorpusOption = None, out: OutOption = Path("report"),
-           json_output: JsonOption = False) -> None:
+           gold: GoldOption = None, json_output: JsonOption = False) -> None:
     """Write a self-contained HTML report: class balance, parse failures, training curve,
-    confusion matrix, predicted probabilities and the subontology, with PNGs beside it."""
+    confusion matrix, predicted probabilities and the subontology, with PNGs beside it; with
+    --gold, the quality of the annotators, the encoder and the export against gold."""
     from umlsgraph.report.page import build_report
 
-    result = build_report(db, query, out, model_dir=model, corpus=corpus)
+    result = build_report(db, query, out, model_dir=model, corpus=corpus, gold=gold)
     if json_output:
         print_json({"html": str(result.html), "images": [str(p) for p in result.images],
                     "sections": result.sections})

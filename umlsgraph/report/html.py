@@ -58,6 +58,7 @@ td.num{text-align:right}pre{white-space:pre-wrap;margin:0;font-size:12px;max-wid
 .figs img{max-width:100%;min-width:0;height:auto;flex:0 1 auto}
 .missing{color:#975a16;background:#fffbeb;border-left:4px solid #d69e2e;padding:8px 12px}
 nav a{margin-right:14px;color:#2b6cb0}
+.note{color:#4a5568;font-style:italic}
 """
 
 
@@ -83,8 +84,15 @@ def render_html(query: Query, source: ItemSource, db: Path, sections: list[Secti
 
 
 def cards(sections: list[Section]) -> str:
+    """The summary cards; the F1 against gold comes first, and the validation F1 says what
+    it is measured against, so it is not read as quality."""
+    from umlsgraph.report.quality import headline
+
     facts = {s.key: s.facts for s in sections if not s.missing}
     cards = []
+    best = headline(facts["quality"]) if "quality" in facts else None
+    if best is not None:
+        cards.append((num(best[1]), f"F1 against gold: {best[0]}"))
     if "annotations" in facts:
         total = sum(sum(c.values()) for c in facts["annotations"].values())
         cards.append((f"{total:,}", "annotations"))
@@ -93,7 +101,7 @@ def cards(sections: list[Section]) -> str:
         cards.append((pct(f["unparseable"], f["answers"]), "parse failures"))
     f1 = facts.get("training", {}).get("metrics", {}).get("f1")
     if f1 is not None:
-        cards.append((num(f1), "validation F1"))
+        cards.append((num(f1), "validation F1 (against the annotator's labels)"))
     if "predictions" in facts:
         cards.append((f"{facts['predictions']['items']:,}", "items labelled"))
     if "subontology" in facts:

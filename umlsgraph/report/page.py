@@ -4,7 +4,9 @@
 tables, the model folder's `umlsgraph.json`, the subontology the predictions select) and
 writes ``report.html`` (every image inlined as a base64 PNG, no external URL, no script)
 plus the same PNGs beside it. A step that has not run yet becomes a section that says which
-command to run, so a report can be made at any point of the pipeline.
+command to run, so a report can be made at any point of the pipeline. With gold labels
+(`gold=`) it scores the annotator, the encoder and the export against them ("Quality against
+gold"); without, that section says the only F1 shown is against the annotator's own labels.
 """
 
 
@@ -19,6 +21,7 @@ from umlsgraph.db.items import ItemSource, source_for
 from umlsgraph.outputs import check_folder, claim_folder
 from umlsgraph.query import Query, load_query
 from umlsgraph.report.html import Section, render_html
+from umlsgraph.report.quality import GoldInput, audit_section, gold_section, read_gold_input
 from umlsgraph.report.sections import (
     Hints,
     annotation_section,
@@ -50,18 +53,30 @@ def _is_report(folder: Path) -> bool:
 
 def build_report(db: str | Path, query: str | Path | Query, out: str | Path,
                  model_dir: str | Path | None = None, corpus: str | None = None,
-                 source: ItemSource | None = None) -> ReportResult:
-    """Write `out`/report.html and its PNGs for `query` on the items of `source` (or corpus)."""
+                 source: ItemSource | None = None, gold: GoldInput | None = None
+                 ) -> ReportResult:
+    """Write `out`/report.html and its PNGs for `query` on the items of `source` (or corpus).
+
+    `gold`: a gold file (id,label) to score the annotators, the encoder and the export
+    against, or metrics already measured against gold (`quality.Gold`, or a dict of
+    `evaluate` results by what was measured)."""
     q = query if isinstance(query, Query) else load_query(query)
     src = source or source_for(corpus)
     out = check_folder(out, "report", ours=_is_report)
     hint = Hints(q, src, Path(db), Path(model_dir) if model_dir else None)
+    folder = Path(model_dir) if model_dir else None
+    meta = read_model_meta(folder)
     con = connect(db, read_only=True)
     try:
-        folder = Path(model_dir) if model_dir else None
-        meta = read_model_meta(folder)
         model = choose_model(con, q, src, folder, meta)
-        sections = [annotation_section(con, q, src, hint), failure_section(con, q, src, hint),
+    finally:
+        con.close()  # scoring against gold (`evaluate`) opens the store itself
+    measured = read_gold_input(db, q, src, gold, model) if gold is not None else None
+    con = connect(db, read_only=True)
+    try:
+        sections = [gold_section(measured, q),
+                    annotation_section(con, q, src, hint), failure_section(con, q, src, hint),
+                    audit_section(con, q, src, hint, measured),
                     training_section(meta, folder, model, q, hint),
                     prediction_section(con, q, src, model, hint),
                     subontology_section(con, q, src, model, hint),

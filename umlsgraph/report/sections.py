@@ -175,9 +175,9 @@ def training_section(meta: dict[str, Any] | None, model_dir: Path | None, model:
     kept_text = kept.describe(kept.keep_of(meta), run.get("best_epoch", "?"),
                               run.get("epochs", "?"), meta.get("history") or [], query.positive)
     section.body.append(
-        f"<p>Model <code>{escape(str(model_dir))}</code> "
+        f"<p>Model {path_code(str(model_dir))} "
         f"(id <code>{escape(str(meta.get('model_id')))}</code>), fine-tuned from "
-        f"<code>{escape(str(meta.get('base_model')))}</code> on "
+        f"{path_code(str(meta.get('base_model')))} on "
         f"{run.get('n_train', '?')} labelled items, validated on {run.get('n_val', '?')}, "
         f"{run.get('epochs', '?')} epochs in {run.get('seconds', 0):.0f} s; "
         f"{escape(kept_text)}.</p>")
@@ -186,7 +186,9 @@ def training_section(meta: dict[str, Any] | None, model_dir: Path | None, model:
         section.images.append(Image("training_curve", plots.training_curve(
             history, kept_epoch=run.get("best_epoch")), "validation loss and F1 per epoch"))
     metrics, confusion = validation_metrics(meta)
+    against = validation_basis(run)
     if metrics:
+        section.body.append(f"<p class='note'>{escape(against)}.</p>")
         section.body.append(table(["validation metric (kept epoch)", "value"],
                                    [[k, num(v)] for k, v in metrics.items()]))
     categories = list(meta.get("categories") or query.categories)
@@ -195,9 +197,30 @@ def training_section(meta: dict[str, Any] | None, model_dir: Path | None, model:
                                     plots.confusion_matrix(confusion, categories),
                                     "validation confusion matrix"))
     section.facts = {"model": str(model_dir), "model_id": meta.get("model_id"),
-                     "epochs": len(history), "kept": kept_text, "metrics": metrics,
+                     "base_model": meta.get("base_model"), "epochs": len(history),
+                     "kept": kept_text, "metrics": metrics, "measured_against": against,
                      "confusion": confusion}
     return section
+
+
+def validation_basis(run: dict[str, Any]) -> str:
+    """What the validation metrics are measured against, in words: the annotator's own
+    labels on the held-back split, which says how well the encoder copies the annotator."""
+    n_train, n_val = run.get("n_train"), run.get("n_val")
+    share = (f"a {round(100 * n_val / (n_train + n_val))}% validation split ({n_val:,} items)"
+             if isinstance(n_train, int) and isinstance(n_val, int) and n_val else
+             "a validation split")
+    return (f"F1 against the annotator's own labels on {share}, not against truth: it says "
+            "how well the encoder copies the annotator (see Quality against gold)")
+
+
+def path_code(path: str) -> str:
+    """A model path as code: a local folder shows its last two parts, the full path as its
+    tooltip; a hub id (`org/name`) as it is."""
+    parts = Path(path).parts
+    if not (Path(path).is_absolute() or path.startswith(("~", "."))) or len(parts) < 3:
+        return f"<code>{escape(path)}</code>"
+    return f"<code title=\"{escape(path)}\">…/{escape('/'.join(parts[-2:]))}</code>"
 
 
 def is_matrix(value: Any) -> bool:
@@ -395,7 +418,7 @@ def consistency_section(con: duckdb.DuckDBPyConnection, query: Query, source: It
         if rows:
             section.body.append(f"<h3>Most surprising {title}</h3>")
             section.body.append(table(
-                ["cui", "name", "P", "surprise", "why"],
+                ["id", "name", "P", "surprise", "why"],
                 [[r["cui"], clip(r["name"] or "", 80), consistency.probability(r["probability"]),
                   f"{r['surprise']:.2f}", clip(why(r), 300)] for r in rows]))
     return section

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,17 +84,42 @@ def run_demo(out: str | Path, llm: str = "embed", n: int = 2000, epochs: int | N
              report: bool = True, on_step: Callable[[StepResult], None] | None = None,
              audit_folds: int = 3, seed: int | None = None) -> DemoResult:
     """Run the pipeline on HPO, score annotator and encoder against HPO's hierarchy, then
-    audit the annotator's labels (`audit_folds` 0 skips it) and score the audit's flags."""
+    audit the annotator's labels (`audit_folds` 0 skips it) and score the audit's flags; the
+    report comes last, with the scores against gold and what the audit found."""
     out = Path(out)
     claim_folder(out, "demo folder", ours=lambda folder: (folder / "hpo.duckdb").is_file())
     settings = demo_settings(out, llm, n, epochs, report, seed)
-    steps = run_pipeline(settings, on_step)
+    def before_report(step: StepResult) -> None:
+        if on_step and step.name != "report":
+            on_step(step)
+
+    steps = [step for step in run_pipeline(replace(settings, report=False), before_report)
+             if step.name != "report"]
     result = DemoResult(settings, steps)
     result.gold_csv, result.metrics = score(settings, out)
     result.contradictions = contradictions(settings)
     if audit_folds:
         result.audit = audit_labels(settings, audit_folds)
+    steps.append(_report(settings, result))
+    if on_step:
+        on_step(steps[-1])
     return result
+
+
+def _report(settings: RunSettings, result: DemoResult) -> StepResult:
+    """The report, written after the audit, with the demo's own scores against HPO's gold."""
+    import time
+
+    from umlsgraph.evaluate.evaluation import read_gold
+    from umlsgraph.report.quality import Gold
+    from umlsgraph.workflows.run import _query, step_report
+
+    started = time.monotonic()
+    labels = read_gold(result.gold_csv, _query(settings)) if result.gold_csv else None
+    gold = Gold(result.metrics, labels, f"HPO's hierarchy (gold = the {GOLD_ROOT} subtree)")
+    step = step_report(settings, gold=gold)
+    step.seconds = time.monotonic() - started
+    return step
 
 
 def audit_labels(settings: RunSettings, folds: int) -> dict[str, Any]:

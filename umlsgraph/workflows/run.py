@@ -271,12 +271,14 @@ def _suffix(fmt: str) -> str:
     return {"neo4j-admin": "neo4j-admin", "csv": "csv", "parquet": "parquet"}.get(fmt, fmt)
 
 
-def step_report(settings: RunSettings) -> StepResult:
+def step_report(settings: RunSettings, gold: Any = None) -> StepResult:
+    """The HTML report; `gold` (a gold file, or `umlsgraph.report.quality.Gold`) adds its
+    "Quality against gold" section."""
     if not settings.report:
         return StepResult("report", "skipped", "not asked (--report)")
     from umlsgraph.report.page import build_report
 
     out = settings.model_dir / "report"
     result = build_report(settings.db, _query(settings), out, model_dir=settings.model_dir,
-                          corpus=settings.corpus)
+                          corpus=settings.corpus, gold=gold)
     return StepResult("report", "done", f"{result.html}")
