@@ -26,6 +26,7 @@ from umlsgraph.errors import AnnotationError, StoreError
 from umlsgraph.export.subontology import NODES, build, build_all
 from umlsgraph.query import load_query
 from umlsgraph.report.review import build_review, review_rows
+from umlsgraph.selection import SelectionOptions, select
 from umlsgraph.settings import RunSettings
 from umlsgraph.workflows.run import step_export
 
@@ -141,7 +142,10 @@ def test_review_follows_both_rules(loaded_db: Path, tmp_path: Path) -> None:
     assert result.model == "models/a"
     con = duckdb.connect(str(loaded_db), read_only=True)
     try:
-        rows = review_rows(con, load_query(QUERY), result.model, 0.2, ["human:b", "llm:a"])
+        chosen = select(con, load_query(QUERY), SelectionOptions(model=result.model,
+                                                                 closure="none"))
+        rows = review_rows(con, load_query(QUERY), result.model, 0.2, ["human:b", "llm:a"],
+                           selected=chosen.selected_sql)
     finally:
         con.close()
     shown = {r[0]: (r[5], r[6]) for r in rows if r[0] in ids}

@@ -8,7 +8,7 @@ loader (`neo4j/bolt.py`), so a concept looks the same in every output.
 from __future__ import annotations
 
 from umlsgraph.db.connection import SUPPRESSIBLE
-from umlsgraph.db.sql import literal
+from umlsgraph.db.sql import literal, unbar
 
 
 def concept_attributes_sql(ids_sql: str) -> str:
@@ -22,23 +22,24 @@ def concept_attributes_sql(ids_sql: str) -> str:
     return f"""
     WITH ids AS (SELECT DISTINCT id FROM ({ids_sql})),
     eng AS (
-        SELECT n.cui, replace(n.str, '&#x7C;', '|') AS s FROM names n
+        SELECT n.cui, {unbar('n.str')} AS s FROM names n
         WHERE n.cui IN (SELECT id FROM ids) AND n.lat = 'ENG'
           AND coalesce(n.suppress, '') NOT IN ({suppressed})),
     syn AS (
         SELECT e.cui, list(s ORDER BY lower(s)) AS synonyms FROM (
             SELECT cui, first(s ORDER BY length(s), s) AS s FROM eng GROUP BY cui, lower(s)) e
         JOIN concepts c ON c.cui = e.cui
-        WHERE lower(e.s) <> lower(replace(c.name, '&#x7C;', '|')) GROUP BY e.cui),
+        WHERE lower(e.s) <> lower({unbar('c.name')}) GROUP BY e.cui),
     sty AS (
         SELECT cui, list(DISTINCT sty ORDER BY sty) AS semantic_types,
                list(DISTINCT tui ORDER BY tui) AS tuis
         FROM semantic_types WHERE cui IN (SELECT id FROM ids) GROUP BY cui),
     def AS (
-        SELECT cui, first(def ORDER BY length(def) DESC, def) AS definition FROM definitions
+        SELECT cui, {unbar('first(def ORDER BY length(def) DESC, def)')} AS definition
+        FROM definitions
         WHERE cui IN (SELECT id FROM ids) AND coalesce(suppress, '') NOT IN ({suppressed})
         GROUP BY cui)
-    SELECT c.cui, replace(c.name, '&#x7C;', '|') AS name,
+    SELECT c.cui, {unbar('c.name')} AS name,
            c.cui IN (SELECT cui FROM eng) AS english,
            coalesce(sty.semantic_types, []::VARCHAR[]) AS semantic_types,
            coalesce(sty.tuis, []::VARCHAR[]) AS tuis,

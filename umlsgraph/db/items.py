@@ -20,7 +20,7 @@ import duckdb
 from umlsgraph.db import PREFERRED_ATOM_ORDER, SUPPRESSIBLE, require_tables
 from umlsgraph.db.hierarchy import oriented_rows_sql, parent_rows_sql
 from umlsgraph.db.schema import CORPUS_ITEMS
-from umlsgraph.db.sql import in_list, literal
+from umlsgraph.db.sql import in_list, literal, unbar
 from umlsgraph.errors import StoreError
 from umlsgraph.query import Query, TextOptions
 
@@ -192,7 +192,7 @@ def concept_text_sql(options: TextOptions, ids_sql: str) -> str:
     return f"""
     WITH ids AS ({ids_sql}),
     clean AS (
-        SELECT DISTINCT n.cui, lower(replace(n.str, '&#x7C;', '|')) AS s FROM names n
+        SELECT DISTINCT n.cui, lower({unbar('n.str')}) AS s FROM names n
         WHERE n.cui IN (SELECT id FROM ids) AND n.lat = 'ENG'
           AND coalesce(n.suppress, '') NOT IN ({suppressed})),
     syn AS (

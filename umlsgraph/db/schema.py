@@ -13,6 +13,7 @@ from __future__ import annotations
 import duckdb
 
 from umlsgraph.db.hierarchy import HIERARCHICAL, edges_sql
+from umlsgraph.db.sql import unbar
 
 ANNOTATIONS = "annotations"
 PREDICTIONS = "predictions"
@@ -75,9 +76,9 @@ DDL: dict[str, str] = {
 #: into a new load (the reload would make them stale anyway).
 DERIVED: dict[str, str] = {
     # every (cui, name) once, lower-cased beforehand (UMLS's &#x7C; back to |), sorted by `s`
-    NAME_SEARCH: """CREATE OR REPLACE TABLE name_search AS
+    NAME_SEARCH: f"""CREATE OR REPLACE TABLE name_search AS
         SELECT cui, str, s, length(str)::INTEGER AS len FROM (
-            SELECT DISTINCT cui, str, lower(replace(str, '&#x7C;', '|')) AS s FROM names)
+            SELECT DISTINCT cui, str, lower({unbar('str')}) AS s FROM names)
         ORDER BY s""",
     NAME_SEARCH_STAMP: "CREATE OR REPLACE TABLE name_search_stamp (stamp VARCHAR)",
     # every distinct hierarchy edge twice, child -> parent (up) and parent -> child, sorted

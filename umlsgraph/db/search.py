@@ -20,6 +20,7 @@ import duckdb
 
 from umlsgraph.db import schema, stamp
 from umlsgraph.db.connection import transaction
+from umlsgraph.db.sql import unbar
 
 TABLE = schema.NAME_SEARCH
 STAMP = schema.NAME_SEARCH_STAMP
@@ -33,7 +34,7 @@ WITH top AS (
            CASE WHEN s = $q THEN 0 WHEN starts_with(s, $q) THEN 1 ELSE 2 END AS rank
     FROM {TABLE} WHERE contains(s, $q) ORDER BY rank, len, cui LIMIT $m),
 best AS (SELECT *, row_number() OVER (PARTITION BY cui ORDER BY rank, len, r) AS k FROM top)
-SELECT b.cui, replace(c.name, '&#x7C;', '|'), replace(n.str, '&#x7C;', '|'),
+SELECT b.cui, {unbar('c.name')}, {unbar('n.str')},
        ['exact', 'prefix', 'substring'][b.rank + 1], (SELECT count(*) FROM top)
 FROM best b JOIN concepts c USING (cui) JOIN {TABLE} n ON n.rowid = b.r
 WHERE b.k = 1 ORDER BY b.rank, b.len, b.cui LIMIT $limit"""
@@ -47,7 +48,7 @@ WITH hits AS (
     FROM {TABLE} WHERE contains(s, $q)),
 best AS (SELECT cui, arg_min(str, (rank, len, str)) AS str, min((rank, len)) AS key
          FROM hits GROUP BY cui)
-SELECT b.cui, replace(c.name, '&#x7C;', '|'), replace(b.str, '&#x7C;', '|'),
+SELECT b.cui, {unbar('c.name')}, {unbar('b.str')},
        ['exact', 'prefix', 'substring'][b.key[1] + 1], 0
 FROM best b JOIN concepts c USING (cui)
 ORDER BY b.key[1], b.key[2], b.cui LIMIT $limit"""

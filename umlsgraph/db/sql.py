@@ -35,3 +35,13 @@ def identifier(name: str) -> str:
 def in_list(values: Iterable[str]) -> str:
     """The inside of ``IN (...)`` for a fixed list of strings."""
     return ", ".join(literal(v) for v in values)
+
+
+#: How UMLS writes `|` inside an RRF field (MRCONSO.STR, MRDEF.DEF, …).
+RRF_BAR = "&#x7C;"
+
+
+def unbar(expression: str) -> str:
+    """SQL of `expression` (a column) with UMLS's `&#x7C;` read back as `|`: every place that
+    shows or exports a stored string calls this, so the rule is written once."""
+    return f"replace({expression}, {literal(RRF_BAR)}, '|')"

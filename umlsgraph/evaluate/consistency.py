@@ -47,6 +47,7 @@ from typing import Any
 import duckdb
 
 from umlsgraph.db import connect
+from umlsgraph.db.sql import unbar
 from umlsgraph.errors import NotFoundError, QueryError
 from umlsgraph.query import Query, load_query
 from umlsgraph.selection import Selection, SelectionOptions, select
@@ -199,7 +200,7 @@ def _neighbours(edges: str, key: str, other: str, rows: str) -> str:
     """SQL of (id, list, count): the `other` ends of `edges` whose `key` end is in `rows`,
     the most believed first, at most NEIGHBOURS of them, each {cui, name, probability}."""
     return f"""SELECT e.{key} AS id, count(*) AS n, list({{'cui': e.{other},
-            'name': replace(c.name, '&#x7C;', '|'), 'probability': round(b.probability, 4)}}
+            'name': {unbar('c.name')}, 'probability': round(b.probability, 4)}}
             ORDER BY coalesce(b.belief, 0.5) DESC, e.{other})[1:{NEIGHBOURS}] AS list
         FROM {edges} e JOIN concepts c ON c.cui = e.{other}
         LEFT JOIN check_scores b ON b.id = e.{other}
@@ -214,7 +215,7 @@ def _rows(con: duckdb.DuckDBPyConnection, table: str, where: str, limit: int | N
     WITH top AS (SELECT * FROM {table} WHERE {where} ORDER BY surprise DESC, id {cap}),
     par AS ({_neighbours(parent_edges, "child", "parent", "top")}),
     kids AS ({_neighbours("check_up", "parent", "child", "top")})
-    SELECT t.id AS cui, replace(c.name, '&#x7C;', '|') AS name,
+    SELECT t.id AS cui, {unbar('c.name')} AS name,
            round(b.probability, 4) AS probability, b.annotation,
            round(t.surprise, 4) AS surprise, {columns},
            coalesce(par.list, []) AS {parents}, coalesce(kids.list, []) AS selected_children

@@ -23,7 +23,7 @@ import duckdb
 from umlsgraph.db import SUPPRESSIBLE, stream
 from umlsgraph.db import mentions as store
 from umlsgraph.db.items import CORPUS_TABLE, CorpusSource
-from umlsgraph.db.sql import in_list
+from umlsgraph.db.sql import in_list, unbar
 from umlsgraph.errors import ExportError
 
 #: Shorter names ("ALL", "CA") match common words once case is ignored.
@@ -54,7 +54,7 @@ def names(con: duckdb.DuckDBPyConnection, cuis: list[str]) -> dict[str, list[str
     con.register("_mention_cuis", pa.table({"cui": pa.array(cuis, pa.string())}))
     try:
         rows = con.execute(f"""
-            SELECT lower(replace(str, '&#x7C;', '|')) AS s, list(DISTINCT cui ORDER BY cui)
+            SELECT lower({unbar('str')}) AS s, list(DISTINCT cui ORDER BY cui)
             FROM names WHERE cui IN (SELECT cui FROM _mention_cuis) AND lat = 'ENG'
               AND coalesce(suppress, '') NOT IN ({in_list(SUPPRESSIBLE)})
               AND length(trim(str)) >= {MIN_NAME_CHARS}

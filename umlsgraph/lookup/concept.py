@@ -17,6 +17,7 @@ import duckdb
 from umlsgraph.curies import to_cui
 from umlsgraph.db import annotation_store, connect, prediction_store, require_tables
 from umlsgraph.db.hierarchy import oriented_rows_sql
+from umlsgraph.db.sql import unbar
 from umlsgraph.errors import AnnotationError, NotFoundError, QueryError, StoreError
 from umlsgraph.query import load_query
 
@@ -50,7 +51,7 @@ def _find(con: duckdb.DuckDBPyConnection, cui: str) -> tuple[str, str]:
     if not cui:
         raise NotFoundError("give a concept id, e.g. umlsgraph concept C0027765")
     for candidate in dict.fromkeys((cui, cui.upper())):
-        row = con.execute("SELECT cui, replace(name, '&#x7C;', '|') FROM concepts WHERE cui = ?",
+        row = con.execute(f"SELECT cui, {unbar('name')} FROM concepts WHERE cui = ?",
                           [candidate]).fetchall()
         if row:
             return row[0]
@@ -65,7 +66,7 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, *params: Any) -> list[dict[s
 
 def _synonyms(con: duckdb.DuckDBPyConnection, cui: str) -> dict[str, list[dict[str, Any]]]:
     """Source (SAB) -> its names for the concept, with term type and language."""
-    rows = _rows(con, """SELECT sab, replace(str, '&#x7C;', '|') AS name, tty, lat
+    rows = _rows(con, f"""SELECT sab, {unbar('str')} AS name, tty, lat
         FROM names WHERE cui = ? ORDER BY sab, lat, tty, str""", cui)
     out: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
@@ -82,7 +83,7 @@ def _relatives(con: duckdb.DuckDBPyConnection, cui: str, role: str) -> list[dict
     """The concept's parents (role 'parent') or children ('child'), with names and sources."""
     other, me = ("parent", "child") if role == "parent" else ("child", "parent")
     cursor = con.execute(f"""
-        SELECT e.{other} AS cui, replace(c.name, '&#x7C;', '|') AS name,
+        SELECT e.{other} AS cui, {unbar('c.name')} AS name,
                list(DISTINCT e.sab ORDER BY e.sab) FILTER (WHERE e.sab IS NOT NULL) AS sources
         FROM ({_edges_sql()}) e LEFT JOIN concepts c ON c.cui = e.{other}
         WHERE e.{me} = $cui GROUP BY ALL ORDER BY name, cui LIMIT $limit""",

@@ -34,7 +34,7 @@ from urllib.parse import quote
 import duckdb
 
 from umlsgraph.db import SUPPRESSIBLE
-from umlsgraph.db.sql import in_list, literal
+from umlsgraph.db.sql import in_list, literal, unbar
 from umlsgraph.errors import ExportError
 from umlsgraph.export.formats.rdf import DEFAULT_BASE_IRI, check_base_iri, encoded_cui_sql
 from umlsgraph.export.subontology import EDGES, HIERARCHY_TYPE, NODES, Subontology
@@ -148,7 +148,7 @@ def atoms_sql() -> str:
     """SQL of the selected concepts' non-suppressed atoms (cui, aui, lat, sab, tty, code, s),
     `s` the string with UMLS's `&#x7C;` read back as `|`: the one scan of `names`."""
     return f"""
-    SELECT cui, aui, lat, sab, tty, code, replace(str, '&#x7C;', '|') AS s FROM names
+    SELECT cui, aui, lat, sab, tty, code, {unbar('str')} AS s FROM names
     WHERE cui IN (SELECT cui FROM {NODES}) AND coalesce(suppress, '') NOT IN ({_suppressed()})"""
 
 
