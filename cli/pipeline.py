@@ -45,17 +45,20 @@ def run(
     export_dir: Annotated[Path | None, typer.Option("--export-dir", help="Where exports go (default OUT/export).")] = None,
     report: Annotated[bool | None, typer.Option("--report/--no-report", help="Also write the HTML report.")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:1…")] = None,
+    reask_with: Annotated[str | None, typer.Option("--reask-with", help="After label: re-ask the most surprising islands and holes of the selection (`umlsgraph check`) with this stronger annotator (hf:…, openai:…, labels:FILE), retrain on its answers over the first annotator's, relabel, and export from the retrained model (OUT/reask).")] = None,
+    reask_budget: Annotated[int | None, typer.Option("--reask-budget", min=1, help="How many contradictions --reask-with answers (N items of that annotator; `umlsgraph plan --reask contradictions` prices them).")] = None,
     project: Annotated[Path | None, typer.Option("--project", help="Project file (TOML, [run] table) with these settings; flags win.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the step summary as JSON.")] = False,
 ) -> None:
-    """Load → annotate → train → label → export in one command; re-runs do only missing work."""
+    """Load → annotate → train → label (→ reask → retrain → relabel) → export in one command;
+    re-runs do only missing work."""
     from umlsgraph.workflows.run import resolve_settings, run_pipeline
 
     flags = dict(query=query, db=db, release=release, corpus=corpus, llm=llm,
                  labels_file=labels_file, n=n, base_model=base_model, out=out, epochs=epochs,
                  max_length=max_length, batch_size=batch_size, seed=seed,
                  formats=split_csv(formats) or None, export_dir=export_dir, report=report,
-                 device=device)
+                 device=device, reask_with=reask_with, reask_budget=reask_budget)
     settings = resolve_settings(flags, project)
     started = time.monotonic()
     steps = run_pipeline(settings, None if json_output else _print_step)
@@ -63,8 +66,10 @@ def run(
         print_json([{"step": s.name, "status": s.status, "detail": s.detail,
                      "seconds": round(s.seconds, 2)} for s in steps])
         return
-    console.print(f"Finished in {time.monotonic() - started:.0f} s. Model: {settings.model_dir}"
-                  f"  Exports: {settings.exports}")
+    from umlsgraph.workflows.run import final_model_dir
+
+    console.print(f"Finished in {time.monotonic() - started:.0f} s. Model: "
+                  f"{final_model_dir(settings)}  Exports: {settings.exports}")
 
 
 def demo(

@@ -220,16 +220,37 @@ class RunSettings:
     export_dir: Path | None = None
     report: bool = False
     device: str = "auto"
+    #: After `label`: re-ask this many of the first model's contradictions (islands and
+    #: holes) with `reask_with`, a stronger annotator, then retrain on its answers over the
+    #: first annotator's, relabel and export from the retrained model.
+    reask_with: str | None = None
+    reask_budget: int | None = None
 
     def __post_init__(self) -> None:
         """Counts from flags or a project file: 0 or less is an error, never "the default"."""
-        for name in ("n", "annotate_batch_size", "epochs", "max_length", "batch_size"):
+        for name in ("n", "annotate_batch_size", "epochs", "max_length", "batch_size",
+                     "reask_budget"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool)
                                       or value < 1):
                 raise InputFileError(f"setting '{name}' is {value!r}; it must be a whole "
                                      "number of at least 1")
         annotation_input(self.llm, self.labels_file, DEFAULT_LLM)
+        self._check_reask()
+
+    def _check_reask(self) -> None:
+        """A re-ask needs its annotator and its budget, another annotator, and a hierarchy."""
+        if (self.reask_with is None) != (self.reask_budget is None):
+            raise InputFileError("give --reask-with LLM and --reask-budget N together (re-ask "
+                                 "N contradictions with a stronger annotator)")
+        if self.reask_with is None:
+            return
+        if self.corpus:
+            raise InputFileError("--reask-with re-asks the hierarchy's contradictions; a "
+                                 "--corpus has no hierarchy")
+        if self.labels_file is None and self.reask_with == self.backend:
+            raise InputFileError(f"--reask-with {self.reask_with} is the annotator that "
+                                 "labelled the sample; re-ask with a stronger one")
 
     @property
     def backend(self) -> str:
@@ -246,6 +267,11 @@ class RunSettings:
     @property
     def exports(self) -> Path:
         return self.export_dir or self.model_dir / "export"
+
+    @property
+    def reask_model_dir(self) -> Path:
+        """Where the model retrained after a re-ask goes (inside the first one's folder)."""
+        return self.model_dir / "reask"
 
 
 @dataclass(frozen=True)

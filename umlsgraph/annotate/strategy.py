@@ -52,6 +52,10 @@ REASK_FROM = ("auto", "predictions", "annotations")
 POOL_FACTOR = 4
 
 
+class NothingToAsk(QueryError):
+    """A re-ask found nothing left to ask: no contradiction this annotator has not answered."""
+
+
 @dataclass(frozen=True)
 class Round:
     """A chosen round: the source restricted to its items, how many, and whether it was
@@ -224,7 +228,7 @@ def choose_contradictions(db: str | Path, query: Query, source: ItemSource, n: i
     finally:
         con.close()
     if not ids:
-        raise QueryError(f"--reask contradictions: the {about['from']} of '{query.name}' "
+        raise NothingToAsk(f"--reask contradictions: the {about['from']} of '{query.name}' "
                          f"({about['of']}) have no island or hole left that {annotator} has "
                          f"not answered ({about.get('islands', 0):,} islands, "
                          f"{about.get('holes', 0):,} holes in all)")

@@ -9,6 +9,11 @@ Every step first asks "is this already done?" and skips what is, so re-running a
 - train: skipped when the model folder holds a finished run on the same labels and settings,
   and resumed from its last checkpoint otherwise;
 - label: classifies only items this model has not labelled yet;
+- reask, retrain, relabel (with `reask_with`): the first model's most surprising islands and
+  holes, `reask_budget` of them, are chosen once (stored) and asked of the stronger
+  annotator, only those it has not answered; a model is trained on its answers over the first
+  annotator's (`--annotator STRONG,WEAK`) in `OUT/reask`, skipped when finished, and labels
+  only what it has not labelled; export then reads the retrained model's predictions;
 - export / report: cheap, rewritten from the stored predictions every time.
 
 Settings resolve in one place, in one order: defaults < project file (TOML) < environment
@@ -96,7 +101,7 @@ def run_pipeline(settings: RunSettings, on_step: Callable[[StepResult], None] | 
                  ) -> list[StepResult]:
     """Run every step in order, skipping what is done; returns what each step did."""
     results = []
-    for step in (step_load, step_annotate, step_train, step_label, step_export, step_report):
+    for step in steps(settings):
         started = time.monotonic()
         result = step(settings)
         result.seconds = time.monotonic() - started
@@ -104,6 +109,12 @@ def run_pipeline(settings: RunSettings, on_step: Callable[[StepResult], None] | 
         if on_step:
             on_step(result)
     return results
+
+
+def steps(settings: RunSettings) -> tuple[Step, ...]:
+    """The steps of a run, in order: the re-ask's three only where one is asked for."""
+    reask = (step_reask, step_retrain, step_relabel) if settings.reask_with else ()
+    return (step_load, step_annotate, step_train, step_label, *reask, step_export, step_report)
 
 
 def _query(settings: RunSettings) -> Any:
@@ -239,11 +250,122 @@ def step_label(settings: RunSettings) -> StepResult:
     return StepResult("label", status, detail, data=asdict(result))
 
 
+def step_reask(settings: RunSettings) -> StepResult:
+    """Ask the stronger annotator about the first model's most surprising contradictions."""
+    from umlsgraph.annotate import driver as annotating
+    from umlsgraph.annotate.backends import create
+    from umlsgraph.annotate.strategy import NothingToAsk
+
+    assert settings.reask_with is not None
+    strong = create(settings.reask_with)
+    try:
+        result = annotating.annotate(
+            settings.db, _query(settings), _source(settings), strong, n=settings.reask_budget,
+            batch_size=settings.annotate_batch_size, reask="contradictions",
+            reask_from="predictions", model=settings.model_dir)
+    except NothingToAsk as exc:
+        return StepResult("reask", "skipped", f"nothing to re-ask ({exc})")
+    finally:
+        strong.close()
+    about = result.reask
+    chosen = (f"{about['chosen']:,} contradictions chosen before" if about.get("reused") else
+              f"{about['chosen']:,} contradictions ({about['chosen_islands']:,} islands, "
+              f"{about['chosen_holes']:,} holes of {about['islands']:,} and "
+              f"{about['holes']:,})")
+    counts = ", ".join(f"{k}={v:,}" for k, v in sorted(result.counts.items()))
+    if not result.asked:
+        return StepResult("reask", "skipped", f"{chosen}: all answered by {strong.name}",
+                          data=result.as_dict())
+    return StepResult("reask", "done", f"{result.asked:,} of {chosen} asked with {strong.name} "
+                      f"({counts}, unparseable={result.unparseable:,})", data=result.as_dict())
+
+
+def step_retrain(settings: RunSettings) -> StepResult:
+    """Train again on the stronger annotator's answers over the first one's (its own folder,
+    resumed; skipped when finished on the same labels)."""
+    from umlsgraph.annotate.backends import create
+    from umlsgraph.train.trainer import train
+
+    assert settings.reask_with is not None
+    strong = create(settings.reask_with).name
+    if strong not in _annotators(settings):
+        return StepResult("retrain", "skipped", f"{strong} gave no label; the first model "
+                          "stands")
+    annotators = f"{strong},{_annotator_name(settings)}"
+    result = train(settings.db, _query(settings), _source(settings), train_config(settings),
+                   settings.reask_model_dir, annotator=annotators)
+    detail = f"on {annotators}: {result.n_train:,} train / {result.n_val:,} val, {result.kept()}"
+    status = "skipped" if result.already_done else "done"
+    return StepResult("retrain", status, detail + (" (already trained)" if result.already_done
+                                                   else ""), data={"model": str(result.out)})
+
+
+def step_relabel(settings: RunSettings) -> StepResult:
+    """Label every candidate with the retrained encoder; the contradictions before and after."""
+    from umlsgraph.label.labeller import label
+
+    if final_model_dir(settings) != settings.reask_model_dir:
+        return StepResult("relabel", "skipped", "no retrained model; the first model stands")
+    result = label(settings.db, _query(settings), _source(settings), settings.reask_model_dir,
+                   batch_size=None, device=settings.device)
+    status = "done" if result.labelled else "skipped"
+    detail = (f"{result.labelled:,} labelled ({result.already:,} already), "
+              f"{result.positives:,} positive of {result.candidates:,}")
+    before = _contradiction_counts(settings, settings.model_dir)
+    after = _contradiction_counts(settings, settings.reask_model_dir)
+    data: dict[str, Any] = {**asdict(result), "contradictions_before": before,
+                            "contradictions_after": after}
+    if before and after:
+        detail += (f"; islands {before['islands']:,} → {after['islands']:,}, holes "
+                   f"{before['holes']:,} → {after['holes']:,}")
+    return StepResult("relabel", status, detail, data=data)
+
+
+def _annotators(settings: RunSettings) -> list[str]:
+    from umlsgraph.db import annotation_store, connect
+
+    con = connect(settings.db, read_only=True)
+    try:
+        return annotation_store.annotators(con, _query(settings).name, _source(settings).key)
+    finally:
+        con.close()
+
+
+def _contradiction_counts(settings: RunSettings, model_dir: Path) -> dict[str, int]:
+    """`check`'s counts of a model's selection (only the counts: a few seconds on all of
+    UMLS); empty when it selects nothing."""
+    from umlsgraph.errors import NotFoundError
+    from umlsgraph.evaluate.consistency import check
+    from umlsgraph.model_folder import read_meta
+    from umlsgraph.selection import SelectionOptions
+
+    options = SelectionOptions(model=read_meta(model_dir)["model_id"])
+    try:
+        return check(settings.db, _query(settings), options, limit=0).counts
+    except NotFoundError:
+        return {}
+
+
+def final_model_dir(settings: RunSettings) -> Path:
+    """The model whose predictions a run exports: the retrained one once it is finished."""
+    from umlsgraph.errors import ModelError
+    from umlsgraph.model_folder import read_meta
+
+    if settings.reask_with and settings.reask_model_dir.is_dir():
+        try:
+            read_meta(settings.reask_model_dir)
+        except ModelError:  # not trained, or its training did not finish
+            return settings.model_dir
+        return settings.reask_model_dir
+    return settings.model_dir
+
+
 def step_export(settings: RunSettings) -> StepResult:
     """Write the subontology in every requested format (cheap: always rewritten)."""
     from umlsgraph.model_folder import read_meta
 
-    model = read_meta(settings.model_dir)["model_id"]  # this run's predictions, not the latest
+    # this run's predictions, not the latest: the retrained model's after a re-ask
+    model = read_meta(final_model_dir(settings))["model_id"]
     if settings.corpus:
         from umlsgraph.corpus.catalog import export_corpus
         out = settings.exports / f"{safe_filename(settings.corpus, 'corpus')}.parquet"

@@ -1,0 +1,134 @@
+"""`umlsgraph run --reask-with LLM --reask-budget N`: after label, the first model's most
+surprising contradictions are re-asked with a stronger annotator (here `labels:FILE`), a model
+is retrained on its answers over the first annotator's, relabels, and export reads it; each
+step skips what is done."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import networkx as nx
+import pytest
+from typer.testing import CliRunner
+from umlsgraph_cli.main import app
+
+from tests.annotate.test_reask_contradictions import planted, truth, write_labels
+from tests.subontology_data import MODEL, write_predictions
+from tests.training_data import annotate as store_labels
+from umlsgraph.errors import InputFileError
+from umlsgraph.model_folder import write_meta
+from umlsgraph.query import load_query
+from umlsgraph.settings import RunSettings
+from umlsgraph.workflows import run as workflow
+
+QUERY = load_query("nervous_system")
+runner = CliRunner()
+
+
+def fake_model(folder: Path, model_id: str = MODEL) -> Path:
+    """A finished model folder as far as its umlsgraph.json says (no weights)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_meta(folder, {"model_id": model_id, "complete": True})
+    return folder
+
+
+@pytest.fixture
+def first_run(loaded_db: Path, tmp_path: Path) -> RunSettings:
+    """A store the first model has labelled (planted contradictions), a weak annotator's
+    labels, and a strong annotator's labels file."""
+    write_predictions(loaded_db, planted())
+    store_labels(loaded_db, QUERY, {c: "yes" for c in planted()}, annotator="labels:weak.csv")
+    strong = write_labels(tmp_path / "strong.csv", truth(loaded_db))
+    fake_model(tmp_path / "model")
+    return RunSettings(query="nervous_system", db=loaded_db, out=tmp_path / "model",
+                       labels_file=tmp_path / "weak.csv", reask_with=f"labels:{strong}",
+                       reask_budget=2)
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"reask_with": "labels:x.csv"}, "together"),
+    ({"reask_budget": 5}, "together"),
+    ({"reask_with": "labels:x.csv", "reask_budget": 0}, "at least 1"),
+    ({"llm": "embed", "reask_with": "embed", "reask_budget": 5}, "re-ask with a stronger one"),
+    ({"corpus": "imdb", "reask_with": "labels:x.csv", "reask_budget": 5}, "no hierarchy"),
+])
+def test_reask_settings_are_checked(values: dict[str, Any], message: str) -> None:
+    with pytest.raises(InputFileError, match=message):
+        RunSettings(query="nervous_system", **values)
+
+
+def test_the_reask_steps_run_only_when_asked_for(first_run: RunSettings) -> None:
+    names = [s.__name__ for s in workflow.steps(first_run)]
+    assert names[3:7] == ["step_label", "step_reask", "step_retrain", "step_relabel"]
+    plain = RunSettings(query="nervous_system", llm="embed")
+    assert "step_reask" not in [s.__name__ for s in workflow.steps(plain)]
+
+
+def test_reask_asks_the_budget_once(first_run: RunSettings) -> None:
+    step = workflow.step_reask(first_run)
+    assert step.status == "done" and step.detail.startswith("2 of 2 contradictions")
+    assert step.data["reask"]["from"] == "predictions" and step.data["reask"]["of"] == MODEL
+    again = workflow.step_reask(first_run)
+    assert again.status == "skipped" and "all answered" in again.detail
+
+
+def test_retrain_trains_the_strong_answers_over_the_weak(first_run: RunSettings,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    skipped = workflow.step_retrain(first_run)
+    assert skipped.status == "skipped" and "gave no label" in skipped.detail
+    assert workflow.final_model_dir(first_run) == first_run.model_dir
+    workflow.step_reask(first_run)
+    calls: list[dict[str, Any]] = []
+
+    class Trained:
+        n_train, n_val, already_done, out = 10, 2, False, first_run.reask_model_dir
+
+        def kept(self) -> str:
+            return "kept epoch 1"
+
+    def train(db: Path, query: Any, source: Any, config: Any, out: Path,
+              annotator: str | None = None) -> Trained:
+        calls.append({"out": out, "annotator": annotator})
+        fake_model(out, "models/retrained")
+        return Trained()
+
+    monkeypatch.setattr("umlsgraph.train.trainer.train", train)
+    step = workflow.step_retrain(first_run)
+    assert step.status == "done"
+    assert calls == [{"out": first_run.model_dir / "reask",
+                      "annotator": "labels:strong.csv,labels:weak.csv"}]
+    assert workflow.final_model_dir(first_run) == first_run.model_dir / "reask"
+
+
+@pytest.mark.slow
+def test_run_with_a_reask_then_rerun_does_nothing(loaded_db: Path, minilm_path: Path,
+                                                  tmp_path: Path) -> None:
+    strong = write_labels(tmp_path / "strong.csv", truth(loaded_db))
+    args = ["run", "nervous_system", "--db", str(loaded_db), "--llm", "embed", "-n", "120",
+            "--base-model", str(minilm_path), "--out", str(tmp_path / "model"), "--epochs",
+            "1", "--max-length", "32", "--format", "graphml", "--reask-with",
+            f"labels:{strong}", "--reask-budget", "5", "--json"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    steps = {s["step"]: s for s in json.loads(first.stdout)}
+    assert [steps[k]["status"] for k in ("reask", "retrain", "relabel", "export")] == \
+        ["done"] * 4, steps
+    assert "labels:strong.csv,embed" in steps["retrain"]["detail"]
+    con = duckdb.connect(str(loaded_db), read_only=True)
+    asked = con.execute("SELECT count(*) FROM annotations WHERE annotator = 'labels:strong.csv'"
+                        ).fetchone()
+    model = json.loads((tmp_path / "model" / "reask" / "umlsgraph.json").read_text())
+    positives = {r[0] for r in con.execute("SELECT id FROM predictions WHERE label = 'yes' "
+                                           "AND model = ?", [model["model_id"]]).fetchall()}
+    con.close()
+    assert asked == (5,)
+    graph = nx.read_graphml(tmp_path / "model" / "export" / "nervous_system.graphml")
+    assert positives <= set(graph.nodes)  # the retrained model's selection (and its closure)
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0, again.output
+    steps = {s["step"]: s for s in json.loads(again.stdout)}
+    assert [steps[k]["status"] for k in ("annotate", "train", "label", "reask", "retrain",
+                                         "relabel")] == ["skipped"] * 6
