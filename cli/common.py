@@ -81,13 +81,6 @@ def selection_options(source: str = SOURCES[0], threshold: float | None = None,
                             annotator=annotator, closure=resolve(closure, descendants))
 
 
-def fail(message: str) -> None:
-    """Print one error line to stderr and exit 1: the only way a command reports user errors."""
-    err_console.print(f"[bold red]Error:[/bold red] {message}", highlight=False, markup=True,
-                      soft_wrap=True)
-    raise typer.Exit(1)
-
-
 def user_errors(fn: F) -> F:
     """The one error path of every command: any error becomes one line on stderr and a
     non-zero exit, never a traceback (set UMLSGRAPH_DEBUG=1 to see one).

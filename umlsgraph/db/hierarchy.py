@@ -68,14 +68,3 @@ def descendants_sql(root_sql: str = "?") -> str:
             UNION
             SELECT e.child FROM edges e JOIN sub ON e.parent = sub.cui)
         SELECT cui FROM sub"""
-
-
-def ancestors_sql(start_sql: str = "?") -> str:
-    """SQL of column `cui`: every concept above the start concept(s), the start excluded."""
-    return f"""
-        WITH RECURSIVE edges AS ({edges_sql()}),
-        up(cui) AS (
-            SELECT e.parent FROM edges e WHERE e.child IN ({start_sql})
-            UNION
-            SELECT e.parent FROM edges e JOIN up ON e.child = up.cui)
-        SELECT cui FROM up"""

@@ -31,7 +31,6 @@ from umlsgraph.errors import AnnotationError, ExperimentError, InputFileError
 from umlsgraph.query import Query
 from umlsgraph.settings import ExperimentConfig
 
-CONDITIONS = ("baseline", "LlamBERT", "combined")
 GOLD_HASH = "gold"
 # Two-sided 95% quantiles of Student's t for 1..30 degrees of freedom (then 1.96).
 T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
