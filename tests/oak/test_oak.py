@@ -219,6 +219,10 @@ def test_rrf_store_tree_and_labelled_predicates(runoak: str, rrf_store: Path) ->
     assert labels["rdfs:subClassOf"] == "subClassOf"
     assert all(label not in ("", "None") for label in labels.values()), labels
     assert len(labels) > 1
+    extract = raw(runoak, rrf_store, "extract", "-O", "obo", "UMLS:C0000005", "UMLS:C0000001")
+    assert extract.returncode == 0, extract.stderr[-2000:]
+    assert "id: UMLS:C0000005\n" in extract.stdout
+    assert "is_a: UMLS:C0000001 ! " in extract.stdout
 
 
 def test_unknown_id_is_an_error_not_a_none_label(runoak: str, rrf_store: Path) -> None:

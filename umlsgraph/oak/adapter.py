@@ -153,6 +153,10 @@ class UmlsgraphImplementation(OboGraphInterface, SearchInterface, MappingProvide
         for cui in self._db.ids():
             yield to_curie(cui)
 
+    def ontologies(self) -> Iterable[CURIE]:
+        """One ontology: the store (OAK's `extract` and `dump` name it)."""
+        yield f"umlsgraph:{self._db.path.name}"
+
     def obsoletes(self, include_merged: bool = True) -> Iterable[CURIE]:
         """None: obsolete terms are not loaded (OAK's `roots`/`leafs` ask to exclude them)."""
         return iter(())
