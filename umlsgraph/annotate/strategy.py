@@ -203,14 +203,16 @@ def choose_contradictions(db: str | Path, query: Query, source: ItemSource, n: i
                           model: str | Path | None = None, annotators: str | None = None,
                           store: bool = True) -> Round:
     """Choose (or reload) the `n` most surprising islands and holes `annotator` has not
-    answered, of the selection `reask_from` names (see `reask_selection`).
+    answered, of the selection `reask_from` names (see `reask_selection`). The selection is
+    the whole hierarchy's; a `SubsetSource` of concepts limits only what may be asked.
 
     The choice is stored as a round before anything is asked (so a resumed run asks the same
     items, though the selection changes as answers arrive); with `store` False (`plan`)
     nothing is written and a choice not stored yet is returned as SQL of its ids."""
     if n < 1:
         raise QueryError(f"-n {n}: a re-ask needs at least one item")
-    if not isinstance(source, ConceptSource):
+    inner = source.inner if isinstance(source, SubsetSource) else source
+    if not isinstance(inner, ConceptSource):
         raise QueryError("--reask contradictions needs the concept hierarchy; a --corpus has "
                          "none (use --reask suspects or --strategy uncertainty)")
     con = connect(db, read_only=True)
@@ -218,7 +220,7 @@ def choose_contradictions(db: str | Path, query: Query, source: ItemSource, n: i
         options, about = reask_selection(con, query, source, reask_from, model, annotators,
                                          annotator)
         key = _round_key("contradictions", about["from"], about["of"], options.closure,
-                         annotator, prompt_hash, n)
+                         annotator, prompt_hash, n, getattr(source, "ids_sql", ""))
         reused = round_store.has_round(con, query.name, source.key, key)
         if reused:
             ids = round_store.ids(con, query.name, source.key, key)

@@ -1,0 +1,444 @@
+"""Re-asking a stronger annotator (issue #30): which items to spend a small budget on.
+
+A weak annotator (bench/quality_noise.py, e.g. branches10: whole branches wrong, or misses10)
+labels the sample; an encoder is trained on it and labels every concept. A stronger annotator
+(gold with 3% random errors, `STRONG_NOISE`) then answers a budget of 2%, 5% or 10% of the
+sample, chosen by one of:
+
+  contradictions  `annotate --reask contradictions`: the most surprising islands and holes of
+                  the first model's selection (`umlsgraph check`), through the product's code
+  suspects        the labels a k-fold audit supports least (`umlsgraph audit`'s ranking; its
+                  flags are the top of it, `--reask suspects` asks all of them); the tfidf
+                  recipe ranks by out-of-fold TF-IDF probabilities instead
+  uncertainty     `annotate --strategy uncertainty`: unlabelled concepts the first model is
+                  least sure of (new items, not second opinions)
+  random          sample items drawn at random (second opinions)
+
+The model is trained again on the strong answers over the weak ones (`train --annotator
+STRONG,WEAK`: `annotation_store.labels_sql` with the strong one first), labels every concept,
+and is scored on held-out concepts: the encoder's F1 and the export's (the shipped closure).
+Each strategy and budget has its own strong annotator name, and its answers are deleted after
+it is scored, so no strategy sees another's.
+
+Splits as in bench/quality.py: DEV subtrees choose, TEST subtrees confirm; held-out concepts
+come from the half of the concepts the sample is not drawn from, and the strong annotator is
+only ever asked about the other half (its labels file holds nothing else), so no scored
+concept is ever trained on. Every row is appended to bench/results/reask.jsonl as it
+finishes (resumable: a key and seed already there is skipped) and reask.md is rendered from
+it.
+
+    python bench/reask.py --recipe tfidf --subtrees nervous --seeds 1 --budgets 5   # smoke
+    python bench/reask.py --quick                    # the study: 3 seeds, 2,000 held-out
+    python bench/reask.py --render                   # -> bench/results/reask.md
+
+`--recipe tfidf` is a proxy, not the product: TF-IDF + logistic regression on the encoder's
+default text (seconds per run) stands in for fine-tuning, so the mechanics can be checked
+fast; its rows say recipe=tfidf and the rendering keeps them apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shlex
+import shutil
+import statistics
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import quality as q  # noqa: E402  (bench/quality.py)
+import quality_noise  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "reask.jsonl"
+STRATEGIES = ("contradictions", "suspects", "uncertainty", "random")
+#: The stronger annotator: gold with this share of random errors.
+STRONG_NOISE = "random3"
+RECIPES = ("new", "tfidf")
+
+
+@dataclass(frozen=True)
+class Row:
+    """What one result row measures (with the seed, the key that makes it resumable)."""
+
+    subtree: str
+    noise: str
+    sample: int
+    recipe: str
+    strategy: str  # "none": the first model, on the weak labels only
+    budget_pct: int
+    held_out: int
+
+    @property
+    def key(self) -> str:
+        return "|".join(f"{k}={v}" for k, v in self.__dict__.items())
+
+    @property
+    def split(self) -> str:
+        return "dev" if self.subtree in q.DEV else "test"
+
+
+# ---------------------------------------------------------------------------- learners
+
+
+class Learner:
+    """Train on (id, label) SQL, label every concept, score the held-out ones; `ref` is what
+    the product takes as the model (a model folder, or the id its predictions are stored as)."""
+
+    def __init__(self, run: q.Run, recipe: str, base: str) -> None:
+        self.run, self.recipe = run, recipe
+        self.config = q.recipe_config("new", base, run.seed)[0]
+        self._texts: dict[str, str] | None = None
+
+    def fit(self, name: str, labels: str) -> tuple[dict[str, Any], str]:
+        if self.recipe == "new":
+            result = q.train_and_score(self.run, self.config, name, [], labels=labels)
+            return result, str(result.pop("model"))
+        return self._tfidf(name, labels)
+
+    def suspects(self, weak: str, labels: str) -> list[str]:
+        """The sample's labels, least supported first."""
+        if self.recipe == "new":
+            return self._audit(weak)
+        return self._tfidf_suspects(labels)
+
+    # -- the product's encoder
+
+    def _audit(self, weak: str) -> list[str]:
+        from umlsgraph.db import audit_store
+        from umlsgraph.train.audit import audit, fold_config
+
+        audit(self.run.db, self.run.query, annotator=weak, train_config=fold_config(self.config),
+              progress=False)
+        flags = q.with_con(self.run.db, lambda con: audit_store.flags(
+            con, self.run.query.name, "concepts", weak), read_only=True)
+        return [f.id for f in flags]
+
+    # -- the proxy
+
+    def texts(self) -> dict[str, str]:
+        from umlsgraph.db.items import ConceptSource
+        from umlsgraph.train.data import training_text
+
+        if self._texts is None:
+            query = training_text(self.run.query, self.config)
+            sql = ConceptSource().texts_sql(query, "SELECT cui AS id FROM concepts")
+            self._texts = q.with_con(self.run.db, lambda con: {
+                str(i): t or "" for i, t in con.execute(sql).fetchall()}, read_only=True)
+        return self._texts
+
+    def _tfidf(self, name: str, labels: str) -> tuple[dict[str, Any], str]:
+        from umlsgraph.db import prediction_store
+        from umlsgraph.selection.closure import DEFAULT_CLOSURE
+
+        started = time.monotonic()
+        given = dict(q.with_con(self.run.db, lambda con: con.execute(labels).fetchall(),
+                                read_only=True))
+        texts = self.texts()
+        every = sorted(texts)
+        model, vectorizer = self._fit_tfidf([texts[i] for i in given], list(given.values()))
+        proba = model.predict_proba(vectorizer.transform([texts[i] for i in every]))
+        yes = list(model.classes_).index("yes")
+        predicted = [str(c) for c in model.classes_[proba.argmax(1)]]
+        model_id = f"tfidf/{self.run.folder.name}/{name}"
+        q.with_con(self.run.db, lambda con: prediction_store.write(
+            con, self.run.query.name, "concepts", model_id, every, predicted,
+            [float(p) for p in proba[:, yes]]))
+        held = q.with_con(self.run.db, lambda con: q.labels_sql(
+            con, name + "/held", {i: self.run.truth[i] for i in self.run.held_out}))
+        label_of = dict(zip(every, predicted, strict=True))
+        result = {"encoder": q.prf([(self.run.truth[i], label_of[i]) for i in self.run.held_out]),
+                  "selection": q.selection_scores(self.run, self.run.query, model_id, held, "all"),
+                  "export": {**q.selection_scores(self.run, self.run.query, model_id, held,
+                                                  DEFAULT_CLOSURE), "closure": DEFAULT_CLOSURE},
+                  "epochs": 0, "best_epoch": 0, "train_s": 0.0,
+                  "s": round(time.monotonic() - started, 1)}
+        return result, model_id
+
+    def _fit_tfidf(self, texts: list[str], labels: list[str]) -> tuple[Any, Any]:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+        x = vectorizer.fit_transform(texts)
+        model = LogisticRegression(C=4.0, max_iter=2000, random_state=self.run.seed)
+        return model.fit(x, labels), vectorizer
+
+    def _tfidf_suspects(self, labels: str) -> list[str]:
+        """Out-of-fold (5 folds) TF-IDF probability of each given label, lowest first."""
+        given = sorted(q.with_con(self.run.db, lambda con: con.execute(labels).fetchall(),
+                                  read_only=True))
+        texts = self.texts()
+        folds = 5
+        support: dict[str, float] = {}
+        for fold in range(folds):
+            train = [(i, v) for n, (i, v) in enumerate(given) if n % folds != fold]
+            test = [(i, v) for n, (i, v) in enumerate(given) if n % folds == fold]
+            model, vectorizer = self._fit_tfidf([texts[i] for i, _ in train],
+                                                [v for _, v in train])
+            proba = model.predict_proba(vectorizer.transform([texts[i] for i, _ in test]))
+            classes = list(model.classes_)
+            for (i, v), row in zip(test, proba, strict=True):
+                support[i] = float(row[classes.index(v)]) if v in classes else 0.0
+        return sorted(support, key=lambda i: (support[i], i))
+
+
+# ---------------------------------------------------------------------------- one run
+
+
+def pool_source(run: q.Run, subtree: str) -> tuple[Any, set[str]]:
+    """The concepts the strong annotator may be asked about: the half the sample is from."""
+    from umlsgraph.db.items import ConceptSource, SubsetSource
+
+    scored = "choose" if subtree in q.DEV else "report"
+    pool = {i: "" for i in run.truth if q.half(i) != scored}
+    sql = q.with_con(run.db, lambda con: q.labels_sql(con, "reask/pool", pool))
+    return SubsetSource(ConceptSource(), f"SELECT id FROM ({sql})"), set(pool)
+
+
+def ids_source(run: q.Run, name: str, ids: list[str]) -> Any:
+    from umlsgraph.db.items import ConceptSource, SubsetSource
+
+    sql = q.with_con(run.db, lambda con: q.labels_sql(con, name, dict.fromkeys(ids, "")))
+    return SubsetSource(ConceptSource(), f"SELECT id FROM ({sql})")
+
+
+def ask(run: q.Run, strategy: str, budget: int, llm: str, first: str, pool: Any,
+        ranked_suspects: list[str]) -> Any:
+    """Ask the strong annotator `llm` about `budget` items chosen by `strategy`."""
+    from umlsgraph.annotate.driver import annotate
+
+    if strategy == "contradictions":
+        return annotate(run.db, run.query, pool, llm, n=budget, reask="contradictions",
+                        reask_from="predictions", model=first, progress=False)
+    if strategy == "uncertainty":
+        return annotate(run.db, run.query, pool, llm, n=budget, strategy="uncertainty",
+                        model=first, progress=False)
+    if strategy == "suspects":
+        chosen = ranked_suspects[:budget]
+    elif strategy == "random":
+        chosen = random.Random(f"reask/random/{run.seed}").sample(run.sample, budget)
+    else:
+        raise SystemExit(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
+    return annotate(run.db, run.query, ids_source(run, f"reask/{strategy}", chosen), llm,
+                    n=budget, progress=False)
+
+
+def asked_facts(run: q.Run, strong: str, strong_answers: dict[str, str]) -> dict[str, Any]:
+    """What the budget bought: items asked, how many were new, how many weak labels it
+    corrected, how many it made wrong."""
+    from umlsgraph.db import annotation_store
+
+    asked = [r[0] for r in q.with_con(run.db, lambda con: con.execute(
+        f"SELECT id FROM ({annotation_store.labels_sql(run.query.name, 'concepts', [strong])})"
+    ).fetchall(), read_only=True)]
+    sample = set(run.sample)
+    weak_wrong = {i for i in sample if run.answers[i] != run.truth[i]}
+    return {"asked": len(asked), "new_items": sum(i not in sample for i in asked),
+            "weak_wrong_asked": len(weak_wrong & set(asked)),
+            "fixed": sum(i in weak_wrong and strong_answers[i] == run.truth[i] for i in asked),
+            "broken": sum(i in sample and i not in weak_wrong and strong_answers[i] !=
+                          run.truth[i] for i in asked),
+            "weak_wrong_in_sample": len(weak_wrong)}
+
+
+def forget(run: q.Run, annotator: str, model: str) -> None:
+    """Delete a strategy's strong answers and its model's predictions (the next strategy
+    starts from the first model's state)."""
+    def drop(con: Any) -> None:
+        con.execute("DELETE FROM annotations WHERE annotator = ?", [annotator])
+        con.execute("DELETE FROM predictions WHERE model = ?", [model])
+
+    q.with_con(run.db, drop)
+
+
+def measure_one(args: argparse.Namespace, db: Path, subtree: str, noise: str, seed: int,
+                base: str, finished: set[tuple[str, int]], command: str) -> None:
+    """The first model and every strategy x budget of one subtree, noise and seed."""
+    from umlsgraph.db import annotation_store
+    from umlsgraph.model_folder import model_key
+
+    rows = [Row(subtree, noise, args.sample, args.recipe, s, pct, args.held_out_n)
+            for pct in map(int, q._list(args.budgets)) for s in q._list(args.strategies)]
+    first_row = Row(subtree, noise, args.sample, args.recipe, "none", 0, args.held_out_n)
+    todo = [r for r in [first_row, *rows] if (r.key, seed) not in finished or args.again]
+    if not todo:
+        print(f"skip {subtree} {noise} seed {seed} (in {args.results})", flush=True)
+        return
+    case = q.Case(subtree, noise, args.sample, recipe=args.recipe, held_out=args.held_out_n)
+    run, facts = q.prepare(db, case, seed, args.work)
+    learner = Learner(run, args.recipe, base)
+    weak = q._store_labels(run, run.sample, "weak")
+    weak_sql = annotation_store.labels_sql(run.query.name, "concepts", [weak])
+    result, first = learner.fit("first", weak_sql)
+    first_id = model_key(first)
+    common = {"commit": q.commit(), "command": command, "seed": seed, **facts}
+    if first_row in todo:
+        emit(args, first_row, {**common, **result})
+    pool, pool_ids = pool_source(run, subtree)
+    root = q.SUBTREES[subtree]
+    strong_answers = quality_noise.answers(STRONG_NOISE, run.truth, seed + 1000,
+                                           lambda: {}, lambda: [], root)
+    strong_file = {i: v for i, v in strong_answers.items() if i in pool_ids}
+    ranked = (learner.suspects(weak, weak_sql)
+              if any(r.strategy == "suspects" for r in todo) else [])
+    for row in rows:
+        if row not in todo:
+            continue
+        budget = max(1, round(row.budget_pct / 100 * len(run.sample)))
+        path = q.write_labels(strong_file,
+                              run.folder / f"strong-{row.strategy}-{row.budget_pct}.csv")
+        started = time.monotonic()
+        asked = ask(run, row.strategy, budget, f"labels:{path}", first, pool, ranked)
+        strong = asked.annotator
+        labels = annotation_store.labels_sql(run.query.name, "concepts", [strong, weak])
+        scored, model = learner.fit(f"{row.strategy}-{row.budget_pct}", labels)
+        extra = {"budget": budget, **asked_facts(run, strong, strong_answers),
+                 "reask": asked.reask, "first_model": first_id,
+                 "strong_annotator": {"noise": STRONG_NOISE, **q.prf(
+                     [(run.truth[i], strong_answers[i]) for i in run.held_out])},
+                 "round_s": round(time.monotonic() - started, 1)}
+        emit(args, row, {**common, **scored, **extra})
+        forget(run, strong, model_key(model))
+    shutil.rmtree(run.folder, ignore_errors=True)
+
+
+def emit(args: argparse.Namespace, row: Row, data: dict[str, Any]) -> None:
+    out = {"key": row.key, "case": {**row.__dict__, "split": row.split}, **data,
+           "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "load_average": round(os.getloadavg()[0], 2)}
+    out.pop("model", None)
+    q.append(args.results, out)
+    enc, exp = out["encoder"], out.get("export") or {}
+    print(f"{row.key} seed {out['seed']}: encoder F1 {enc['f1']:.3f}, export F1 "
+          f"{exp.get('f1', float('nan')):.3f}"
+          + (f"; asked {out['asked']:,}, fixed {out['fixed']:,}" if "asked" in out else ""),
+          flush=True)
+
+
+def measure(args: argparse.Namespace) -> None:
+    base = args.base_model or str(q.minilm())
+    db = q.store()
+    finished = q.done(args.results)
+    command = shlex.join(["python", "bench/reask.py", *sys.argv[1:]])
+    for subtree in q._list(args.subtrees):
+        if subtree not in q.SUBTREES:
+            raise SystemExit(f"unknown subtree {subtree!r}; choose from {', '.join(q.SUBTREES)}")
+        for noise in q._list(args.noise):
+            quality_noise.parse(noise)
+            for seed in map(int, q._list(args.seeds)):
+                measure_one(args, db, subtree, noise, seed, base, finished, command)
+
+
+# ---------------------------------------------------------------------------- rendering
+
+
+def render(path: Path) -> str:
+    """reask.md: mean held-out F1 (export, encoder) per recipe, split, noise, strategy and
+    budget, over subtrees and seeds, and the gain over the first model of the same runs."""
+    rows = q_load(path)
+    out = ["# bench/reask: which items a stronger annotator should answer", "",
+           "Rendered by `python bench/reask.py --render` from `bench/results/reask.jsonl`; "
+           "see the docstring of bench/reask.py for the setup. Each cell: mean held-out F1 of "
+           "the export (the shipped closure) over subtrees and seeds, then the encoder's, each "
+           "with its gain over the first model (weak labels only) of the same runs; n = runs.",
+           ""]
+    if not rows:
+        return "\n".join(out + ["No runs yet."]) + "\n"
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        c = r["case"]
+        groups[(c["recipe"], c["split"], c["noise"])].append(r)
+    for (recipe, split, noise), members in sorted(groups.items()):
+        title = f"## recipe {recipe}, {split} subtrees, weak annotator {noise}"
+        if recipe == "tfidf":
+            title += " (TF-IDF PROXY, not the encoder: checks the mechanics only)"
+        out += [title, "", *_table(members), ""]
+    return "\n".join(out) + "\n"
+
+
+def q_load(path: Path) -> list[dict[str, Any]]:
+    """The latest row of each key and seed."""
+    import json
+
+    if not path.is_file():
+        return []
+    latest: dict[tuple[str, int], dict[str, Any]] = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            latest[(row["key"], row["seed"])] = row
+    return list(latest.values())
+
+
+def _table(rows: list[dict[str, Any]]) -> list[str]:
+    first = {(r["case"]["subtree"], r["seed"]): r for r in rows if r["case"]["strategy"] == "none"}
+    cells: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        cells[(r["case"]["strategy"], r["case"]["budget_pct"])].append(r)
+    budgets = sorted({b for s, b in cells if s != "none"})
+    header = ["strategy", *[f"{b}% of the sample" for b in budgets]]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    none = cells.get(("none", 0), [])
+    if none:
+        lines.append("| first model (weak labels) | " + " | ".join(
+            [_cell(none, first, gain=False)] + [""] * (len(budgets) - 1)) + " |")
+    for strategy in STRATEGIES:
+        if any((strategy, b) in cells for b in budgets):
+            lines.append(f"| {strategy} | " + " | ".join(
+                _cell(cells.get((strategy, b), []), first) for b in budgets) + " |")
+    return lines
+
+
+def _cell(rows: list[dict[str, Any]], first: dict[tuple[str, int], dict[str, Any]],
+          gain: bool = True) -> str:
+    if not rows:
+        return "—"
+    parts = []
+    for part in ("export", "encoder"):
+        values = [r[part]["f1"] for r in rows if r.get(part)]
+        if not values:
+            continue
+        text = f"{part} {statistics.fmean(values):.3f}"
+        if gain:
+            deltas = [r[part]["f1"] - first[(r["case"]["subtree"], r["seed"])][part]["f1"]
+                      for r in rows if (r["case"]["subtree"], r["seed"]) in first]
+            if deltas:
+                text += f" ({statistics.fmean(deltas):+.3f})"
+        parts.append(text)
+    fixed = [r["fixed"] for r in rows if "fixed" in r]
+    extra = f"; fixed {statistics.fmean(fixed):.0f}" if fixed else ""
+    return ", ".join(parts) + f"{extra}; n={len(rows)}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--subtrees", default=",".join(list(q.DEV) + ["skeletal", "eye"]))
+    parser.add_argument("--noise", default="branches10,misses10")
+    parser.add_argument("--sample", type=int, default=2000, help="Weak labels (the sample).")
+    parser.add_argument("--budgets", default="2,5,10", help="Strong answers, %% of the sample.")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--recipe", default="new", choices=RECIPES,
+                        help="new (the shipped encoder) or tfidf (a proxy: seconds per run).")
+    parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--held-out", type=int, default=0,
+                        help="Score this many held-out concepts (0: the whole half).")
+    parser.add_argument("--quick", action="store_true", help="Same as --held-out 2000.")
+    parser.add_argument("--base-model", default=None, help="Default: the shipped MiniLM.")
+    parser.add_argument("--again", action="store_true", help="Run rows already recorded again.")
+    parser.add_argument("--render", action="store_true", help="Only render reask.md.")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--work", type=Path, default=q.CACHE / "reask-runs")
+    args = parser.parse_args()
+    args.held_out_n = 2000 if args.quick and not args.held_out else args.held_out
+    q.measure_and_render(args, measure, render)
+
+
+if __name__ == "__main__":
+    main()

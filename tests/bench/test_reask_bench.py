@@ -1,0 +1,36 @@
+"""bench/reask.py's rendering keeps recipes apart, labels the TF-IDF proxy, and reports each
+strategy's gain over the first model of the same runs (no training)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+sys.path.insert(0, str(BENCH))
+
+import reask  # noqa: E402
+
+
+def row(strategy: str, pct: int, export: float, encoder: float, seed: int = 1,
+        recipe: str = "tfidf") -> dict:
+    case = reask.Row("nervous", "branches10", 2000, recipe, strategy, pct, 0)
+    data = {"key": case.key, "seed": seed, "case": {**case.__dict__, "split": case.split},
+            "export": {"f1": export}, "encoder": {"f1": encoder}}
+    return data if strategy == "none" else {**data, "fixed": 10, "asked": 90}
+
+
+def test_render_shows_gains_and_labels_the_proxy(tmp_path: Path) -> None:
+    rows = [row("none", 0, 0.60, 0.59), row("contradictions", 5, 0.67, 0.65),
+            row("random", 5, 0.61, 0.60), row("random", 5, 0.62, 0.60),  # the latest wins
+            row("none", 0, 0.70, 0.70, recipe="new")]
+    results = tmp_path / "reask.jsonl"
+    results.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    text = reask.render(results)
+    proxy, encoder = text.split("## recipe tfidf")[1], text.split("## recipe new")[1]
+    assert "TF-IDF PROXY" in proxy and "PROXY" not in encoder.split("## recipe tfidf")[0]
+    assert "| contradictions | export 0.670 (+0.070), encoder 0.650 (+0.060); fixed 10; n=1 |" \
+        in proxy
+    assert "| random | export 0.620 (+0.020)" in proxy
+    assert "first model (weak labels) | export 0.600, encoder 0.590; n=1" in proxy
