@@ -183,3 +183,17 @@ def test_reask_errors_are_one_line(planted_db, tmp_path, args, message):
                                  "-n", "2", *args])
     assert result.exit_code == 1, result.output
     assert message in " ".join(result.output.split()) and "Traceback" not in result.output
+
+
+def test_a_subset_of_the_concepts_limits_what_is_asked_not_the_selection(planted_db, tmp_path):
+    """bench/reask.py asks only the half of the concepts no score is taken on: the islands and
+    holes are found on the whole selection, and only those in the subset are asked."""
+    from umlsgraph.db.items import SubsetSource
+
+    order = by_surprise(planted_db)
+    pool = SubsetSource(ConceptSource(), "SELECT cui AS id FROM concepts WHERE cui <> "
+                        f"'{order[0]}'")
+    strong = LabelsAnnotator(str(write_labels(tmp_path / "strong.csv", truth(planted_db))))
+    result = annotate(planted_db, QUERY, pool, strong, reask="contradictions", n=5,
+                      progress=False)
+    assert sorted(strong.asked) == sorted(order[1:]) and result.reask["islands"] == 2
