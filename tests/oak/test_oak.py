@@ -18,6 +18,7 @@ import duckdb
 import pytest
 
 from tests.missing import missing
+from umlsgraph.errors import NotFoundError
 
 
 @pytest.fixture(scope="module")
@@ -269,3 +270,23 @@ def bad_store(folder: Path, kind: str) -> Path:
         con.execute("CREATE TABLE t (a INTEGER)")
         con.close()
     return path
+
+
+def test_xrefs_sharing_the_stores_prefix_stay_unlabelled(rrf_store: Path) -> None:
+    """Only an id asked about is an error when unknown; a mapping's far end is not."""
+    pytest.importorskip("oaklib")
+    from sssom_schema import Mapping
+
+    from umlsgraph.oak.adapter import UmlsgraphImplementation
+    from umlsgraph.oak.store import OntologyStore
+
+    adapter = UmlsgraphImplementation(store=OntologyStore.open(rrf_store))
+    mapping = Mapping(subject_id="UMLS:C0000005", predicate_id="skos:exactMatch",
+                      object_id="UMLS:C9999999", mapping_justification="semapv:ManualMapping")
+    adapter.inject_mapping_labels([mapping])
+    assert mapping.subject_label and mapping.object_label is None
+    assert adapter.label("rdfs:subClassOf") == "subClassOf"
+    assert adapter.label("UMLS_RELA:may_treat") == "may treat"
+    assert adapter.label("MSH:D012640") is None  # outside the store: no label, no error
+    with pytest.raises(NotFoundError, match="UMLS:C9999999: unknown id"):
+        adapter.label("UMLS:C9999999")

@@ -231,6 +231,16 @@ class UmlsgraphImplementation(OboGraphInterface, SearchInterface, MappingProvide
                     continue
                 yield mapping
 
+    def inject_mapping_labels(self, mappings: Iterable[Mapping]) -> None:
+        """Label both ends; an end the store does not hold (an xref) stays unlabelled, even
+        when it shares a prefix with the store's ids."""
+        for mapping in mappings:
+            for end in ("subject", "object"):
+                if not getattr(mapping, f"{end}_label"):
+                    curie = getattr(mapping, f"{end}_id")
+                    name = self._db.names([to_cui(curie)]).get(to_cui(curie))
+                    setattr(mapping, f"{end}_label", name)
+
     def entity_metadata_map(self, curie: CURIE) -> METADATA_MAP:
         xrefs = [x for _, x in self.simple_mappings_by_curie(curie)]
         return {"id": [curie], HAS_DBXREF: xrefs} if xrefs else {"id": [curie]}
