@@ -240,7 +240,8 @@ def test_no_raw_markup_in_any_plot_or_on_the_page(pipeline_db, model_dir, tmp_pa
     raw = [t for t in everything if t != MATH_NAME and RAW_MARKUP.search(t)]
     assert raw == []
     labels = {"items (log scale)", "predicted probability of 'yes'",
-              "Distribution of predicted probabilities"}
+              "Distribution of predicted probabilities", "predicted 'yes'",
+              "predicted not 'yes'", "decision threshold 0.5"}
     histogram = texts[f"figure{[p.stem for p in result.images].index('probabilities')}.svg"]
     assert labels <= set(histogram)
     ticks = set(histogram) - labels

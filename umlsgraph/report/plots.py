@@ -76,33 +76,44 @@ def class_balance(counts: Mapping[str, Mapping[str | None, int]],
 
 
 def training_curve(epochs: Sequence[Mapping[str, float]], kept_epoch: float | None = None) -> bytes:
-    """Loss per epoch on the left axis, validation F1 and accuracy on the right axis."""
+    """Two panels over the epochs: the losses, and the validation scores (see
+    `training_figure`)."""
+    return _png(training_figure(epochs, kept_epoch))
+
+
+def training_figure(epochs: Sequence[Mapping[str, float]], kept_epoch: float | None = None
+                    ) -> Any:
+    """Loss per epoch (left panel) and validation F1 and accuracy (right panel, 0 to 1), each
+    with its own legend and the kept epoch marked: one scale per panel, and markers of
+    different shapes, so no value hides another."""
     plt = _pyplot()
     x = [e.get("epoch", i + 1) for i, e in enumerate(epochs)]
-    fig, ax = plt.subplots(figsize=(5.6, 3.4))
-    lines = []
-    for key, style, label in (("train_loss", ":", "train loss"), ("val_loss", "-", "val loss")):
+    fig, (loss, scores) = plt.subplots(1, 2, figsize=(9.2, 3.4), sharex=True)
+    series = ((loss, "train_loss", "#718096", "s", ":", "train loss"),
+              (loss, "val_loss", "#1a202c", "o", "-", "validation loss"),
+              (scores, "val_f1", PALETTE[0], "o", "-", "validation F1"),
+              (scores, "val_accuracy", PALETTE[2], "D", "--", "validation accuracy"))
+    for ax, key, color, marker, style, label in series:
         ys = [e.get(key, float("nan")) for e in epochs]
         if any(y == y for y in ys):
-            lines += ax.plot(x, ys, style, color="#4a5568", marker="o", label=label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    right = ax.twinx()
-    for key, color, label in (("val_f1", PALETTE[0], "val F1"),
-                              ("val_accuracy", PALETTE[2], "val accuracy")):
-        ys = [e.get(key, float("nan")) for e in epochs]
-        if any(y == y for y in ys):
-            lines += right.plot(x, ys, "-", color=color, marker="s", label=label)
-    right.set_ylim(0, 1.02)
-    right.set_ylabel("validation score")
-    if kept_epoch:
-        lines.append(ax.axvline(kept_epoch, color=PALETTE[1], linestyle="--", linewidth=1,
-                                label="kept epoch"))
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.set_title("Training curve")
-    ax.legend(lines, [ln.get_label() for ln in lines], loc="upper center", frameon=False,
-              bbox_to_anchor=(0.5, -0.16), ncol=len(lines))
-    return _png(fig)
+            ax.plot(x, ys, style, color=color, marker=marker, markersize=7 if marker == "o"
+                    else 5, markerfacecolor="none" if marker == "D" else color, label=label)
+    scores.set_ylim(0, 1.02)
+    for ax, title, ylabel in ((loss, "Loss", "loss"),
+                              (scores, "Validation scores (against the annotator's labels)",
+                               "score")):
+        if kept_epoch:
+            ax.axvline(kept_epoch, color=PALETTE[1], linestyle="--", linewidth=1,
+                       label="kept epoch")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.legend(loc="upper center", frameon=False, bbox_to_anchor=(0.5, -0.2),
+                  ncol=len(ax.get_lines()), fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def confusion_matrix(matrix: Sequence[Sequence[int]], categories: Sequence[str]) -> bytes:
@@ -126,13 +137,26 @@ def confusion_matrix(matrix: Sequence[Sequence[int]], categories: Sequence[str])
 
 def probability_histogram(bins: Sequence[tuple[float, float, int]], positive: str,
                           threshold: float = 0.5) -> bytes:
-    """Bars of (low, high, count) on a log count axis, with the decision threshold marked."""
+    """Bars of (low, high, count) on a log count axis (see `histogram_figure`)."""
+    return _png(histogram_figure(bins, positive, threshold))
+
+
+def histogram_figure(bins: Sequence[tuple[float, float, int]], positive: str,
+                     threshold: float = 0.5) -> Any:
+    """Bars of (low, high, count) on a log count axis, coloured by the category they are
+    predicted, with the decision threshold marked and a legend saying which is which."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.6))
-    colors = [PALETTE[0] if lo >= threshold else PALETTE[1] for lo, _, _ in bins]
-    ax.bar([lo for lo, _, _ in bins], [c for _, _, c in bins],
-           width=[hi - lo for lo, hi, _ in bins], align="edge", color=colors, edgecolor="white")
-    ax.axvline(threshold, color="#1a202c", linestyle="--", linewidth=1)
+    handles = []
+    for above, color, label in ((False, PALETTE[1], f"predicted not '{positive}'"),
+                                (True, PALETTE[0], f"predicted '{positive}'")):
+        part = [(lo, hi, c) for lo, hi, c in bins if (lo >= threshold) == above]
+        if part:
+            handles.append(ax.bar([lo for lo, _, _ in part], [c for _, _, c in part],
+                                  width=[hi - lo for lo, hi, _ in part], align="edge",
+                                  color=color, edgecolor="white", label=label))
+    handles.append(ax.axvline(threshold, color="#1a202c", linestyle="--", linewidth=1,
+                              label=f"decision threshold {threshold:g}"))
     ax.set_yscale("log")
     counts = [c for _, _, c in bins if c > 0]
     _plain_log_axis(ax.yaxis, min(counts, default=1), max(counts, default=1))
@@ -141,7 +165,9 @@ def probability_histogram(bins: Sequence[tuple[float, float, int]], positive: st
     ax.set_ylabel("items (log scale)")
     ax.set_title("Distribution of predicted probabilities")
     ax.spines[["top", "right"]].set_visible(False)
-    return _png(fig)
+    ax.legend(handles=handles, loc="upper center", frameon=False, bbox_to_anchor=(0.5, -0.2),
+              ncol=3, fontsize=8)
+    return fig
 
 
 def _plain_log_axis(axis: Any, low: float, high: float) -> None:
@@ -156,56 +182,161 @@ def _plain_log_axis(axis: Any, low: float, high: float) -> None:
     axis.set_minor_formatter(plain if high < 10 * low else NullFormatter())
 
 
-def hierarchy_drawing(graph: nx.DiGraph, title: str, max_labels: int = 80) -> bytes:
-    """A layered drawing (parents above children) of a small DAG whose nodes carry `name`.
+#: The drawing's grid: one column (inches) per leaf or stack of leaves, one row per stacked
+#: leaf, the gap between layers (room for the connector lines), the label's wrap width.
+COLUMN_IN = 1.7
+ROW_IN = 0.5
+LAYER_GAP_IN = 0.55
+LABEL_CHARS = 20
+LABEL_LINES = 3
+#: The widest drawing (inches); wider ones get narrower columns and a smaller font.
+MAX_WIDTH_IN = 24.0
 
-    Nodes are placed by depth from the graph's roots (nodes without a parent in it; a `depth`
-    attribute wins), and each layer is ordered by its parents' positions to limit crossings.
-    Labels of crowded layers are slanted below their node.
+
+def hierarchy_drawing(graph: nx.DiGraph, title: str) -> bytes:
+    """A layered top-down drawing of a small DAG whose nodes carry `name` (see
+    `hierarchy_figure`)."""
+    return _png(hierarchy_figure(graph, title))
+
+
+def hierarchy_figure(graph: nx.DiGraph, title: str) -> Any:
+    """An org-chart drawing of a small DAG (parents above children) whose nodes carry `name`.
+
+    Each node hangs under one main parent (the first, by name, one layer up: `_tree`); a
+    subtree gets its own columns, a parent sits above the middle of its children with elbow
+    connectors, and children that are all leaves are stacked in one column under their
+    parent. Labels are wrapped (`LABEL_CHARS` a line, at most `LABEL_LINES`) to the right of
+    their node, inside its column, so none is cut by a neighbour and no connector crosses
+    another; a node's other parents are joined by thin dashed lines.
     """
     plt = _pyplot()
-    layers = _layers(graph)
-    width = max(len(nodes) for nodes in layers.values())
-    fig_width = min(13.0, 5 + 0.25 * width)
-    pos: dict[Any, tuple[float, float]] = {}
-    for depth, nodes in layers.items():
-        nodes.sort(key=lambda n: _parent_x(graph, n, pos))
-        for i, node in enumerate(nodes):
-            pos[node] = ((i + 0.5) / len(nodes) * width, -depth)
-    fig, ax = plt.subplots(figsize=(fig_width, 2.0 + 1.8 * len(layers)))
-    nx.draw_networkx_edges(graph, pos, ax=ax, edge_color="#a0aec0", arrows=False, width=0.7)
-    roots = layers[min(layers)]
-    nx.draw_networkx_nodes(graph, pos, ax=ax, nodelist=[n for n in graph if n not in roots],
-                           node_size=50, node_color=PALETTE[0])
-    nx.draw_networkx_nodes(graph, pos, ax=ax, nodelist=roots, node_size=140,
-                           node_color=PALETTE[1])
-    shown = 0
-    for nodes in layers.values():
-        names = [str(graph.nodes[n].get("name") or n) for n in nodes]
-        labels = [_short(t, 40) for t in names]
-        # ~0.07 inch per character at 8-9 pt: slant the layer's labels when they can't fit.
-        crowded = sum(0.07 * len(t) + 0.15 for t in labels) > fig_width * 0.9
-        if crowded:
-            labels = [_short(t, 30) for t in names]
-        for node, label in zip(nodes, labels, strict=True):
-            if shown >= max_labels:
-                break
-            shown += 1
-            x, y = pos[node]
-            if crowded:
-                ax.text(x, y - 0.08, label, fontsize=8, rotation=40, ha="right", va="top",
-                        rotation_mode="anchor")
-            else:
-                ax.text(x, y + 0.12, label, fontsize=9, ha="center", va="bottom")
-    ax.set_ylim(-max(layers) - 0.9, 0.5)
+    children, roots = _tree(graph)
+    layout = _Layout(children)
+    for root in roots:
+        layout.place(root, 0)
+    xs, ys = layout.coordinates()
+    column = min(COLUMN_IN, MAX_WIDTH_IN / max(layout.columns, 1))
+    scale = column / COLUMN_IN
+    pos = {n: (xs[n] * column, ys[n]) for n in graph}
+    # The axes fill the figure and its limits equal its size, so one data unit is one inch
+    # and the labels' width in inches can be matched to the columns.
+    width, bottom = max(4.0, layout.columns * column + 0.4), min(ys.values()) - 0.4
+    fig, ax = plt.subplots(figsize=(width, 0.45 - bottom))
+    ax.set_position((0.0, 0.0, 1.0, 1.0))
+    tree_edges: set[tuple[Any, Any]] = set()
+    for parent, kids in children.items():
+        tree_edges.update((parent, k) for k in kids)
+        _connect(ax, pos, parent, kids, layout.stacked(parent))
+    for parent, child in graph.edges():
+        if (parent, child) not in tree_edges:
+            (x0, y0), (x1, y1) = pos[parent], pos[child]
+            ax.plot([x0, x1], [y0, y1], color="#cbd5e0", linestyle=(0, (3, 3)), linewidth=0.7,
+                    zorder=1)
+    others = [n for n in graph if n not in roots]
+    ax.scatter([pos[n][0] for n in others], [pos[n][1] for n in others], s=28 * scale,
+               color=PALETTE[0], zorder=3)
+    ax.scatter([pos[n][0] for n in roots], [pos[n][1] for n in roots], s=70 * scale,
+               color=PALETTE[1], zorder=3)
+    for node in graph:
+        x, y = pos[node]
+        ax.text(x + 0.08 * scale, y, node_label(graph, node), fontsize=max(5.0, 8 * scale),
+                ha="left", va="center", linespacing=1.05, zorder=4)
+    ax.set_xlim(-0.2, width - 0.2)
+    ax.set_ylim(bottom, 0.45)
     ax.set_title(title, fontsize=12)
     ax.axis("off")
-    return _png(fig)
+    return fig
 
 
-def _parent_x(graph: nx.DiGraph, node: Any, pos: dict[Any, tuple[float, float]]) -> float:
-    xs = [pos[p][0] for p in graph.predecessors(node) if p in pos]
-    return sum(xs) / len(xs) if xs else float("inf")
+def node_label(graph: nx.DiGraph, node: Any) -> str:
+    """A node's name wrapped to `LABEL_CHARS` a line, shortened only past `LABEL_LINES`."""
+    import textwrap
+
+    name = " ".join(str(graph.nodes[node].get("name") or node).split())
+    return "\n".join(textwrap.wrap(name, LABEL_CHARS, max_lines=LABEL_LINES, placeholder=" …",
+                                   break_on_hyphens=True)) or str(node)
+
+
+def _tree(graph: nx.DiGraph) -> tuple[dict[Any, list[Any]], list[Any]]:
+    """({node: its children in the drawing's tree}, roots): each node hangs under its first
+    parent (by name) one layer up; a node with none there is a root."""
+    layers = _layers(graph)
+    depth = {n: d for d, nodes in layers.items() for n in nodes}
+    order = {n: i for i, n in enumerate(n for nodes in layers.values() for n in nodes)}
+    children: dict[Any, list[Any]] = {n: [] for n in graph}
+    roots = []
+    for node in sorted(graph, key=order.__getitem__):
+        parents = [p for p in graph.predecessors(node) if depth[p] == depth[node] - 1]
+        if parents:
+            children[min(parents, key=order.__getitem__)].append(node)
+        else:
+            roots.append(node)
+    return children, roots
+
+
+class _Layout:
+    """Columns and rows of the drawing's tree: leaves (or a stack of leaves) take the next
+    column, a parent sits over the middle of its children; each layer is as tall as its
+    tallest stack, plus a gap for the connectors."""
+
+    def __init__(self, children: dict[Any, list[Any]]) -> None:
+        self.children = children
+        self.columns = 0
+        self.x: dict[Any, float] = {}
+        self.layer: dict[Any, int] = {}
+        self.row: dict[Any, int] = {}  # rows below its layer's top (stacked leaves)
+
+    def stacked(self, node: Any) -> bool:
+        kids = self.children[node]
+        return len(kids) >= 2 and not any(self.children[k] for k in kids)
+
+    def place(self, node: Any, layer: int) -> None:
+        self.layer[node], self.row[node] = layer, 0
+        kids = self.children[node]
+        if self.stacked(node):
+            self.x[node] = self.columns + 0.05
+            for i, kid in enumerate(kids):
+                self.x[kid], self.layer[kid], self.row[kid] = self.columns + 0.17, layer + 1, i
+            self.columns += 1
+        elif kids:
+            for kid in kids:
+                self.place(kid, layer + 1)
+            self.x[node] = (self.x[kids[0]] + self.x[kids[-1]]) / 2
+        else:
+            self.x[node] = self.columns + 0.05
+            self.columns += 1
+
+    def coordinates(self) -> tuple[dict[Any, float], dict[Any, float]]:
+        """x in columns, y in inches (0 at the top, down is negative)."""
+        heights: dict[int, int] = {}
+        for node, layer in self.layer.items():
+            heights[layer] = max(heights.get(layer, 1), self.row[node] + 1)
+        top, y = {}, 0.0
+        for layer in sorted(heights):
+            top[layer] = y
+            y -= heights[layer] * ROW_IN + LAYER_GAP_IN
+        return self.x, {n: top[self.layer[n]] - self.row[n] * ROW_IN for n in self.layer}
+
+
+def _connect(ax: Any, pos: dict[Any, tuple[float, float]], parent: Any, kids: list[Any],
+             stacked: bool) -> None:
+    """Elbow connectors from a parent to its children: down a spine along a stack, or down to
+    a bar above the children's layer and down again to each."""
+    if not kids:
+        return
+    style = {"color": "#a0aec0", "linewidth": 0.8, "zorder": 2}
+    px, py = pos[parent]
+    if stacked:
+        ax.plot([px, px], [py, pos[kids[-1]][1]], **style)
+        for kid in kids:
+            ax.plot([px, pos[kid][0]], [pos[kid][1]] * 2, **style)
+        return
+    bar = pos[kids[0]][1] + LAYER_GAP_IN / 2
+    ax.plot([px, px], [py, bar], **style)
+    xs = [pos[k][0] for k in kids]
+    ax.plot([min(xs + [px]), max(xs + [px])], [bar, bar], **style)
+    for kid in kids:
+        ax.plot([pos[kid][0]] * 2, [bar, pos[kid][1]], **style)
 
 
 def _layers(graph: nx.DiGraph) -> dict[int, list[Any]]:
@@ -223,7 +354,3 @@ def _layers(graph: nx.DiGraph) -> dict[int, list[Any]]:
     for node in sorted(graph, key=lambda n: (depth[n], str(graph.nodes[n].get("name", n)))):
         layers.setdefault(depth[node], []).append(node)
     return dict(sorted(layers.items()))
-
-
-def _short(text: str, limit: int = 22) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

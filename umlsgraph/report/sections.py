@@ -361,7 +361,8 @@ def subontology_section(con: duckdb.DuckDBPyConnection, query: Query, source: It
                         "descendants export's default closure adds) and the is-a edges between "
                         "them, as "
                         "<code>umlsgraph export</code> writes them. The drawing "
-                        f"shows {what}; orange nodes have no parent inside the subontology.</p>")
+                        f"shows {what}; orange nodes have no parent inside the subontology; "
+                        "dashed lines join a concept to its other parents.</p>")
     title = "Largest component" + ("" if drawn is largest else ": top levels")
     section.images.append(Image("subontology", plots.hierarchy_drawing(drawn, title),
                                 "drawing of the largest component of the subontology"))
