@@ -3,7 +3,9 @@
 OAK finds adapters by the scheme before the first colon; plugins register theirs in the
 ``oaklib.plugins`` entry-point group (see pyproject.toml), so ``umlsgraph:`` resolves to
 `UmlsgraphImplementation` once ``umlsgraph[oak]`` is installed. The adapter implements
-OAK's basic, OBO-graph and search interfaces over `umlsgraph.oak.store.OntologyStore`:
+OAK's basic, OBO-graph (nodes for `tree`, `info -O obo`, `extract`), search and mapping
+interfaces over `umlsgraph.oak.store.OntologyStore`; other commands end in OAK's one-line
+NotImplementedError:
 
 - ids are CURIEs by `umlsgraph.curies` (``UMLS:C0036572``; an OBO store's own ids);
 - the is-a hierarchy (``rdfs:subClassOf``) is `umlsgraph.db.hierarchy`'s rule, the same one
@@ -12,6 +14,8 @@ OAK's basic, OBO-graph and search interfaces over `umlsgraph.oak.store.OntologyS
   take such a walk across most of the store);
 - every other MRREL row is a relationship "CUI2 RELA CUI1", its predicate ``UMLS_RELA:<RELA>``
   (``UMLS_REL:<REL>`` without a RELA; a RELA that is a CURIE already is kept);
+- an id of the store's kind that it does not hold is a one-line NotFoundError, not a None
+  label; predicates have labels (``subClassOf``, the RELA in words, the REL spelled out);
 - labels are preferred names, aliases every name (EXACT; RELATED/BROAD/NARROW for an OBO
   store's synonyms of that scope), definitions the longest of a concept's definitions,
   mappings the sources' codes (``MSH:D012640``).
