@@ -347,8 +347,10 @@ def render(path: Path) -> str:
            "Rendered by `python bench/reask.py --render` from `bench/results/reask.jsonl`; "
            "see the docstring of bench/reask.py for the setup. Each cell: mean held-out F1 of "
            "the export (the shipped closure) over subtrees and seeds, then the encoder's, each "
-           "with its gain over the first model (weak labels only) of the same runs; n = runs.",
-           ""]
+           "with its gain over the first model (weak labels only) of the same runs; asked: "
+           "strong answers (contradictions can ask fewer than the budget: only those in the "
+           "half of the concepts never scored are asked); fixed: wrong weak labels the strong "
+           "annotator corrected; n = runs.", ""]
     if not rows:
         return "\n".join(out + ["No runs yet."]) + "\n"
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
@@ -413,7 +415,9 @@ def _cell(rows: list[dict[str, Any]], first: dict[tuple[str, int], dict[str, Any
                 text += f" ({statistics.fmean(deltas):+.3f})"
         parts.append(text)
     fixed = [r["fixed"] for r in rows if "fixed" in r]
-    extra = f"; fixed {statistics.fmean(fixed):.0f}" if fixed else ""
+    asked = [r["asked"] for r in rows if "asked" in r]
+    extra = (f"; asked {statistics.fmean(asked):.0f}, of them weak labels fixed "
+             f"{statistics.fmean(fixed):.0f}" if fixed and asked else "")
     return ", ".join(parts) + f"{extra}; n={len(rows)}"
 
 

@@ -30,7 +30,7 @@ def test_render_shows_gains_and_labels_the_proxy(tmp_path: Path) -> None:
     text = reask.render(results)
     proxy, encoder = text.split("## recipe tfidf")[1], text.split("## recipe new")[1]
     assert "TF-IDF PROXY" in proxy and "PROXY" not in encoder.split("## recipe tfidf")[0]
-    assert "| contradictions | export 0.670 (+0.070), encoder 0.650 (+0.060); fixed 10; n=1 |" \
-        in proxy
+    assert ("| contradictions | export 0.670 (+0.070), encoder 0.650 (+0.060); asked 90, of them "
+            "weak labels fixed 10; n=1 |") in proxy
     assert "| random | export 0.620 (+0.020)" in proxy
     assert "first model (weak labels) | export 0.600, encoder 0.590; n=1" in proxy
