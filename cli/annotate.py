@@ -38,7 +38,8 @@ def annotate(
     ] = None,
     n: Annotated[int | None, typer.Option(
         "-n", "--sample-size", min=1, help="Sample size (a target: items already answered count "
-        "towards it). Default: the query's \\[sample] size.")] = None,
+        "towards it); --strategy uncertainty/diverse and --reask contradictions: new items to "
+        "ask. Default: the query's \\[sample] size.")] = None,
     batch_size: Annotated[int | None, typer.Option(
         min=1, help="Items per batch; each batch is stored before the next is asked.")] = None,
     mode: Annotated[str | None, typer.Option(

@@ -401,6 +401,6 @@ def step_report(settings: RunSettings, gold: Any = None) -> StepResult:
     from umlsgraph.report.page import build_report
 
     out = settings.model_dir / "report"
-    result = build_report(settings.db, _query(settings), out, model_dir=settings.model_dir,
+    result = build_report(settings.db, _query(settings), out, model_dir=final_model_dir(settings),
                           corpus=settings.corpus, gold=gold)
     return StepResult("report", "done", f"{result.html}")
