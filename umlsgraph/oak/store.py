@@ -27,6 +27,7 @@ from umlsgraph.db.hierarchy import (
     edges_sql,
     parent_edges_sql,
 )
+from umlsgraph.db.sql import unbar
 from umlsgraph.errors import UmlsgraphError
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 #: its RELA (kept as it is when it is a CURIE already) or, without one, its REL.
 PREDICATE_SQL = ("CASE WHEN coalesce(rela, '') = '' THEN 'UMLS_REL:' || rel "
                  "WHEN contains(rela, ':') THEN rela ELSE 'UMLS_RELA:' || rela END")
-NAME_SQL = "replace(name, '&#x7C;', '|')"
+NAME_SQL = unbar("name")
 NOT_HIERARCHY = f"({HIERARCHICAL}) IS NOT TRUE AND cui1 <> cui2"
 #: Ids in one IN-list; more are looked up chunk by chunk.
 CHUNK = 2000
@@ -132,7 +133,7 @@ class OntologyStore:
     def synonyms(self, cui: str) -> list[tuple[str, str, str]]:
         """(name, term type, source) of every name of the concept, preferred first."""
         return [(name, tty, sab) for name, tty, sab, *_order in self.rows(
-            """SELECT DISTINCT replace(str, '&#x7C;', '|'), tty, sab,
+            f"""SELECT DISTINCT {unbar('str')}, tty, sab,
             (ts <> 'P') AS o1, (stt <> 'PF') AS o2, (ispref <> 'Y') AS o3
             FROM names WHERE cui = ? ORDER BY o1, o2, o3, 3, 1""", [cui])]
 
@@ -266,7 +267,7 @@ class OntologyStore:
     def _name_source(self) -> str:
         if self.names_indexed:
             return f"SELECT cui, str, s, len FROM {search.TABLE}"
-        return ("SELECT cui, str, lower(replace(str, '&#x7C;', '|')) AS s, "
+        return (f"SELECT cui, str, lower({unbar('str')}) AS s, "
                 "length(str) AS len FROM names")
 
 
