@@ -197,3 +197,19 @@ def test_a_subset_of_the_concepts_limits_what_is_asked_not_the_selection(planted
     result = annotate(planted_db, QUERY, pool, strong, reask="contradictions", n=5,
                       progress=False)
     assert sorted(strong.asked) == sorted(order[1:]) and result.reask["islands"] == 2
+
+
+def test_plan_prices_a_reask_of_the_suspects(loaded_db, tmp_path):
+    from umlsgraph.db import audit_store
+
+    sample = sorted(truth(loaded_db))[:30]
+    store_labels(loaded_db, QUERY, dict.fromkeys(sample, "no"))
+    con = duckdb.connect(str(loaded_db))
+    audit_store.start(con, QUERY.name, "concepts", "llm", "k1",
+                      [(i, "no", n % 3, None) for n, i in enumerate(sample)])
+    audit_store.write_flags(con, QUERY.name, "concepts", "llm", sample, [0.5] * 30,
+                            [n < 4 for n in range(30)])
+    con.close()
+    path = write_labels(tmp_path / "strong.csv", truth(loaded_db))
+    result = plan(loaded_db, QUERY, spec=f"labels:{path}", reask="suspects")
+    assert result.to_ask == 4 and result.reask == {"reask": "suspects", "chosen": 4}
