@@ -93,7 +93,8 @@ def user_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException,
+                typer.Exit, typer.Abort, typer.TyperException):  # typer vendors its own click
             raise
         except BaseException as exc:  # noqa: BLE001 - the one place every error ends
             if isinstance(exc, SystemExit | GeneratorExit):

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from umlsgraph.export.formats import known as known_format
+
 from .common import (
     DEFAULT_DB,
     AnnotatorOption,
@@ -16,6 +18,7 @@ from .common import (
     PredictionsModelOption,
     SelectSourceOption,
     ThresholdOption,
+    checked,
     console,
     print_json,
     selection_options,
@@ -42,8 +45,8 @@ def export(
     query: Annotated[str | None, typer.Argument(help="Query name (see queries/) or path to a .toml file (omit with --all).")] = None,
     all_concepts: Annotated[bool, typer.Option("--all", help="Export the whole store: every concept, with each query's latest labels and probabilities as attributes.")] = False,
     db: DbOption = DEFAULT_DB,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="graphml, gexf, ttl, nt, jsonld, csv, parquet, neo4j, neo4j-admin, obo (OBO 1.4), owl (OWL 2 RDF/XML) or rrf (a UMLS release of the selection, in OUT/META).")] = "graphml",
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (graphml, gexf, ttl, nt, jsonld, obo, owl) or folder (csv, parquet, neo4j-admin, rrf) \\[default: named after the query].")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", "-f", callback=checked(known_format), help="graphml, gexf, ttl, nt, jsonld, csv, parquet, neo4j, neo4j-admin, obo (OBO 1.4), owl (OWL 2 RDF/XML) or rrf (a UMLS release of the selection, in OUT/META) \\[default: the one --out's extension names (.obo, .owl, .ttl…), else graphml].")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (graphml, gexf, ttl, nt, jsonld, obo, owl) or folder (csv, parquet, neo4j-admin, rrf); an existing one is replaced only if umlsgraph wrote it \\[default: named after the query].")] = None,
     source: SelectSourceOption = "predictions",
     threshold: ThresholdOption = None,
     model: PredictionsModelOption = None,
@@ -89,7 +92,8 @@ def export(
         drop_isolated=drop_isolated, min_component_size=min_component_size,
         with_ancestors=with_ancestors, mentioned_in=mentioned_in, min_mentions=min_mentions)
     options: dict[str, Any] = {"base_iri": base_iri, "scheme_iri": scheme_iri}
-    if fmt.lower() == "neo4j":
+    fmt = output_format(fmt, out)
+    if fmt == "neo4j":
         options["neo4j"] = settings(neo4j_uri, neo4j_user, neo4j_password, neo4j_database,
                                     batch_size, parallel)
     with ProgressBars() as bars:
@@ -99,6 +103,18 @@ def export(
         print_json(summary)
         return
     _print(summary)
+
+
+def output_format(fmt: str | None, out: Path | None) -> str:
+    """--format, else the one --out's extension names; a clash of the two is a usage error
+    (exit 2), found before any work."""
+    from umlsgraph.errors import ExportError
+    from umlsgraph.export.formats import resolve_format
+
+    try:
+        return resolve_format(fmt, out)
+    except ExportError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--format'") from None
 
 
 def _print(summary: dict[str, Any]) -> None:

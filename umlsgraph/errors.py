@@ -74,6 +74,8 @@ _OS_ADVICE = {
     errno.EPERM: "operation not permitted: choose a place you can write to",
     errno.ENOSPC: "no space left on the device: free some space or write elsewhere, then rerun",
     errno.EDQUOT: "disk quota exceeded: free some space or write elsewhere, then rerun",
+    errno.EFBIG: "file too large (past the file-size limit, `ulimit -f`, or the file "
+                 "system's): raise the limit or write elsewhere, then rerun",
     errno.EROFS: "read-only file system: write somewhere else",
     errno.ENOTDIR: "a part of this path is a file, not a folder: choose another path",
     errno.EISDIR: "this is a folder, not a file: give a file name",
@@ -89,7 +91,7 @@ def explain(exc: BaseException) -> tuple[str, int] | None:
     The CLI's one error path: library errors, OS errors (naming the path), DuckDB errors (a
     lock held by another process, a file that is not a database) and Ctrl-C.
     """
-    if isinstance(exc, KeyboardInterrupt):
+    if isinstance(exc, KeyboardInterrupt) or is_interrupt(exc):
         return INTERRUPTED, 130
     if isinstance(exc, UmlsgraphError):
         return str(exc), 1
@@ -101,6 +103,15 @@ def explain(exc: BaseException) -> tuple[str, int] | None:
     if isinstance(exc, MemoryError):
         return "out of memory: lower --batch-size/--memory-limit or use a larger machine", 1
     return None
+
+
+def is_interrupt(exc: BaseException) -> bool:
+    """True for Ctrl-C as DuckDB reports it: `duckdb.InterruptException`, or the
+    `RuntimeError: Query interrupted` of a result streamed to Arrow when SIGINT lands."""
+    duckdb = sys.modules.get("duckdb")
+    if duckdb is not None and isinstance(exc, duckdb.InterruptException):
+        return True
+    return type(exc) is RuntimeError and str(exc).strip() == "Query interrupted"
 
 
 def describe_os_error(exc: OSError) -> str:

@@ -44,31 +44,61 @@ def claim_folder(path: str | Path, what: str,
 
 
 def check_folder(path: str | Path, what: str,
-                 ours: Callable[[Path], bool] | None = None) -> Path:
+                 ours: Callable[[Path], bool] | None = None, same_kind: bool = False) -> Path:
     """`claim_folder`'s checks without creating anything: call it before long work, so a
-    step refuses its output folder before it starts, and leaves nothing behind when it fails."""
+    step refuses its output folder before it starts, and leaves nothing behind when it fails.
+
+    `same_kind`: a marker counts only if it says `what` (a step that replaces the whole
+    folder must not replace another step's output, a report with an export)."""
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise OutputError(f"{folder}: is a file, not a folder; choose another path for the "
                           f"{what} (nothing was written)")
-    if folder.is_dir() and not is_ours(folder, ours):
+    if folder.is_dir() and not is_ours(folder, ours, what if same_kind else None):
         raise OutputError(f"{folder}: holds files umlsgraph did not write; choose a new or "
                           f"empty folder for the {what} (nothing was changed)")
     return folder
 
 
-def is_ours(folder: Path, ours: Callable[[Path], bool] | None = None) -> bool:
-    """True when `folder` is empty, holds the marker, or `ours` recognises it."""
-    if (folder / MARKER).is_file() or not any(folder.iterdir()):
+def marker_says(folder: Path) -> str | None:
+    """What the marker of `folder` says umlsgraph wrote there (`claim_folder`'s `what`), or
+    None when it holds no marker."""
+    try:
+        text = (folder / MARKER).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return text.strip().removeprefix("written by umlsgraph:").strip()
+
+
+def is_ours(folder: Path, ours: Callable[[Path], bool] | None = None,
+            what: str | None = None) -> bool:
+    """True when `folder` is empty, holds the marker (saying `what`, when given), or `ours`
+    recognises it."""
+    if not any(folder.iterdir()):
+        return True
+    if (folder / MARKER).is_file() and (what is None or marker_says(folder) == what):
         return True
     return bool(ours and ours(folder))
 
 
-def check_file_target(path: str | Path, what: str) -> Path:
-    """An output file may replace a file, never a folder; its parent must be a folder."""
+def check_file_target(path: str | Path, what: str,
+                      ours: Callable[[Path], bool] | None = None) -> Path:
+    """An output file may replace a regular file, never a folder, a device, a pipe or a
+    socket (`-o /dev/null` must not replace the device node); its parent must be a folder.
+
+    With `ours`, an existing file must be one umlsgraph wrote (`ours(path)` says so): a file
+    the user made is refused, never overwritten.
+    """
     target = Path(path)
     if target.is_dir():
         raise OutputError(f"{target}: is a folder, but the {what} is a file; give a file name")
+    if target.exists() and not target.is_file():
+        raise OutputError(f"{target}: not a regular file (a device, pipe or socket); the {what} "
+                          "is written only to a regular file: give a file path (nothing was "
+                          "written)")
+    if ours is not None and target.is_file() and not ours(target):
+        raise OutputError(f"{target}: a file umlsgraph did not write; choose another path for "
+                          f"the {what}, or remove it first to replace it (nothing was changed)")
     for parent in target.parents:
         if parent.exists():
             if not parent.is_dir():

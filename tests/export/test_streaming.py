@@ -173,7 +173,8 @@ def test_hostile_strings_survive_every_rdf_format_exactly(fmt, hostile, tmp_path
 def test_ntriples_lines_never_split(hostile, tmp_path):
     out = tmp_path / "sub.nt"
     report, ref = _dump(hostile, QUERY, "nt", out)
-    raw = out.read_bytes()
+    mark, raw = out.read_bytes().split(b"\n", 1)  # the first line: umlsgraph's comment
+    assert mark == b"# written by umlsgraph"
     lines = raw.split(b"\n")
     assert lines[-1] == b"" and len(lines) - 1 == len(ref) == report["triples"]
     for line in lines[:-1]:

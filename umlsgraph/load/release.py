@@ -97,6 +97,7 @@ def load_release(
     """Load the RRF files of `release` into the DuckDB file `db`, atomically. Returns counts."""
     options = options or LoadOptions()
     meta = rrf.find_meta(release)
+    rrf.check_complete(meta)
     files = rrf.discover(meta)
     for f in files.values():
         rrf.check_not_empty(f)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from umlsgraph.db.sql import literal
 from umlsgraph.errors import ReleaseError
+from umlsgraph.outputs import marker_says
 
 #: Official column orders (UMLS Reference Manual, "Metathesaurus - Rich Release Format").
 _LAYOUT_TEXT: dict[str, list[str]] = {
@@ -111,6 +112,32 @@ def discover(meta: Path) -> dict[str, RrfFile]:
         if name not in files:
             raise ReleaseError(f"{meta}: {name}.RRF is missing; a release needs at least {name}")
     return files
+
+
+#: The marker (`outputs.MARKER`) of a release `export --format rrf` wrote, beside its META.
+EXPORT_MARK = "rrf export"
+
+
+def check_complete(meta: Path) -> None:
+    """Refuse a release umlsgraph exported (the `rrf export` marker beside or in META) unless
+    it is complete: MRFILES.RRF, written last, is there and every file it lists has the byte
+    count it says. An interrupted export (or a copy of one) never loads as a release."""
+    if EXPORT_MARK not in (marker_says(meta), marker_says(meta.parent)):
+        return
+    listing = meta / "MRFILES.RRF"
+    if not listing.is_file():
+        raise ReleaseError(f"{meta}: an incomplete umlsgraph export (no MRFILES.RRF, which is "
+                           "written last: the export was interrupted); export it again")
+    for line in listing.read_text(encoding="utf-8", errors="replace").splitlines():
+        fields = line.split("|")
+        if len(fields) < 6 or not fields[5].isdigit():
+            continue
+        path = meta / fields[0]
+        size = path.stat().st_size if path.is_file() else None
+        if size != int(fields[5]):
+            found = "missing" if size is None else f"{size} bytes"
+            raise ReleaseError(f"{path}: {found}, but MRFILES.RRF says {fields[5]} bytes: an "
+                               "incomplete or changed umlsgraph export; export it again")
 
 
 def check_not_empty(rrf: RrfFile) -> None:

@@ -37,6 +37,7 @@ class GEXFExporter(Exporter):
 
     format: ClassVar[str] = "gexf"
     suffix: ClassVar[str] = ".gexf"
+    mark: ClassVar[bytes] = b"<creator>umlsgraph</creator>"
 
     def dump(self, subontology: Subontology, out: Path | None, on_progress: Progress | None = None,
              **_: Any) -> dict[str, Any]:

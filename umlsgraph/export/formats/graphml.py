@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
 NODE_SKIP = ("english",)
 EDGE_SKIP = ("from_cui", "to_cui")
-HEADER = ('<?xml version=\'1.0\' encoding=\'utf-8\'?>\n'
+MARK = b"<!-- written by umlsgraph -->"
+HEADER = ('<?xml version=\'1.0\' encoding=\'utf-8\'?>\n' + MARK.decode() + '\n'
           '<graphml xmlns="http://graphml.graphdrawing.org/xmlns" '
           'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
           'xsi:schemaLocation="http://graphml.graphdrawing.org/xmlns '
@@ -59,6 +60,7 @@ class GraphMLExporter(Exporter):
 
     format: ClassVar[str] = "graphml"
     suffix: ClassVar[str] = ".graphml"
+    mark: ClassVar[bytes] = MARK
 
     def dump(self, subontology: Subontology, out: Path | None, on_progress: Progress | None = None,
              **_: Any) -> dict[str, Any]:

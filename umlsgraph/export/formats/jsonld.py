@@ -33,6 +33,8 @@ class JSONLDExporter(RDFExporter):
 
     format: ClassVar[str] = "jsonld"
     suffix: ClassVar[str] = ".jsonld"
+    #: JSON has no comments: the start only this writer gives a file
+    mark: ClassVar[bytes] = b'{"@context": {"concept": '
 
     def write(self, plan: SKOSPlan, fh: Any, on_progress: Progress | None) -> None:
         con = plan.sub.con

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from umlsgraph.db.sql import literal
-from umlsgraph.export.formats import Exporter, Progress, atomic_file, folder
+from umlsgraph.export.formats import Exporter, Progress
 from umlsgraph.neo4j.bolt import FALLBACK_TYPE, REL_TYPES
 
 if TYPE_CHECKING:
@@ -86,22 +86,22 @@ class Neo4jAdminExporter(Exporter):
 
     format: ClassVar[str] = "neo4j-admin"
     target: ClassVar[str] = "folder"
+    files: ClassVar[tuple[str, ...]] = (*FILES, "import.sh")
 
     def dump(self, subontology: Subontology, out: Path | None, on_progress: Progress | None = None,
              database: str = "neo4j", **_: Any) -> dict[str, Any]:
         assert out is not None
-        target = folder(Path(out))
+        target = Path(out)
         jobs = selects(subontology)
-        for step, (name, sql) in enumerate(jobs.items(), 1):
-            with atomic_file(target / name) as tmp:
-                subontology.con.execute(f"COPY ({sql}) TO {literal(tmp)} "
+        command = import_command(target, database)  # the paths the files will have
+        with self.writing(target) as folder:
+            for step, (name, sql) in enumerate(jobs.items(), 1):
+                subontology.con.execute(f"COPY ({sql}) TO {literal(folder / name)} "
                                         "(FORMAT csv, HEADER true)").fetchall()
-            if on_progress:
-                on_progress("csv files", step, len(jobs))
-        command = import_command(target, database)
-        script = target / "import.sh"
-        script.write_text("#!/bin/sh\n# Stop Neo4j (or the target database) first; this "
-                          "replaces the database.\n" + command + "\n", encoding="utf-8")
-        script.chmod(0o755)
-        return {"files": [str(target / name) for name in FILES] + [str(script)],
-                "command": command}
+                if on_progress:
+                    on_progress("csv files", step, len(jobs))
+            script = folder / "import.sh"
+            script.write_text("#!/bin/sh\n# Stop Neo4j (or the target database) first; this "
+                              "replaces the database.\n" + command + "\n", encoding="utf-8")
+            script.chmod(0o755)
+        return {"files": [str(target / name) for name in self.files], "command": command}

@@ -31,9 +31,11 @@ class NTriplesExporter(RDFExporter):
 
     format: ClassVar[str] = "nt"
     suffix: ClassVar[str] = ".nt"
+    mark: ClassVar[bytes] = b"# written by umlsgraph\n"
 
     def write(self, plan: SKOSPlan, fh: Any, on_progress: Progress | None) -> None:
         con = plan.sub.con
+        fh.write(self.mark)
         fh.write("".join(f"{s} {p} {o} .\n" for s, p, o in plan.scheme_triples()).encode())
         total = plan.sub.node_count() + plan.sub.edge_count()
         done = write_rows(con, node_sql(plan), fh)

@@ -121,6 +121,7 @@ class OBOExporter(Exporter):
 
     format: ClassVar[str] = "obo"
     suffix: ClassVar[str] = ".obo"
+    mark: ClassVar[bytes] = b"\nsaved-by: umlsgraph\n"  # in the header (see `header`)
 
     def dump(self, subontology: Subontology, out: Path | None, on_progress: Progress | None = None,
              base_iri: str | None = None, **_: Any) -> dict[str, Any]:

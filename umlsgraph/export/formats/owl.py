@@ -89,6 +89,7 @@ class OWLExporter(Exporter):
 
     format: ClassVar[str] = "owl"
     suffix: ClassVar[str] = ".owl"
+    mark: ClassVar[bytes] = b"<rdfs:comment>umlsgraph query "  # in the header (see `header`)
 
     def dump(self, subontology: Subontology, out: Path | None, on_progress: Progress | None = None,
              base_iri: str | None = None, scheme_iri: str | None = None,

@@ -21,6 +21,11 @@ RRF fields cannot hold `|` or line breaks: `|` is written `&#x7C;` (as UMLS does
 reads it back as `|`) and CR/LF become spaces; names, definitions and semantic type names so
 changed are counted as `changed_values`. An optional file
 with no row is not written, since an empty RRF file reads as a broken release.
+
+The folder is built beside OUT and renamed into place when complete, so OUT is never half
+written. MRFILES is written last, with each file's byte count; `load` requires it, and those
+counts, of a folder holding the `rrf export` marker (`load/rrf.check_complete`), so even the
+temporary folder of a killed export never loads as a release.
 """
 
 from __future__ import annotations
@@ -28,11 +33,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from umlsgraph.export.formats import Exporter, Progress, atomic_file, folder
+from umlsgraph.export.formats import Exporter, Progress
 from umlsgraph.export.formats.ontology import require_concepts
 from umlsgraph.export.formats.text import write_rows
 from umlsgraph.export.subontology import NODES
-from umlsgraph.load.rrf import LAYOUTS
+from umlsgraph.load.rrf import EXPORT_MARK, LAYOUTS
+from umlsgraph.outputs import MARKER
 
 if TYPE_CHECKING:
     import duckdb
@@ -114,33 +120,50 @@ class RRFExporter(Exporter):
     format: ClassVar[str] = "rrf"
     target: ClassVar[str] = "folder"
 
+    @property
+    def what(self) -> str:
+        """The marker `load` looks for (`rrf export`)."""
+        return EXPORT_MARK
+
     def dump(self, subontology: Subontology, out: Path | None, on_progress: Progress | None = None,
              **_: Any) -> dict[str, Any]:
         assert out is not None
         require_concepts(subontology, self.format)
         con = subontology.con
-        meta = folder(Path(out) / "META")
         written: dict[str, tuple[int, int]] = {}
-        for step, name in enumerate(FILES, 1):
-            path = meta / f"{name}.RRF"
-            with atomic_file(path) as tmp, open(tmp, "wb") as fh:
-                rows = write_rows(con, rows_sql(name), fh)
-            if rows == 0 and name != "MRCONSO":
-                path.unlink()  # an empty RRF file reads as a broken release
-            else:
-                written[name] = (rows, path.stat().st_size)
-            if on_progress:
-                on_progress(name, step, len(FILES) + 1)
-        _write_mrfiles(meta, written)
+        with self.writing(Path(out)) as folder:
+            meta = folder / "META"
+            meta.mkdir()
+            for step, name in enumerate(FILES, 1):
+                path = meta / f"{name}.RRF"
+                with open(path, "wb") as fh:
+                    rows = write_rows(con, rows_sql(name), fh)
+                if rows == 0 and name != "MRCONSO":
+                    path.unlink()  # an empty RRF file reads as a broken release
+                else:
+                    written[name] = (rows, path.stat().st_size)
+                if on_progress:
+                    on_progress(name, step, len(FILES) + 1)
+            _write_mrfiles(meta, written)  # last: what tells `load` the export is complete
+        meta = Path(out) / "META"
         return {"files": [str(meta / f"{n}.RRF") for n in (*written, "MRFILES")],
                 "rows": {n: r for n, (r, _b) in written.items()},
                 "changed_values": changed_values(con), "left_empty": left_empty()}
+
+    def owns(self, folder: Path) -> bool:
+        """OUT holding only META (and the marker), META only the files this format writes
+        (or the `.NAME.RRF.partial` files of a run of an earlier version)."""
+        meta = folder / "META"
+        if {p.name for p in folder.iterdir()} - {MARKER} != {"META"} or not meta.is_dir():
+            return False
+        ours = {f"{n}.RRF" for n in (*FILES, "MRFILES")}
+        return all(p.name in ours or (p.name.startswith(".") and p.name.endswith(".partial")
+                                      and p.name[1:-len(".partial")] in ours)
+                   for p in meta.iterdir())
 
 
 def _write_mrfiles(meta: Path, written: dict[str, tuple[int, int]]) -> None:
     """MRFILES.RRF: FIL|DES|FMT|CLS|RWS|BTS| per written file (FMT: its column names)."""
     lines = [f"{n}.RRF|{DESCRIPTIONS[n]}|{','.join(LAYOUTS[n])}|{len(LAYOUTS[n])}|{rows}|"
              f"{size}|\n" for n, (rows, size) in written.items()]
-    with atomic_file(meta / "MRFILES.RRF") as tmp:
-        tmp.write_text("".join(lines), encoding="utf-8")
-
+    (meta / "MRFILES.RRF").write_text("".join(lines), encoding="utf-8")

@@ -33,6 +33,7 @@ class TurtleExporter(RDFExporter):
 
     format: ClassVar[str] = "ttl"
     suffix: ClassVar[str] = ".ttl"
+    mark: ClassVar[bytes] = b"# written by umlsgraph\n"
 
     def write(self, plan: SKOSPlan, fh: Any, on_progress: Progress | None) -> None:
         con = plan.sub.con
@@ -51,7 +52,8 @@ class TurtleExporter(RDFExporter):
 
     def header(self, plan: SKOSPlan) -> str:
         query = plan.sub.query
-        lines = [f"@prefix concept: <{plan.base}> .", f"@prefix dcterms: <{DCTERMS}> .",
+        lines = [self.mark.decode().rstrip(),
+                 f"@prefix concept: <{plan.base}> .", f"@prefix dcterms: <{DCTERMS}> .",
                  f"@prefix skos: <{SKOS}> .", f"@prefix xsd: <{XSD}> .", "",
                  f"<{plan.scheme}> a skos:ConceptScheme ;",
                  f"    skos:prefLabel {rdf_literal(query.name)}"]
