@@ -63,16 +63,20 @@ def export_runs(rows: list[dict[str, Any]], closures: list[dict[str, Any]]
                 ) -> dict[tuple[str, str, str], list[tuple[dict[str, Any], dict[str, Any]]]]:
     """(export's scores, the annotator's) per run of a shipped-recipe case (subtree, noise,
     extra): what `export` selects by default (its default closure) on the held-out concepts.
-    From quality.jsonl rows that scored it, and from the pre-registered closure study
-    (closure_rules.jsonl: the product's `select()` on kept predictions) for the other runs."""
+    From quality.jsonl rows that scored it, and from the pre-registered closure studies
+    (closure_rules.jsonl: the product's `select()` on kept predictions) for the other runs;
+    the demo's runs are the demo's (demo.md), not a case here."""
     from umlsgraph.selection.closure import DEFAULT_CLOSURE
 
     out: dict[tuple[str, str, str], dict[int, tuple[dict[str, Any], dict[str, Any]]]] = (
         defaultdict(dict))
     for row in closures:
-        if row.get("study") == "preregistered" and DEFAULT_CLOSURE in row.get("product", {}):
+        scored = row.get("product", {}) if row.get("study") == "preregistered" else (
+            row.get("rules", {}) if row.get("study") == "worst-case"
+            and row.get("split") != "demo" else {})
+        if DEFAULT_CLOSURE in scored:
             key = (row["case"]["subtree"], row["case"]["noise"], row["case"]["extra"])
-            out[key][row["seed"]] = (row["product"][DEFAULT_CLOSURE], row["annotator"])
+            out[key][row["seed"]] = (scored[DEFAULT_CLOSURE], row["annotator"])
     for case_rows in grouped(rows).values():
         case = case_rows[0]["case"]
         if not shipped(case):

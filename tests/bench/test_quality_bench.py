@@ -131,25 +131,3 @@ def test_flat_annotator_flips_the_stated_share_deterministically() -> None:
     assert flat_quality.noisy("clean", gold, seed=1) == gold
     with pytest.raises(SystemExit, match="randomNN"):
         flat_quality.noisy("branches10", gold, seed=1)
-
-
-def test_closure_rules_pass_the_selection_down_from_the_chosen_positives_only() -> None:
-    import closure_rules
-
-    _, edges = tree()
-    hierarchy = closure_rules.Hierarchy(edges)
-    # A and A0 selected (A0-3 left out, a hole); B1-0 a lone, unsure island under B1
-    positives = {"A", "A0", "A1", "A1-0", "B1-0"}
-    probability = dict.fromkeys(positives, 0.95) | {"A1": 0.5, "B1-0": 0.6}
-    chosen = closure_rules.rules(hierarchy, positives, probability)
-    assert chosen["none"] == positives
-    everything_under_a = {i for i, _ in edges if i.startswith("A")}
-    assert chosen["all"] == everything_under_a | {"B1-0"}
-    # p>=0.9: A passes its selection down (so A1's children come in through A), B1-0 does not
-    assert chosen["p>=0.9"] == everything_under_a | {"B1-0"}
-    assert "root" not in chosen["all"]  # nothing above the selection is ever added
-    # body: A is the root (most selected below), B1-0 an island that passes nothing down
-    assert chosen["body"] == everything_under_a | {"B1-0"}
-    lone = closure_rules.rules(hierarchy, {"A0", "B1"}, {"A0": 0.5, "B1": 0.5})
-    assert lone["p>=0.9"] == {"A0", "B1"}
-    assert lone["all"] == {"A0", "B1"} | {f"{s}-{k}" for s in ("A0", "B1") for k in range(10)}
