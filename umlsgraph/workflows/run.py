@@ -382,7 +382,9 @@ def step_export(settings: RunSettings) -> StepResult:
     for fmt in settings.formats:
         stem = safe_filename(Path(settings.query).stem, "query")
         target = settings.exports / f"{stem}.{_suffix(fmt)}"
-        summary = export(settings.db, settings.query, fmt, target, selection=selection)
+        # a run whose model selects nothing still finishes: its summary says 0 concepts
+        summary = export(settings.db, settings.query, fmt, target, selection=selection,
+                         allow_empty=True)
         written.append(str(target))
     detail = f"{summary.get('nodes', 0):,} concepts, {summary.get('edges', 0):,} edges → " + \
         ", ".join(written)

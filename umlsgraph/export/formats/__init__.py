@@ -315,8 +315,11 @@ MEMORY_LIMIT = EXPORT_MEMORY_LIMIT
 def export(db: str | Path, query: str | Path | None, fmt: str, out: Path | None = None,
            selection: Any = None, corpus: str | None = None,
            on_progress: Progress | None = None, memory_limit: str = MEMORY_LIMIT,
-           **options: Any) -> dict[str, Any]:
+           allow_empty: bool = False, **options: Any) -> dict[str, Any]:
     """Build the query's subontology from the store `db` and write it in format `fmt`.
+
+    A selection with no concept is an ExportError and nothing is written, unless
+    `allow_empty` (`run`, which reports the empty selection in its summary).
 
     `query=None` exports the whole store (`build_all`): every concept, each query's labels and
     probabilities as attributes. Returns the summary with the exporter's report under "export".
@@ -349,7 +352,8 @@ def export(db: str | Path, query: str | Path | None, fmt: str, out: Path | None 
             sub = build_all(con, selection)
         else:
             sub = build(con, loaded, source_for(corpus), selection)
-        require_a_concept(sub)
+        if not allow_empty:
+            require_a_concept(sub)
         report = exporter.dump(sub, target, on_progress=on_progress, **options)
     finally:
         con.close()
