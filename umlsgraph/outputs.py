@@ -1,12 +1,15 @@
 """Where umlsgraph writes: only into what it created, and only under names it made safe.
 
-Two rules, one function each, called by every step that writes:
+The rules, one function each, called by every step that writes:
 
 - `claim_folder`: a folder umlsgraph writes into (a model folder, a synthetic release, a
   report, an export folder) is either new, empty, or one umlsgraph wrote before (it holds the
   marker file `.umlsgraph`, or files only umlsgraph makes). A folder holding someone else's
   files, or a file where the folder should be, is refused: nothing the user made is deleted or
   overwritten.
+- `check_file_target`: an output file replaces only a regular file (never a folder, nor a
+  device such as /dev/null, a pipe or a socket) and, where the step can recognise its own
+  files (exports carry a mark), only one umlsgraph wrote.
 - `safe_filename`: a query name, corpus name or id that becomes part of a path is reduced to
   letters, digits, `_`, `-`, `.` and `+`, so `../../x` cannot climb out of the output folder.
 """

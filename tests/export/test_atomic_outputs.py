@@ -288,6 +288,17 @@ def test_an_rrf_export_loads_only_when_complete(db: Path, tmp_path: Path) -> Non
     assert not (tmp_path / "b.duckdb").exists()
 
 
+def test_a_release_an_earlier_version_was_killed_writing_does_not_load(
+        synth_release: Path, tmp_path: Path) -> None:
+    """No marker then: MRCONSO.RRF and the `.MRREL.RRF.partial` the kill left behind."""
+    meta = tmp_path / "killed" / "META"
+    meta.mkdir(parents=True)
+    (meta / "MRCONSO.RRF").write_bytes((synth_release / "META" / "MRCONSO.RRF").read_bytes())
+    (meta / ".MRREL.RRF.partial").write_text("C0000001|A1|")
+    with pytest.raises(ReleaseError, match="interrupted writing this release"):
+        load_release(tmp_path / "killed", tmp_path / "b.duckdb")
+
+
 # --- a selection with no concept (6) ------------------------------------------------------
 
 @pytest.mark.parametrize("fmt", formats())

@@ -121,7 +121,13 @@ EXPORT_MARK = "rrf export"
 def check_complete(meta: Path) -> None:
     """Refuse a release umlsgraph exported (the `rrf export` marker beside or in META) unless
     it is complete: MRFILES.RRF, written last, is there and every file it lists has the byte
-    count it says. An interrupted export (or a copy of one) never loads as a release."""
+    count it says. An interrupted export (or a copy of one) never loads as a release; nor
+    does a folder holding the `.NAME.RRF.partial` file an export of an earlier version was
+    killed writing."""
+    partial = next((p for p in meta.glob(".*.RRF*.partial") if p.is_file()), None)
+    if partial is not None:
+        raise ReleaseError(f"{partial}: an umlsgraph export was interrupted writing this "
+                           "release, which is incomplete; export it again")
     if EXPORT_MARK not in (marker_says(meta), marker_says(meta.parent)):
         return
     listing = meta / "MRFILES.RRF"
