@@ -80,9 +80,10 @@ def bench(db: Path, threads: int, repeat: int) -> None:
         counts = ", ".join(f"{k} {v:,}" for k, v in found.counts.items())
         print(f"check: {seconds:.2f} s on {threads} threads ({counts}); peak RSS "
               f"{peak_mb():,.0f} MB")
-    for closure in ("none", "confident", "all"):
+    for closure in ("none", "confident", "guarded", "all"):
         for _ in range(repeat):
             time_selection(db, threads, closure)
+    time_explain(db, threads)
 
 
 def time_selection(db: Path, threads: int, closure: str) -> None:
@@ -99,6 +100,24 @@ def time_selection(db: Path, threads: int, closure: str) -> None:
     print(f"select (--closure {closure}): {seconds:.2f} s on {threads} threads "
           f"(selected {summary['selected']:,}, descendants added "
           f"{summary['descendants_added']:,}); peak RSS {peak_mb():,.0f} MB")
+
+
+def time_explain(db: Path, threads: int) -> None:
+    """`Selection.explain` (what `concept` prints) on a built selection: a point query, a few
+    small lookups walking up main parents."""
+    from umlsgraph.query import load_query
+    from umlsgraph.selection import select
+
+    con = duckdb.connect(str(db), read_only=True)
+    con.execute(f"SET threads = {int(threads)}")
+    selection = select(con, load_query(QUERY))
+    deep = con.execute("SELECT max(cui) FROM concepts").fetchall()[0][0]
+    t = time.perf_counter()
+    for item in ("C0000021", "C0000005", deep):
+        selection.explain(item)
+    seconds = (time.perf_counter() - t) / 3
+    con.close()
+    print(f"explain: {seconds * 1000:.0f} ms per concept on {threads} threads")
 
 
 def main() -> None:
