@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from umlsgraph.export.formats import known as known_format
+from umlsgraph.settings import EXPORT_MEMORY_LIMIT
 
 from .common import (
     DEFAULT_DB,
@@ -70,7 +71,7 @@ def export(
     min_mentions: Annotated[int, typer.Option("--min-mentions", help="With --mentioned-in: the fewest mentions a concept needs.")] = 1,
     parallel: ParallelOption = None,
     corpus: Annotated[str | None, typer.Option("--corpus", help="Export items of this flat corpus instead of UMLS concepts (nodes only).")] = None,
-    memory_limit: Annotated[str, typer.Option("--memory-limit", help="DuckDB memory limit; it spills to disk beyond it.")] = "1GB",
+    memory_limit: Annotated[str, typer.Option("--memory-limit", help="DuckDB memory limit; it spills to disk beyond it.")] = EXPORT_MEMORY_LIMIT,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Export the concepts a query selects and the hierarchy among them (child -> parent)."""
