@@ -92,7 +92,7 @@ def cards(sections: list[Section]) -> str:
     cards = []
     best = headline(facts["quality"]) if "quality" in facts else None
     if best is not None:
-        cards.append((num(best[1]), f"F1 against gold: {best[0]}"))
+        cards.append((f"{best[1]:.3f}", f"F1 against gold: {best[0]}"))
     if "annotations" in facts:
         total = sum(sum(c.values()) for c in facts["annotations"].values())
         cards.append((f"{total:,}", "annotations"))

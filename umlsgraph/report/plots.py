@@ -185,10 +185,10 @@ def _plain_log_axis(axis: Any, low: float, high: float) -> None:
 #: The drawing's grid: one column (inches) per leaf or stack of leaves, one row per stacked
 #: leaf, the gap between layers (room for the connector lines), the label's wrap width.
 COLUMN_IN = 1.7
-ROW_IN = 0.5
-LAYER_GAP_IN = 0.55
+ROW_IN = 0.62
+LAYER_GAP_IN = 0.7
 LABEL_CHARS = 20
-LABEL_LINES = 3
+LABEL_LINES = 4
 #: The widest drawing (inches); wider ones get narrower columns and a smaller font.
 MAX_WIDTH_IN = 24.0
 

@@ -20,7 +20,7 @@ from umlsgraph.db import annotation_store, audit_store, connect, prediction_stor
 from umlsgraph.db.items import ConceptSource, ItemSource
 from umlsgraph.errors import UmlsgraphError
 from umlsgraph.query import Query
-from umlsgraph.report.html import Section, escape, num, table
+from umlsgraph.report.html import Section, escape, table
 
 if TYPE_CHECKING:
     from umlsgraph.report.sections import Hints
@@ -145,7 +145,7 @@ def headline(facts: Mapping[str, Mapping[str, Any]]) -> tuple[str, float] | None
 
 
 def _score(value: Any) -> str:
-    return num(float(value)) if isinstance(value, (int, float)) else "–"
+    return f"{float(value):.3f}" if isinstance(value, (int, float)) else "–"
 
 
 # --- the label audit ---------------------------------------------------------------------
