@@ -9,10 +9,10 @@ caller already measured against its gold (the demo's, against HPO's own hierarch
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 
@@ -22,11 +22,6 @@ from umlsgraph.errors import UmlsgraphError
 from umlsgraph.query import Query
 from umlsgraph.report.html import Section, escape, table
 
-if TYPE_CHECKING:
-    from umlsgraph.report.sections import Hints
-
-#: The one figure the summary card shows, the first of these measured.
-HEADLINE = ("encoder (held-out)", "encoder (all concepts)", "encoder (all gold items)")
 #: How many of the audit's suspects the report lists (`umlsgraph audit` lists them all).
 AUDIT_ROWS = 8
 
@@ -136,14 +131,6 @@ def gold_section(gold: Gold | None, query: Query) -> Section:
     return section
 
 
-def headline(facts: Mapping[str, Mapping[str, Any]]) -> tuple[str, float] | None:
-    """(what, F1) for the summary card: the encoder on held-out gold when measured."""
-    for name in (*HEADLINE, *facts):
-        if name in facts and isinstance(facts[name].get("f1"), (int, float)):
-            return name, float(facts[name]["f1"])
-    return None
-
-
 def _score(value: Any) -> str:
     return f"{float(value):.3f}" if isinstance(value, (int, float)) else "–"
 
@@ -152,7 +139,7 @@ def _score(value: Any) -> str:
 
 
 def audit_section(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
-                  hint: Hints, gold: Gold | None) -> Section:
+                  hint: Callable[[str], str], gold: Gold | None) -> Section:
     """What `umlsgraph audit` found: how many labels it flags as suspect (out-of-sample fold
     models disagree with them) and, with gold labels, how many of those are truly wrong."""
     section = Section("audit", "Label audit")
