@@ -28,8 +28,8 @@ AUDIT_ROWS = 8
 
 @dataclass(frozen=True)
 class Gold:
-    """Metrics against gold by what was measured, and the gold labels when known (to tell
-    which of the audit's flags are right)."""
+    """Metrics against gold by what was measured, the gold labels when known (to tell which
+    of the audit's flags are right), and where the gold came from, in words."""
 
     metrics: dict[str, dict[str, Any]]
     labels: dict[str, str] | None = None
@@ -68,8 +68,7 @@ def measure_gold(db: str | Path, query: Query, source: ItemSource, gold_file: Pa
         predicted = model is not None and prediction_store.has_table(con)
     finally:
         con.close()
-    gold = Gold({}, labels, f"<code>{escape(str(gold_file))}</code> "
-                f"({len(labels):,} items)")
+    gold = Gold({}, labels, f"{gold_file} ({len(labels):,} items)")
     for annotator in annotators:
         _measure(gold, f"annotator {annotator} (its sample)", db, query, source, gold_file,
                  what="annotations", annotator=annotator)
@@ -114,8 +113,9 @@ def gold_section(gold: Gold | None, query: Query) -> Section:
         section.missing = "nothing measured against gold: " + "; ".join(gold.notes)
         return section
     section.body.append(
-        f"<p>Scored against {gold.origin}, for the category '{escape(query.positive)}'. The "
-        "annotator is scored on the items it labelled; the encoder on every gold item and on "
+        f"<p>Scored against {escape(gold.origin)}, for the category "
+        f"'{escape(query.positive)}'. The annotator is scored on the items it labelled; the "
+        "encoder on every gold item and on "
         "the <i>held-out</i> ones (no annotator labelled them, so training never saw them); "
         "the export is what <code>umlsgraph export</code> selects (the predictions closed "
         "under the hierarchy). Unlike the validation F1 under Training, these compare with "
