@@ -75,6 +75,15 @@ def test_reask_asks_the_budget_once(first_run: RunSettings) -> None:
     assert again.status == "skipped" and "all answered" in again.detail
 
 
+def test_a_first_model_that_selects_nothing_has_nothing_to_reask(
+        first_run: RunSettings) -> None:
+    write_predictions(first_run.db, {})
+    step = workflow.step_reask(first_run)
+    assert step.status == "skipped" and "select no concept" in step.detail
+    assert workflow.step_retrain(first_run).status == "skipped"
+    assert workflow.step_relabel(first_run).status == "skipped"
+
+
 def test_retrain_trains_the_strong_answers_over_the_weak(first_run: RunSettings,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     skipped = workflow.step_retrain(first_run)
@@ -107,10 +116,24 @@ def test_retrain_trains_the_strong_answers_over_the_weak(first_run: RunSettings,
 def test_run_with_a_reask_then_rerun_does_nothing(loaded_db: Path, minilm_path: Path,
                                                   tmp_path: Path) -> None:
     strong = write_labels(tmp_path / "strong.csv", truth(loaded_db))
-    args = ["run", "nervous_system", "--db", str(loaded_db), "--llm", "embed", "-n", "120",
-            "--base-model", str(minilm_path), "--out", str(tmp_path / "model"), "--epochs",
-            "1", "--max-length", "32", "--format", "graphml", "--reask-with",
-            f"labels:{strong}", "--reask-budget", "5", "--json"]
+    # tiny settings, as tests/workflows/test_pipeline.py, but enough steps that the first
+    # model selects something to contradict
+    project = tmp_path / "umlsgraph.toml"
+    project.write_text(f"""
+[run]
+query = "nervous_system"
+db = "{loaded_db}"
+llm = "embed"
+n = 120
+base-model = "{minilm_path}"
+out = "model"
+epochs = 1
+min_steps = 100
+max_length = 32
+formats = ["graphml"]
+reask-with = "labels:{strong}"
+""")
+    args = ["run", "--project", str(project), "--reask-budget", "5", "--json"]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     steps = {s["step"]: s for s in json.loads(first.stdout)}

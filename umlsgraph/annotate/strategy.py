@@ -291,9 +291,16 @@ def flagged(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
     """The `n` most surprising islands and holes of the selection `options` makes that are
     candidates of the query and that `asker` has not answered under `prompt_hash`: their ids,
     surprises, and counts (islands and holes in all, and of the chosen)."""
+    from umlsgraph.errors import NotFoundError
     from umlsgraph.evaluate.consistency import find_contradictions, flagged_sql
 
-    found = find_contradictions(con, query, options, limit=0)
+    try:
+        found = find_contradictions(con, query, options, limit=0)
+    except NotFoundError:
+        of = options.model if options.source == "predictions" else options.annotator
+        raise NothingToAsk(f"--reask contradictions: the {options.source} of '{query.name}' "
+                           f"({of}) select no concept, so nothing contradicts the hierarchy; "
+                           "there is nothing to re-ask") from None
     answered = (annotation_store.done_ids_sql(query.name, source.key, asker, prompt_hash)
                 if annotation_store.has_table(con) else "SELECT NULL::VARCHAR AS id LIMIT 0")
     rows = con.execute(
