@@ -28,8 +28,8 @@ from tests.subontology_data import (
 )
 from umlsgraph.errors import ExportError
 from umlsgraph.export.formats import export
-from umlsgraph.selection import SelectionOptions
 from umlsgraph.neo4j.bolt import BoltWriter, Neo4jSettings, push
+from umlsgraph.selection import SelectionOptions
 
 INJECTIONS = {
     KNOWN_CHILD: "x'}) DETACH DELETE n //",
