@@ -183,7 +183,7 @@ def _plain_log_axis(axis: Any, low: float, high: float) -> None:
 
 
 #: The drawing's grid: one column (inches) per leaf or stack of leaves, one row per stacked
-#: leaf, the gap between layers (room for the connector lines), the label's wrap width.
+#: leaf, the gap above a parent's children (room for the connectors), the label's wrap width.
 COLUMN_IN = 1.7
 ROW_IN = 0.62
 LAYER_GAP_IN = 0.7
@@ -275,47 +275,42 @@ def _tree(graph: nx.DiGraph) -> tuple[dict[Any, list[Any]], list[Any]]:
 
 
 class _Layout:
-    """Columns and rows of the drawing's tree: leaves (or a stack of leaves) take the next
-    column, a parent sits over the middle of its children; each layer is as tall as its
-    tallest stack, plus a gap for the connectors."""
+    """Columns and heights of the drawing's tree: leaves (or a stack of leaves) take the next
+    column, a parent sits over the middle of its children. Subtrees own disjoint columns, so
+    each is as tall as it needs: children hang one row and a connector gap under their
+    parent, stacked leaves one row apart."""
 
     def __init__(self, children: dict[Any, list[Any]]) -> None:
         self.children = children
         self.columns = 0
         self.x: dict[Any, float] = {}
-        self.layer: dict[Any, int] = {}
-        self.row: dict[Any, int] = {}  # rows below its layer's top (stacked leaves)
+        self.y: dict[Any, float] = {}
 
     def stacked(self, node: Any) -> bool:
         kids = self.children[node]
         return len(kids) >= 2 and not any(self.children[k] for k in kids)
 
-    def place(self, node: Any, layer: int) -> None:
-        self.layer[node], self.row[node] = layer, 0
+    def place(self, node: Any, y: float) -> None:
+        """Place `node` at height `y` (inches, 0 at the top, down is negative), then its
+        subtree in the next free columns."""
+        self.y[node] = y
         kids = self.children[node]
         if self.stacked(node):
             self.x[node] = self.columns + 0.05
             for i, kid in enumerate(kids):
-                self.x[kid], self.layer[kid], self.row[kid] = self.columns + 0.17, layer + 1, i
+                self.x[kid], self.y[kid] = self.columns + 0.17, y - (i + 1) * ROW_IN
             self.columns += 1
         elif kids:
             for kid in kids:
-                self.place(kid, layer + 1)
+                self.place(kid, y - ROW_IN - LAYER_GAP_IN)
             self.x[node] = (self.x[kids[0]] + self.x[kids[-1]]) / 2
         else:
             self.x[node] = self.columns + 0.05
             self.columns += 1
 
     def coordinates(self) -> tuple[dict[Any, float], dict[Any, float]]:
-        """x in columns, y in inches (0 at the top, down is negative)."""
-        heights: dict[int, int] = {}
-        for node, layer in self.layer.items():
-            heights[layer] = max(heights.get(layer, 1), self.row[node] + 1)
-        top, y = {}, 0.0
-        for layer in sorted(heights):
-            top[layer] = y
-            y -= heights[layer] * ROW_IN + LAYER_GAP_IN
-        return self.x, {n: top[self.layer[n]] - self.row[n] * ROW_IN for n in self.layer}
+        """x in columns, y in inches."""
+        return self.x, self.y
 
 
 def _connect(ax: Any, pos: dict[Any, tuple[float, float]], parent: Any, kids: list[Any],
