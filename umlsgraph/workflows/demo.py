@@ -112,10 +112,10 @@ def _report(settings: RunSettings, result: DemoResult) -> StepResult:
 
     from umlsgraph.evaluate.evaluation import read_gold
     from umlsgraph.report.quality import Gold
-    from umlsgraph.workflows.run import _query, step_report
+    from umlsgraph.workflows.run import query_of, step_report
 
     started = time.monotonic()
-    labels = read_gold(result.gold_csv, _query(settings)) if result.gold_csv else None
+    labels = read_gold(result.gold_csv, query_of(settings)) if result.gold_csv else None
     gold = Gold(result.metrics, labels, f"HPO's hierarchy (gold = the {GOLD_ROOT} subtree)")
     step = step_report(settings, gold=gold)
     step.seconds = time.monotonic() - started
@@ -128,9 +128,9 @@ def audit_labels(settings: RunSettings, folds: int) -> dict[str, Any]:
     from umlsgraph.db import connect
     from umlsgraph.evaluate.gold import subtree_gold
     from umlsgraph.train.audit import AuditConfig, audit, fold_config
-    from umlsgraph.workflows.run import _query, train_config
+    from umlsgraph.workflows.run import query_of, train_config
 
-    found = audit(settings.db, _query(settings), train_config=fold_config(
+    found = audit(settings.db, query_of(settings), train_config=fold_config(
         train_config(settings), epochs=1), config=AuditConfig(folds=folds), progress=False)
     con = connect(settings.db, read_only=True)
     try:
@@ -152,14 +152,13 @@ def contradictions(settings: RunSettings, shown: int = 5) -> dict[str, Any]:
     counts, the root, and the most surprising islands and holes, each with whether HPO's
     gold says the selection is wrong there (an island not under the gold root, a hole under
     it), so the demo names what a reviewer should look at first."""
-    import duckdb
-
+    from umlsgraph.db import connect
     from umlsgraph.evaluate.consistency import check
     from umlsgraph.evaluate.gold import subtree_gold
-    from umlsgraph.workflows.run import _query
+    from umlsgraph.workflows.run import query_of
 
-    found = check(settings.db, _query(settings), limit=shown)
-    con = duckdb.connect(str(settings.db), read_only=True)
+    found = check(settings.db, query_of(settings), limit=shown)
+    con = connect(settings.db, read_only=True)
     try:
         gold = dict(subtree_gold(con, GOLD_ROOT))
     finally:
@@ -180,10 +179,10 @@ def _wrong_labels(settings: RunSettings, gold: dict[str, str]) -> int:
     """How many of the annotator's labels disagree with HPO's hierarchy."""
     from umlsgraph.db import annotation_store, connect
     from umlsgraph.db.items import ConceptSource
-    from umlsgraph.workflows.run import _annotator_name, _query
+    from umlsgraph.workflows.run import annotator_name, query_of
 
-    sql = annotation_store.labels_sql(_query(settings).name, ConceptSource().key,
-                                      [_annotator_name(settings) or ""])
+    sql = annotation_store.labels_sql(query_of(settings).name, ConceptSource().key,
+                                      [annotator_name(settings) or ""])
     con = connect(settings.db, read_only=True)
     try:
         return sum(gold.get(i) != label for i, label in con.execute(sql).fetchall())
@@ -200,15 +199,15 @@ def score(settings: RunSettings, out: Path) -> tuple[Path, dict[str, dict[str, A
     from umlsgraph.db.items import ConceptSource
     from umlsgraph.evaluate.evaluation import evaluate
     from umlsgraph.evaluate.gold import subtree_gold, subtree_gold_sql, write_gold_csv
-    from umlsgraph.workflows.run import _annotator_name, _query
+    from umlsgraph.workflows.run import annotator_name, query_of
 
-    query, source = _query(settings), ConceptSource()
+    query, source = query_of(settings), ConceptSource()
     con = connect(settings.db, read_only=True)
     try:
         gold_csv = write_gold_csv(subtree_gold(con, GOLD_ROOT), out / "gold.csv")
     finally:
         con.close()
-    annotator = _annotator_name(settings) or ""
+    annotator = annotator_name(settings) or ""
     gold_sql = subtree_gold_sql(GOLD_ROOT)
     seen = annotation_store.labels_sql(query.name, source.key, [annotator])
     held_out = f"SELECT * FROM ({gold_sql}) WHERE id NOT IN (SELECT id FROM ({seen}))"

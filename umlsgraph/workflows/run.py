@@ -117,7 +117,8 @@ def steps(settings: RunSettings) -> tuple[Step, ...]:
     return (step_load, step_annotate, step_train, step_label, *reask, step_export, step_report)
 
 
-def _query(settings: RunSettings) -> Any:
+def query_of(settings: RunSettings) -> Any:
+    """The run's query, loaded from its name or path."""
     from umlsgraph.query import load_query
     return load_query(settings.query)
 
@@ -174,7 +175,7 @@ def step_annotate(settings: RunSettings) -> StepResult:
     from umlsgraph.annotate import driver as annotating
     from umlsgraph.annotate.backends import create
 
-    query, source = _query(settings), _source(settings)
+    query, source = query_of(settings), _source(settings)
     if settings.labels_file is not None:
         imported = annotating.import_labels(settings.db, query, settings.labels_file, source)
         return StepResult("annotate", "done", f"imported {imported.imported:,} labels",
@@ -205,14 +206,15 @@ def _annotation_count(settings: RunSettings, annotator: str, prompt_hash: str) -
     try:
         if not annotation_store.has_table(con):
             return 0
-        sql = annotation_store.done_ids_sql(_query(settings).name, _source(settings).key,
+        sql = annotation_store.done_ids_sql(query_of(settings).name, _source(settings).key,
                                             annotator, prompt_hash)
         return int(con.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0])  # type: ignore[index]
     finally:
         con.close()
 
 
-def _annotator_name(settings: RunSettings) -> str | None:
+def annotator_name(settings: RunSettings) -> str | None:
+    """The name the run's annotations are stored under (its labels file, or its LLM)."""
     if settings.labels_file is not None:
         return f"labels:{Path(settings.labels_file).name}"
     from umlsgraph.annotate.backends import create
@@ -230,8 +232,8 @@ def step_train(settings: RunSettings) -> StepResult:
     """Fine-tune the encoder on this annotator's labels (resumes; skips a finished run)."""
     from umlsgraph.train.trainer import train
 
-    result = train(settings.db, _query(settings), _source(settings), train_config(settings),
-                   settings.model_dir, annotator=_annotator_name(settings))
+    result = train(settings.db, query_of(settings), _source(settings), train_config(settings),
+                   settings.model_dir, annotator=annotator_name(settings))
     detail = f"{result.n_train:,} train / {result.n_val:,} val, {result.kept()}"
     status = "skipped" if result.already_done else "done"
     return StepResult("train", status, detail + (" (already trained)" if result.already_done
@@ -242,7 +244,7 @@ def step_label(settings: RunSettings) -> StepResult:
     """Label every candidate item with the fine-tuned encoder (only those not yet labelled)."""
     from umlsgraph.label.labeller import label
 
-    result = label(settings.db, _query(settings), _source(settings), settings.model_dir,
+    result = label(settings.db, query_of(settings), _source(settings), settings.model_dir,
                    batch_size=None, device=settings.device)
     status = "done" if result.labelled else "skipped"
     detail = (f"{result.labelled:,} labelled ({result.already:,} already), "
@@ -260,7 +262,7 @@ def step_reask(settings: RunSettings) -> StepResult:
     strong = create(settings.reask_with)
     try:
         result = annotating.annotate(
-            settings.db, _query(settings), _source(settings), strong, n=settings.reask_budget,
+            settings.db, query_of(settings), _source(settings), strong, n=settings.reask_budget,
             batch_size=settings.annotate_batch_size, reask="contradictions",
             reask_from="predictions", model=settings.model_dir)
     except NothingToAsk as exc:
@@ -291,8 +293,8 @@ def step_retrain(settings: RunSettings) -> StepResult:
     if strong not in _annotators(settings):
         return StepResult("retrain", "skipped", f"{strong} gave no label; the first model "
                           "stands")
-    annotators = f"{strong},{_annotator_name(settings)}"
-    result = train(settings.db, _query(settings), _source(settings), train_config(settings),
+    annotators = f"{strong},{annotator_name(settings)}"
+    result = train(settings.db, query_of(settings), _source(settings), train_config(settings),
                    settings.reask_model_dir, annotator=annotators)
     detail = f"on {annotators}: {result.n_train:,} train / {result.n_val:,} val, {result.kept()}"
     status = "skipped" if result.already_done else "done"
@@ -306,7 +308,7 @@ def step_relabel(settings: RunSettings) -> StepResult:
 
     if final_model_dir(settings) != settings.reask_model_dir:
         return StepResult("relabel", "skipped", "no retrained model; the first model stands")
-    result = label(settings.db, _query(settings), _source(settings), settings.reask_model_dir,
+    result = label(settings.db, query_of(settings), _source(settings), settings.reask_model_dir,
                    batch_size=None, device=settings.device)
     status = "done" if result.labelled else "skipped"
     detail = (f"{result.labelled:,} labelled ({result.already:,} already), "
@@ -326,7 +328,7 @@ def _annotators(settings: RunSettings) -> list[str]:
 
     con = connect(settings.db, read_only=True)
     try:
-        return annotation_store.annotators(con, _query(settings).name, _source(settings).key)
+        return annotation_store.annotators(con, query_of(settings).name, _source(settings).key)
     finally:
         con.close()
 
@@ -341,7 +343,7 @@ def _contradiction_counts(settings: RunSettings, model_dir: Path) -> dict[str, i
 
     options = SelectionOptions(model=read_meta(model_dir)["model_id"])
     try:
-        return check(settings.db, _query(settings), options, limit=0).counts
+        return check(settings.db, query_of(settings), options, limit=0).counts
     except NotFoundError:
         return {}
 
@@ -370,7 +372,7 @@ def step_export(settings: RunSettings) -> StepResult:
         from umlsgraph.corpus.catalog import export_corpus
         out = settings.exports / f"{safe_filename(settings.corpus, 'corpus')}.parquet"
         out.parent.mkdir(parents=True, exist_ok=True)
-        export_corpus(settings.db, settings.corpus, out, query=_query(settings).name,
+        export_corpus(settings.db, settings.corpus, out, query=query_of(settings).name,
                       model=model)
         return StepResult("export", "done", f"corpus with labels → {out}")
     from umlsgraph.export.formats import export
@@ -403,6 +405,6 @@ def step_report(settings: RunSettings, gold: Any = None) -> StepResult:
     from umlsgraph.report.page import build_report
 
     out = settings.model_dir / "report"
-    result = build_report(settings.db, _query(settings), out, model_dir=final_model_dir(settings),
+    result = build_report(settings.db, query_of(settings), out, model_dir=final_model_dir(settings),
                           corpus=settings.corpus, gold=gold)
     return StepResult("report", "done", f"{result.html}")
