@@ -117,7 +117,9 @@ def render(path: Path) -> str:
              "the zero-shot `embed` annotator on the query's 2,000-concept sample, MiniLM "
              "fine-tuned on its answers; one row per training seed. Held-out: the concepts the "
              "annotator never labelled (the encoder never saw them). Export: what `export` "
-             "selects (the encoder's positives and the descendants its default closure adds); "
+             "selects (the encoder's positives and the descendants the closure that was the "
+             "default when the row was recorded adds: `confident` for every row so far; "
+             "[closure_rules.md](closure_rules.md) scores each closure on these seeds); "
              "with descendants: what `export --descendants` selects (every positive's).",
              "",
              "| score | seeds | precision | recall | F1 |", "|---|--:|--:|--:|--:|"]

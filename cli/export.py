@@ -135,6 +135,13 @@ def _print(summary: dict[str, Any]) -> None:
         if key in summary:
             table.add_row(key.replace("_", " "), f"{summary[key]:,}")
     console.print(table)
+    islands = summary.get("islands")
+    if islands and islands["islands"]:
+        top = "; ".join(f"{i['id']} {i['name']} ({i['closure_adds']:,})" for i in islands["top"])
+        console.print(f"{islands['islands']:,} islands (selected, no parent selected; `umlsgraph "
+                      f"check` lists them): the closure added {islands['added_below_islands']:,} "
+                      f"concepts below them" + (f", most below {top}" if top else ""),
+                      markup=False, highlight=False, soft_wrap=True)
     report = summary["export"]
     if report.get("changed_values"):
         console.print(f"wrote {report['changed_values']:,} values holding line breaks with "

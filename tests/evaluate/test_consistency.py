@@ -16,7 +16,7 @@ from tests.subontology_data import QUERY, cui, rename, subtree, write_prediction
 from umlsgraph.db import annotation_store
 from umlsgraph.errors import NotFoundError
 from umlsgraph.evaluate.consistency import check
-from umlsgraph.selection import SelectionOptions
+from umlsgraph.selection import DEFAULT_CLOSURE, SelectionOptions
 
 runner = CliRunner()
 HOSTILE = 'Evil "$x$" \\ <b>&amp;</b> ]]> \u202e[red]rtl[/red]\n{name}'
@@ -48,7 +48,7 @@ def test_planted_islands_and_holes_are_found_with_their_neighbours(planted_db):
                             "under_holes": 4, "no_parents": 0}
     # the default closure fills the hole below the confident root, and BIG (0.95) passes its
     # selection down to its unselected descendants
-    assert added > 0 and found.selection["closure"] == "confident"
+    assert added > 0 and found.selection["closure"] == DEFAULT_CLOSURE
     # the subtree's top is its root, not a contradiction
     assert [r["cui"] for r in found.roots] == [cui(1)]
     # islands: the one heading four selected children first, then the lone leaf

@@ -21,7 +21,7 @@ from tests.subontology_data import (
 from umlsgraph.db import annotation_store
 from umlsgraph.db.items import CorpusSource
 from umlsgraph.errors import QueryError, StoreError
-from umlsgraph.export.subontology import EDGES, NODES, SelectionOptions, build
+from umlsgraph.export.subontology import EDGES, NODES, SelectionOptions, SubontologyOptions, build
 from umlsgraph.query import load_query
 
 
@@ -33,7 +33,7 @@ def predicted_db(loaded_db: Path) -> Path:
 
 def _build(db: Path, **options: object) -> tuple[duckdb.DuckDBPyConnection, dict]:
     con = duckdb.connect(str(db), read_only=True)
-    sub = build(con, load_query(QUERY), options=SelectionOptions(**options))  # type: ignore[arg-type]
+    sub = build(con, load_query(QUERY), options=SubontologyOptions(**options))  # type: ignore[arg-type]
     return con, sub.summary
 
 

@@ -58,7 +58,7 @@ def test_concept_says_when_export_closure_selects_it(hpo_db: Path) -> None:
     assert focal == "Focal-onset seizure"
     q = lookup(hpo_db, "HP:0007359")["queries"]["hpo_nervous"]  # 0.93: export's closure
     assert q["selected"] is True and q["selected_via"] == "HP:0001250"
-    assert "added by the closure `confident`: a descendant of HP:0001250" in q["selected_by"]
+    assert "a descendant of HP:0001250, which passes its selection down" in q["selected_by"]
     eye = lookup(hpo_db, "HP:0000478")["queries"]["hpo_nervous"]
     assert eye["selected"] is False and "descendant" not in eye["selected_by"]
     con = duckdb.connect(str(hpo_db))

@@ -134,6 +134,8 @@ def build(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource | Non
     selection = select(con, query, options, items)
     used = dict(selection.summary)
     is_concepts = isinstance(items, ConceptSource)
+    if is_concepts and used["closure"] != "none" and used["labelled"]:
+        used["islands"] = selection.island_summary()
     if options.mentioned_in:
         used.update(_keep_mentioned(con, selection, options, is_concepts))
     ancestors = is_concepts and options.with_ancestors

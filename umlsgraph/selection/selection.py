@@ -18,7 +18,7 @@ import duckdb
 
 from umlsgraph.db import annotation_store, prediction_store
 from umlsgraph.db.items import ConceptSource, ItemSource
-from umlsgraph.db.sql import literal
+from umlsgraph.db.sql import literal, unbar
 from umlsgraph.errors import StoreError
 from umlsgraph.query import Query
 from umlsgraph.selection import closure as closures
@@ -88,6 +88,21 @@ class Selection:
             WHERE id NOT IN (SELECT id FROM {LABELLED}) GROUP BY island""")
         return f"""SELECT i.*, coalesce(a.closure_adds, 0) AS closure_adds FROM {ISLANDS} i
             LEFT JOIN selection_island_adds a USING (id)"""
+
+    def island_summary(self, top: int = 3) -> dict[str, Any]:
+        """The islands (root left out): how many, how many concepts the closure added below
+        them, and the `top` that it added most below, {id, name, closure_adds} (what one
+        confidently wrong island costs an export)."""
+        islands = self.islands_sql()
+        row = self.con.execute(f"SELECT count(*), coalesce(sum(closure_adds), 0) FROM "
+                               f"({islands}) WHERE NOT is_root").fetchone()
+        assert row is not None
+        rows = self.con.execute(f"""SELECT i.id, {unbar('c.name')}, i.closure_adds
+            FROM ({islands}) i LEFT JOIN concepts c ON c.cui = i.id
+            WHERE NOT i.is_root AND i.closure_adds > 0
+            ORDER BY i.closure_adds DESC, i.id LIMIT {int(top)}""").fetchall()
+        return {"islands": int(row[0]), "added_below_islands": int(row[1]),
+                "top": [{"id": r[0], "name": r[1], "closure_adds": int(r[2])} for r in rows]}
 
     def belief_sql(self) -> str:
         """SQL of (id, probability, annotation, belief) of every scored item."""
