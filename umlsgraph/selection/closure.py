@@ -12,9 +12,9 @@ selected concepts may pass their selection down is the rule:
   least `CONFIDENT` (0.9). A wrong concept high in the hierarchy is usually one the model was
   unsure of; a concept an annotation selected has no probability of its own and passes
   nothing down (`all` closes annotations too).
-- ``guarded`` (the default): `confident`, except below a suspicious island (`selection.root`: an island,
-  not the selection's root, whose parents the labels believe at most 0.2): one confidently
-  wrong island cannot pull its whole branch in.
+- ``guarded`` (the default): `confident`, except below a suspicious island
+  (`selection.root`: an island, not the selection's root, whose parents the labels believe
+  at most 0.2): one confidently wrong island cannot pull its whole branch in.
 - ``all``: every selected concept (`--descendants`). Most recall, but one wrong concept high
   in the hierarchy pulls its whole branch in.
 
