@@ -10,7 +10,6 @@ has no answer yet, so no paid call is ever repeated.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -34,6 +33,7 @@ from umlsgraph.annotate.parsing import parse_answer
 from umlsgraph.db import annotation_store, connect
 from umlsgraph.db.items import ConceptSource, ItemSource, SubsetSource, fetch_texts
 from umlsgraph.errors import AnnotationError, InputFileError, QueryError
+from umlsgraph.progress import progress_bar
 from umlsgraph.query import Query, load_query
 
 #: Ids whose texts are fetched from DuckDB at once (texts are rendered set-based per chunk).
@@ -213,10 +213,10 @@ def _run(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
     started = time.perf_counter()
     try:
         name = annotator.name if len(annotator.name) <= 40 else "…" + annotator.name[-39:]
-        with _progress(f"annotating with {name}", len(plan.todo), progress) as bar:
+        with progress_bar(f"annotating with {name}", len(plan.todo), progress) as bar:
             for batch in _batches(con, query, source, plan.todo, size, result):
                 _ask_and_store(con, query, annotator, batch, result)
-                bar(len(batch))
+                bar.advance(len(batch))
     finally:
         result.seconds = time.perf_counter() - started
     return result
@@ -283,38 +283,6 @@ def _ask_and_store(con: duckdb.DuckDBPyConnection, query: Query, annotator: Anno
 def _to_annotation(query: Query, item_id: str, reply: Reply) -> annotation_store.Annotation:
     label = reply.label if reply.label in query.labels else parse_answer(reply.raw, query.labels)
     return annotation_store.Annotation(item_id, label, reply.raw, reply.score)
-
-
-@contextlib.contextmanager
-def _progress(description: str, total: int, enabled: bool) -> Iterator[Any]:
-    """A rich progress bar with items/s and ETA; yields `advance(n)`."""
-    if not enabled:
-        yield lambda _n: None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn()]
-    started = time.perf_counter()
-    with Progress(*columns, transient=False, console=Console(stderr=True)) as bar:
-        task = bar.add_task(description, total=total, rate="? items/s")
-        done = 0
-
-        def advance(k: int) -> None:
-            nonlocal done
-            done += k
-            rate = done / max(time.perf_counter() - started, 1e-9)
-            bar.update(task, advance=k, rate=f"{rate:,.2f} items/s")
-
-        yield advance
 
 
 # --- imported labels ---------------------------------------------------------------------

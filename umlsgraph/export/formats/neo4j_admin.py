@@ -29,7 +29,6 @@ from umlsgraph.neo4j.bolt import FALLBACK_TYPE, REL_TYPES
 if TYPE_CHECKING:
     from umlsgraph.export.subontology import Subontology
 
-ARRAY_DELIMITER = "\x1f"
 FILES = ("concepts.csv", "subontology.csv", "in_subontology.csv", "edges.csv")
 
 

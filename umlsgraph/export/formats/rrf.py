@@ -73,7 +73,6 @@ FILES: dict[str, tuple[dict[str, str], str, str, str]] = {
                    FROM names WHERE cui {IN_SELECTION} GROUP BY sab) n
                    LEFT JOIN sources s ON s.sab = n.sab""", "TRUE", "n.sab"),
 }
-MRFILES_COLUMNS = ("FIL", "DES", "FMT", "CLS", "RWS", "BTS")
 DESCRIPTIONS = {"MRCONSO": "Concept names and sources", "MRREL": "Related concepts",
                 "MRSTY": "Semantic types", "MRDEF": "Definitions", "MRSAB": "Source information"}
 
