@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import demo  # noqa: E402  (bench/demo.py: rows())
 from quality import DEV, TEST  # noqa: E402  (bench/quality.py)
-from render_quality import export_runs, extra_label, f, grouped, load, ms  # noqa: E402
+from render_quality import export_runs, extra_label, f, grouped, load, ms, shipped  # noqa: E402
 
 from umlsgraph.selection.closure import DEFAULT_CLOSURE  # noqa: E402
 
@@ -85,12 +85,12 @@ def selection_rows(rows: list[dict[str, Any]], closures: list[dict[str, Any]]) -
     """HPO subtree cases run with the shipped recipe and 2,000 labels."""
     exports = export_runs(rows, closures)
     order = [*DEV, *TEST]
-    shipped = [v for v in grouped(rows).values() if v[0]["case"]["recipe"] == "new"
-               and v[0]["case"]["budget"] == 2000 and v[0]["case"]["noise"] != "clean"]
-    shipped.sort(key=lambda v: (order.index(v[0]["case"]["subtree"]), v[0]["case"]["noise"],
+    cases = [v for v in grouped(rows).values()
+             if shipped(v[0]["case"]) and v[0]["case"]["noise"] != "clean"]
+    cases.sort(key=lambda v: (order.index(v[0]["case"]["subtree"]), v[0]["case"]["noise"],
                                 v[0]["case"]["extra"]))
     out = []
-    for rows_of_case in shipped:
+    for rows_of_case in cases:
         case = rows_of_case[0]["case"]
         split = "dev" if case["subtree"] in DEV else "test"
         extra = "" if case["extra"] == "none" else f", extra parents {extra_label(case)}"
