@@ -125,7 +125,7 @@ def strings(db: Path) -> dict[str, Any]:
                 others.setdefault(cui, set()).add(text)
         defs: dict[str, set[str]] = {}
         for cui, text in con.execute("SELECT cui, def FROM definitions").fetchall():
-            defs.setdefault(cui, set()).add(text)
+            defs.setdefault(cui, set()).add(piped(text))  # exports read `&#x7C;` back as `|`
         edges = set(con.execute("SELECT cui1, cui2 FROM relations WHERE rel = 'PAR'").fetchall())
     finally:
         con.close()

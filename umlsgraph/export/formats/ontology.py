@@ -197,7 +197,7 @@ def definition_source_sql(ids: Ids, atoms: str = f"({atoms_sql()})") -> str:
     sab = f"CASE WHEN coalesce(d.sab, '') <> '' THEN '{SAB_PREFIX}:' || d.sab END"
     return f"""
     SELECT nd.cui, first(coalesce({atom}, {aui}, {sab}) ORDER BY d.sab, d.aui) AS def_xref
-    FROM {NODES} nd JOIN definitions d ON d.cui = nd.cui AND d.def = nd.definition
+    FROM {NODES} nd JOIN definitions d ON d.cui = nd.cui AND {unbar('d.def')} = nd.definition
       AND coalesce(d.suppress, '') NOT IN ({_suppressed()})
     LEFT JOIN {atoms} a ON a.aui = d.aui AND a.cui = d.cui
     GROUP BY nd.cui"""
