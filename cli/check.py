@@ -43,7 +43,7 @@ def check(
 ) -> None:
     """List where the selection contradicts the hierarchy, most surprising first: islands
     (selected concepts none of whose parents is selected) and holes (unselected concepts
-    whose parents are all selected, with a selected child)."""
+    with a selected parent and a selected child)."""
     from umlsgraph.evaluate.consistency import check as run_check
     from umlsgraph.evaluate.consistency import explain_hole, explain_island
 
@@ -64,7 +64,7 @@ def check(
                       f"({root['selected_descendants']:,} selected below)",
                       markup=False, highlight=False, soft_wrap=True)
     _print(found.islands, "Islands: selected, no parent selected", explain_island)
-    _print(found.holes, "Holes: not selected, every parent selected", explain_hole)
+    _print(found.holes, "Holes: not selected, between a selected parent and a selected child", explain_hole)
 
 
 def _print(rows: list[dict[str, Any]], title: str, why: Callable[[dict[str, Any]], str]) -> None:

@@ -143,7 +143,7 @@ def _print_contradictions(found: dict[str, Any]) -> None:
     roots = ", ".join(f"{cui} {name}" for cui, name in found["roots"]) or "none"
     console.print(
         f"Contradictions of the hierarchy: {counts['islands']:,} islands (selected, no parent "
-        f"selected) and {counts['holes']:,} holes (not selected, every parent selected) among "
+        f"selected) and {counts['holes']:,} holes (not selected, between a selected parent and child) among "
         f"{counts['selected']:,} selected concepts; the selection's root: {roots}. Review them "
         "first: `umlsgraph check` lists them, `umlsgraph review` puts them at the top.",
         markup=False, highlight=False)

@@ -433,8 +433,8 @@ def _check_summary(found: Contradictions) -> str:
             f"<code>{escape(str(found.selection['closure']))}</code>. Of those selected by "
             f"their labels, <b>{counts['islands']:,}</b> "
             "are <i>islands</i> (selected, but none of their parents is) and "
-            f"<b>{counts['holes']:,}</b> unselected concepts are <i>holes</i> (every parent "
-            f"and some children selected); {counts['under_holes']:,} more islands sit under "
+            f"<b>{counts['holes']:,}</b> unselected concepts are <i>holes</i> (a parent "
+            f"and a child selected); {counts['under_holes']:,} more islands sit under "
             f"a hole. The selection's root: {escape(roots)}. Review the most surprising first "
             "(<code>umlsgraph check</code> lists them all; <code>umlsgraph review</code> puts "
             "them at the top).</p>")
