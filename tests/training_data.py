@@ -7,6 +7,7 @@ restricts any item source to a set of ids, so tests label (and score) just those
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -24,6 +25,15 @@ from umlsgraph.query import Query
 
 NEURO = {"nerve", "brain", "spinal", "cord", "cortex", "ganglion", "neuron", "axon",
          "cerebellum", "thalamus", "plexus"}
+
+
+def write_labels(path: Path, labels: dict[str, str]) -> Path:
+    """A labels CSV (id,label), as `annotate --labels-file` and `labels:FILE` read it."""
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "label"])
+        writer.writerows(sorted(labels.items()))
+    return path
 
 
 def word_gold(db: Path) -> dict[str, str]:

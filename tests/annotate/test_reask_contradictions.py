@@ -5,7 +5,6 @@ ones; `plan` prices the same choice without storing it."""
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from umlsgraph_cli.main import app
 
 from tests.subontology_data import MODEL, cui, subtree, write_predictions
 from tests.training_data import annotate as store_labels
+from tests.training_data import write_labels
 from umlsgraph.annotate.backends.labels import LabelsAnnotator
 from umlsgraph.annotate.driver import annotate
 from umlsgraph.annotate.plan import plan
@@ -48,14 +48,6 @@ def truth(db: Path) -> dict[str, str]:
         con.close()
     yes = subtree(1)
     return {c: "yes" if c in yes else "no" for c in every}
-
-
-def write_labels(path: Path, labels: dict[str, str]) -> Path:
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["id", "label"])
-        writer.writerows(sorted(labels.items()))
-    return path
 
 
 def by_surprise(db: Path, options: SelectionOptions | None = None) -> list[str]:

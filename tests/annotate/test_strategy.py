@@ -4,7 +4,6 @@ strategy asks the items nearest p = 0.5, a diverse round takes one item per clus
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import duckdb
@@ -13,7 +12,7 @@ from typer.testing import CliRunner
 from umlsgraph_cli.main import app
 
 from tests.training_data import annotate as store_labels
-from tests.training_data import word_gold
+from tests.training_data import word_gold, write_labels
 from umlsgraph.annotate.backends import create
 from umlsgraph.annotate.backends.labels import UNANSWERED, LabelsAnnotator
 from umlsgraph.annotate.driver import annotate
@@ -22,14 +21,6 @@ from umlsgraph.db import audit_store
 from umlsgraph.query import load_query
 
 QUERY = load_query("nervous_system")
-
-
-def write_labels(path: Path, labels: dict[str, str]) -> Path:
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["id", "label"])
-        writer.writerows(sorted(labels.items()))
-    return path
 
 
 def stored(db: Path, annotator: str) -> dict[str, tuple[str | None, str]]:

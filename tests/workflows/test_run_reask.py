@@ -15,9 +15,10 @@ import pytest
 from typer.testing import CliRunner
 from umlsgraph_cli.main import app
 
-from tests.annotate.test_reask_contradictions import planted, truth, write_labels
+from tests.annotate.test_reask_contradictions import planted, truth
 from tests.subontology_data import MODEL, write_predictions
 from tests.training_data import annotate as store_labels
+from tests.training_data import write_labels
 from umlsgraph.errors import InputFileError
 from umlsgraph.model_folder import write_meta
 from umlsgraph.query import load_query
