@@ -181,14 +181,19 @@ def suspects(db: str | Path, query: Query, source: ItemSource,
     return SubsetSource(source, sql)
 
 
-def _count(db: str | Path, query: Query, source: ItemSource, reask: str | None) -> int:
-    """How many items `source` has for `query`; none is an error (nothing to ask)."""
+def candidate_count(db: str | Path, query: Query, source: ItemSource) -> int:
+    """How many items `source` has for `query`."""
     con = connect(db, read_only=True)
     try:
-        count = int(con.execute(f"SELECT count(*) FROM ({source.candidates_sql(query)})")
-                    .fetchall()[0][0])
+        return int(con.execute(f"SELECT count(*) FROM ({source.candidates_sql(query)})")
+                   .fetchall()[0][0])
     finally:
         con.close()
+
+
+def _count(db: str | Path, query: Query, source: ItemSource, reask: str | None) -> int:
+    """How many items `source` has for `query`; none is an error (nothing to ask)."""
+    count = candidate_count(db, query, source)
     if count == 0:
         raise QueryError("there is nothing to ask: " + (
             "the audit flagged no item" if reask == "suspects" else "no item was chosen"))

@@ -110,18 +110,12 @@ def _reask_source(db: str | Path, query: Query, source: ItemSource, annotator: A
     """The items `annotate --reask` would ask, as a source, and what they were chosen from;
     nothing is stored."""
     from umlsgraph.annotate import strategy
-    from umlsgraph.annotate.driver import check_reask, suspects
+    from umlsgraph.annotate.driver import candidate_count, check_reask, suspects
 
     check_reask(reask)
     if reask == "suspects":
         subset = suspects(db, query, source, audited)
-        con = connect(db, read_only=True)
-        try:
-            count = int(con.execute(f"SELECT count(*) FROM ({subset.candidates_sql(query)})")
-                        .fetchall()[0][0])
-        finally:
-            con.close()
-        return subset, {"reask": reask, "chosen": count}
+        return subset, {"reask": reask, "chosen": candidate_count(db, query, subset)}
     chosen = strategy.choose_contradictions(
         db, query, source, n or query.sample.size, annotator.name, annotator.prompt_hash(query),
         reask_from, model, audited, store=False)
