@@ -506,7 +506,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             else run_gpu_tests(work, args.tests_timeout)
         done("gpu tests")
         bert_tok, llama_tok = tokenizer_folders(args.assets)
-        db, model = bench_labelling(r, work, sizes, device, bert_tok, done)
+        db, model = bench_labelling(r, work, sizes, device, bert_tok, done, args.quick)
+        if args.quick:
+            r["complete"] = True
+            done("label (--quick: no train or annotate)")
+            return r
         step("train")
         r["train"] = bench_train(db, model, device, sizes, work)
         done("train")
@@ -520,9 +524,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def bench_labelling(r: dict[str, Any], work: Path, sizes: Sizes, device: str, bert_tok: Path,
-                    done: Any) -> tuple[Path, Path]:
-    """The forward pass alone, then label() end to end three ways, on one store; returns
-    (store, encoder folder) for the training section."""
+                    done: Any, quick: bool = False) -> tuple[Path, Path]:
+    """The forward pass alone, then label() end to end three ways (`quick`: the default
+    workers only), on one store; returns (store, encoder folder) for the training section."""
     step(f"store of {sizes.label_items:,} synthetic concepts")
     db = make_store(work, sizes.label_items, seed=1)
     model = encoder_folder(work, bert_tok, sizes.bert)
@@ -531,6 +535,8 @@ def bench_labelling(r: dict[str, Any], work: Path, sizes: Sizes, device: str, be
     done("forward pass alone")
     for key, workers, kind in (("label_default", None, "process"),
                                ("label_threads", None, "thread"), ("label_none", 0, "process")):
+        if quick and key != "label_default":
+            continue
         if key == "label_threads" and not device.startswith("cuda"):
             workers = 2  # off CUDA the default is none: still run the thread variant
         step(f"label end to end: {key}")
@@ -581,6 +587,9 @@ def main() -> None:
     parser.add_argument("--skip-tests", action="store_true", help="Do not run pytest -m gpu.")
     parser.add_argument("--tests-timeout", type=float, default=180,
                         help="Seconds the gpu tests may take before they are stopped.")
+    parser.add_argument("--quick", action="store_true",
+                        help="Only the gpu tests, the forward pass alone and label() with the "
+                        "default workers (leaves most of a call to bench/gpu_reask.sh).")
     parser.add_argument("--prepare", action="store_true",
                         help="Only write the tokenizers into --assets (bench/gpu_prepare.sh).")
     args = parser.parse_args()

@@ -9,16 +9,7 @@
 # bench/gpu.py; the CPU dry run of every code path:  bash bench/gpu_run.sh --tiny
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RESULTS=${OUT:-bench/results}
-mkdir -p "$RESULTS"
-PY=${PYTHON:-python3}
-if ! "$PY" -c "import duckdb" 2>/dev/null; then  # the GPU machine: duckdb from the carried wheel
-    SITE=$(mktemp -d /tmp/umlsgraph-site.XXXXXX)
-    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$SITE" \
-        bench/gpu_carry/wheels/*.whl
-    export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
-fi
-export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
-(nvidia-smi || true) > "$RESULTS/gpu-run-nvidia-smi.txt" 2>&1
+source bench/gpu_env.sh || exit 1
+(nvidia-smi || true) >> "$RESULTS/gpu-run.log" 2>&1
 # 570 s: bench/gpu.py saves after each section, so even a cut-short run leaves its figures.
-timeout 570 "$PY" bench/gpu.py --results "$RESULTS" "$@" 2>&1 | tee "$RESULTS/gpu-run.log"
+timeout 570 "$PY" bench/gpu.py --results "$RESULTS" "$@" 2>&1 | tee -a "$RESULTS/gpu-run.log"

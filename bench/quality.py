@@ -560,7 +560,9 @@ def prepare(db: Path, case: Case, seed: int, work: Path) -> tuple[Run, dict[str,
 
 def commit() -> str:
     """The commit the bench runs from ("+dirty" when umlsgraph/ or bench/ code differs from it;
-    the results files themselves do not count)."""
+    the results files themselves do not count), or $UMLSGRAPH_BENCH_COMMIT where it is set."""
+    if os.environ.get("UMLSGRAPH_BENCH_COMMIT"):  # a copy without .git (the GPU machine)
+        return os.environ["UMLSGRAPH_BENCH_COMMIT"]
     here = Path(__file__).resolve().parent.parent
     try:
         head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=here,

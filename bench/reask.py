@@ -278,7 +278,8 @@ def measure_one(args: argparse.Namespace, db: Path, subtree: str, noise: str, se
     weak_sql = annotation_store.labels_sql(run.query.name, "concepts", [weak])
     result, first = learner.fit("first", weak_sql)
     first_id = model_key(first)
-    common = {"commit": q.commit(), "command": command, "seed": seed, **facts}
+    common = {"commit": q.commit(), "command": command, "seed": seed, "device": device(),
+              **facts}
     if first_row in todo:
         emit(args, first_row, {**common, **result})
     pool, pool_ids = pool_source(run, subtree)
@@ -307,6 +308,13 @@ def measure_one(args: argparse.Namespace, db: Path, subtree: str, noise: str, se
         emit(args, row, {**common, **scored, **extra})
         forget(run, strong, model_key(model))
     shutil.rmtree(run.folder, ignore_errors=True)
+
+
+def device() -> str:
+    """Where the encoder trains: the CUDA device's name, else "cpu"."""
+    import torch
+
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
 
 
 def emit(args: argparse.Namespace, row: Row, data: dict[str, Any]) -> None:
@@ -357,12 +365,99 @@ def render(path: Path) -> str:
     for r in rows:
         c = r["case"]
         groups[(c["recipe"], c["split"], c["noise"])].append(r)
+    encoder_rows = [r for r in rows if r["case"]["recipe"] == "new"]
+    if encoder_rows:
+        out += [*done_when(encoder_rows, DONE_WHEN_BUDGET), ""]
     for (recipe, split, noise), members in sorted(groups.items()):
         title = f"## recipe {recipe}, {split} subtrees, weak annotator {noise}"
         if recipe == "tfidf":
             title += " (TF-IDF PROXY, not the encoder: checks the mechanics only)"
         out += [title, "", *_table(members), ""]
     return "\n".join(out) + "\n"
+
+
+#: The budget issue 30's done-when is read at (% of the sample).
+DONE_WHEN_BUDGET = 5
+
+
+def done_when(rows: list[dict[str, Any]], budget: int) -> list[str]:
+    """Issue 30's done-when, case by case (subtree and noise; means over seeds): export F1
+    >= 0.85 and encoder F1 >= the weak annotator's + 0.10 after re-asking `budget`% chosen by
+    contradictions, export precision >= 0.80, and contradictions against random re-asks of
+    the same budget, paired by seed (mean difference and its standard error)."""
+    by_case: dict[tuple[str, str, str], dict[str, dict[int, dict[str, Any]]]] = defaultdict(
+        lambda: defaultdict(dict))
+    for r in rows:
+        c = r["case"]
+        if c["strategy"] == "none" or c["budget_pct"] == budget:
+            by_case[(c["split"], c["noise"], c["subtree"])][c["strategy"]][r["seed"]] = r
+    out = [f"## Issue 30's done-when: recipe new (the shipped encoder), {budget}% re-asked", "",
+           "Per case, means over seeds. weak: the weak annotator's held-out F1; first: the "
+           "model trained on weak labels only; contra / random: after re-asking the budget "
+           "chosen by contradictions / at random. Δ export: contradictions minus random, "
+           "paired by seed, ± one standard error. Checks: export F1 ≥ 0.85, encoder F1 ≥ "
+           "weak + 0.10, export precision ≥ 0.80 (contradictions).", "",
+           "| split | noise | subtree | seeds | weak F1 | first enc / exp | contra enc / exp "
+           "(P) | random enc / exp | Δ export (contra − random) | exp ≥ 0.85 | enc ≥ weak + "
+           "0.10 | P ≥ 0.80 |", "|" + "---|" * 12]
+    pooled: dict[str, list[float]] = defaultdict(list)
+    for (split, noise, subtree), strategies in sorted(by_case.items()):
+        contra, rand, first = (strategies.get(k, {}) for k in ("contradictions", "random",
+                                                                "none"))
+        seeds = sorted(set(contra) & set(rand))
+        deltas = [contra[s]["export"]["f1"] - rand[s]["export"]["f1"] for s in seeds]
+        pooled[noise] += deltas
+        weak = _mean([r["annotator"]["f1"] for r in contra.values()])
+        enc, exp = (_mean([r[k]["f1"] for r in contra.values()]) for k in ("encoder", "export"))
+        precision = _mean([r["export"]["precision"] for r in contra.values()])
+        out.append("| " + " | ".join([
+            split, noise, subtree, str(len(contra)), _fmt(weak), _pair(first), _pair(contra)
+            + f" ({_fmt(precision)})", _pair(rand), _delta(deltas),
+            _check(exp >= 0.85), _check(enc >= weak + 0.10), _check(precision >= 0.80)])
+            + " |")
+    out += ["", "Contradictions against random, pooled over the cases above (paired by case "
+            "and seed):", ""]
+    for noise, deltas in sorted(pooled.items()):
+        out.append(f"- {noise}: {_delta(deltas)} over {len(deltas)} pairs: "
+                   + _verdict(deltas))
+    return out
+
+
+def _mean(values: list[float]) -> float:
+    return statistics.fmean(values) if values else float("nan")
+
+
+def _fmt(value: float) -> str:
+    return "—" if value != value else f"{value:.3f}"
+
+
+def _pair(runs: dict[int, dict[str, Any]]) -> str:
+    return (f"{_fmt(_mean([r['encoder']['f1'] for r in runs.values()]))} / "
+            f"{_fmt(_mean([r['export']['f1'] for r in runs.values()]))}")
+
+
+def _se(values: list[float]) -> float:
+    return statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else float("nan")
+
+
+def _delta(deltas: list[float]) -> str:
+    return "—" if not deltas else f"{_mean(deltas):+.3f} ± {_fmt(_se(deltas))}"
+
+
+def _verdict(deltas: list[float]) -> str:
+    if len(deltas) < 2:
+        return "too few pairs to tell"
+    mean, se = _mean(deltas), _se(deltas)
+    if mean > 2 * se:
+        return "contradictions beat random beyond 2 standard errors"
+    if mean < -2 * se:
+        return "random beats contradictions beyond 2 standard errors"
+    return "contradictions do not beat random beyond 2 standard errors"
+
+
+def _check(passed: bool) -> str:
+    """yes / **no**; a comparison with a missing mean (NaN) is False, shown as no."""
+    return "yes" if passed else "**no**"
 
 
 def q_load(path: Path) -> list[dict[str, Any]]:
