@@ -58,6 +58,10 @@ import quality_noise  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "reask.jsonl"
 STRATEGIES = ("contradictions", "suspects", "uncertainty", "random")
+#: A strategy may name how the strong answers are trained on after a "+":
+#: umlsgraph.train.second_opinion's closure, flip or drop (none: `off`, the strong answer
+#: wins on its items only).
+SECOND_OPINION_RULES = ("closure", "flip", "drop")
 #: The stronger annotator: gold with this share of random errors.
 STRONG_NOISE = "random3"
 RECIPES = ("new", "tfidf")
@@ -248,6 +252,37 @@ def asked_facts(run: q.Run, strong: str, strong_answers: dict[str, str]) -> dict
             "weak_wrong_in_sample": len(weak_wrong)}
 
 
+def split_strategy(name: str) -> tuple[str, str | None]:
+    """("contradictions", "flip") from "contradictions+flip"; (name, None) without a rule."""
+    strategy, _, rule = name.partition("+")
+    if strategy not in STRATEGIES or (rule and rule not in SECOND_OPINION_RULES):
+        raise SystemExit(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}, "
+                         f"each optionally +{' or +'.join(SECOND_OPINION_RULES)}")
+    return strategy, rule or None
+
+
+def overturned(run: q.Run, strong: str, weak: str) -> dict[str, Any]:
+    """Branches the strong answers overturned, the weak labels below them that differ from
+    the verdict, and how many of those were really wrong (what flip fixes, what drop loses)."""
+    from umlsgraph.db import annotation_store
+    from umlsgraph.train.second_opinion import overturned_counts_sql, second_opinion_labels_sql
+
+    name = run.query.name
+    flipped = q.with_con(run.db, lambda con: dict(con.execute(
+        second_opinion_labels_sql(name, "concepts", [strong, weak], "flip",
+                                  run.query.positive)).fetchall()),
+        read_only=True)
+    counts = q.with_con(run.db, lambda con: con.execute(
+        overturned_counts_sql(name, "concepts", [strong, weak])).fetchone(), read_only=True)
+    asked = q.with_con(run.db, lambda con: {r[0] for r in con.execute(
+        annotation_store.labels_sql(name, "concepts", [strong])).fetchall()}, read_only=True)
+    changed = [i for i in run.sample if i not in asked and flipped.get(i, run.answers[i])
+               != run.answers[i]]
+    return {"overturned": counts[0], "disputed": counts[1],
+            "flips_right": sum(run.truth[i] == flipped[i] for i in changed),
+            "flips": len(changed)}
+
+
 def forget(run: q.Run, annotator: str, model: str) -> None:
     """Delete a strategy's strong answers and its model's predictions (the next strategy
     starts from the first model's state)."""
@@ -263,6 +298,7 @@ def measure_one(args: argparse.Namespace, db: Path, subtree: str, noise: str, se
     """The first model and every strategy x budget of one subtree, noise and seed."""
     from umlsgraph.db import annotation_store
     from umlsgraph.model_folder import model_key
+    from umlsgraph.train.second_opinion import second_opinion_labels_sql
 
     rows = [Row(subtree, noise, args.sample, args.recipe, s, pct, args.held_out_n)
             for pct in map(int, q._list(args.budgets)) for s in q._list(args.strategies)]
@@ -288,7 +324,7 @@ def measure_one(args: argparse.Namespace, db: Path, subtree: str, noise: str, se
                                            lambda: {}, lambda: [], root)
     strong_file = {i: v for i, v in strong_answers.items() if i in pool_ids}
     ranked = (learner.suspects(weak, weak_sql)
-              if any(r.strategy == "suspects" for r in todo) else [])
+              if any(r.strategy.startswith("suspects") for r in todo) else [])
     for row in rows:
         if row not in todo:
             continue
@@ -296,11 +332,15 @@ def measure_one(args: argparse.Namespace, db: Path, subtree: str, noise: str, se
         path = q.write_labels(strong_file,
                               run.folder / f"strong-{row.strategy}-{row.budget_pct}.csv")
         started = time.monotonic()
-        asked = ask(run, row.strategy, budget, f"labels:{path}", first, pool, ranked)
+        strategy, rule = split_strategy(row.strategy)
+        asked = ask(run, strategy, budget, f"labels:{path}", first, pool, ranked)
         strong = asked.annotator
-        labels = annotation_store.labels_sql(run.query.name, "concepts", [strong, weak])
+        labels = second_opinion_labels_sql(run.query.name, "concepts", [strong, weak],
+                                           rule or "off", run.query.positive)
         scored, model = learner.fit(f"{row.strategy}-{row.budget_pct}", labels)
         extra = {"budget": budget, **asked_facts(run, strong, strong_answers),
+                 "second_opinion": rule or "off",
+                 **overturned(run, strong, weak),
                  "reask": asked.reask, "first_model": first_id,
                  "strong_annotator": {"noise": STRONG_NOISE, **q.prf(
                      [(run.truth[i], strong_answers[i]) for i in run.held_out])},
@@ -366,8 +406,9 @@ def render(path: Path) -> str:
         c = r["case"]
         groups[(c["recipe"], c["split"], c["noise"])].append(r)
     encoder_rows = [r for r in rows if r["case"]["recipe"] == "new"]
-    if encoder_rows:
-        out += [*done_when(encoder_rows, DONE_WHEN_BUDGET), ""]
+    for rule in ("", *(f"+{r}" for r in SECOND_OPINION_RULES)):
+        if any(r["case"]["strategy"] == f"contradictions{rule}" for r in encoder_rows):
+            out += [*done_when(encoder_rows, DONE_WHEN_BUDGET, rule), ""]
     for (recipe, split, noise), members in sorted(groups.items()):
         title = f"## recipe {recipe}, {split} subtrees, weak annotator {noise}"
         if recipe == "tfidf":
@@ -380,7 +421,7 @@ def render(path: Path) -> str:
 DONE_WHEN_BUDGET = 5
 
 
-def done_when(rows: list[dict[str, Any]], budget: int) -> list[str]:
+def done_when(rows: list[dict[str, Any]], budget: int, rule: str = "") -> list[str]:
     """Issue 30's done-when, case by case (subtree and noise; means over seeds): export F1
     >= 0.85 and encoder F1 >= the weak annotator's + 0.10 after re-asking `budget`% chosen by
     contradictions, export precision >= 0.80, and contradictions against random re-asks of
@@ -391,7 +432,10 @@ def done_when(rows: list[dict[str, Any]], budget: int) -> list[str]:
         c = r["case"]
         if c["strategy"] == "none" or c["budget_pct"] == budget:
             by_case[(c["split"], c["noise"], c["subtree"])][c["strategy"]][r["seed"]] = r
-    out = [f"## Issue 30's done-when: recipe new (the shipped encoder), {budget}% re-asked", "",
+    trained = (f"trained with `--second-opinion {rule[1:]}`" if rule else
+               "the strong answer wins on its items only")
+    out = [f"## Issue 30's done-when: recipe new (the shipped encoder), {budget}% re-asked, "
+           f"{trained}", "",
            "Per case, means over seeds. weak: the weak annotator's held-out F1; first: the "
            "model trained on weak labels only; contra / random: after re-asking the budget "
            "chosen by contradictions / at random. Δ export: contradictions minus random, "
@@ -402,8 +446,10 @@ def done_when(rows: list[dict[str, Any]], budget: int) -> list[str]:
            "0.10 | P ≥ 0.80 |", "|" + "---|" * 12]
     pooled: dict[str, list[float]] = defaultdict(list)
     for (split, noise, subtree), strategies in sorted(by_case.items()):
-        contra, rand, first = (strategies.get(k, {}) for k in ("contradictions", "random",
-                                                                "none"))
+        contra, rand, first = (strategies.get(k, {}) for k in (
+            f"contradictions{rule}", f"random{rule}", "none"))
+        if not contra:
+            continue
         seeds = sorted(set(contra) & set(rand))
         deltas = [contra[s]["export"]["f1"] - rand[s]["export"]["f1"] for s in seeds]
         pooled[noise] += deltas
@@ -486,7 +532,8 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
     if none:
         lines.append("| first model (weak labels) | " + " | ".join(
             [_cell(none, first, gain=False)] + [""] * (len(budgets) - 1)) + " |")
-    for strategy in STRATEGIES:
+    for strategy in sorted({s for s, _ in cells if s != "none"},
+                           key=lambda n: (STRATEGIES.index(split_strategy(n)[0]), n)):
         if any((strategy, b) in cells for b in budgets):
             lines.append(f"| {strategy} | " + " | ".join(
                 _cell(cells.get((strategy, b), []), first) for b in budgets) + " |")
