@@ -406,6 +406,7 @@ def render(path: Path) -> str:
         c = r["case"]
         groups[(c["recipe"], c["split"], c["noise"])].append(r)
     encoder_rows = [r for r in rows if r["case"]["recipe"] == "new"]
+    out += [*second_opinion_verdict(encoder_rows, DONE_WHEN_BUDGET), ""]
     for rule in ("", *(f"+{r}" for r in SECOND_OPINION_RULES)):
         if any(r["case"]["strategy"] == f"contradictions{rule}" for r in encoder_rows):
             out += [*done_when(encoder_rows, DONE_WHEN_BUDGET, rule), ""]
@@ -467,6 +468,40 @@ def done_when(rows: list[dict[str, Any]], budget: int, rule: str = "") -> list[s
         out.append(f"- {noise}: {_delta(deltas)} over {len(deltas)} pairs: "
                    + _verdict(deltas))
     return out
+
+
+def second_opinion_verdict(rows: list[dict[str, Any]], budget: int) -> list[str]:
+    """The rule pre-registered in bench/results/second_opinion_preregistered.md, applied: per
+    --second-opinion rule, the mean export F1 over the test-subtree cases after re-asking
+    `budget`% by contradictions, and its worst case against `off` (plain contradictions)."""
+    cells: dict[str, dict[tuple[str, str], list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        c = r["case"]
+        strategy, _, rule = c["strategy"].partition("+")
+        if c["split"] == "test" and strategy == "contradictions" and c["budget_pct"] == budget:
+            cells[rule or "off"][(c["subtree"], c["noise"])].append(r["export"]["f1"])
+    if "off" not in cells:
+        return []
+    off = {case: _mean(v) for case, v in cells["off"].items()}
+    out = ["## Which --second-opinion rule train uses by default", "",
+           "The rule fixed before the run (bench/results/second_opinion_preregistered.md): "
+           "`closure` if its mean export F1 over the test-subtree cases is at least `off`'s and "
+           "no case loses more than 0.02 against `off`; else `drop` under the same test; else "
+           "`off`.", "", "| rule | mean export F1 (test cases) | worst case against off | "
+           "passes |", "|---|---|---|---|"]
+    passing = []
+    for rule in ("closure", "drop", "flip", "off"):
+        if rule not in cells:
+            continue
+        means = {case: _mean(v) for case, v in cells[rule].items() if case in off}
+        mean = _mean(list(means.values()))
+        worst = min(means[c] - off[c] for c in means) if means else float("nan")
+        ok = rule != "off" and mean >= _mean([off[c] for c in means]) and worst >= -0.02
+        passing += [rule] if ok else []
+        out.append(f"| {rule} | {_fmt(mean)} ({len(means)} cases) | {worst:+.3f} | "
+                   f"{'yes' if ok else '—' if rule == 'off' else 'no'} |")
+    chosen = next((r for r in ("closure", "drop") if r in passing), "off")
+    return out + ["", f"Verdict: `{chosen}`."]
 
 
 def _mean(values: list[float]) -> float:

@@ -36,13 +36,19 @@ def register(app: typer.Typer) -> None:
 
 def report(query: QueryArg, db: DbOption = DEFAULT_DB, model: ModelOption = None,
            corpus: CorpusOption = None, out: OutOption = Path("report"),
-           gold: GoldOption = None, json_output: JsonOption = False) -> None:
+           gold: GoldOption = None,
+           before_model: Annotated[Path | None, typer.Option(
+               "--before-model", help="The model folder from before a second opinion (`train "
+               "--annotator STRONG,WEAK`, `run --reask-with`): the report shows selection, "
+               "contradictions and, with --gold, quality before and after.")] = None,
+           json_output: JsonOption = False) -> None:
     """Write a self-contained HTML report: class balance, parse failures, training curve,
     confusion matrix, predicted probabilities and the subontology, with PNGs beside it; with
     --gold, the quality of the annotators, the encoder and the export against gold."""
     from umlsgraph.report.page import build_report
 
-    result = build_report(db, query, out, model_dir=model, corpus=corpus, gold=gold)
+    result = build_report(db, query, out, model_dir=model, corpus=corpus, gold=gold,
+                          before_model_dir=before_model)
     if json_output:
         print_json({"html": str(result.html), "images": [str(p) for p in result.images],
                     "sections": result.sections})

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.table import Table
 
 from umlsgraph.settings import LABEL_CHUNK, TRAIN_DEFAULTS
+from umlsgraph.train.second_opinion import DEFAULT_RULE as DEFAULT_SECOND_OPINION
+from umlsgraph.train.second_opinion import RULES as SECOND_OPINION_RULES
 
 from .common import (
     DEFAULT_DB,
@@ -28,6 +30,8 @@ from .common import (
     text_parts,
     user_errors,
 )
+
+SecondOpinion = Literal[SECOND_OPINION_RULES]  # type: ignore[valid-type]
 
 
 def register(app: typer.Typer) -> None:
@@ -73,6 +77,12 @@ def train(
     init_model: Annotated[Path | None, typer.Option(
         help="Combined mode: continue training this umlsgraph model folder on these labels.")
     ] = None,
+    second_opinion: Annotated[SecondOpinion, typer.Option(
+        help="With several --annotator (STRONG,WEAK): how STRONG's answers overrule WEAK's "
+        "labels below them in the hierarchy when most of that branch disagrees with them. "
+        "closure: a positive answer relabels the branch's disagreeing labels, another answer "
+        "leaves them out; flip: relabel; drop: leave out; off: STRONG wins on its own items "
+        "only.")] = DEFAULT_SECOND_OPINION,
     exclude_suspects: Annotated[bool, typer.Option(
         "--exclude-suspects", help="Leave out the labels `umlsgraph audit` flagged as likely "
         "wrong (needs a finished audit of the annotator).")] = False,
@@ -107,7 +117,7 @@ def train(
         annotator = f"{name} (audit suspects excluded)"
     result = run_train(db, the_query, source, config, out, labels_sql=labels_sql,
                        annotator=annotator, init_model=init_model, resume=not no_resume,
-                       progress=not json_output)
+                       progress=not json_output, second_opinion=second_opinion)
     if json_output:
         print_json({k: getattr(result, k) for k in result.__dataclass_fields__})
         return

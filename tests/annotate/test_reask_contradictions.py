@@ -115,15 +115,17 @@ def test_before_training_the_weak_annotations_are_checked(loaded_db, tmp_path):
 
 
 def test_a_second_opinion_overrides_the_weak_label_in_training_data(planted_db, tmp_path):
-    """`train --annotator strong,weak`: where the strong annotator answered, its label is the
-    one trained on; elsewhere the weak one's."""
+    """`train --annotator strong,weak --second-opinion off`: where the strong annotator
+    answered, its label is the one trained on; elsewhere the weak one's. Under the default
+    (closure) its "no" on the planted island also leaves out the island's weak "yes" labels."""
     weak = {c: "yes" for c in planted()} | {HOLE: "no", cui(2): "no"}
     store_labels(planted_db, QUERY, weak, annotator="hf:weak")
     path = write_labels(tmp_path / "strong.csv", truth(planted_db))
     annotate(planted_db, QUERY, annotator=LabelsAnnotator(str(path)), reask="contradictions",
              n=3, progress=False)
     examples = {e.id: e.label for e in load_examples(
-        planted_db, QUERY, ConceptSource(), annotator="labels:strong.csv,hf:weak")}
+        planted_db, QUERY, ConceptSource(), annotator="labels:strong.csv,hf:weak",
+        second_opinion="off")}
     categories = QUERY.categories
     said = {i: categories[label] if isinstance(label, int) else label
             for i, label in examples.items()}
@@ -133,6 +135,9 @@ def test_a_second_opinion_overrides_the_weak_label_in_training_data(planted_db, 
     weak_only = {e.id: e.label for e in load_examples(planted_db, QUERY, ConceptSource(),
                                                       annotator="hf:weak")}
     assert weak_only[BIG] != examples[BIG]
+    closure = {e.id for e in load_examples(planted_db, QUERY, ConceptSource(),
+                                           annotator="labels:strong.csv,hf:weak")}
+    assert BIG in closure and cui(41) not in closure and len(closure) < len(said)
 
 
 def test_plan_prices_the_same_choice_without_storing_it(planted_db, tmp_path):

@@ -156,3 +156,31 @@ reask-with = "labels:{strong}"
     steps = {s["step"]: s for s in json.loads(again.stdout)}
     assert [steps[k]["status"] for k in ("annotate", "train", "label", "reask", "retrain",
                                          "relabel")] == ["skipped"] * 6
+
+
+def test_the_report_shows_before_and_after_the_second_opinion(loaded_db: Path,
+                                                              tmp_path: Path) -> None:
+    """`report --before-model` (what `run --reask-with` passes): the first model's selection
+    and contradictions beside the retrained one's, and both scored against gold."""
+    from umlsgraph.report.page import build_report
+
+    gold = truth(loaded_db)
+    write_predictions(loaded_db, planted(), model="models/first")
+    write_predictions(loaded_db, {c: 0.9 for c, label in gold.items() if label == "yes"},
+                      model="models/retrained")
+    store_labels(loaded_db, QUERY, {c: "yes" for c in planted()}, annotator="labels:weak.csv")
+    before, after = (fake_model(tmp_path / n, f"models/{n}") for n in ("first", "retrained"))
+    gold_csv = write_labels(tmp_path / "gold.csv", gold)
+    result = build_report(loaded_db, QUERY, tmp_path / "report", model_dir=after,
+                          before_model_dir=before, gold=gold_csv)
+    facts = result.sections["second_opinion"]
+    assert facts["before_model"] == "models/first" and facts["after_model"] == "models/retrained"
+    assert facts["before"]["islands"] > 0 and facts["before"]["holes"] > 0
+    assert facts["after"]["islands"] == 0 and facts["after"]["holes"] == 0
+    page = result.html.read_text()
+    assert "Before and after the second opinion" in page
+    quality = result.sections["quality"]
+    assert quality["encoder before the second opinion (held-out)"]["f1"] < \
+        quality["encoder (held-out)"]["f1"] == 1.0
+    plain = build_report(loaded_db, QUERY, tmp_path / "plain", model_dir=after)
+    assert "second_opinion" not in plain.sections

@@ -22,6 +22,7 @@ from umlsgraph.outputs import check_folder, claim_folder
 from umlsgraph.query import Query, load_query
 from umlsgraph.report.html import Section, render_html
 from umlsgraph.report.quality import GoldInput, audit_section, gold_section, read_gold_input
+from umlsgraph.report.second_opinion import second_opinion_section
 from umlsgraph.report.sections import (
     Hints,
     annotation_section,
@@ -53,13 +54,14 @@ def _is_report(folder: Path) -> bool:
 
 def build_report(db: str | Path, query: str | Path | Query, out: str | Path,
                  model_dir: str | Path | None = None, corpus: str | None = None,
-                 source: ItemSource | None = None, gold: GoldInput | None = None
-                 ) -> ReportResult:
+                 source: ItemSource | None = None, gold: GoldInput | None = None,
+                 before_model_dir: str | Path | None = None) -> ReportResult:
     """Write `out`/report.html and its PNGs for `query` on the items of `source` (or corpus).
 
     `gold`: a gold file (id,label) to score the annotators, the encoder and the export
     against, or metrics already measured against gold (`quality.Gold`, or a dict of
-    `evaluate` results by what was measured)."""
+    `evaluate` results by what was measured). `before_model_dir`: the model from before a
+    second opinion (`run --reask-with`): the report shows both, before and after."""
     q = query if isinstance(query, Query) else load_query(query)
     src = source or source_for(corpus)
     out = check_folder(out, "report", ours=_is_report)
@@ -69,9 +71,12 @@ def build_report(db: str | Path, query: str | Path | Query, out: str | Path,
     con = connect(db, read_only=True)
     try:
         model = choose_model(con, q, src, folder, meta)
+        before = (choose_model(con, q, src, Path(before_model_dir),
+                               read_model_meta(Path(before_model_dir)))
+                  if before_model_dir else None)
     finally:
         con.close()  # scoring against gold (`evaluate`) opens the store itself
-    measured = read_gold_input(db, q, src, gold, model) if gold is not None else None
+    measured = read_gold_input(db, q, src, gold, model, before) if gold is not None else None
     con = connect(db, read_only=True)
     try:
         sections = [gold_section(measured, q),
@@ -81,6 +86,8 @@ def build_report(db: str | Path, query: str | Path | Query, out: str | Path,
                     prediction_section(con, q, src, model, hint),
                     subontology_section(con, q, src, model, hint),
                     consistency_section(con, q, src, model, hint)]
+        if before:
+            sections.insert(1, second_opinion_section(con, q, before, model))
     finally:
         con.close()
     return _write(out, q, src, Path(db), sections)

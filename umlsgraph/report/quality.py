@@ -43,20 +43,25 @@ GoldInput = str | Path | Gold | Mapping[str, Mapping[str, Any]]
 
 
 def read_gold_input(db: str | Path, query: Query, source: ItemSource, gold: GoldInput,
-                    model: str | None) -> Gold:
+                    model: str | None, before: str | None = None) -> Gold:
     """`gold` as metrics: a file is scored here, measured metrics are taken as they are."""
     if isinstance(gold, Gold):
         return gold
     if isinstance(gold, Mapping):
         return Gold({str(k): dict(v) for k, v in gold.items()})
-    return measure_gold(db, query, source, Path(gold), model)
+    return measure_gold(db, query, source, Path(gold), model, before)
+
+
+#: The suffix of the gold rows that score the model from before the second opinion.
+BEFORE = "before the second opinion"
 
 
 def measure_gold(db: str | Path, query: Query, source: ItemSource, gold_file: Path,
-                 model: str | None) -> Gold:
+                 model: str | None, before: str | None = None) -> Gold:
     """Score each annotator (on the items it labelled), the encoder (on every gold item, and
     on those no annotator labelled: held out from training) and what `export` selects
-    (held-out) against `gold_file`, with `umlsgraph.evaluate.evaluation.evaluate`."""
+    (held-out) against `gold_file`, with `umlsgraph.evaluate.evaluation.evaluate`; `before`
+    (a model key) adds the encoder and export rows of the model before the second opinion."""
     from umlsgraph.evaluate.evaluation import read_gold
 
     labels = read_gold(gold_file, query)
@@ -86,6 +91,12 @@ def measure_gold(db: str | Path, query: Query, source: ItemSource, gold_file: Pa
             if isinstance(source, ConceptSource):
                 _measure(gold, f"export ({scope})", db, query, source, scored,
                          what="selection", model=model)
+            if before:
+                _measure(gold, f"encoder {BEFORE} ({scope})", db, query, source, scored,
+                         model=before)
+                if isinstance(source, ConceptSource):
+                    _measure(gold, f"export {BEFORE} ({scope})", db, query, source, scored,
+                             what="selection", model=before)
     return gold
 
 

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from umlsgraph.db import annotation_store, connect
-from umlsgraph.db.items import ItemSource
+from umlsgraph.db.items import ConceptSource, ItemSource
 from umlsgraph.errors import AnnotationError, TrainingError
 from umlsgraph.query import Query
 from umlsgraph.settings import TrainConfig
+from umlsgraph.train.second_opinion import DEFAULT_RULE, second_opinion_labels_sql
 
 
 @dataclass
@@ -39,13 +40,16 @@ def training_text(query: Query, config: TrainConfig) -> Query:
 
 
 def load_examples(db: str | Path, query: Query, source: ItemSource,
-                  labels_sql: str | None = None, annotator: str | None = None) -> list[Example]:
-    """The labelled items joined with their text, ordered by id. Unknown labels are an error."""
+                  labels_sql: str | None = None, annotator: str | None = None,
+                  second_opinion: str = DEFAULT_RULE) -> list[Example]:
+    """The labelled items joined with their text, ordered by id. Unknown labels are an error.
+    With several annotators the first is a second opinion over the others, read on concepts
+    under `second_opinion` (umlsgraph.train.second_opinion)."""
     con = connect(db, read_only=True)
     try:
         source.check(con)
         if labels_sql is None:
-            labels_sql = _annotation_labels(con, query, source, annotator)
+            labels_sql = _annotation_labels(con, query, source, annotator, second_opinion)
         ids_sql = f"SELECT id FROM ({labels_sql})"
         rows = con.execute(
             f"SELECT l.id, l.label, t.text FROM ({labels_sql}) l "
@@ -61,8 +65,12 @@ def load_examples(db: str | Path, query: Query, source: ItemSource,
     return [Example(str(i), index[label], text or "") for i, label, text in rows]
 
 
-def _annotation_labels(con: Any, query: Query, source: ItemSource, annotator: str | None) -> str:
+def _annotation_labels(con: Any, query: Query, source: ItemSource, annotator: str | None,
+                       second_opinion: str = DEFAULT_RULE) -> str:
     chosen = annotation_store.choose_annotators(con, query.name, source.key, annotator)
+    if len(chosen) > 1 and source.key == ConceptSource.key:  # a branch needs the hierarchy
+        return second_opinion_labels_sql(query.name, source.key, chosen, second_opinion,
+                                         query.positive)
     return annotation_store.labels_sql(query.name, source.key, chosen)
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from umlsgraph.db.items import ItemSource
-from umlsgraph.errors import ModelError, TrainingError
+from umlsgraph.errors import AnnotationError, ModelError, TrainingError
 from umlsgraph.evaluate.evaluation import evaluate_rows
 from umlsgraph.inference.device import amp_dtype, autocast, resolve_device
 from umlsgraph.inference.loading import load_classifier
@@ -55,6 +55,8 @@ from umlsgraph.train.data import (
     training_text,
 )
 from umlsgraph.train.kept import describe, keep_of, validation_score
+from umlsgraph.train.second_opinion import DEFAULT_RULE
+from umlsgraph.train.second_opinion import RULES as SECOND_OPINION_RULES
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -88,22 +90,31 @@ class TrainResult:
 def train(db: str | Path, query: Query, source: ItemSource, config: TrainConfig, out: Path,
           labels_sql: str | None = None, annotator: str | None = None,
           init_model: str | Path | None = None, resume: bool = True, progress: bool = True,
-          on_epoch: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+          on_epoch: Callable[[dict[str, Any]], None] | None = None,
+          second_opinion: str = DEFAULT_RULE) -> TrainResult:
     """Fine-tune `config.base_model` (or continue `init_model`) on the query's labels.
 
-    `on_epoch` is called with each epoch's record after its checkpoint is on disk.
+    `on_epoch` is called with each epoch's record after its checkpoint is on disk. With
+    several annotators (`annotator="STRONG,WEAK"`), `second_opinion` says how the first one's
+    answers overrule the others' below them (umlsgraph.train.second_opinion).
     """
+    if second_opinion not in SECOND_OPINION_RULES:
+        raise AnnotationError(f"--second-opinion '{second_opinion}': choose "
+                              f"{', '.join(SECOND_OPINION_RULES)}")
     out = Path(out)
     check_model_folder(out)
     init_meta = _init_meta(init_model, query, out)
     text_query = training_text(_with_text(query, init_meta), config)
-    examples = load_examples(db, text_query, source, labels_sql, annotator)
+    examples = load_examples(db, text_query, source, labels_sql, annotator, second_opinion)
     key = _resume_key(examples, text_query, config, init_model)
     done = _finished(out, key) if resume else None
     if done is not None:
         return done
+    who = "custom labels" if labels_sql is not None else annotator
+    if labels_sql is None and annotator and "," in annotator:
+        who = f"{annotator} (second opinion: {second_opinion})"
     trainer = _Trainer(text_query, source, examples, config, out, key, init_model, init_meta,
-                       annotator if labels_sql is None else "custom labels", progress, on_epoch)
+                       who, progress, on_epoch)
     return trainer.run(resume)
 
 

@@ -72,23 +72,27 @@ def minilm() -> Path:
 
 
 def demo_settings(out: Path, llm: str = "embed", n: int = 2000, epochs: int | None = None,
-                  report: bool = True, seed: int | None = None) -> RunSettings:
-    """The run the demo makes: HPO in, MiniLM fine-tuned, GraphML + Turtle out."""
+                  report: bool = True, seed: int | None = None, reask_with: str | None = None,
+                  reask_budget: int | None = None) -> RunSettings:
+    """The run the demo makes: HPO in, MiniLM fine-tuned, GraphML + Turtle out (with
+    `reask_with`: the first model's contradictions re-asked, retrained and relabelled)."""
     return RunSettings(query=QUERY, db=out / "hpo.duckdb", release=hpo_obo(), llm=llm, n=n,
                        base_model=str(minilm()), out=out / "model", epochs=epochs, seed=seed,
                        max_length=64, formats=("graphml", "ttl"), export_dir=out / "export",
-                       report=report)
+                       report=report, reask_with=reask_with, reask_budget=reask_budget)
 
 
 def run_demo(out: str | Path, llm: str = "embed", n: int = 2000, epochs: int | None = None,
              report: bool = True, on_step: Callable[[StepResult], None] | None = None,
-             audit_folds: int = 3, seed: int | None = None) -> DemoResult:
+             audit_folds: int = 3, seed: int | None = None, reask_with: str | None = None,
+             reask_budget: int | None = None) -> DemoResult:
     """Run the pipeline on HPO, score annotator and encoder against HPO's hierarchy, then
     audit the annotator's labels (`audit_folds` 0 skips it) and score the audit's flags; the
-    report comes last, with the scores against gold and what the audit found."""
+    report comes last, with the scores against gold and what the audit found. With
+    `reask_with`, the scores are the retrained model's, beside the first model's."""
     out = Path(out)
     claim_folder(out, "demo folder", ours=lambda folder: (folder / "hpo.duckdb").is_file())
-    settings = demo_settings(out, llm, n, epochs, report, seed)
+    settings = demo_settings(out, llm, n, epochs, report, seed, reask_with, reask_budget)
     def before_report(step: StepResult) -> None:
         if on_step and step.name != "report":
             on_step(step)
@@ -199,7 +203,9 @@ def score(settings: RunSettings, out: Path) -> tuple[Path, dict[str, dict[str, A
     from umlsgraph.db.items import ConceptSource
     from umlsgraph.evaluate.evaluation import evaluate
     from umlsgraph.evaluate.gold import subtree_gold, subtree_gold_sql, write_gold_csv
-    from umlsgraph.workflows.run import annotator_name, query_of
+    from umlsgraph.model_folder import read_meta
+    from umlsgraph.report.quality import BEFORE
+    from umlsgraph.workflows.run import annotator_name, final_model_dir, query_of
 
     query, source = query_of(settings), ConceptSource()
     con = connect(settings.db, read_only=True)
@@ -209,7 +215,7 @@ def score(settings: RunSettings, out: Path) -> tuple[Path, dict[str, dict[str, A
         con.close()
     annotator = annotator_name(settings) or ""
     gold_sql = subtree_gold_sql(GOLD_ROOT)
-    seen = annotation_store.labels_sql(query.name, source.key, [annotator])
+    seen = annotation_store.labelled_ids_sql(query.name, source.key)  # a second opinion too
     held_out = f"SELECT * FROM ({gold_sql}) WHERE id NOT IN (SELECT id FROM ({seen}))"
     metrics = {
         "annotator (its sample)": evaluate(settings.db, query, source, gold_sql=gold_sql,
@@ -222,4 +228,11 @@ def score(settings: RunSettings, out: Path) -> tuple[Path, dict[str, dict[str, A
                                                 gold_sql=held_out, what="selection",
                                                 closure="all"),
     }
+    final = final_model_dir(settings)
+    if final != settings.model_dir:  # a second opinion: the first model's scores beside
+        first = str(read_meta(settings.model_dir)["model_id"])
+        metrics[f"encoder {BEFORE} (held-out)"] = evaluate(
+            settings.db, query, source, gold_sql=held_out, model=first)
+        metrics[f"export {BEFORE} (held-out)"] = evaluate(
+            settings.db, query, source, gold_sql=held_out, what="selection", model=first)
     return gold_csv, metrics

@@ -405,6 +405,8 @@ def step_report(settings: RunSettings, gold: Any = None) -> StepResult:
     from umlsgraph.report.page import build_report
 
     out = settings.model_dir / "report"
-    result = build_report(settings.db, query_of(settings), out, model_dir=final_model_dir(settings),
-                          corpus=settings.corpus, gold=gold)
+    final = final_model_dir(settings)
+    before = settings.model_dir if final != settings.model_dir else None
+    result = build_report(settings.db, query_of(settings), out, model_dir=final,
+                          corpus=settings.corpus, gold=gold, before_model_dir=before)
     return StepResult("report", "done", f"{result.html}")
