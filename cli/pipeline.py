@@ -22,7 +22,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _print_step(step: Any) -> None:
-    mark = "[green]✓[/green]" if step.status == "done" else "[dim]–[/dim]"
+    mark = {"done": "[green]✓[/green]", "empty": "[red]✗[/red]"}.get(step.status,
+                                                                     "[dim]–[/dim]")
     console.print(f"{mark} [bold]{step.name:<9}[/bold] {step.detail} "
                   f"[dim]({step.seconds:.1f} s)[/dim]", highlight=False)
 
@@ -52,7 +53,8 @@ def run(
 ) -> None:
     """Load → annotate → train → label (→ reask → retrain → relabel) → export in one command;
     re-runs do only missing work."""
-    from umlsgraph.workflows.run import resolve_settings, run_pipeline
+    from umlsgraph.errors import EmptySelectionError
+    from umlsgraph.workflows.run import EMPTY, resolve_settings, run_pipeline
 
     flags = dict(query=query, db=db, release=release, corpus=corpus, llm=llm,
                  labels_file=labels_file, n=n, base_model=base_model, out=out, epochs=epochs,
@@ -62,14 +64,17 @@ def run(
     settings = resolve_settings(flags, project)
     started = time.monotonic()
     steps = run_pipeline(settings, None if json_output else _print_step)
+    empty = [s for s in steps if s.status == EMPTY]
     if json_output:
         print_json([{"step": s.name, "status": s.status, "detail": s.detail,
                      "seconds": round(s.seconds, 2)} for s in steps])
-        return
-    from umlsgraph.workflows.run import final_model_dir
+    else:
+        from umlsgraph.workflows.run import final_model_dir
 
-    console.print(f"Finished in {time.monotonic() - started:.0f} s. Model: "
-                  f"{final_model_dir(settings)}  Exports: {settings.exports}")
+        console.print(f"Finished in {time.monotonic() - started:.0f} s. Model: "
+                      f"{final_model_dir(settings)}  Exports: {settings.exports}")
+    if empty:  # the labels are kept; nothing matched is an error, never an empty file
+        raise EmptySelectionError(empty[0].detail)
 
 
 def demo(

@@ -46,6 +46,10 @@ class ExportError(UmlsgraphError):
     """An export format or target is unknown or unreachable."""
 
 
+class EmptySelectionError(ExportError):
+    """The selection holds no concept, so nothing is written (never an empty file)."""
+
+
 def missing_extra(package: str, extra: str) -> ModelError:
     """The error for an optional dependency that is not installed."""
     return ModelError(f"{package} is not installed: pip install 'umlsgraph[{extra}]'")

@@ -69,16 +69,23 @@ def overturned_counts_sql(query: str, source: str, chosen: Sequence[str]) -> str
 
 
 def _overturned_cte(query: str, source: str, chosen: Sequence[str]) -> str:
-    """WITH strong, weak, below(top, id) (each strong item and every concept under it) and
-    overturned(top, label) (the strong answers most weak labels of their branch differ from)."""
+    """WITH strong, weak, below(top, id) (each strong item with every weakly labelled concept
+    at or under it) and overturned(top, label) (the strong answers most weak labels of their
+    branch differ from).
+
+    The walk goes up from the weak labels (a sample: thousands of items, each with its
+    ancestors), not down from the strong answers: one of those high in a full UMLS release has
+    hundreds of thousands of descendants, and only the weakly labelled ones count."""
     strong = annotation_store.labels_sql(query, source, chosen[:1])
     weak = annotation_store.labels_sql(query, source, chosen[1:])
     return f"""
         WITH RECURSIVE strong AS ({strong}), weak AS ({weak}), edges AS ({edges_sql()}),
-        below(top, id) AS (
-            SELECT id, id FROM strong
+        up(id, ancestor) AS (
+            SELECT id, id FROM weak
             UNION
-            SELECT b.top, e.child FROM below b JOIN edges e ON e.parent = b.id),
+            SELECT u.id, e.parent FROM up u JOIN edges e ON e.child = u.ancestor),
+        below(top, id) AS (
+            SELECT ancestor, id FROM up WHERE ancestor IN (SELECT id FROM strong)),
         overturned AS (
             SELECT b.top, s.label FROM below b JOIN strong s ON s.id = b.top
             JOIN weak w ON w.id = b.id GROUP BY b.top, s.label

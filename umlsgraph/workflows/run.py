@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from umlsgraph.errors import InputFileError, QueryError
+from umlsgraph.errors import EmptySelectionError, InputFileError, QueryError
 from umlsgraph.outputs import safe_filename
 from umlsgraph.settings import RunSettings, TrainConfig, from_environment
 
@@ -40,9 +40,15 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+#: The export step's status when the model selects no concept: nothing is written, and `run`
+#: exits non-zero after the other steps (nothing matched is an error, never an empty file).
+EMPTY = "empty"
+
+
 @dataclass
 class StepResult:
-    """What one step did: `status` is "done" (work was done) or "skipped" (nothing missing)."""
+    """What one step did: `status` is "done" (work was done), "skipped" (nothing missing) or
+    `EMPTY` (export: the selection holds no concept)."""
 
     name: str
     status: str
@@ -384,9 +390,10 @@ def step_export(settings: RunSettings) -> StepResult:
     for fmt in settings.formats:
         stem = safe_filename(Path(settings.query).stem, "query")
         target = settings.exports / f"{stem}.{_suffix(fmt)}"
-        # a run whose model selects nothing still finishes: its summary says 0 concepts
-        summary = export(settings.db, settings.query, fmt, target, selection=selection,
-                         allow_empty=True)
+        try:
+            summary = export(settings.db, settings.query, fmt, target, selection=selection)
+        except EmptySelectionError as exc:  # never an empty file; the labels stay
+            return StepResult("export", EMPTY, f"nothing written: {exc}")
         written.append(str(target))
     detail = f"{summary.get('nodes', 0):,} concepts, {summary.get('edges', 0):,} edges → " + \
         ", ".join(written)

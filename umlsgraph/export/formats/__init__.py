@@ -36,7 +36,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from umlsgraph.errors import ExportError, OutputError, is_interrupt
+from umlsgraph.errors import EmptySelectionError, ExportError, OutputError, is_interrupt
 from umlsgraph.outputs import MARKER, check_file_target, check_folder, claim_folder
 from umlsgraph.settings import EXPORT_MEMORY_LIMIT
 
@@ -315,11 +315,10 @@ MEMORY_LIMIT = EXPORT_MEMORY_LIMIT
 def export(db: str | Path, query: str | Path | None, fmt: str, out: Path | None = None,
            selection: Any = None, corpus: str | None = None,
            on_progress: Progress | None = None, memory_limit: str = MEMORY_LIMIT,
-           allow_empty: bool = False, **options: Any) -> dict[str, Any]:
+           **options: Any) -> dict[str, Any]:
     """Build the query's subontology from the store `db` and write it in format `fmt`.
 
-    A selection with no concept is an ExportError and nothing is written, unless
-    `allow_empty` (`run`, which reports the empty selection in its summary).
+    A selection with no concept is an EmptySelectionError and nothing is written.
 
     `query=None` exports the whole store (`build_all`): every concept, each query's labels and
     probabilities as attributes. Returns the summary with the exporter's report under "export".
@@ -352,8 +351,7 @@ def export(db: str | Path, query: str | Path | None, fmt: str, out: Path | None 
             sub = build_all(con, selection)
         else:
             sub = build(con, loaded, source_for(corpus), selection)
-        if not allow_empty:
-            require_a_concept(sub)
+        require_a_concept(sub)
         report = exporter.dump(sub, target, on_progress=on_progress, **options)
     finally:
         con.close()
@@ -364,7 +362,7 @@ def require_a_concept(sub: Subontology) -> None:
     """A selection with no concept is an error, for every format: never an empty file."""
     if sub.node_count() == 0:
         summary = sub.summary
-        raise ExportError(f"{sub.query.name}: the selection has no concept "
+        raise EmptySelectionError(f"{sub.query.name}: the selection has no concept "
                           f"({summary.get('selected', 0)} selected, then "
                           f"{summary.get('nodes', 0)} kept), so nothing was written; check "
                           "that the query has positive labels, lower --threshold, or drop "
