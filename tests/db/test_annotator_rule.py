@@ -90,6 +90,9 @@ def test_train_follows_the_rule(loaded_db: Path, minilm_path: Path, tmp_path: Pa
             "--epochs", "1", "--min-steps", "0", "--max-length", "16", "--val-fraction", "0"]
     refused = _cli(*args, "--out", str(tmp_path / "m0"))
     assert refused.exit_code == 1 and "several annotators" in refused.output
-    result = _cli(*args, "--out", str(tmp_path / "m1"), "--annotator", "human:b,llm:a", "--json")
+    # off: the priority rule alone (human:b's "no" on the hierarchy's top concepts would
+    # otherwise judge llm:a's branch below them: tests/train/test_second_opinion.py)
+    result = _cli(*args, "--out", str(tmp_path / "m1"), "--annotator", "human:b,llm:a",
+                  "--second-opinion", "off", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["n_train"] == 40

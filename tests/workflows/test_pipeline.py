@@ -28,6 +28,8 @@ runner = CliRunner()
 
 
 def _project(tmp_path: Path, db: Path, minilm: Path, n: int = 120) -> Path:
+    """Tiny settings, with enough steps that the model selects something (a run whose model
+    selects nothing exits 1: tests/workflows/test_run_empty.py)."""
     path = tmp_path / "umlsgraph.toml"
     path.write_text(f"""
 [run]
@@ -38,7 +40,7 @@ n = {n}
 base-model = "{minilm}"
 out = "model"
 epochs = 1
-min_steps = 0
+min_steps = 100
 max_length = 32
 formats = ["graphml", "csv"]
 """)
