@@ -394,17 +394,23 @@ def keep_predictions(run: Run, model: str, name: str) -> Path:
 
 
 def selection_scores(run: Run, query: Any, model: str, held: str,
-                     closure: str) -> dict[str, Any]:
-    """P/R/F1 on the held-out concepts of what `export --closure CLOSURE` selects from the
-    model's predictions (`all`: `--descendants`), through the product's code."""
+                     closure: str, verdicts: str | None = None) -> dict[str, Any]:
+    """P/R/F1 on the held-out concepts of what `export --closure CLOSURE [--verdicts
+    ANNOTATOR]` selects from the model's predictions (`all`: `--descendants`), through the
+    product's code."""
     from umlsgraph.selection import SelectionOptions, select
 
+    summary: dict[str, Any] = {}
+
     def score(con: Any) -> list[tuple[str, str]]:
-        selection = select(con, query, SelectionOptions(model=model, closure=closure))
+        selection = select(con, query, SelectionOptions(model=model, closure=closure,
+                                                        verdicts=verdicts))
+        summary.update(selection.summary)
         return con.execute(f"""SELECT g.label, CASE WHEN s.id IS NULL THEN 'no' ELSE 'yes' END
             FROM ({held}) g LEFT JOIN ({selection.selected_sql}) s ON s.id = g.id""").fetchall()
 
-    return prf(with_con(run.db, score))
+    scores = prf(with_con(run.db, score))
+    return scores | ({"cut": summary["cut_by_verdicts"]} if verdicts else {})
 
 
 def prf(pairs: list[tuple[str, str]]) -> dict[str, float]:

@@ -283,6 +283,17 @@ def overturned(run: q.Run, strong: str, weak: str) -> dict[str, Any]:
             "flips": len(changed)}
 
 
+def export_with_verdicts(run: q.Run, model: str, strong: str) -> dict[str, Any]:
+    """Held-out P/R/F1 of the same model's export with `--verdicts STRONG` (no training:
+    bench/results/verdicts_preregistered.md compares it with the plain export)."""
+    from umlsgraph.selection.closure import DEFAULT_CLOSURE
+
+    held = q.with_con(run.db, lambda con: q.labels_sql(
+        con, "verdicts/held", {i: run.truth[i] for i in run.held_out}))
+    return {**q.selection_scores(run, run.query, model, held, DEFAULT_CLOSURE, strong),
+            "closure": DEFAULT_CLOSURE, "verdicts": strong}
+
+
 def forget(run: q.Run, annotator: str, model: str) -> None:
     """Delete a strategy's strong answers and its model's predictions (the next strategy
     starts from the first model's state)."""
@@ -338,6 +349,7 @@ def measure_one(args: argparse.Namespace, db: Path, subtree: str, noise: str, se
         labels = second_opinion_labels_sql(run.query.name, "concepts", [strong, weak],
                                            rule or "off", run.query.positive)
         scored, model = learner.fit(f"{row.strategy}-{row.budget_pct}", labels)
+        scored["export_verdicts"] = export_with_verdicts(run, model_key(model), strong)
         extra = {"budget": budget, **asked_facts(run, strong, strong_answers),
                  "second_opinion": rule or "off",
                  **overturned(run, strong, weak),
@@ -407,6 +419,9 @@ def render(path: Path) -> str:
         groups[(c["recipe"], c["split"], c["noise"])].append(r)
     encoder_rows = [r for r in rows if r["case"]["recipe"] == "new"]
     out += [*second_opinion_verdict(encoder_rows, DONE_WHEN_BUDGET), ""]
+    for recipe in RECIPES:
+        out += verdicts_verdict([r for r in rows if r["case"]["recipe"] == recipe],
+                                DONE_WHEN_BUDGET, recipe)
     for rule in ("", *(f"+{r}" for r in SECOND_OPINION_RULES)):
         if any(r["case"]["strategy"] == f"contradictions{rule}" for r in encoder_rows):
             out += [*done_when(encoder_rows, DONE_WHEN_BUDGET, rule), ""]
@@ -502,6 +517,52 @@ def second_opinion_verdict(rows: list[dict[str, Any]], budget: int) -> list[str]
                    f"{'yes' if ok else '—' if rule == 'off' else 'no'} |")
     chosen = next((r for r in ("closure", "drop") if r in passing), "off")
     return out + ["", f"Verdict: `{chosen}`."]
+
+
+def verdicts_verdict(rows: list[dict[str, Any]], budget: int, recipe: str) -> list[str]:
+    """The rule pre-registered in bench/results/verdicts_preregistered.md, applied: per case,
+    the export of the model retrained after re-asking `budget`% by contradictions (trained
+    with the default --second-opinion closure) without and with `--verdicts STRONG`, and
+    whether run exports with verdicts by default (decided on the encoder's rows only)."""
+    from umlsgraph.train.second_opinion import DEFAULT_RULE
+
+    cells: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        c = r["case"]
+        if (c["strategy"] == f"contradictions+{DEFAULT_RULE}" and c["budget_pct"] == budget
+                and r.get("export_verdicts")):
+            cells[(c["split"], c["noise"], c["subtree"])].append(r)
+    if not cells:
+        return []
+    proxy = recipe == "tfidf"
+    out = [f"## Export with the stronger annotator's verdicts: recipe {recipe}"
+           + (" (TF-IDF PROXY: mechanics only, decides nothing)" if proxy else ""), "",
+           "The same retrained model (contradictions, "
+           f"{budget}% re-asked, `--second-opinion {DEFAULT_RULE}`), exported as it is and with "
+           "`--verdicts STRONG`; means over seeds, F1 (precision). The rule fixed before the "
+           "run (bench/results/verdicts_preregistered.md): run exports with verdicts by "
+           "default if their mean export F1 over the test cases is at least the plain "
+           "export's and no test case loses more than 0.02.", "",
+           "| split | noise | subtree | seeds | export F1 (P) | with verdicts F1 (P) | Δ F1 | "
+           "cut by verdicts |", "|---|---|---|---|---|---|---|---|"]
+    test_deltas: list[float] = []
+    for (split, noise, subtree), members in sorted(cells.items()):
+        plain, judged = ([r[k] for r in members] for k in ("export", "export_verdicts"))
+        delta = _mean([b["f1"] - a["f1"] for a, b in zip(plain, judged, strict=True)])
+        test_deltas += [delta] if split == "test" else []
+        out.append(f"| {split} | {noise} | {subtree} | {len(members)} | "
+                   f"{_fmt(_mean([p['f1'] for p in plain]))} "
+                   f"({_fmt(_mean([p['precision'] for p in plain]))}) | "
+                   f"{_fmt(_mean([p['f1'] for p in judged]))} "
+                   f"({_fmt(_mean([p['precision'] for p in judged]))}) | {delta:+.3f} | "
+                   f"{_fmt(_mean([p.get('cut', float('nan')) for p in judged]))} |")
+    if proxy or not test_deltas:
+        return [*out, ""]
+    adopted = _mean(test_deltas) >= 0 and min(test_deltas) >= -0.02
+    return [*out, "", f"Mean Δ over the test cases {_mean(test_deltas):+.3f}, worst "
+            f"{min(test_deltas):+.3f}: verdict: run exports "
+            + ("**with** `--verdicts` by default." if adopted else
+               "**without** verdicts by default (the option stays)."), ""]
 
 
 def _mean(values: list[float]) -> float:

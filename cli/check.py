@@ -19,6 +19,7 @@ from .common import (
     QueryArg,
     SelectSourceOption,
     ThresholdOption,
+    VerdictsOption,
     console,
     print_json,
     selection_options,
@@ -38,6 +39,7 @@ def check(
     model: PredictionsModelOption = None,
     annotator: AnnotatorOption = None,
     closure: ClosureOption = None,
+    verdicts: VerdictsOption = None,
     limit: Annotated[int, typer.Option("--limit", min=0, help="Rows of each list to show (0: all); the counts are always complete.")] = 20,
     json_output: JsonOption = False,
 ) -> None:
@@ -47,7 +49,8 @@ def check(
     from umlsgraph.evaluate.consistency import check as run_check
     from umlsgraph.evaluate.consistency import explain_hole, explain_island
 
-    options = selection_options(source, threshold, model, annotator, closure)
+    options = selection_options(source, threshold, model, annotator, closure,
+                                verdicts=verdicts)
     found = run_check(db, query, options, limit=limit or None)
     if json_output:
         print_json(found.as_dict())

@@ -68,17 +68,23 @@ ClosureOption = Annotated[ClosureChoice | None, typer.Option(
     "guarded (confident, but nothing below a suspicious island: one whose parents the labels "
     f"believe at most {SUSPICIOUS_PARENT}), none (the labels as they are), all (every one) "
     f"\\[default: {DEFAULT_CLOSURE}].")]
+VerdictsOption = Annotated[str | None, typer.Option(
+    "--verdicts", help="An annotator whose answers decide the selection where they speak "
+    "(e.g. the stronger LLM or the human a run re-asked): its answer overrides the label, a "
+    "'no' takes out the selected branch hanging from it (unless a selected parent outside it "
+    "holds a concept), a 'yes' passes down like a confident prediction.")]
 
 
 def selection_options(source: str = SOURCES[0], threshold: float | None = None,
                       model: str | None = None, annotator: str | None = None,
-                      closure: str | None = None, descendants: bool = False
-                      ) -> SelectionOptions:
+                      closure: str | None = None, descendants: bool = False,
+                      verdicts: str | None = None) -> SelectionOptions:
     """The selection the shared options ask for (`--descendants` is `--closure all`)."""
     from umlsgraph.selection import SelectionOptions
 
     return SelectionOptions(source=source, threshold=threshold, model=model,
-                            annotator=annotator, closure=resolve(closure, descendants))
+                            annotator=annotator, closure=resolve(closure, descendants),
+                            verdicts=verdicts)
 
 
 def user_errors(fn: F) -> F:

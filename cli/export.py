@@ -19,6 +19,7 @@ from .common import (
     PredictionsModelOption,
     SelectSourceOption,
     ThresholdOption,
+    VerdictsOption,
     checked,
     console,
     print_json,
@@ -59,6 +60,7 @@ def export(
     min_component_size: Annotated[int, typer.Option("--min-component-size", min=1, help="Leave out weakly connected components smaller than this.")] = 1,
     with_ancestors: Annotated[bool, typer.Option("--with-ancestors", help="Add every ancestor of a selected concept, up to the roots.")] = False,
     closure: ClosureOption = None,
+    verdicts: VerdictsOption = None,
     descendants: Annotated[bool, typer.Option("--descendants", help="Same as --closure all: every selected concept passes its selection down (most recall, least precision).")] = False,
     base_iri: Annotated[str | None, typer.Option("--base-iri", help="RDF, OWL, OBO idspace: IRI prefix of concepts \\[default https://uts.nlm.nih.gov/uts/umls/concept/; OBO PURLs for an OBO-loaded store].")] = None,
     scheme_iri: Annotated[str | None, typer.Option("--scheme-iri", help="RDF: IRI of the skos:ConceptScheme \\[default urn:umlsgraph:scheme:QUERY]; OWL: of the owl:Ontology \\[default urn:umlsgraph:ontology:QUERY].")] = None,
@@ -85,10 +87,11 @@ def export(
     if all_concepts and (closure is not None or descendants):
         raise ExportError("--all exports every concept; --closure/--descendants choose what a "
                           "QUERY selects (drop them)")
-    chosen = selection_options(source, threshold, model, annotator, closure, descendants)
+    chosen = selection_options(source, threshold, model, annotator, closure, descendants,
+                               verdicts)
     selection = SubontologyOptions(
         source=chosen.source, threshold=chosen.threshold, model=chosen.model,
-        annotator=chosen.annotator, closure=chosen.closure,
+        annotator=chosen.annotator, closure=chosen.closure, verdicts=chosen.verdicts,
         hierarchy=not no_hierarchy, rels=split_csv(rel), relas=split_csv(rela),
         drop_isolated=drop_isolated, min_component_size=min_component_size,
         with_ancestors=with_ancestors, mentioned_in=mentioned_in, min_mentions=min_mentions)

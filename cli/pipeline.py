@@ -48,6 +48,7 @@ def run(
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:1…")] = None,
     reask_with: Annotated[str | None, typer.Option("--reask-with", help="After label: re-ask the most surprising islands and holes of the selection (`umlsgraph check`) with this stronger annotator (hf:…, openai:…, labels:FILE), retrain on its answers over the first annotator's, relabel, and export from the retrained model (OUT/reask).")] = None,
     reask_budget: Annotated[int | None, typer.Option("--reask-budget", min=1, help="How many contradictions --reask-with answers (N items of that annotator; `umlsgraph plan --reask contradictions` prices them).")] = None,
+    verdicts: Annotated[bool | None, typer.Option("--verdicts/--no-verdicts", help="With --reask-with: export with its answers as verdicts (`export --verdicts`): they override the model, a 'no' takes out the branch hanging from it, a 'yes' passes down \\[default: no].")] = None,
     project: Annotated[Path | None, typer.Option("--project", help="Project file (TOML, [run] table) with these settings; flags win.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the step summary as JSON.")] = False,
 ) -> None:
@@ -60,7 +61,8 @@ def run(
                  labels_file=labels_file, n=n, base_model=base_model, out=out, epochs=epochs,
                  max_length=max_length, batch_size=batch_size, seed=seed,
                  formats=split_csv(formats) or None, export_dir=export_dir, report=report,
-                 device=device, reask_with=reask_with, reask_budget=reask_budget)
+                 device=device, reask_with=reask_with, reask_budget=reask_budget,
+                 reask_verdicts=verdicts)
     settings = resolve_settings(flags, project)
     started = time.monotonic()
     steps = run_pipeline(settings, None if json_output else _print_step)

@@ -225,6 +225,9 @@ class RunSettings:
     #: first annotator's, relabel and export from the retrained model.
     reask_with: str | None = None
     reask_budget: int | None = None
+    #: With `reask_with`: export with its answers as verdicts (`export --verdicts`). Off until
+    #: the encoder study pre-registered in bench/results/verdicts_preregistered.md decides.
+    reask_verdicts: bool = False
 
     def __post_init__(self) -> None:
         """Counts from flags or a project file: 0 or less is an error, never "the default"."""
@@ -244,6 +247,9 @@ class RunSettings:
             raise InputFileError("give --reask-with LLM and --reask-budget N together (re-ask "
                                  "N contradictions with a stronger annotator)")
         if self.reask_with is None:
+            if self.reask_verdicts:
+                raise InputFileError("--verdicts exports with the answers of --reask-with; "
+                                     "give --reask-with LLM --reask-budget N too")
             return
         if self.corpus:
             raise InputFileError("--reask-with re-asks the hierarchy's contradictions; a "

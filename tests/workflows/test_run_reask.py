@@ -184,3 +184,23 @@ def test_the_report_shows_before_and_after_the_second_opinion(loaded_db: Path,
         quality["encoder (held-out)"]["f1"] == 1.0
     plain = build_report(loaded_db, QUERY, tmp_path / "plain", model_dir=after)
     assert "second_opinion" not in plain.sections
+
+
+def test_run_exports_with_the_strong_answers_as_verdicts_when_asked(
+        first_run: RunSettings) -> None:
+    """`run --reask-with LLM --verdicts`: the export honours the strong annotator's answers
+    (`export --verdicts`); without the flag, or before it answered, the model's selection
+    stands alone."""
+    from dataclasses import replace
+
+    judged = replace(first_run, reask_verdicts=True)
+    assert workflow._verdicts(judged) is None  # nothing answered yet
+    workflow.step_reask(first_run)
+    assert workflow._verdicts(first_run) is None
+    assert workflow._verdicts(judged) == "labels:strong.csv"
+    plain, with_verdicts = workflow.step_export(first_run), workflow.step_export(judged)
+    assert plain.status == with_verdicts.status == "done"
+    assert with_verdicts.data["summary"]["verdicts"] == "labels:strong.csv"
+    assert "verdicts" not in plain.data["summary"]
+    with pytest.raises(InputFileError, match="--verdicts exports with the answers"):
+        RunSettings(query="nervous_system", reask_verdicts=True)

@@ -70,7 +70,7 @@ class SubontologyOptions(SelectionOptions):
             return options
         base = options or SelectionOptions()
         return cls(source=base.source, threshold=base.threshold, model=base.model,
-                   annotator=base.annotator, closure=base.closure)
+                   annotator=base.annotator, closure=base.closure, verdicts=base.verdicts)
 
 
 @dataclass

@@ -115,21 +115,37 @@ def _create_cyclic(con: duckdb.DuckDBPyConnection) -> None:
         SELECT DISTINCT start AS id FROM walk WHERE id = start""")
 
 
-def add_descendants(con: duckdb.DuckDBPyConnection, rule: str, candidates_sql: str) -> int:
-    """Add to `SELECTED` the descendants (among `candidates_sql`'s ids) of the selected
-    concepts `rule` lets pass their selection down (kept in `PASSED`); return how many were
-    added. A concept annotated with another category (where the selection reads annotations)
-    is neither added nor walked through: a paid-for answer outranks the hierarchy."""
+def ensure_kinds(con: duckdb.DuckDBPyConnection) -> str:
+    """Temp table `KINDS(child, parent)`: every concept's main parents (those of its
+    best-ranked source, `db.items.ranked_parents_sql`), built once per selection; its name."""
     from umlsgraph.db.items import ranked_parents_sql
 
+    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary AND "
+                         "table_name = ?", [KINDS]).fetchall()[0][0]
+    if not exists:
+        con.execute(f"""CREATE TEMP TABLE {KINDS} AS
+            SELECT DISTINCT child, parent FROM ({ranked_parents_sql()}) WHERE main""")
+    return KINDS
+
+
+def add_descendants(con: duckdb.DuckDBPyConnection, rule: str, candidates_sql: str,
+                    also_pass_sql: str | None = None) -> int:
+    """Add to `SELECTED` the descendants (among `candidates_sql`'s ids) of the selected
+    concepts `rule` lets pass their selection down (kept in `PASSED`), and of the selected
+    ids of `also_pass_sql` (a "yes" verdict, `selection.verdicts`) unless the rule is `none`;
+    return how many were added. A concept annotated with another category (where the
+    selection reads annotations or verdicts) is neither added nor walked through: a paid-for
+    answer outranks the hierarchy."""
     passes = _passes(rule)
+    if passes is not None and also_pass_sql is not None:
+        passes = (f"{passes} UNION SELECT id FROM ({also_pass_sql}) "
+                  f"WHERE id IN (SELECT id FROM {SELECTED})")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {PASSED} AS "
                 + (f"SELECT DISTINCT id FROM ({passes})" if passes else
                    "SELECT NULL::VARCHAR AS id LIMIT 0"))
     if passes is None:
         return 0
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {KINDS} AS
-        SELECT DISTINCT child, parent FROM ({ranked_parents_sql()}) WHERE main""")
+    ensure_kinds(con)
     _create_cyclic(con)
     # Built once, not re-evaluated at every level of the walk: the cyclic ancestors (never
     # selected, by construction) and the concepts annotated with another category, inside the

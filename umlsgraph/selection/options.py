@@ -30,6 +30,9 @@ class SelectionOptions:
     annotator: str | None = None
     #: Which selected concepts pass their selection down (`selection.closure.CLOSURES`).
     closure: str = DEFAULT_CLOSURE
+    #: An annotator whose answers are verdicts: they override the labels on their items, a
+    #: "no" takes out what hangs from it, a "yes" passes down (`selection.verdicts`).
+    verdicts: str | None = None
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -38,3 +41,5 @@ class SelectionOptions:
         if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
             raise QueryError(f"--threshold must be between 0 and 1, got {self.threshold}")
         resolve(self.closure)  # an unknown rule is the same one-line error as the CLI's
+        if self.verdicts is not None and (not self.verdicts.strip() or "," in self.verdicts):
+            raise QueryError(f"--verdicts takes one annotator, got '{self.verdicts}'")

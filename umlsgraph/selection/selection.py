@@ -22,11 +22,12 @@ from umlsgraph.db.sql import literal, unbar
 from umlsgraph.errors import StoreError
 from umlsgraph.query import Query
 from umlsgraph.selection import closure as closures
-from umlsgraph.selection import root
+from umlsgraph.selection import root, verdicts
 from umlsgraph.selection.options import SelectionOptions
 from umlsgraph.selection.tables import (
     ANNOTATED,
     BELIEFS,
+    CUT,
     EDGES,
     ISLANDS,
     LABELLED,
@@ -34,6 +35,7 @@ from umlsgraph.selection.tables import (
     SCORES,
     SELECTED,
     UP,
+    VERDICTS,
 )
 
 
@@ -138,7 +140,7 @@ class Selection:
 
     def _label_text(self, row: tuple[Any, ...] | None) -> str:
         predicted, annotated, probability = row or (None, None, None)
-        if annotated is not None and self.options.source != "predictions":
+        if annotated is not None and self._reads_annotations():
             return f"annotated '{annotated}'"
         p = "" if probability is None else f" (probability {probability:.2f})"
         return f"predicted '{predicted}'{p}"
@@ -148,12 +150,27 @@ class Selection:
             return {"why": "no label for this query (not labelled, or outside its [filter])"}
         above = self._nearest(item, SELECTED) if self._closed() else None
         why = "not selected: " + self._label_text(row)
-        if row[1] is not None and self.options.source != "predictions" and above:
+        below = self._cut_below(item)
+        if below:
+            why += (f"; taken out: it hangs from {below}, which {self.options.verdicts} "
+                    "judged not a member (--verdicts)")
+            return {"via": below, "why": why}
+        if row[1] is not None and self._reads_annotations() and above:
             why += f"; the annotation outranks the closure from {above}"
         elif above:
             why += (f"; below {above}, selected, which does not pass its selection down "
                     f"under `{self.options.closure}`")
         return {"via": above, "why": why}
+
+    def _cut_below(self, item: str) -> str | None:
+        """The "no" verdict whose branch `item` was taken out with (None: not taken out)."""
+        if not _exists(self.con, CUT):
+            return None
+        row = self.con.execute(f"SELECT below FROM {CUT} WHERE id = ?", [item]).fetchone()
+        return str(row[0]) if row else None
+
+    def _reads_annotations(self) -> bool:
+        return self.options.source != "predictions" or bool(self.options.verdicts)
 
     def _has(self, table: str, item: str) -> bool:
         return bool(self.con.execute(f"SELECT count(*) FROM {table} WHERE id = ?",
@@ -184,8 +201,7 @@ class Selection:
 
     def _ensure_islands(self) -> None:
         if not _exists(self.con, ISLANDS):
-            root.create_beliefs(self.con, self.query.positive,
-                                self.options.source != "predictions")
+            root.create_beliefs(self.con, self.query.positive, self._reads_annotations())
             root.create_islands(self.con)
 
 
@@ -199,8 +215,9 @@ def select(con: duckdb.DuckDBPyConnection, query: Query,
     source: ItemSource = items if items is not None else ConceptSource()  # type: ignore[assignment]
     source.check(con)
     model, pred, ann = _inputs(con, query, source, options)
-    for table in (ISLANDS, BELIEFS, EDGES, UP, closures.KINDS):
+    for table in (ISLANDS, BELIEFS, EDGES, UP, CUT, closures.KINDS):
         con.execute(f"DROP TABLE IF EXISTS {table}")
+    verdicts.create_verdicts(con, _verdicts_sql(con, query, source, options))
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {SCORES} AS
         WITH p AS ({pred}), a AS ({ann}),
         items AS (SELECT id FROM p UNION SELECT id FROM a)
@@ -211,19 +228,26 @@ def select(con: duckdb.DuckDBPyConnection, query: Query,
     con.execute(f"CREATE OR REPLACE TEMP TABLE {ANNOTATED} AS SELECT id, label FROM ({ann})")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {LABELLED} AS "
                 f"SELECT id FROM {SCORES} WHERE {_rule(query, options)}")
+    hierarchy = isinstance(source, ConceptSource)
+    cut = (verdicts.cut_below_no(con, query.positive, closures.ensure_kinds(con))
+           if options.verdicts and hierarchy else 0)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {SELECTED} AS SELECT id FROM {LABELLED}")
     modified = con.execute(f"SELECT strftime(max(created_at), '%Y-%m-%d') FROM ({pred})"
                            ).fetchall()[0][0]
-    chosen = options.closure if isinstance(source, ConceptSource) else "none"
+    chosen = options.closure if hierarchy else "none"
     selection = Selection(con, query, options, source.key)
     if chosen in closures.NEEDS_ISLANDS:
         selection._ensure_islands()
     labelled = _count(con, LABELLED)
-    added = closures.add_descendants(con, chosen, source.candidates_sql(query))
+    added = closures.add_descendants(con, chosen, source.candidates_sql(query),
+                                     verdicts.positive_sql(query.positive))
     selection.summary = {"selection": options.source, "model": model,
                          "threshold": options.threshold, "modified": modified or "",
                          "closure": chosen, "labelled": labelled, "descendants_added": added,
                          "selected": labelled + added}
+    if options.verdicts:
+        selection.summary |= {"verdicts": options.verdicts,
+                              "verdict_answers": _count(con, VERDICTS), "cut_by_verdicts": cut}
     return selection
 
 
@@ -248,13 +272,26 @@ def _inputs(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
 
 def _annotation_labels_sql(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
                            options: SelectionOptions) -> str | None:
-    """SQL of (id, label) from the annotations when the selection uses them and some exist.
-    Whose labels count is `annotation_store.choose_annotators`, the rule train and eval use."""
-    if options.source == "predictions":
-        return None
-    if not annotation_store.annotators(con, query.name, source.key) and options.annotator is None:
-        return None
+    """SQL of (id, label) from the annotations when the selection uses them and some exist:
+    the verdicts' annotator first (`--verdicts`), then the chosen ones (whose labels count is
+    `annotation_store.choose_annotators`, the rule train and eval use)."""
+    first = [options.verdicts] if options.verdicts else []
+    if options.source == "predictions" or (
+            not annotation_store.annotators(con, query.name, source.key)
+            and options.annotator is None):
+        return _verdicts_sql(con, query, source, options)
     chosen = annotation_store.choose_annotators(con, query.name, source.key, options.annotator)
+    return annotation_store.labels_sql(query.name, source.key,
+                                       first + [a for a in chosen if a not in first])
+
+
+def _verdicts_sql(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
+                  options: SelectionOptions) -> str | None:
+    """SQL of (id, label) of the verdicts' annotator (None without one); one that gave no
+    label for this query is the one-line error `choose_annotators` makes."""
+    if not options.verdicts:
+        return None
+    chosen = annotation_store.choose_annotators(con, query.name, source.key, options.verdicts)
     return annotation_store.labels_sql(query.name, source.key, chosen)
 
 
@@ -263,7 +300,7 @@ def _rule(query: Query, options: SelectionOptions) -> str:
     positive = literal(query.positive)
     by_prediction = (f"probability >= {float(options.threshold)!r}"
                      if options.threshold is not None else f"predicted = {positive}")
-    if options.source == "predictions":
+    if options.source == "predictions" and not options.verdicts:
         return by_prediction
     if options.source == "annotations":
         return f"annotated = {positive}"

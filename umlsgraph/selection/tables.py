@@ -21,3 +21,7 @@ UP = "selection_up"
 ISLANDS = "selection_islands"
 #: (id) of the closure's starting points: the concepts whose selection passed down.
 PASSED = "selection_passed"
+#: (id, label) of the verdicts' annotator's answers (`--verdicts`; empty without one).
+VERDICTS = "selection_verdicts"
+#: (id, below) of the items a "no" verdict took out of the selection, and that verdict's item.
+CUT = "selection_cut"

@@ -384,7 +384,7 @@ def step_export(settings: RunSettings) -> StepResult:
     from umlsgraph.export.formats import export
     from umlsgraph.selection import SelectionOptions
 
-    selection = SelectionOptions(model=model)
+    selection = SelectionOptions(model=model, verdicts=_verdicts(settings))
     settings.exports.mkdir(parents=True, exist_ok=True)
     written, summary = [], {}
     for fmt in settings.formats:
@@ -398,6 +398,17 @@ def step_export(settings: RunSettings) -> StepResult:
     detail = f"{summary.get('nodes', 0):,} concepts, {summary.get('edges', 0):,} edges → " + \
         ", ".join(written)
     return StepResult("export", "done", detail, data={"files": written, "summary": summary})
+
+
+def _verdicts(settings: RunSettings) -> str | None:
+    """The stronger annotator, when the run exports with its answers as verdicts and it gave
+    some (else the retrained model's export stands alone)."""
+    from umlsgraph.annotate.backends import create
+
+    if not (settings.reask_with and settings.reask_verdicts):
+        return None
+    strong = create(settings.reask_with).name
+    return strong if strong in _annotators(settings) else None
 
 
 def _suffix(fmt: str) -> str:
