@@ -6,7 +6,9 @@ of C0000005 (1/16 of the store) with 2% of it predicted negative (holes), plus 3
 other concepts predicted positive at random (islands). Then it times the check on a
 connection limited to `--threads` (2 by default, the target machine) and prints the counts,
 seconds and peak RSS; then the export's selection alone, without and with the descendant
-closure (the default).
+closure (the default); then with `--verdicts` (a strong annotator's "no" on the 1,000
+islands with the most selected concepts below them, "yes" on 200 holes: unselected
+concepts with children and a selected parent).
 
     python bench/check.py                      # 300k concepts
     python bench/check.py --concepts 1000000 --realistic --keep /tmp/check-bench  # reuse it
@@ -83,23 +85,63 @@ def bench(db: Path, threads: int, repeat: int) -> None:
     for closure in ("none", "confident", "guarded", "all"):
         for _ in range(repeat):
             time_selection(db, threads, closure)
+    plant_verdicts(db)
+    for _ in range(repeat):
+        time_selection(db, threads, "guarded", VERDICTS)
     time_explain(db, threads)
 
 
-def time_selection(db: Path, threads: int, closure: str) -> None:
-    """The export's selection alone, under a closure (`export --closure`)."""
+#: The annotator whose answers bench/check.py plants as verdicts.
+VERDICTS = "bench:strong"
+
+
+def plant_verdicts(db: Path) -> None:
+    """A strong annotator's answers (once per store): "no" on the 1,000 islands of the
+    labelled selection with the most selected concepts below them, "yes" on 200 holes
+    (unselected concepts with children and a selected parent)."""
+    from umlsgraph.db import annotation_store
+    from umlsgraph.query import load_query
+    from umlsgraph.selection import SelectionOptions, select
+
+    con = duckdb.connect(str(db))
+    try:
+        if VERDICTS in annotation_store.annotators(con, QUERY, "concepts"):
+            return
+        selection = select(con, load_query(QUERY), SelectionOptions(closure="none"))
+        islands = [r[0] for r in con.execute(
+            f"SELECT id FROM ({selection.islands_sql()}) WHERE NOT is_root "
+            "ORDER BY descendants DESC, id LIMIT 1000").fetchall()]
+        holes = [r[0] for r in con.execute(f"""SELECT DISTINCT h.cui2 FROM relations h
+            JOIN relations up ON up.cui1 = h.cui2 AND up.rel = 'PAR'
+            WHERE h.rel = 'PAR' AND h.cui2 NOT IN ({selection.selected_sql})
+              AND up.cui2 IN ({selection.selected_sql})
+            ORDER BY h.cui2 LIMIT 200""").fetchall()]
+        annotation_store.write(con, QUERY, "concepts", VERDICTS, "bench", [
+            *(annotation_store.Annotation(i, "no", "no") for i in islands),
+            *(annotation_store.Annotation(i, "yes", "yes") for i in holes)])
+    finally:
+        con.close()
+
+
+def time_selection(db: Path, threads: int, closure: str, verdicts: str | None = None) -> None:
+    """The export's selection alone, under a closure (`export --closure`), with the answers
+    of `verdicts` as verdicts (`--verdicts`)."""
     from umlsgraph.query import load_query
     from umlsgraph.selection import SelectionOptions, select
 
     con = duckdb.connect(str(db), read_only=True)
     con.execute(f"SET threads = {int(threads)}")
     t = time.perf_counter()
-    summary = select(con, load_query(QUERY), SelectionOptions(closure=closure)).summary
+    summary = select(con, load_query(QUERY), SelectionOptions(closure=closure,
+                                                              verdicts=verdicts)).summary
     seconds = time.perf_counter() - t
     con.close()
-    print(f"select (--closure {closure}): {seconds:.2f} s on {threads} threads "
+    judged = (f" --verdicts {verdicts}: {summary['verdict_answers']:,} answers" if verdicts
+              else "")
+    cut = f", taken out by verdicts {summary['cut_by_verdicts']:,}" if verdicts else ""
+    print(f"select (--closure {closure}{judged}): {seconds:.2f} s on {threads} threads "
           f"(selected {summary['selected']:,}, descendants added "
-          f"{summary['descendants_added']:,}); peak RSS {peak_mb():,.0f} MB")
+          f"{summary['descendants_added']:,}{cut}); peak RSS {peak_mb():,.0f} MB")
 
 
 def time_explain(db: Path, threads: int) -> None:

@@ -84,9 +84,9 @@ def export(
     if all_concepts == (query is not None):
         raise ExportError("give a QUERY to export its subontology, or --all for the whole "
                           "store (not both)")
-    if all_concepts and (closure is not None or descendants):
-        raise ExportError("--all exports every concept; --closure/--descendants choose what a "
-                          "QUERY selects (drop them)")
+    if all_concepts and (closure is not None or descendants or verdicts is not None):
+        raise ExportError("--all exports every concept; --closure/--descendants/--verdicts "
+                          "choose what a QUERY selects (drop them)")
     chosen = selection_options(source, threshold, model, annotator, closure, descendants,
                                verdicts)
     selection = SubontologyOptions(

@@ -139,3 +139,9 @@ def test_export_and_check_take_verdicts(planted, tmp_path):
                               "--out", str(tmp_path / "x.csv"), "--verdicts", "nobody"])
     assert bad.exit_code == 1 and "Traceback" not in bad.output
     assert "nobody" in bad.output
+
+
+def test_export_all_refuses_verdicts(planted, tmp_path):
+    out = runner.invoke(app, ["export", "--all", "--db", str(planted["db"]), "--format", "csv",
+                              "--out", str(tmp_path / "all"), "--verdicts", "strong"])
+    assert out.exit_code == 1 and "--verdicts" in out.output and "Traceback" not in out.output
