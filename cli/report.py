@@ -13,6 +13,7 @@ from .common import (
     CorpusOption,
     DbOption,
     QueryArg,
+    VerdictsOption,
     console,
     print_json,
     user_errors,
@@ -41,6 +42,7 @@ def report(query: QueryArg, db: DbOption = DEFAULT_DB, model: ModelOption = None
                "--before-model", help="The model folder from before a second opinion (`train "
                "--annotator STRONG,WEAK`, `run --reask-with`): the report shows selection, "
                "contradictions and, with --gold, quality before and after.")] = None,
+           verdicts: VerdictsOption = None,
            json_output: JsonOption = False) -> None:
     """Write a self-contained HTML report: class balance, parse failures, training curve,
     confusion matrix, predicted probabilities and the subontology, with PNGs beside it; with
@@ -48,7 +50,7 @@ def report(query: QueryArg, db: DbOption = DEFAULT_DB, model: ModelOption = None
     from umlsgraph.report.page import build_report
 
     result = build_report(db, query, out, model_dir=model, corpus=corpus, gold=gold,
-                          before_model_dir=before_model)
+                          before_model_dir=before_model, verdicts=verdicts)
     if json_output:
         print_json({"html": str(result.html), "images": [str(p) for p in result.images],
                     "sections": result.sections})

@@ -24,6 +24,7 @@ from .common import (
     QueryArg,
     SplitOption,
     TextOption,
+    VerdictsOption,
     between,
     console,
     print_json,
@@ -177,6 +178,7 @@ def eval_(
         "--source", help="What to score: predictions (the encoder's), selection (what "
         "export selects from them, with --closure) or annotations (the LLM's).")] = "predictions",
     closure: ClosureOption = None,
+    verdicts: VerdictsOption = None,
     model: Annotated[str | None, typer.Option(
         help="Model folder or id whose predictions to score \\[default: the latest].")] = None,
     annotator: AnnotatorOption = None,
@@ -194,7 +196,7 @@ def eval_(
 
     metrics = evaluate(db, load_query(query), source_for(corpus, split), gold, what=source,
                        model=model, annotator=annotator, gold_column=gold_column,
-                       closure=closure)
+                       closure=closure, verdicts=verdicts)
     if json_output:
         print_json(metrics)
         return

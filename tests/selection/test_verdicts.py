@@ -145,3 +145,34 @@ def test_export_all_refuses_verdicts(planted, tmp_path):
     out = runner.invoke(app, ["export", "--all", "--db", str(planted["db"]), "--format", "csv",
                               "--out", str(tmp_path / "all"), "--verdicts", "strong"])
     assert out.exit_code == 1 and "--verdicts" in out.output and "Traceback" not in out.output
+
+
+def test_eval_and_the_report_score_the_selection_with_verdicts(planted, tmp_path):
+    """`eval --source selection --verdicts` and `report --verdicts` read the same selection as
+    `export --verdicts`: the wrong island is gone from what they score and count."""
+    from tests.training_data import write_labels
+    from umlsgraph.report.page import build_report
+
+    db = str(planted["db"])
+    truth = {c: "yes" if c in planted["nervous"] else "no"
+             for c in planted["nervous"] | planted["island_part"] | planted["missed_part"]}
+    gold = write_labels(tmp_path / "gold.csv", truth)
+    scores = {}
+    for flags in ([], ["--verdicts", "strong"]):
+        out = runner.invoke(app, ["eval", QUERY.name, "--db", db, "--gold", str(gold),
+                                  "--source", "selection", *flags, "--json"])
+        assert out.exit_code == 0, out.output
+        scores[bool(flags)] = json.loads(out.output)
+    assert scores[True]["verdicts"] == "strong"
+    assert scores[True]["precision"] > scores[False]["precision"]
+    wrong = runner.invoke(app, ["eval", QUERY.name, "--db", db, "--gold", str(gold),
+                                "--verdicts", "strong"])
+    assert wrong.exit_code == 1 and "--verdicts chooses what --source selection" in wrong.output
+
+    plain = build_report(db, QUERY, tmp_path / "plain")
+    judged = build_report(db, QUERY, tmp_path / "judged", verdicts="strong", gold=gold)
+    cut = judged.sections["subontology"]["cut_by_verdicts"]
+    assert cut > 0
+    assert judged.sections["subontology"]["selected"] < plain.sections["subontology"]["selected"]
+    export = judged.sections["quality"]["export (held-out)"]  # the strong answers left out
+    assert export["verdicts"] == "strong" and export["precision"] > scores[False]["precision"]

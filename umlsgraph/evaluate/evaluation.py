@@ -99,16 +99,19 @@ def predictions_sql(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSo
 
 
 def selection_sql(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
-                  model: str | None, closure: str) -> tuple[str, str]:
-    """SQL of (id, label) of what `export --closure CLOSURE` selects from one model's
-    predictions (the predicted positives and the descendants the closure adds): the positive
-    category for a selected item, its predicted category otherwise; and the model's id."""
+                  model: str | None, closure: str, verdicts: str | None = None
+                  ) -> tuple[str, str]:
+    """SQL of (id, label) of what `export --closure CLOSURE [--verdicts A]` selects from one
+    model's predictions (the predicted positives and the descendants the closure adds): the
+    positive category for a selected item, its predicted category otherwise (a verdict's
+    "no" included); and the model's id."""
     from umlsgraph.selection import select
 
     if not isinstance(source, ConceptSource):
         raise InputFileError("--source selection scores a selection of concepts (predictions "
                              "closed under the hierarchy); for a corpus score predictions")
-    selection = select(con, query, SelectionOptions(model=model, closure=closure))
+    selection = select(con, query, SelectionOptions(model=model, closure=closure,
+                                                    verdicts=verdicts))
     positive = literal(query.positive)
     other = literal(next(c for c in query.categories if c != query.positive))
     return (f"SELECT id, CASE WHEN id IN ({selection.selected_sql}) THEN {positive} "
@@ -120,15 +123,17 @@ def selection_sql(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSour
 def evaluate(db: str | Path, query: Query, source: ItemSource, gold: Path | str | None = None,
              what: str = "predictions", model: str | Path | None = None,
              annotator: str | None = None, gold_column: str | None = None,
-             gold_sql: str | None = None, closure: str | None = None) -> dict[str, Any]:
+             gold_sql: str | None = None, closure: str | None = None,
+             verdicts: str | None = None) -> dict[str, Any]:
     """Score predictions (or annotations) against gold; gold ids without a label are counted
     as `n_missing` and left out of the metrics. `closure` is the selection's (`export
-    --closure`; its default when None)."""
+    --closure`; its default when None), `verdicts` its `--verdicts`."""
     if what not in WHATS:
         raise InputFileError(f"--source {what}: choose {', '.join(WHATS)}")
-    if closure is not None and what != "selection":
-        raise InputFileError(f"--closure chooses what --source selection scores; drop it or "
-                             f"use --source selection (not {what})")
+    for given, flag in ((closure, "--closure"), (verdicts, "--verdicts")):
+        if given is not None and what != "selection":
+            raise InputFileError(f"{flag} chooses what --source selection scores; drop it or "
+                                 f"use --source selection (not {what})")
     if gold is None and gold_column is None and gold_sql is None:
         raise InputFileError("give the gold labels: --gold FILE (or --gold-column for a corpus)")
     if gold is None and gold_sql is None:
@@ -140,7 +145,7 @@ def evaluate(db: str | Path, query: Query, source: ItemSource, gold: Path | str 
             labels, used = predictions_sql(con, query, source, str(model) if model else None)
         elif what == "selection":
             labels, used = selection_sql(con, query, source, str(model) if model else None,
-                                         resolve(closure))
+                                         resolve(closure), verdicts)
         else:
             labels, used = _annotations_sql(con, query, source, annotator)
         if gold_map is None:
@@ -157,6 +162,7 @@ def evaluate(db: str | Path, query: Query, source: ItemSource, gold: Path | str 
                              "check the ids, --corpus/--split and --model; nothing to score")
     if what == "selection":
         result["closure"] = resolve(closure)
+        result |= {"verdicts": verdicts} if verdicts else {}
     result.update(n_gold=len(gold_map), n_missing=len(gold_map) - result["n"], what=what,
                   query=query.name, source=source.key,
                   **({"annotator": used} if what == "annotations" else {"model": used}))

@@ -55,13 +55,16 @@ def _is_report(folder: Path) -> bool:
 def build_report(db: str | Path, query: str | Path | Query, out: str | Path,
                  model_dir: str | Path | None = None, corpus: str | None = None,
                  source: ItemSource | None = None, gold: GoldInput | None = None,
-                 before_model_dir: str | Path | None = None) -> ReportResult:
+                 before_model_dir: str | Path | None = None,
+                 verdicts: str | None = None) -> ReportResult:
     """Write `out`/report.html and its PNGs for `query` on the items of `source` (or corpus).
 
     `gold`: a gold file (id,label) to score the annotators, the encoder and the export
     against, or metrics already measured against gold (`quality.Gold`, or a dict of
     `evaluate` results by what was measured). `before_model_dir`: the model from before a
-    second opinion (`run --reask-with`): the report shows both, before and after."""
+    second opinion (`run --reask-with`): the report shows both, before and after.
+    `verdicts`: the selection's `--verdicts` (the subontology, its contradictions and the
+    export's quality are those of `export --verdicts`)."""
     q = query if isinstance(query, Query) else load_query(query)
     src = source or source_for(corpus)
     out = check_folder(out, "report", ours=_is_report)
@@ -76,7 +79,8 @@ def build_report(db: str | Path, query: str | Path | Query, out: str | Path,
                   if before_model_dir else None)
     finally:
         con.close()  # scoring against gold (`evaluate`) opens the store itself
-    measured = read_gold_input(db, q, src, gold, model, before) if gold is not None else None
+    measured = (read_gold_input(db, q, src, gold, model, before, verdicts) if gold is not None
+                else None)
     con = connect(db, read_only=True)
     try:
         sections = [gold_section(measured, q),
@@ -84,8 +88,8 @@ def build_report(db: str | Path, query: str | Path | Query, out: str | Path,
                     audit_section(con, q, src, hint, measured),
                     training_section(meta, folder, model, q, hint),
                     prediction_section(con, q, src, model, hint),
-                    subontology_section(con, q, src, model, hint),
-                    consistency_section(con, q, src, model, hint)]
+                    subontology_section(con, q, src, model, hint, verdicts),
+                    consistency_section(con, q, src, model, hint, verdicts)]
         if before:
             sections.insert(1, second_opinion_section(con, q, before, model))
     finally:

@@ -43,13 +43,14 @@ GoldInput = str | Path | Gold | Mapping[str, Mapping[str, Any]]
 
 
 def read_gold_input(db: str | Path, query: Query, source: ItemSource, gold: GoldInput,
-                    model: str | None, before: str | None = None) -> Gold:
+                    model: str | None, before: str | None = None,
+                    verdicts: str | None = None) -> Gold:
     """`gold` as metrics: a file is scored here, measured metrics are taken as they are."""
     if isinstance(gold, Gold):
         return gold
     if isinstance(gold, Mapping):
         return Gold({str(k): dict(v) for k, v in gold.items()})
-    return measure_gold(db, query, source, Path(gold), model, before)
+    return measure_gold(db, query, source, Path(gold), model, before, verdicts)
 
 
 #: The suffix of the gold rows that score the model from before the second opinion.
@@ -57,11 +58,13 @@ BEFORE = "before the second opinion"
 
 
 def measure_gold(db: str | Path, query: Query, source: ItemSource, gold_file: Path,
-                 model: str | None, before: str | None = None) -> Gold:
+                 model: str | None, before: str | None = None,
+                 verdicts: str | None = None) -> Gold:
     """Score each annotator (on the items it labelled), the encoder (on every gold item, and
     on those no annotator labelled: held out from training) and what `export` selects
-    (held-out) against `gold_file`, with `umlsgraph.evaluate.evaluation.evaluate`; `before`
-    (a model key) adds the encoder and export rows of the model before the second opinion."""
+    (held-out; with `verdicts`, `export --verdicts`) against `gold_file`, with
+    `umlsgraph.evaluate.evaluation.evaluate`; `before` (a model key) adds the encoder and
+    export rows of the model before the second opinion."""
     from umlsgraph.evaluate.evaluation import read_gold
 
     labels = read_gold(gold_file, query)
@@ -90,7 +93,7 @@ def measure_gold(db: str | Path, query: Query, source: ItemSource, gold_file: Pa
                 _measure(gold, "encoder (held-out)", db, query, source, scored, model=model)
             if isinstance(source, ConceptSource):
                 _measure(gold, f"export ({scope})", db, query, source, scored,
-                         what="selection", model=model)
+                         what="selection", model=model, verdicts=verdicts)
             if before:
                 _measure(gold, f"encoder {BEFORE} ({scope})", db, query, source, scored,
                          model=before)
@@ -131,14 +134,16 @@ def gold_section(gold: Gold | None, query: Query) -> Section:
         "the export is what <code>umlsgraph export</code> selects (the predictions closed "
         "under the hierarchy). Unlike the validation F1 under Training, these compare with "
         "truth.</p>")
-    rows = [[name, f"{int(m.get('n', 0)):,}", *[_score(m.get(k)) for k in
+    rows = [[name + (f", --verdicts {m['verdicts']}" if m.get("verdicts") else ""),
+             f"{int(m.get('n', 0)):,}", *[_score(m.get(k)) for k in
             ("precision", "recall", "f1", "accuracy")]] for name, m in gold.metrics.items()]
     section.body.append(table(["measured", "gold items", "precision", "recall", "F1",
                                "accuracy"], rows))
     for note in gold.notes:
         section.body.append(f"<p>{escape(note)}</p>")
-    section.facts = {name: {k: m[k] for k in ("precision", "recall", "f1", "accuracy", "n")
-                            if k in m} for name, m in gold.metrics.items()}
+    section.facts = {name: {k: m[k] for k in ("precision", "recall", "f1", "accuracy", "n",
+                                              "verdicts") if k in m}
+                     for name, m in gold.metrics.items()}
     return section
 
 

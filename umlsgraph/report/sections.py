@@ -331,7 +331,7 @@ def top_levels(graph: nx.DiGraph, limit: int = DRAW_NODES, max_children: int = 8
 
 
 def subontology_section(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
-                        model: str | None, hint: Hints) -> Section:
+                        model: str | None, hint: Hints, verdicts: str | None = None) -> Section:
     """Size of the subontology the predictions select, and a drawing of its largest part."""
     section = Section("subontology", "Subontology")
     try:
@@ -343,9 +343,10 @@ def subontology_section(con: duckdb.DuckDBPyConnection, query: Query, source: It
     if section.missing:
         return section
     summary = subontology.build(con, query, source,
-                                subontology.SubontologyOptions(model=model)).summary
-    keys = ("selected", "labelled", "descendants_added", "nodes", "edges", "components",
-            "largest_component", "isolated")
+                                subontology.SubontologyOptions(model=model,
+                                                               verdicts=verdicts)).summary
+    keys = ("selected", "labelled", "descendants_added", "cut_by_verdicts", "nodes", "edges",
+            "components", "largest_component", "isolated")
     section.facts = {k: summary[k] for k in keys if k in summary}
     if not summary.get("nodes"):
         section.missing = f"empty: no concept is predicted '{query.positive}' by {model}"
@@ -394,7 +395,7 @@ CHECK_ROWS = 5
 
 
 def consistency_section(con: duckdb.DuckDBPyConnection, query: Query, source: ItemSource,
-                        model: str | None, hint: Hints) -> Section:
+                        model: str | None, hint: Hints, verdicts: str | None = None) -> Section:
     """Where the predictions' selection contradicts the hierarchy (`umlsgraph check`): the
     counts, and the most surprising islands and holes, so a reviewer knows where to start."""
     from umlsgraph.evaluate import consistency
@@ -405,8 +406,8 @@ def consistency_section(con: duckdb.DuckDBPyConnection, query: Query, source: It
     if section.missing:
         return section
     try:
-        found = consistency.find_contradictions(con, query, SelectionOptions(model=model),
-                                                limit=CHECK_ROWS)
+        found = consistency.find_contradictions(
+            con, query, SelectionOptions(model=model, verdicts=verdicts), limit=CHECK_ROWS)
     except NotFoundError:
         section.missing = f"empty: no concept is predicted '{query.positive}' by {model}"
         return section

@@ -426,5 +426,6 @@ def step_report(settings: RunSettings, gold: Any = None) -> StepResult:
     final = final_model_dir(settings)
     before = settings.model_dir if final != settings.model_dir else None
     result = build_report(settings.db, query_of(settings), out, model_dir=final,
-                          corpus=settings.corpus, gold=gold, before_model_dir=before)
+                          corpus=settings.corpus, gold=gold, before_model_dir=before,
+                          verdicts=_verdicts(settings))
     return StepResult("report", "done", f"{result.html}")
