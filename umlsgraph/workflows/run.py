@@ -384,7 +384,7 @@ def step_export(settings: RunSettings) -> StepResult:
     from umlsgraph.export.formats import export
     from umlsgraph.selection import SelectionOptions
 
-    selection = SelectionOptions(model=model, verdicts=_verdicts(settings))
+    selection = SelectionOptions(model=model, verdicts=export_verdicts(settings))
     settings.exports.mkdir(parents=True, exist_ok=True)
     written, summary = [], {}
     for fmt in settings.formats:
@@ -400,7 +400,7 @@ def step_export(settings: RunSettings) -> StepResult:
     return StepResult("export", "done", detail, data={"files": written, "summary": summary})
 
 
-def _verdicts(settings: RunSettings) -> str | None:
+def export_verdicts(settings: RunSettings) -> str | None:
     """The stronger annotator, when the run exports with its answers as verdicts and it gave
     some (else the retrained model's export stands alone)."""
     from umlsgraph.annotate.backends import create
@@ -427,5 +427,5 @@ def step_report(settings: RunSettings, gold: Any = None) -> StepResult:
     before = settings.model_dir if final != settings.model_dir else None
     result = build_report(settings.db, query_of(settings), out, model_dir=final,
                           corpus=settings.corpus, gold=gold, before_model_dir=before,
-                          verdicts=_verdicts(settings))
+                          verdicts=export_verdicts(settings))
     return StepResult("report", "done", f"{result.html}")
