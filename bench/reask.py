@@ -57,6 +57,10 @@ import quality as q  # noqa: E402  (bench/quality.py)
 import quality_noise  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "reask.jsonl"
+#: Encoder rows run on the 2-core CPU machine while no GPU was lent (one seed per case): kept
+#: apart from RESULTS so they never pair with, or replace, the GPU study's rows of the same key
+#: (render reads the file of this name beside the results it renders).
+INDICATIVE = RESULTS.with_name("reask_cpu.jsonl")
 STRATEGIES = ("contradictions", "suspects", "uncertainty", "random")
 #: A strategy may name how the strong answers are trained on after a "+":
 #: umlsgraph.train.second_opinion's closure, flip or drop (none: `off`, the strong answer
@@ -425,6 +429,9 @@ def render(path: Path) -> str:
     for rule in ("", *(f"+{r}" for r in SECOND_OPINION_RULES)):
         if any(r["case"]["strategy"] == f"contradictions{rule}" for r in encoder_rows):
             out += [*done_when(encoder_rows, DONE_WHEN_BUDGET, rule), ""]
+    indicative = path.with_name(INDICATIVE.name)
+    if indicative != path:
+        out += indicative_verdicts(q_load(indicative), DONE_WHEN_BUDGET)
     for (recipe, split, noise), members in sorted(groups.items()):
         title = f"## recipe {recipe}, {split} subtrees, weak annotator {noise}"
         if recipe == "tfidf":
@@ -563,6 +570,49 @@ def verdicts_verdict(rows: list[dict[str, Any]], budget: int, recipe: str) -> li
             f"{min(test_deltas):+.3f}: verdict: run exports "
             + ("**with** `--verdicts` by default." if adopted else
                "**without** verdicts by default (the option stays)."), ""]
+
+
+def indicative_verdicts(rows: list[dict[str, Any]], budget: int) -> list[str]:
+    """The shipped encoder's rows from INDICATIVE (CPU, fewer seeds than the pre-registered
+    three): issue 30's done-when checks read on the export with `--verdicts STRONG`, beside
+    the plain export of the same model. Shown, never applied: the rule needs 3 seeds."""
+    from umlsgraph.train.second_opinion import DEFAULT_RULE
+
+    strategy = f"contradictions+{DEFAULT_RULE}"
+    first = {(r["case"]["subtree"], r["case"]["noise"], r["seed"]): r for r in rows
+             if r["case"]["strategy"] == "none"}
+    cells: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        c = r["case"]
+        if c["strategy"] == strategy and c["budget_pct"] == budget and r.get("export_verdicts"):
+            cells[(c["split"], c["noise"], c["subtree"])].append(r)
+    if not cells:
+        return []
+    out = [f"## Indicative, not the study: the shipped encoder on CPU, {budget}% re-asked by "
+           f"contradictions, `--second-opinion {DEFAULT_RULE}`, export with `--verdicts`", "",
+           f"Rows in `{INDICATIVE.name}` (`python bench/reask.py --results "
+           f"bench/results/{INDICATIVE.name} --quick --seeds 1 --budgets {budget} "
+           f"--strategies {strategy} --subtrees S --noise N`), run on 2 CPU cores while no GPU "
+           "was lent: fewer seeds than the 3 the pre-registered rule needs, so they decide "
+           "nothing; the GPU call in bench/GPU.md measures the same rows over 3 seeds. "
+           "Checks as in the done-when tables, read on the export with verdicts.", "",
+           "| split | noise | subtree | seeds | weak F1 | first enc / exp | retrained enc | "
+           "export F1 (P) | with verdicts F1 (P) | cut | exp ≥ 0.85 | enc ≥ weak + 0.10 | "
+           "P ≥ 0.80 |", "|" + "---|" * 13]
+    for (split, noise, subtree), members in sorted(cells.items()):
+        firsts = {r["seed"]: first[k] for r in members
+                  if (k := (subtree, noise, r["seed"])) in first}
+        weak, enc = (_mean([r[k]["f1"] for r in members]) for k in ("annotator", "encoder"))
+        plain, judged = ([r[k] for r in members] for k in ("export", "export_verdicts"))
+        f1, precision = (_mean([j[k] for j in judged]) for k in ("f1", "precision"))
+        out.append("| " + " | ".join([
+            split, noise, subtree, str(len(members)), _fmt(weak), _pair(firsts), _fmt(enc),
+            f"{_fmt(_mean([p['f1'] for p in plain]))} "
+            f"({_fmt(_mean([p['precision'] for p in plain]))})",
+            f"{_fmt(f1)} ({_fmt(precision)})",
+            _fmt(_mean([j.get("cut", float("nan")) for j in judged])),
+            _check(f1 >= 0.85), _check(enc >= weak + 0.10), _check(precision >= 0.80)]) + " |")
+    return [*out, ""]
 
 
 def _mean(values: list[float]) -> float:

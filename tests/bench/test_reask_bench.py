@@ -34,3 +34,22 @@ def test_render_shows_gains_and_labels_the_proxy(tmp_path: Path) -> None:
             "weak labels fixed 10; n=1 |") in proxy
     assert "| random | export 0.620 (+0.020)" in proxy
     assert "first model (weak labels) | export 0.600, encoder 0.590; n=1" in proxy
+
+
+def test_indicative_rows_render_apart_and_decide_nothing(tmp_path: Path) -> None:
+    """CPU rows beside the results render in their own section with the done-when checks
+    read on the export with verdicts, and never join the study's tables."""
+    first = row("none", 0, 0.50, 0.45, recipe="new")
+    retrained = row("contradictions+closure", 5, 0.70, 0.62, recipe="new")
+    retrained["export"] = {"f1": 0.70, "precision": 0.65}
+    retrained["export_verdicts"] = {"f1": 0.86, "precision": 0.82, "cut": 3}
+    retrained["annotator"] = {"f1": 0.50}
+    (tmp_path / "reask.jsonl").write_text(json.dumps(row("none", 0, 0.6, 0.59)) + "\n")
+    (tmp_path / reask.INDICATIVE.name).write_text(
+        "".join(json.dumps(r) + "\n" for r in (first, retrained)))
+    text = reask.render(tmp_path / "reask.jsonl")
+    section = text.split("## Indicative")[1].split("\n## ")[0]
+    assert "decide nothing" in section
+    assert ("| dev | branches10 | nervous | 1 | 0.500 | 0.450 / 0.500 | 0.620 | 0.700 (0.650) | "
+            "0.860 (0.820) | 3.000 | yes | yes | yes |") in section
+    assert "## recipe new" not in text  # the CPU rows stay out of the study's tables

@@ -39,3 +39,32 @@ def test_demo_names_an_organ_system_selected_by_mistake(hpo_db: Path, tmp_path: 
     text = printed.get()
     assert "Contradictions of the hierarchy" in text and GENITOURINARY in text
     assert "Abnormality of the genitourinary system" in text and "selection wrong" in text
+
+
+def test_demo_scores_its_export_with_the_strong_answers_as_verdicts(hpo_db: Path,
+                                                                     tmp_path: Path) -> None:
+    """`demo --reask-with labels:FILE --verdicts`: the held-out export is scored as
+    `export --verdicts` makes it, so a strong "no" at the top of the wrongly selected organ
+    system takes it out of the scored export; without --verdicts it stays in."""
+    from tests.training_data import annotate
+    from umlsgraph.annotate.backends import create
+    from umlsgraph.query import load_query
+    from umlsgraph.workflows.demo import score
+
+    out = tmp_path / "demo"
+    out.mkdir()
+    shutil.copy(hpo_db, out / "hpo.duckdb")
+    positives = hpo_positives(out / "hpo.duckdb", GOLD_ROOT)
+    positives.update(hpo_positives(out / "hpo.duckdb", GENITOURINARY))
+    write_predictions(out / "hpo.duckdb", positives, query=QUERY)
+    strong = tmp_path / "strong.csv"
+    strong.write_text(f"id,label\n{GENITOURINARY},no\n")
+    plain = demo_settings(out, reask_with=f"labels:{strong}", reask_budget=5)
+    judged = demo_settings(out, reask_with=f"labels:{strong}", reask_budget=5, verdicts=True)
+    query = load_query(QUERY)
+    annotate(out / "hpo.duckdb", query, {SEIZURE: "yes"}, create(plain.backend).name)
+    annotate(out / "hpo.duckdb", query, {GENITOURINARY: "no"}, "labels:strong.csv")
+    without = score(plain, out)[1]["export (held-out)"]
+    with_verdicts = score(judged, out)[1]["export (held-out)"]
+    assert without["precision"] < 0.9 <= with_verdicts["precision"] == 1.0
+    assert with_verdicts["recall"] == without["recall"] == 1.0
