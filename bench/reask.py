@@ -18,7 +18,10 @@ The model is trained again on the strong answers over the weak ones (`train --an
 STRONG,WEAK`: `annotation_store.labels_sql` with the strong one first), labels every concept,
 and is scored on held-out concepts: the encoder's F1 and the export's (the shipped closure).
 Each strategy and budget has its own strong annotator name, and its answers are deleted after
-it is scored, so no strategy sees another's.
+it is scored, so no strategy sees another's. The same model's export is also scored with the
+strong answers as verdicts (`export --verdicts`: `export_verdicts`) and, where contradictions
+asked fewer than the budget, as `run --verdicts` makes it: the rest of the budget spent on the
+retrained model's own contradictions first, no training (`export_verdict_round`).
 
 Splits as in bench/quality.py: DEV subtrees choose, TEST subtrees confirm; held-out concepts
 come from the half of the concepts the sample is not drawn from, and the strong annotator is
@@ -298,6 +301,21 @@ def export_with_verdicts(run: q.Run, model: str, strong: str) -> dict[str, Any]:
             "closure": DEFAULT_CLOSURE, "verdicts": strong}
 
 
+def verdict_round(run: q.Run, llm: str, model: str, left: int, pool: Any,
+                  strong: str) -> dict[str, Any]:
+    """`run --reask-with --verdicts`'s verdict round (`umlsgraph.workflows.run.step_verdicts`):
+    the budget the first re-ask left is spent on the retrained model's own contradictions,
+    and its export is scored with all the strong answers as verdicts (no training)."""
+    from umlsgraph.annotate.strategy import NothingToAsk
+    from umlsgraph.model_folder import model_key
+
+    try:
+        more = ask(run, "contradictions", left, llm, model, pool, []).asked
+    except NothingToAsk:
+        more = 0
+    return {**export_with_verdicts(run, model_key(model), strong), "asked_more": more}
+
+
 def forget(run: q.Run, annotator: str, model: str) -> None:
     """Delete a strategy's strong answers and its model's predictions (the next strategy
     starts from the first model's state)."""
@@ -361,6 +379,9 @@ def measure_one(args: argparse.Namespace, db: Path, subtree: str, noise: str, se
                  "strong_annotator": {"noise": STRONG_NOISE, **q.prf(
                      [(run.truth[i], strong_answers[i]) for i in run.held_out])},
                  "round_s": round(time.monotonic() - started, 1)}
+        if strategy == "contradictions" and budget > extra["asked"]:
+            scored["export_verdict_round"] = verdict_round(
+                run, f"labels:{path}", model, budget - extra["asked"], pool, strong)
         emit(args, row, {**common, **scored, **extra})
         forget(run, strong, model_key(model))
     shutil.rmtree(run.folder, ignore_errors=True)
@@ -526,42 +547,73 @@ def second_opinion_verdict(rows: list[dict[str, Any]], budget: int) -> list[str]
     return out + ["", f"Verdict: `{chosen}`."]
 
 
-def verdicts_verdict(rows: list[dict[str, Any]], budget: int, recipe: str) -> list[str]:
-    """The rule pre-registered in bench/results/verdicts_preregistered.md, applied: per case,
-    the export of the model retrained after re-asking `budget`% by contradictions (trained
-    with the default --second-opinion closure) without and with `--verdicts STRONG`, and
-    whether run exports with verdicts by default (decided on the encoder's rows only)."""
+def run_export(row: dict[str, Any]) -> dict[str, Any] | None:
+    """The export `run --reask-with --verdicts` makes of a row's retrained model: with the
+    verdict round where the first re-ask left budget (`export_verdict_round`), else with the
+    first re-ask's verdicts; None for a row recorded before the verdict round existed."""
+    if row.get("export_verdict_round"):
+        return dict(row["export_verdict_round"])
+    if row.get("export_verdicts") and row.get("asked", 0) >= row.get("budget", 0):
+        return dict(row["export_verdicts"])
+    return None
+
+
+def _verdict_cells(rows: list[dict[str, Any]], budget: int
+                   ) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
+    """Rows of the retrained model (contradictions, `budget`%, the default rule) whose
+    export with verdicts, as run makes it, was measured; by split, noise and subtree."""
     from umlsgraph.train.second_opinion import DEFAULT_RULE
 
     cells: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         c = r["case"]
         if (c["strategy"] == f"contradictions+{DEFAULT_RULE}" and c["budget_pct"] == budget
-                and r.get("export_verdicts")):
+                and run_export(r)):
             cells[(c["split"], c["noise"], c["subtree"])].append(r)
+    return cells
+
+
+def _f1_p(exports: list[dict[str, Any]]) -> str:
+    return (f"{_fmt(_mean([e['f1'] for e in exports]))} "
+            f"({_fmt(_mean([e['precision'] for e in exports]))})")
+
+
+def verdicts_verdict(rows: list[dict[str, Any]], budget: int, recipe: str) -> list[str]:
+    """The rule pre-registered in bench/results/verdicts_preregistered.md (and its amendment:
+    read on the export run makes, verdict round included), applied: per case, the export of
+    the model retrained after re-asking `budget`% by contradictions (trained with the default
+    --second-opinion closure) without and with verdicts, and whether run exports with
+    verdicts by default (decided on the encoder's rows only)."""
+    from umlsgraph.train.second_opinion import DEFAULT_RULE
+
+    cells = _verdict_cells(rows, budget)
     if not cells:
         return []
     proxy = recipe == "tfidf"
     out = [f"## Export with the stronger annotator's verdicts: recipe {recipe}"
            + (" (TF-IDF PROXY: mechanics only, decides nothing)" if proxy else ""), "",
            "The same retrained model (contradictions, "
-           f"{budget}% re-asked, `--second-opinion {DEFAULT_RULE}`), exported as it is and with "
-           "`--verdicts STRONG`; means over seeds, F1 (precision). The rule fixed before the "
-           "run (bench/results/verdicts_preregistered.md): run exports with verdicts by "
-           "default if their mean export F1 over the test cases is at least the plain "
-           "export's and no test case loses more than 0.02.", "",
-           "| split | noise | subtree | seeds | export F1 (P) | with verdicts F1 (P) | Δ F1 | "
-           "cut by verdicts |", "|---|---|---|---|---|---|---|---|"]
+           f"{budget}% re-asked, `--second-opinion {DEFAULT_RULE}`), exported as it is, with "
+           "the first re-ask's answers as verdicts (`--verdicts STRONG`), and as `run "
+           "--verdicts` exports it: the budget the first re-ask left spent on the retrained "
+           "model's contradictions first (the verdict round; asked: how many more); means over "
+           "seeds, F1 (precision). The rule fixed before the run "
+           "(bench/results/verdicts_preregistered.md, read on run's export): run exports with "
+           "verdicts by default if their mean export F1 over the test cases is at least the "
+           "plain export's and no test case loses more than 0.02.", "",
+           "| split | noise | subtree | seeds | export F1 (P) | with verdicts F1 (P) | "
+           "run --verdicts F1 (P) | asked more | Δ F1 (run − plain) | cut by verdicts |",
+           "|" + "---|" * 10]
     test_deltas: list[float] = []
     for (split, noise, subtree), members in sorted(cells.items()):
-        plain, judged = ([r[k] for r in members] for k in ("export", "export_verdicts"))
+        plain = [r["export"] for r in members]
+        first_round = [r["export_verdicts"] for r in members]
+        judged = [e for r in members if (e := run_export(r))]
         delta = _mean([b["f1"] - a["f1"] for a, b in zip(plain, judged, strict=True)])
         test_deltas += [delta] if split == "test" else []
-        out.append(f"| {split} | {noise} | {subtree} | {len(members)} | "
-                   f"{_fmt(_mean([p['f1'] for p in plain]))} "
-                   f"({_fmt(_mean([p['precision'] for p in plain]))}) | "
-                   f"{_fmt(_mean([p['f1'] for p in judged]))} "
-                   f"({_fmt(_mean([p['precision'] for p in judged]))}) | {delta:+.3f} | "
+        more = _mean([r.get("export_verdict_round", {}).get("asked_more", 0) for r in members])
+        out.append(f"| {split} | {noise} | {subtree} | {len(members)} | {_f1_p(plain)} | "
+                   f"{_f1_p(first_round)} | {_f1_p(judged)} | {more:.1f} | {delta:+.3f} | "
                    f"{_fmt(_mean([p.get('cut', float('nan')) for p in judged]))} |")
     if proxy or not test_deltas:
         return [*out, ""]
@@ -574,44 +626,41 @@ def verdicts_verdict(rows: list[dict[str, Any]], budget: int, recipe: str) -> li
 
 def indicative_verdicts(rows: list[dict[str, Any]], budget: int) -> list[str]:
     """The shipped encoder's rows from INDICATIVE (CPU, fewer seeds than the pre-registered
-    three): issue 30's done-when checks read on the export with `--verdicts STRONG`, beside
+    three): issue 30's done-when checks read on the export `run --verdicts` makes, beside
     the plain export of the same model. Shown, never applied: the rule needs 3 seeds."""
     from umlsgraph.train.second_opinion import DEFAULT_RULE
 
     strategy = f"contradictions+{DEFAULT_RULE}"
     first = {(r["case"]["subtree"], r["case"]["noise"], r["seed"]): r for r in rows
              if r["case"]["strategy"] == "none"}
-    cells: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        c = r["case"]
-        if c["strategy"] == strategy and c["budget_pct"] == budget and r.get("export_verdicts"):
-            cells[(c["split"], c["noise"], c["subtree"])].append(r)
+    cells = _verdict_cells(rows, budget)
     if not cells:
         return []
     out = [f"## Indicative, not the study: the shipped encoder on CPU, {budget}% re-asked by "
-           f"contradictions, `--second-opinion {DEFAULT_RULE}`, export with `--verdicts`", "",
+           f"contradictions, `--second-opinion {DEFAULT_RULE}`, export as `run --verdicts` "
+           "makes it", "",
            f"Rows in `{INDICATIVE.name}` (`python bench/reask.py --results "
            f"bench/results/{INDICATIVE.name} --quick --seeds 1 --budgets {budget} "
            f"--strategies {strategy} --subtrees S --noise N`), run on 2 CPU cores while no GPU "
            "was lent: fewer seeds than the 3 the pre-registered rule needs, so they decide "
            "nothing; the GPU call in bench/GPU.md measures the same rows over 3 seeds. "
-           "Checks as in the done-when tables, read on the export with verdicts.", "",
+           "Checks as in the done-when tables, read on run's export with verdicts (the "
+           "verdict round included).", "",
            "| split | noise | subtree | seeds | weak F1 | first enc / exp | retrained enc | "
-           "export F1 (P) | with verdicts F1 (P) | cut | exp ≥ 0.85 | enc ≥ weak + 0.10 | "
-           "P ≥ 0.80 |", "|" + "---|" * 13]
+           "export F1 (P) | run --verdicts F1 (P) | asked more | exp ≥ 0.85 | "
+           "enc ≥ weak + 0.10 | P ≥ 0.80 |", "|" + "---|" * 13]
     for (split, noise, subtree), members in sorted(cells.items()):
         firsts = {r["seed"]: first[k] for r in members
                   if (k := (subtree, noise, r["seed"])) in first}
         weak, enc = (_mean([r[k]["f1"] for r in members]) for k in ("annotator", "encoder"))
-        plain, judged = ([r[k] for r in members] for k in ("export", "export_verdicts"))
+        judged = [e for r in members if (e := run_export(r))]
         f1, precision = (_mean([j[k] for j in judged]) for k in ("f1", "precision"))
+        more = _mean([r.get("export_verdict_round", {}).get("asked_more", 0) for r in members])
         out.append("| " + " | ".join([
             split, noise, subtree, str(len(members)), _fmt(weak), _pair(firsts), _fmt(enc),
-            f"{_fmt(_mean([p['f1'] for p in plain]))} "
-            f"({_fmt(_mean([p['precision'] for p in plain]))})",
-            f"{_fmt(f1)} ({_fmt(precision)})",
-            _fmt(_mean([j.get("cut", float("nan")) for j in judged])),
-            _check(f1 >= 0.85), _check(enc >= weak + 0.10), _check(precision >= 0.80)]) + " |")
+            _f1_p([r["export"] for r in members]), f"{_fmt(f1)} ({_fmt(precision)})",
+            f"{more:.1f}", _check(f1 >= 0.85), _check(enc >= weak + 0.10),
+            _check(precision >= 0.80)]) + " |")
     return [*out, ""]
 
 

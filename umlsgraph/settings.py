@@ -225,8 +225,10 @@ class RunSettings:
     #: first annotator's, relabel and export from the retrained model.
     reask_with: str | None = None
     reask_budget: int | None = None
-    #: With `reask_with`: export with its answers as verdicts (`export --verdicts`). Off until
-    #: the encoder study pre-registered in bench/results/verdicts_preregistered.md decides.
+    #: With `reask_with`: spend what the first re-ask left of the budget on the retrained
+    #: model's contradictions, and export with all its answers as verdicts (`export
+    #: --verdicts`). Off until the encoder study pre-registered in
+    #: bench/results/verdicts_preregistered.md decides.
     reask_verdicts: bool = False
 
     def __post_init__(self) -> None:

@@ -18,7 +18,7 @@ def row(strategy: str, pct: int, export: float, encoder: float, seed: int = 1,
     case = reask.Row("nervous", "branches10", 2000, recipe, strategy, pct, 0)
     data = {"key": case.key, "seed": seed, "case": {**case.__dict__, "split": case.split},
             "export": {"f1": export}, "encoder": {"f1": encoder}}
-    return data if strategy == "none" else {**data, "fixed": 10, "asked": 90}
+    return data if strategy == "none" else {**data, "fixed": 10, "asked": 90, "budget": 100}
 
 
 def test_render_shows_gains_and_labels_the_proxy(tmp_path: Path) -> None:
@@ -42,7 +42,9 @@ def test_indicative_rows_render_apart_and_decide_nothing(tmp_path: Path) -> None
     first = row("none", 0, 0.50, 0.45, recipe="new")
     retrained = row("contradictions+closure", 5, 0.70, 0.62, recipe="new")
     retrained["export"] = {"f1": 0.70, "precision": 0.65}
-    retrained["export_verdicts"] = {"f1": 0.86, "precision": 0.82, "cut": 3}
+    retrained["export_verdicts"] = {"f1": 0.80, "precision": 0.78, "cut": 2}
+    retrained["export_verdict_round"] = {"f1": 0.86, "precision": 0.82, "cut": 3,
+                                         "asked_more": 7}
     retrained["annotator"] = {"f1": 0.50}
     (tmp_path / "reask.jsonl").write_text(json.dumps(row("none", 0, 0.6, 0.59)) + "\n")
     (tmp_path / reask.INDICATIVE.name).write_text(
@@ -51,5 +53,9 @@ def test_indicative_rows_render_apart_and_decide_nothing(tmp_path: Path) -> None
     section = text.split("## Indicative")[1].split("\n## ")[0]
     assert "decide nothing" in section
     assert ("| dev | branches10 | nervous | 1 | 0.500 | 0.450 / 0.500 | 0.620 | 0.700 (0.650) | "
-            "0.860 (0.820) | 3.000 | yes | yes | yes |") in section
+            "0.860 (0.820) | 7.0 | yes | yes | yes |") in section
     assert "## recipe new" not in text  # the CPU rows stay out of the study's tables
+    del retrained["export_verdict_round"]  # recorded before the round, with budget left:
+    (tmp_path / reask.INDICATIVE.name).write_text(  # not what run exports, so not shown
+        "".join(json.dumps(r) + "\n" for r in (first, retrained)))
+    assert "## Indicative" not in reask.render(tmp_path / "reask.jsonl")

@@ -204,3 +204,41 @@ def test_run_exports_with_the_strong_answers_as_verdicts_when_asked(
     assert "verdicts" not in plain.data["summary"]
     with pytest.raises(InputFileError, match="--verdicts exports with the answers"):
         RunSettings(query="nervous_system", reask_verdicts=True)
+
+
+def test_the_verdict_round_spends_what_the_budget_left_on_the_retrained_model(
+        first_run: RunSettings) -> None:
+    """`run --reask-with LLM --reask-budget N --verdicts`: the first model has 3
+    contradictions, so a budget of 5 leaves 2; they are spent on the retrained model's own
+    contradictions (a new wrong island), and the export takes that answer as a verdict."""
+    from dataclasses import replace
+
+    from tests.subontology_data import cui, subtree
+
+    judged = replace(first_run, reask_budget=5, reask_verdicts=True)
+    assert [s.__name__ for s in workflow.steps(judged)][4:8] == [
+        "step_reask", "step_retrain", "step_relabel", "step_verdicts"]
+    assert workflow.step_verdicts(judged).status == "skipped"  # no retrained model yet
+    assert workflow.step_reask(judged).detail.startswith("3 of 3 contradictions")
+    island = cui(60)  # outside C0000001's subtree: the strong annotator says no
+    assert island not in subtree(1)
+    fake_model(judged.reask_model_dir, "models/retrained")
+    write_predictions(judged.db, {c: 0.9 for c in subtree(1)} | {island: 0.97},
+                      model="models/retrained")
+    step = workflow.step_verdicts(judged)
+    assert step.status == "done" and step.detail.startswith("1 of the retrained model's"), \
+        step.detail
+    assert "the 2 the budget had left" in step.detail
+    again = workflow.step_verdicts(judged)
+    assert again.status == "skipped" and "nothing left to ask" in again.detail
+    exported = workflow.step_export(judged)
+    assert exported.data["summary"]["verdicts"] == "labels:strong.csv"
+    plain = workflow.step_export(replace(judged, reask_verdicts=False))
+    assert plain.data["summary"]["selected"] == exported.data["summary"]["selected"] + 1
+    con = duckdb.connect(str(judged.db), read_only=True)
+    asked = con.execute("SELECT count(*) FROM annotations WHERE annotator = "
+                        "'labels:strong.csv'").fetchone()
+    con.close()
+    assert asked == (4,)  # never more than the budget
+    spent = replace(judged, reask_budget=4)
+    assert "is spent" in workflow.step_verdicts(spent).detail

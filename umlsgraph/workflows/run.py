@@ -14,6 +14,9 @@ Every step first asks "is this already done?" and skips what is, so re-running a
   annotator, only those it has not answered; a model is trained on its answers over the first
   annotator's (`--annotator STRONG,WEAK`) in `OUT/reask`, skipped when finished, and labels
   only what it has not labelled; export then reads the retrained model's predictions;
+- verdicts (with `reask_verdicts`): what the first re-ask left of the budget is spent on the
+  retrained model's own contradictions (chosen once, only what is unanswered); export and
+  report take all the stronger annotator's answers as verdicts (`export --verdicts`);
 - export / report: cheap, rewritten from the stored predictions every time.
 
 Settings resolve in one place, in one order: defaults < project file (TOML) < environment
@@ -118,8 +121,11 @@ def run_pipeline(settings: RunSettings, on_step: Callable[[StepResult], None] | 
 
 
 def steps(settings: RunSettings) -> tuple[Step, ...]:
-    """The steps of a run, in order: the re-ask's three only where one is asked for."""
-    reask = (step_reask, step_retrain, step_relabel) if settings.reask_with else ()
+    """The steps of a run, in order: the re-ask's three only where one is asked for, and its
+    verdict round only with `reask_verdicts`."""
+    reask: tuple[Step, ...] = ((step_reask, step_retrain, step_relabel)
+                               if settings.reask_with else ())
+    reask += (step_verdicts,) if settings.reask_verdicts else ()
     return (step_load, step_annotate, step_train, step_label, *reask, step_export, step_report)
 
 
@@ -327,6 +333,55 @@ def step_relabel(settings: RunSettings) -> StepResult:
         detail += (f"; islands {before['islands']:,} → {after['islands']:,}, holes "
                    f"{before['holes']:,} → {after['holes']:,}")
     return StepResult("relabel", status, detail, data=data)
+
+
+def step_verdicts(settings: RunSettings) -> StepResult:
+    """With `reask_verdicts`: spend what the first re-ask left of `reask_budget` (it asks
+    fewer when the first model has fewer contradictions) on the retrained model's own
+    contradictions. No retraining: its answers judge the export (`export --verdicts`), so a
+    wrong island the retrained model still selects is taken out with what hangs from it."""
+    from umlsgraph.annotate import driver as annotating
+    from umlsgraph.annotate.backends import create
+    from umlsgraph.annotate.strategy import NothingToAsk
+
+    assert settings.reask_with is not None and settings.reask_budget is not None
+    if final_model_dir(settings) != settings.reask_model_dir:
+        return StepResult("verdicts", "skipped", "no retrained model; nothing to judge")
+    strong = create(settings.reask_with)
+    try:
+        left = settings.reask_budget - _answered(settings, strong.name,
+                                                 strong.prompt_hash(query_of(settings)))
+        if left < 1:
+            return StepResult("verdicts", "skipped", f"the budget of {settings.reask_budget:,} "
+                              f"is spent: {strong.name} answered that many")
+        result = annotating.annotate(
+            settings.db, query_of(settings), _source(settings), strong, n=left,
+            batch_size=settings.annotate_batch_size, reask="contradictions",
+            reask_from="predictions", model=settings.reask_model_dir)
+    except NothingToAsk as exc:
+        return StepResult("verdicts", "skipped", f"nothing left to ask ({exc})")
+    finally:
+        strong.close()
+    return StepResult("verdicts", "done" if result.asked else "skipped",
+                      f"{result.asked:,} of the retrained model's contradictions asked with "
+                      f"{strong.name} (the {left:,} the budget had left); the export takes "
+                      "its answers as verdicts", data=result.as_dict())
+
+
+def _answered(settings: RunSettings, annotator: str, prompt_hash: str) -> int:
+    """How many items `annotator` answered for the run's query (parsed or not): its spend."""
+    from umlsgraph.db import annotation_store, connect
+
+    con = connect(settings.db, read_only=True)
+    try:
+        if not annotation_store.has_table(con):
+            return 0
+        query, source = query_of(settings).name, _source(settings).key
+        sql = annotation_store.done_ids_sql(query, source, annotator, prompt_hash)
+        row = con.execute(f"SELECT count(*) FROM ({sql})").fetchone()
+        return int(row[0]) if row else 0
+    finally:
+        con.close()
 
 
 def _annotators(settings: RunSettings) -> list[str]:
