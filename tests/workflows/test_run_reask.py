@@ -156,6 +156,12 @@ reask-with = "labels:{strong}"
     steps = {s["step"]: s for s in json.loads(again.stdout)}
     assert [steps[k]["status"] for k in ("annotate", "train", "label", "reask", "retrain",
                                          "relabel")] == ["skipped"] * 6
+    # --verdicts: the budget is spent (5 of 5 asked), so no verdict round; the export judges
+    judged = runner.invoke(app, [*args, "--verdicts"])
+    assert judged.exit_code == 0, judged.output
+    steps = {s["step"]: s for s in json.loads(judged.stdout)}
+    assert steps["verdicts"]["status"] == "skipped" and "spent" in steps["verdicts"]["detail"]
+    assert "verdicts of labels:strong.csv: 5 answers" in steps["export"]["detail"]
 
 
 def test_the_report_shows_before_and_after_the_second_opinion(loaded_db: Path,

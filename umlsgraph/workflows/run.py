@@ -452,6 +452,10 @@ def step_export(settings: RunSettings) -> StepResult:
         written.append(str(target))
     detail = f"{summary.get('nodes', 0):,} concepts, {summary.get('edges', 0):,} edges → " + \
         ", ".join(written)
+    if summary.get("verdicts"):
+        detail += (f" (verdicts of {summary['verdicts']}: {summary.get('verdict_answers', 0):,} "
+                   f"answers, {summary.get('cut_by_verdicts', 0):,} concepts taken out below "
+                   "a 'no')")
     return StepResult("export", "done", detail, data={"files": written, "summary": summary})
 
 
