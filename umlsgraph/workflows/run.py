@@ -266,17 +266,14 @@ def step_label(settings: RunSettings) -> StepResult:
 
 def step_reask(settings: RunSettings) -> StepResult:
     """Ask the stronger annotator about the first model's most surprising contradictions."""
-    from umlsgraph.annotate import driver as annotating
     from umlsgraph.annotate.backends import create
     from umlsgraph.annotate.strategy import NothingToAsk
 
-    assert settings.reask_with is not None
+    assert settings.reask_with is not None and settings.reask_budget is not None
     strong = create(settings.reask_with)
     try:
-        result = annotating.annotate(
-            settings.db, query_of(settings), _source(settings), strong, n=settings.reask_budget,
-            batch_size=settings.annotate_batch_size, reask="contradictions",
-            reask_from="predictions", model=settings.model_dir)
+        result = _ask_contradictions(settings, strong, settings.reask_budget,
+                                     settings.model_dir)
     except NothingToAsk as exc:
         return StepResult("reask", "skipped", f"nothing to re-ask ({exc})")
     finally:
@@ -340,7 +337,6 @@ def step_verdicts(settings: RunSettings) -> StepResult:
     fewer when the first model has fewer contradictions) on the retrained model's own
     contradictions. No retraining: its answers judge the export (`export --verdicts`), so a
     wrong island the retrained model still selects is taken out with what hangs from it."""
-    from umlsgraph.annotate import driver as annotating
     from umlsgraph.annotate.backends import create
     from umlsgraph.annotate.strategy import NothingToAsk
 
@@ -354,10 +350,7 @@ def step_verdicts(settings: RunSettings) -> StepResult:
         if left < 1:
             return StepResult("verdicts", "skipped", f"the budget of {settings.reask_budget:,} "
                               f"is spent: {strong.name} answered that many")
-        result = annotating.annotate(
-            settings.db, query_of(settings), _source(settings), strong, n=left,
-            batch_size=settings.annotate_batch_size, reask="contradictions",
-            reask_from="predictions", model=settings.reask_model_dir)
+        result = _ask_contradictions(settings, strong, left, settings.reask_model_dir)
     except NothingToAsk as exc:
         return StepResult("verdicts", "skipped", f"nothing left to ask ({exc})")
     finally:
@@ -366,6 +359,17 @@ def step_verdicts(settings: RunSettings) -> StepResult:
                       f"{result.asked:,} of the retrained model's contradictions asked with "
                       f"{strong.name} (the {left:,} the budget had left); the export takes "
                       "its answers as verdicts", data=result.as_dict())
+
+
+def _ask_contradictions(settings: RunSettings, strong: Any, n: int, model_dir: Path) -> Any:
+    """Ask `strong` about the `n` most surprising contradictions of `model_dir`'s predictions
+    it has not answered (the choice is stored, so a re-run resumes it)."""
+    from umlsgraph.annotate import driver as annotating
+
+    return annotating.annotate(
+        settings.db, query_of(settings), _source(settings), strong, n=n,
+        batch_size=settings.annotate_batch_size, reask="contradictions",
+        reask_from="predictions", model=model_dir)
 
 
 def _answered(settings: RunSettings, annotator: str, prompt_hash: str) -> int:
