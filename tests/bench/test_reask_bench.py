@@ -46,6 +46,7 @@ def test_indicative_rows_render_apart_and_decide_nothing(tmp_path: Path) -> None
     retrained["export_verdict_round"] = {"f1": 0.86, "precision": 0.82, "cut": 3,
                                          "asked_more": 7}
     retrained["annotator"] = {"f1": 0.50}
+    retrained["fp_tops"] = {"false_positives": 12, "scored_half": 9, "askable": 3, "tops": 2}
     (tmp_path / "reask.jsonl").write_text(json.dumps(row("none", 0, 0.6, 0.59)) + "\n")
     (tmp_path / reask.INDICATIVE.name).write_text(
         "".join(json.dumps(r) + "\n" for r in (first, retrained)))
@@ -53,7 +54,7 @@ def test_indicative_rows_render_apart_and_decide_nothing(tmp_path: Path) -> None
     section = text.split("## Indicative")[1].split("\n## ")[0]
     assert "decide nothing" in section
     assert ("| dev | branches10 | nervous | 1 | 0.500 | 0.450 / 0.500 | 0.620 | 0.700 (0.650) | "
-            "0.860 (0.820) | 7.0 | yes | yes | yes |") in section
+            "0.860 (0.820) | 7.0 | 9 of 12 | yes | yes | yes |") in section
     assert "## recipe new" not in text  # the CPU rows stay out of the study's tables
     del retrained["export_verdict_round"]  # recorded before the round, with budget left:
     (tmp_path / reask.INDICATIVE.name).write_text(  # not what run exports, so not shown
