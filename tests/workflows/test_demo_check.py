@@ -68,3 +68,13 @@ def test_demo_scores_its_export_with_the_strong_answers_as_verdicts(hpo_db: Path
     with_verdicts = score(judged, out)[1]["export (held-out)"]
     assert without["precision"] < 0.9 <= with_verdicts["precision"] == 1.0
     assert with_verdicts["recall"] == without["recall"] == 1.0
+
+
+def test_demo_refuses_verdicts_without_a_reask_before_making_its_folder(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+    from umlsgraph_cli.main import app
+
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(app, ["demo", "--verdicts", "--out", str(out)])
+    assert result.exit_code == 1 and "--reask-with" in result.output
+    assert "Traceback" not in result.output and not out.exists()

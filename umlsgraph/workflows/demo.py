@@ -93,9 +93,9 @@ def run_demo(out: str | Path, llm: str = "embed", n: int = 2000, epochs: int | N
     `reask_with`, the scores are the retrained model's, beside the first model's (with
     `verdicts`, its export honours the stronger annotator's answers: `export --verdicts`)."""
     out = Path(out)
-    claim_folder(out, "demo folder", ours=lambda folder: (folder / "hpo.duckdb").is_file())
     settings = demo_settings(out, llm, n, epochs, report, seed, reask_with, reask_budget,
-                             verdicts)
+                             verdicts)  # bad settings fail before the folder is made
+    claim_folder(out, "demo folder", ours=lambda folder: (folder / "hpo.duckdb").is_file())
     def before_report(step: StepResult) -> None:
         if on_step and step.name != "report":
             on_step(step)
