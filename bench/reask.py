@@ -26,12 +26,16 @@ retrained model's own contradictions first, no training (`export_verdict_round`)
 Splits as in bench/quality.py: DEV subtrees choose, TEST subtrees confirm; held-out concepts
 come from the half of the concepts the sample is not drawn from, and the strong annotator is
 only ever asked about the other half (its labels file holds nothing else), so no scored
-concept is ever trained on. Every row is appended to bench/results/reask.jsonl as it
-finishes (resumable: a key and seed already there is skipped) and reask.md is rendered from
-it.
+concept is ever trained on. `--scope store` (bench/results/store_scope_preregistered.md)
+asks as the product does instead: contradictions anywhere in the store, and every score leaves
+out the held-out concepts the strong annotator answered in that row. Every row is appended
+to bench/results/reask.jsonl as it finishes (resumable: a key and seed already there is
+skipped) and reask.md is rendered from it.
 
     python bench/reask.py --recipe tfidf --subtrees nervous --seeds 1 --budgets 5   # smoke
     python bench/reask.py --quick                    # the study: 3 seeds, 2,000 held-out
+    python bench/reask.py --quick --scope store --strategies \
+        contradictions+closure,random+closure --budgets 5   # the store-scope study
     python bench/reask.py --render                   # -> bench/results/reask.md
 
 `--recipe tfidf` is a proxy, not the product: TF-IDF + logistic regression on the encoder's
@@ -42,6 +46,7 @@ fast; its rows say recipe=tfidf and the rendering keeps them apart.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import random
 import shlex
@@ -85,10 +90,15 @@ class Row:
     strategy: str  # "none": the first model, on the weak labels only
     budget_pct: int
     held_out: int
+    #: "half": the strong annotator is asked only about the sample's half of the concepts;
+    #: "store": anywhere, as the product asks (bench/results/store_scope_preregistered.md).
+    scope: str = "half"
 
     @property
     def key(self) -> str:
-        return "|".join(f"{k}={v}" for k, v in self.__dict__.items())
+        fields = {k: v for k, v in self.__dict__.items()
+                  if not (k == "scope" and v == "half")}  # the half study's keys as before
+        return "|".join(f"{k}={v}" for k, v in fields.items())
 
     @property
     def split(self) -> str:
@@ -213,6 +223,30 @@ def pool_source(run: q.Run, subtree: str) -> tuple[Any, set[str]]:
     return SubsetSource(ConceptSource(), f"SELECT id FROM ({sql})"), set(pool)
 
 
+def store_source(run: q.Run) -> tuple[Any, set[str]]:
+    """`--scope store`: the strong annotator may be asked about any concept, as `run
+    --reask-with` asks; what it answers is left out of scoring (`without_answered`)."""
+    from umlsgraph.db.items import ConceptSource
+
+    return ConceptSource(), set(run.truth)
+
+
+def answered_ids(run: q.Run, strong: str) -> set[str]:
+    """The concepts `strong` answered in the working store (first re-ask and any later)."""
+    from umlsgraph.db import annotation_store
+
+    sql = annotation_store.labels_sql(run.query.name, "concepts", [strong])
+    return q.with_con(run.db, lambda con: {r[0] for r in con.execute(
+        f"SELECT id FROM ({sql})").fetchall()}, read_only=True)
+
+
+def without_answered(run: q.Run, answered: set[str]) -> q.Run:
+    """The run scored on its held-out concepts minus those the strong annotator answered: no
+    scored concept is trained on or judged by an answer (a no-op in the half study, which
+    never asks the scored half)."""
+    return dataclasses.replace(run, held_out=[i for i in run.held_out if i not in answered])
+
+
 def ids_source(run: q.Run, name: str, ids: list[str]) -> Any:
     from umlsgraph.db.items import ConceptSource, SubsetSource
 
@@ -302,10 +336,11 @@ def export_with_verdicts(run: q.Run, model: str, strong: str) -> dict[str, Any]:
 
 
 def verdict_round(run: q.Run, llm: str, model: str, left: int, pool: Any,
-                  strong: str) -> dict[str, Any]:
+                  strong: str) -> tuple[dict[str, Any], q.Run]:
     """`run --reask-with --verdicts`'s verdict round (`umlsgraph.workflows.run.step_verdicts`):
     the budget the first re-ask left is spent on the retrained model's own contradictions,
-    and its export is scored with all the strong answers as verdicts (no training)."""
+    and its export is scored with all the strong answers as verdicts (no training), on the
+    held-out concepts no answer touched; with the run it was scored on."""
     from umlsgraph.annotate.strategy import NothingToAsk
     from umlsgraph.model_folder import model_key
 
@@ -313,7 +348,9 @@ def verdict_round(run: q.Run, llm: str, model: str, left: int, pool: Any,
         more = ask(run, "contradictions", left, llm, model, pool, []).asked
     except NothingToAsk:
         more = 0
-    return {**export_with_verdicts(run, model_key(model), strong), "asked_more": more}
+    scored = without_answered(run, answered_ids(run, strong))
+    return ({**export_with_verdicts(scored, model_key(model), strong), "asked_more": more,
+             "held_out_n": len(scored.held_out)}, scored)
 
 
 def false_positive_tops(run: q.Run, model: str, strong: str,
@@ -377,9 +414,10 @@ def measure_one(args: argparse.Namespace, db: Path, subtree: str, noise: str, se
     from umlsgraph.model_folder import model_key
     from umlsgraph.train.second_opinion import second_opinion_labels_sql
 
-    rows = [Row(subtree, noise, args.sample, args.recipe, s, pct, args.held_out_n)
+    rows = [Row(subtree, noise, args.sample, args.recipe, s, pct, args.held_out_n, args.scope)
             for pct in map(int, q._list(args.budgets)) for s in q._list(args.strategies)]
-    first_row = Row(subtree, noise, args.sample, args.recipe, "none", 0, args.held_out_n)
+    first_row = Row(subtree, noise, args.sample, args.recipe, "none", 0, args.held_out_n,
+                    args.scope)
     todo = [r for r in [first_row, *rows] if (r.key, seed) not in finished or args.again]
     if not todo:
         print(f"skip {subtree} {noise} seed {seed} (in {args.results})", flush=True)
@@ -395,7 +433,7 @@ def measure_one(args: argparse.Namespace, db: Path, subtree: str, noise: str, se
               **facts}
     if first_row in todo:
         emit(args, first_row, {**common, **result})
-    pool, pool_ids = pool_source(run, subtree)
+    pool, pool_ids = store_source(run) if args.scope == "store" else pool_source(run, subtree)
     root = q.SUBTREES[subtree]
     strong_answers = quality_noise.answers(STRONG_NOISE, run.truth, seed + 1000,
                                            lambda: {}, lambda: [], root)
@@ -414,20 +452,23 @@ def measure_one(args: argparse.Namespace, db: Path, subtree: str, noise: str, se
         strong = asked.annotator
         labels = second_opinion_labels_sql(run.query.name, "concepts", [strong, weak],
                                            rule or "off", run.query.positive)
+        learner.run = scoring = without_answered(run, answered_ids(run, strong))
         scored, model = learner.fit(f"{row.strategy}-{row.budget_pct}", labels)
-        scored["export_verdicts"] = export_with_verdicts(run, model_key(model), strong)
+        learner.run = run
+        scored["export_verdicts"] = export_with_verdicts(scoring, model_key(model), strong)
         extra = {"budget": budget, **asked_facts(run, strong, strong_answers),
                  "second_opinion": rule or "off",
                  **overturned(run, strong, weak),
                  "reask": asked.reask, "first_model": first_id,
                  "strong_annotator": {"noise": STRONG_NOISE, **q.prf(
                      [(run.truth[i], strong_answers[i]) for i in run.held_out])},
-                 "round_s": round(time.monotonic() - started, 1)}
+                 "round_s": round(time.monotonic() - started, 1),
+                 "held_out_answered": len(run.held_out) - len(scoring.held_out)}
         if strategy == "contradictions" and budget > extra["asked"]:
-            scored["export_verdict_round"] = verdict_round(
+            scored["export_verdict_round"], scoring = verdict_round(
                 run, f"labels:{path}", model, budget - extra["asked"], pool, strong)
         if strategy == "contradictions":
-            extra["fp_tops"] = false_positive_tops(run, model_key(model), strong, pool_ids)
+            extra["fp_tops"] = false_positive_tops(scoring, model_key(model), strong, pool_ids)
         emit(args, row, {**common, **scored, **extra})
         forget(run, strong, model_key(model))
     shutil.rmtree(run.folder, ignore_errors=True)
@@ -471,9 +512,17 @@ def measure(args: argparse.Namespace) -> None:
 
 
 def render(path: Path) -> str:
-    """reask.md: mean held-out F1 (export, encoder) per recipe, split, noise, strategy and
-    budget, over subtrees and seeds, and the gain over the first model of the same runs."""
-    rows = q_load(path)
+    """reask.md from `path` and the INDICATIVE file beside it."""
+    indicative = path.with_name(INDICATIVE.name)
+    return render_rows(q_load(path), q_load(indicative) if indicative != path else [])
+
+
+def render_rows(every: list[dict[str, Any]], indicative: list[dict[str, Any]]) -> str:
+    """Mean held-out F1 (export, encoder) per recipe, split, noise, strategy and budget,
+    over subtrees and seeds, and the gain over the first model of the same runs; the
+    pre-registered rules and issue 30's done-when, the half and the store-scope studies
+    apart; INDICATIVE (CPU) rows in sections of their own."""
+    rows = [r for r in every if scope_of(r) == "half"]
     out = ["# bench/reask: which items a stronger annotator should answer", "",
            "Rendered by `python bench/reask.py --render` from `bench/results/reask.jsonl`; "
            "see the docstring of bench/reask.py for the setup. Each cell: mean held-out F1 of "
@@ -482,12 +531,17 @@ def render(path: Path) -> str:
            "strong answers (contradictions can ask fewer than the budget: only those in the "
            "half of the concepts never scored are asked); fixed: wrong weak labels the strong "
            "annotator corrected; n = runs.", ""]
-    if not rows:
+    if not every:
         return "\n".join(out + ["No runs yet."]) + "\n"
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         c = r["case"]
         groups[(c["recipe"], c["split"], c["noise"])].append(r)
+    for r in every:
+        if scope_of(r) == "store":
+            c = r["case"]
+            groups[(c["recipe"] + ", strong annotator asked anywhere (scope store)",
+                    c["split"], c["noise"])].append(r)
     encoder_rows = [r for r in rows if r["case"]["recipe"] == "new"]
     out += [*second_opinion_verdict(encoder_rows, DONE_WHEN_BUDGET), ""]
     for recipe in RECIPES:
@@ -496,9 +550,13 @@ def render(path: Path) -> str:
     for rule in ("", *(f"+{r}" for r in SECOND_OPINION_RULES)):
         if any(r["case"]["strategy"] == f"contradictions{rule}" for r in encoder_rows):
             out += [*done_when(encoder_rows, DONE_WHEN_BUDGET, rule), ""]
-    indicative = path.with_name(INDICATIVE.name)
-    if indicative != path:
-        out += indicative_verdicts(q_load(indicative), DONE_WHEN_BUDGET)
+    out += indicative_verdicts([r for r in indicative if scope_of(r) == "half"],
+                               DONE_WHEN_BUDGET)
+    for recipe in RECIPES:
+        out += store_done_when([r for r in every if scope_of(r) == "store"
+                                and r["case"]["recipe"] == recipe], DONE_WHEN_BUDGET, recipe)
+    out += store_done_when([r for r in indicative if scope_of(r) == "store"],
+                           DONE_WHEN_BUDGET, "new", indicative=True)
     for (recipe, split, noise), members in sorted(groups.items()):
         title = f"## recipe {recipe}, {split} subtrees, weak annotator {noise}"
         if recipe == "tfidf":
@@ -509,6 +567,80 @@ def render(path: Path) -> str:
 
 #: The budget issue 30's done-when is read at (% of the sample).
 DONE_WHEN_BUDGET = 5
+
+
+def scope_of(row: dict[str, Any]) -> str:
+    """"half" (rows recorded before `--scope` existed too) or "store"."""
+    return str(row["case"].get("scope", "half"))
+
+
+def store_done_when(rows: list[dict[str, Any]], budget: int, recipe: str,
+                    indicative: bool = False) -> list[str]:
+    """Issue 30's done-when in the store-scope study (bench/results/
+    store_scope_preregistered.md): per case, the retrained encoder, the plain export and the
+    export `run --verdicts` makes, each scored on the held-out concepts no answer touched;
+    contradictions against random on the plain export, paired by seed."""
+    from umlsgraph.train.second_opinion import DEFAULT_RULE
+
+    contra_name, random_name = f"contradictions+{DEFAULT_RULE}", f"random+{DEFAULT_RULE}"
+    by_case: dict[tuple[str, str, str], dict[str, dict[int, dict[str, Any]]]] = defaultdict(
+        lambda: defaultdict(dict))
+    for r in rows:
+        c = r["case"]
+        if c["strategy"] == "none" or c["budget_pct"] == budget:
+            by_case[(c["split"], c["noise"], c["subtree"])][c["strategy"]][r["seed"]] = r
+    if not any(contra_name in v for v in by_case.values()):
+        return []
+    title = (f"## Issue 30's done-when, strong annotator asked anywhere (`--scope store`): "
+             f"recipe {recipe}")
+    title += (" (TF-IDF PROXY: mechanics only, decides nothing)" if recipe == "tfidf" else
+              " on CPU (INDICATIVE: fewer seeds than 3, decides nothing)" if indicative else "")
+    out = [title, "",
+           f"As `run --reask-with` asks: {budget}% of the sample chosen by contradictions "
+           "anywhere in the store (random: second opinions on the sample), trained with "
+           f"`--second-opinion {DEFAULT_RULE}`; every score leaves out the held-out concepts "
+           "the strong annotator answered (left out: how many, mean). Pre-registered in "
+           "bench/results/store_scope_preregistered.md. Per case, means over seeds, F1 "
+           "(precision). Checks read on run's export (`run --verdicts`) and the retrained "
+           "encoder.", "",
+           "| split | noise | subtree | seeds | weak F1 | first enc / exp | retrained enc | "
+           "export F1 (P) | run --verdicts F1 (P) | asked (+ round) | left out | random enc / "
+           "exp | Δ export (contra − random) | exp ≥ 0.85 | enc ≥ weak + 0.10 | P ≥ 0.80 |",
+           "|" + "---|" * 16]
+    pooled: dict[str, list[float]] = defaultdict(list)
+    for (split, noise, subtree), strategies in sorted(by_case.items()):
+        contra, rand, first = (strategies.get(k, {}) for k in (contra_name, random_name,
+                                                               "none"))
+        if not contra:
+            continue
+        members = list(contra.values())
+        deltas = [contra[s]["export"]["f1"] - rand[s]["export"]["f1"]
+                  for s in sorted(set(contra) & set(rand))]
+        pooled[noise] += deltas
+        weak, enc = (_mean([r[k]["f1"] for r in members]) for k in ("annotator", "encoder"))
+        judged = [run_export(r) or r["export_verdicts"] for r in members]
+        f1, precision = (_mean([j[k] for j in judged]) for k in ("f1", "precision"))
+        asked = _mean([r["asked"] for r in members])
+        more = _mean([r.get("export_verdict_round", {}).get("asked_more", 0) for r in members])
+        left_out = _mean([len_left_out(r) for r in members])
+        out.append("| " + " | ".join([
+            split, noise, subtree, str(len(members)), _fmt(weak), _pair(first), _fmt(enc),
+            _f1_p([r["export"] for r in members]), _f1_p(judged), f"{asked:.0f} (+{more:.0f})",
+            f"{left_out:.0f}", _pair(rand) if rand else "—", _delta(deltas),
+            _check(f1 >= 0.85), _check(enc >= weak + 0.10), _check(precision >= 0.80)]) + " |")
+    out += ["", "Contradictions against random, pooled over the cases above (paired by case "
+            "and seed, plain export):", ""]
+    for noise, deltas in sorted(pooled.items()):
+        out.append(f"- {noise}: {_delta(deltas)} over {len(deltas)} pairs: " + _verdict(deltas))
+    return [*out, ""]
+
+
+def len_left_out(row: dict[str, Any]) -> int:
+    """Held-out concepts left out of run's export score: those any answer touched."""
+    round_ = row.get("export_verdict_round") or {}
+    if "held_out_n" in round_:
+        return int(row["case"]["held_out"]) - int(round_["held_out_n"])
+    return int(row.get("held_out_answered", 0))
 
 
 def done_when(rows: list[dict[str, Any]], budget: int, rule: str = "") -> list[str]:
@@ -827,6 +959,10 @@ def main() -> None:
     parser.add_argument("--recipe", default="new", choices=RECIPES,
                         help="new (the shipped encoder) or tfidf (a proxy: seconds per run).")
     parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--scope", default="half", choices=("half", "store"),
+                        help="What the strong annotator may be asked about: the sample's half "
+                        "of the concepts (the first study) or any concept, as run asks (its "
+                        "answers are then left out of scoring).")
     parser.add_argument("--held-out", type=int, default=0,
                         help="Score this many held-out concepts (0: the whole half).")
     parser.add_argument("--quick", action="store_true", help="Same as --held-out 2000.")

@@ -60,3 +60,39 @@ def test_indicative_rows_render_apart_and_decide_nothing(tmp_path: Path) -> None
     (tmp_path / reask.INDICATIVE.name).write_text(  # not what run exports, so not shown
         "".join(json.dumps(r) + "\n" for r in (first, retrained)))
     assert "## Indicative" not in reask.render(tmp_path / "reask.jsonl")
+
+
+def test_store_scope_rows_render_apart_and_half_keys_stay() -> None:
+    """`--scope store` rows (strong annotator asked anywhere, answered concepts left out of
+    scoring) get their own done-when table; the half study's keys are unchanged, so its
+    recorded rows still resume and render where they did."""
+    assert "scope" not in reask.Row("eye", "misses10", 2000, "new", "none", 0, 2000).key
+    store = reask.Row("eye", "misses10", 2000, "new", "none", 0, 2000, "store")
+    assert store.key.endswith("|scope=store")
+
+    def store_row(strategy: str, export: float, encoder: float, **extra: object) -> dict:
+        case = reask.Row("eye", "branches10", 2000, "new", strategy, 5, 2000, "store")
+        return {"key": case.key, "seed": 1, "case": {**case.__dict__, "split": case.split},
+                "export": {"f1": export, "precision": 0.9}, "encoder": {"f1": encoder},
+                "annotator": {"f1": 0.40}, "asked": 100, "budget": 100, "fixed": 9, **extra}
+
+    rows = [store_row("none", 0.50, 0.40),
+            store_row("contradictions+closure", 0.80, 0.55, held_out_answered=12,
+                      export_verdicts={"f1": 0.88, "precision": 0.86, "cut": 5}),
+            store_row("random+closure", 0.70, 0.45),
+            row("contradictions+closure", 5, 0.60, 0.50, recipe="new")]
+    for r in rows[-1:]:
+        r.update(annotator={"f1": 0.4}, export={"f1": 0.6, "precision": 0.7})
+    text = reask.render_rows(rows, [])
+    section = text.split("asked anywhere (`--scope store`): recipe new")[1].split("\n## ")[0]
+    assert ("| test | branches10 | eye | 1 | 0.400 | 0.400 / 0.500 | 0.550 | 0.800 (0.900) | "
+            "0.880 (0.860) | 100 (+0) | 12 | 0.450 / 0.700 | +0.100 ± — | yes | yes | yes |"
+            ) in section
+    half = text.split("Issue 30's done-when: recipe new")[1].split("\n## ")[0]
+    assert "| eye |" not in half and "| nervous |" in half
+
+
+def test_scoring_leaves_out_what_the_strong_annotator_answered() -> None:
+    run = reask.q.Run(Path("x"), None, {}, {}, [], ["a", "b", "c"], Path("f"), 1)
+    assert reask.without_answered(run, {"b", "z"}).held_out == ["a", "c"]
+    assert run.held_out == ["a", "b", "c"]
